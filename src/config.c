@@ -1,0 +1,1032 @@
+/*
+ * config.c — parse and check the bridge's JSON config (see config.h and
+ * docs/configuration.md).
+ *
+ * Table driven, in the spirit of Fluent Bit's config_map: every object level
+ * has a static table of struct opt rows (key, type, required, default,
+ * offsetof, min, max, description). One walker uses the tables for parsing,
+ * defaults and unknown-key detection, so a new option is one table row.
+ * Things a row cannot say (warehouse codes, credentials, cross-field rules)
+ * are small functions of their own.
+ *
+ * Problems are collected, not returned one at a time: an operator fixing a
+ * config wants the whole list. Every message names a JSON path. Secrets (the
+ * resolved values of env:/file: references) are never formatted into a
+ * message, and neither are strings that might be a literal secret.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#define PATH_LEN 1024
+#define MS_MAX 86400000L                 /* one day: keeps ms arithmetic far from overflow */
+#define SECRET_FILE_MAX 65536            /* a token or a key, not a database */
+#define CONFIG_FILE_MAX (16L * 1024 * 1024)
+#define SECRET_REF_MSG "must be a reference env:NAME or file:PATH; secrets are never written in config"
+
+/* ------------------------------------------------------------------------ */
+/* Problem collection                                                        */
+
+struct ctx {
+    char *buf; /* "<path>: <message>\n" lines, rendered into errbuf at the end */
+    size_t len, cap;
+    int n;   /* problems recorded */
+    int oom; /* an allocation failed: the list may be incomplete */
+};
+
+static void problem(struct ctx *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void problem(struct ctx *c, const char *path, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+
+    c->n++;
+    size_t need = strlen(path) + 2 + strlen(msg) + 1;
+    if (c->len + need + 1 > c->cap) {
+        size_t cap = (c->cap + need + 1) * 2;
+        char *nb = realloc(c->buf, cap);
+        if (!nb) {
+            c->oom = 1;
+            return;
+        }
+        c->buf = nb;
+        c->cap = cap;
+    }
+    c->len += (size_t)sprintf(c->buf + c->len, "%s: %s\n", path, msg);
+}
+
+static char *xstrdup(struct ctx *c, const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        c->oom = 1;
+    return d;
+}
+
+static void *xcalloc(struct ctx *c, size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        c->oom = 1;
+    return p;
+}
+
+/* Length of the longest prefix of s, at most max bytes, that does not end
+ * inside a UTF-8 sequence. */
+static size_t utf8_cut(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    if (s[n] == '\0')
+        return n;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+/* Copy at most 80 bytes of user text, escaping quotes, backslashes and
+ * control characters so a key or value cannot forge lines in errbuf. */
+static void escape(char *dst, size_t size, const char *s)
+{
+    size_t n = utf8_cut(s, 80), o = 0;
+    for (size_t i = 0; i < n && o + 5 < size; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\')
+            o += (size_t)sprintf(dst + o, "\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f)
+            o += (size_t)sprintf(dst + o, "\\x%02x", ch);
+        else
+            dst[o++] = (char)ch;
+    }
+    if (s[n] != '\0' && o + 4 < size)
+        o += (size_t)sprintf(dst + o, "...");
+    dst[o] = '\0';
+}
+
+/* parent + ".key", or parent + "[\"key\"]" when the key would make a dotted
+ * path ambiguous ("security.protocol") or holds unusual characters. */
+static void path_key(char *dst, size_t size, const char *parent, const char *key)
+{
+    int plain = *key != '\0' && strlen(key) <= 80;
+    for (const char *p = key; *p && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '_' || *p == '-';
+    if (plain) {
+        snprintf(dst, size, "%s.%s", parent, key);
+    } else {
+        char e[400];
+        escape(e, sizeof e, key);
+        snprintf(dst, size, "%s[\"%s\"]", parent, e);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The option tables                                                         */
+
+enum type {
+    T_STR,     /* non-empty string -> char *, optional check()           */
+    T_INT,     /* integer in [min, max] -> int                            */
+    T_LONG,    /* integer in [min, max] -> long                           */
+    T_BLOCK,   /* nested object described by sub[]                        */
+    T_KV,      /* object of scalars -> struct ob_kv[] + count (librdkafka) */
+    T_STRLIST, /* array of non-empty strings -> char *[] + count          */
+    T_JSON,    /* object kept as json_t *, incref'd                       */
+    T_CUSTOM,  /* parse() does it all                                      */
+};
+
+struct opt;
+/* Checks a T_STR value, may normalize it in place; returns NULL or a message. */
+typedef const char *(*check_fn)(char *value);
+typedef int (*parse_fn)(struct ctx *c, const char *path, json_t *v, void *base);
+
+struct opt {
+    const char *key;
+    enum type type;
+    int required;
+    const char *def; /* default as text ("4096"); NULL: none */
+    size_t off;      /* offsetof the field in the base struct */
+    long min, max;
+    const char *desc;
+    size_t n_off;          /* T_KV, T_STRLIST: offsetof the element count */
+    const struct opt *sub; /* T_BLOCK */
+    check_fn check;        /* T_STR */
+    parse_fn parse;        /* T_CUSTOM */
+};
+
+#define C(f) offsetof(struct ob_config, f)
+#define W(f) offsetof(struct ob_warehouse_conf, f)
+#define REQ 1
+#define STR(k, req, def, off, check, desc) {k, T_STR, req, def, off, 0, 0, desc, 0, NULL, check, NULL}
+#define INT(k, def, off, min, max, desc) {k, T_INT, 0, def, off, min, max, desc, 0, NULL, NULL, NULL}
+#define LONG(k, def, off, min, max, desc) {k, T_LONG, 0, def, off, min, max, desc, 0, NULL, NULL, NULL}
+#define BLOCK(k, req, sub, desc) {k, T_BLOCK, req, NULL, 0, 0, 0, desc, 0, sub, NULL, NULL}
+#define KV(k, off, n_off, desc) {k, T_KV, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL}
+#define STRLIST(k, off, n_off, desc) {k, T_STRLIST, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL}
+#define JSON(k, off, desc) {k, T_JSON, 0, NULL, off, 0, 0, desc, 0, NULL, NULL, NULL}
+#define CUSTOM(k, req, parse, desc) {k, T_CUSTOM, req, NULL, 0, 0, 0, desc, 0, NULL, NULL, parse}
+#define END {NULL, T_STR, 0, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL}
+
+static const char *check_topic(char *v);
+static const char *check_listen(char *v);
+static const char *check_level(char *v);
+static const char *check_endpoint(char *v);
+static int parse_warehouses(struct ctx *c, const char *path, json_t *v, void *base);
+static int parse_credentials(struct ctx *c, const char *path, json_t *v, void *base);
+static int parse_aliases(struct ctx *c, const char *path, json_t *v, void *base);
+
+static const struct opt topics_opts[] = {
+    STR("orders", 0, "orders", C(kafka.topic_orders), check_topic, "topic orders are consumed from"),
+    STR("status", 0, "fulfillment.status", C(kafka.topic_status), check_topic,
+        "topic fulfillment.v1 status events are produced to"),
+    STR("dlq", 0, "orders.dlq", C(kafka.topic_dlq), check_topic,
+        "dead-letter topic for orders that cannot be delivered"),
+    END};
+
+static const struct opt kafka_opts[] = {
+    STR("bootstrap_servers", REQ, NULL, C(kafka.bootstrap_servers), NULL,
+        "comma-separated host:port list of Kafka brokers"),
+    STR("group_id", 0, "orderbridge", C(kafka.group_id), NULL, "consumer group of the bridge"),
+    BLOCK("topics", 0, topics_opts, "topic names"),
+    KV("properties", C(kafka.properties), C(kafka.n_properties),
+       "librdkafka properties for both consumer and producer"),
+    KV("consumer", C(kafka.consumer), C(kafka.n_consumer), "librdkafka properties, consumer only"),
+    KV("producer", C(kafka.producer), C(kafka.n_producer), "librdkafka properties, producer only"),
+    END};
+
+static const struct opt http_opts[] = {
+    STR("listen", REQ, NULL, C(http.listen), check_listen, "host:port the bridge's HTTP server binds"),
+    END};
+
+static const struct opt pipeline_opts[] = {
+    INT("max_in_flight", "4096", C(pipeline.max_in_flight), 1, 1000000,
+        "orders being processed at once"),
+    LONG("commit_interval_ms", "1000", C(pipeline.commit_interval_ms), 1, MS_MAX,
+         "how often finished offsets are committed"),
+    LONG("max_order_bytes", "1048576", C(pipeline.max_order_bytes), 1, 1000000000L,
+         "larger messages are dead-lettered unread"),
+    LONG("shutdown_timeout_ms", "30000", C(pipeline.shutdown_timeout_ms), 1, MS_MAX,
+         "how long a stop waits for in-flight orders"),
+    END};
+
+static const struct opt log_opts[] = {
+    STR("level", 0, "info", C(log_level), check_level, "error, warn, info or debug"), END};
+
+static const struct opt routing_opts[] = {
+    CUSTOM("aliases", 0, parse_aliases, "order warehouse value -> configured warehouse code"),
+    STR("default", 0, NULL, C(default_warehouse), NULL, "warehouse for orders without one"),
+    END};
+
+static const struct opt root_opts[] = {
+    BLOCK("kafka", REQ, kafka_opts, "Kafka connection and topics"),
+    BLOCK("http", 0, http_opts, "the bridge's own HTTP server; absent: none"),
+    BLOCK("pipeline", 0, pipeline_opts, "processing limits"),
+    STRLIST("adapter_path", C(adapter_path), C(n_adapter_path),
+            "extra folders searched for ob-adapter-<name>.so"),
+    BLOCK("log", 0, log_opts, "logging"),
+    CUSTOM("warehouses", REQ, parse_warehouses, "warehouse code -> warehouse"),
+    BLOCK("routing", 0, routing_opts, "which warehouse an order goes to"),
+    END};
+
+static const struct opt warehouse_opts[] = {
+    STR("adapter", REQ, NULL, W(adapter), NULL, "adapter name (\"rest\") or path to a .so"),
+    STR("endpoint", REQ, NULL, W(endpoint), check_endpoint, "base URL, http:// or https://"),
+    CUSTOM("credentials", 0, parse_credentials, "name -> env:NAME or file:PATH"),
+    LONG("connect_timeout_ms", "2000", W(connect_timeout_ms), 1, MS_MAX, "TCP+TLS connect timeout"),
+    LONG("timeout_ms", "10000", W(timeout_ms), 1, MS_MAX, "whole-request timeout"),
+    INT("max_attempts", "5", W(max_attempts), 1, INT_MAX, "tries before an order is dead-lettered"),
+    LONG("backoff_ms", "200", W(backoff_ms), 1, MS_MAX, "first retry delay, doubles per attempt"),
+    LONG("max_backoff_ms", "10000", W(max_backoff_ms), 1, MS_MAX, "retry delay cap"),
+    INT("max_connections", "64", W(max_connections), 1, INT_MAX, "connections to the warehouse host"),
+    JSON("settings", W(settings), "adapter-specific object"),
+    END};
+
+#define FIELD(base, off, type) (*(type *)(void *)((char *)(base) + (off)))
+
+/* ------------------------------------------------------------------------ */
+/* String checks (T_STR)                                                     */
+
+static const char *check_topic(char *v)
+{
+    if (strlen(v) > 249 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789._-") != strlen(v))
+        return "must be a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -)";
+    return NULL;
+}
+
+static const char *check_listen(char *v)
+{
+    static const char *msg = "must be \"host:port\" with a port from 1 to 65535";
+    char *colon = strrchr(v, ':');
+    if (!colon || colon == v || colon[1] == '\0' || strlen(colon + 1) > 5 ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return msg;
+    long port = strtol(colon + 1, NULL, 10);
+    if (port < 1 || port > 65535)
+        return msg;
+    /* An IPv6 host must be bracketed, or "::1:8080" would be ambiguous. */
+    size_t hl = (size_t)(colon - v);
+    if (v[0] == '[' ? v[hl - 1] != ']' || hl < 3 : memchr(v, ':', hl) != NULL)
+        return "must be \"host:port\"; an IPv6 host is written in brackets: \"[::1]:8080\"";
+    return NULL;
+}
+
+static const char *check_level(char *v)
+{
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    for (size_t i = 0; i < sizeof levels / sizeof *levels; i++)
+        if (strcmp(v, levels[i]) == 0)
+            return NULL;
+    return "must be one of error, warn, info, debug";
+}
+
+/* The value is never echoed: a URL may carry a password. */
+static const char *check_endpoint(char *v)
+{
+    size_t scheme = strncmp(v, "https://", 8) == 0 ? 8 : strncmp(v, "http://", 7) == 0 ? 7 : 0;
+    if (!scheme)
+        return "must start with http:// or https://";
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return "must not contain spaces or control characters";
+    size_t authority = strcspn(v + scheme, "/");
+    if (authority == 0)
+        return "must name a host after the scheme";
+    if (memchr(v + scheme, '@', authority))
+        return "must not contain user:password@; put secrets in credentials";
+    if (strpbrk(v, "?#"))
+        return "must be a base URL without query or fragment";
+    /* Adapters append "/path"; a trailing slash would double it. */
+    for (size_t n = strlen(v); n > scheme + authority && v[n - 1] == '/'; n--)
+        v[n - 1] = '\0';
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Secrets                                                                   */
+
+static int is_reference(json_t *v)
+{
+    const char *s = json_string_value(v); /* NULL when not a string */
+    return s && (strncmp(s, "env:", 4) == 0 || strncmp(s, "file:", 5) == 0);
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Read a secret file; one trailing "\n" or "\r\n" is stripped because
+ * `echo token > file` and editors add it. Messages name the path only. */
+static int read_secret_file(struct ctx *c, const char *path, const char *file, char **out)
+{
+    char q[400];
+    escape(q, sizeof q, file);
+    char *buf = malloc(SECRET_FILE_MAX + 2);
+    if (!buf) {
+        c->oom = 1;
+        return -1;
+    }
+    size_t n = 0;
+    int err = 0;
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        err = errno;
+    } else {
+        n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
+        if (ferror(f))
+            err = errno ? errno : EIO;
+        fclose(f);
+    }
+
+    const char *bad = NULL;
+    if (err) {
+        problem(c, path, "cannot read file \"%s\": %s", q, strerror(err));
+    } else if (n > SECRET_FILE_MAX) {
+        bad = "is larger than 65536 bytes";
+    } else {
+        if (n > 0 && buf[n - 1] == '\n')
+            n -= (n > 1 && buf[n - 2] == '\r') ? 2 : 1;
+        if (n == 0)
+            bad = "is empty";
+        else if (memchr(buf, '\0', n))
+            bad = "contains a NUL byte";
+    }
+    if (bad)
+        problem(c, path, "file \"%s\" %s", q, bad);
+    if (err || bad) {
+        OPENSSL_cleanse(buf, SECRET_FILE_MAX + 2);
+        free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}
+
+/* Resolve "env:NAME" / "file:PATH" into *value (and copy the reference into
+ * *ref when asked). Anything else may be a pasted secret: not echoed. */
+static int resolve_secret(struct ctx *c, const char *path, json_t *v, char **ref, char **value)
+{
+    const char *s = json_string_value(v);
+    if (!is_reference(v)) {
+        problem(c, path, SECRET_REF_MSG);
+        return -1;
+    }
+    if (ref && !(*ref = xstrdup(c, s)))
+        return -1;
+    if (s[0] == 'f') {
+        if (s[5] == '\0') {
+            problem(c, path, "file: reference needs a path");
+            return -1;
+        }
+        return read_secret_file(c, path, s + 5, value);
+    }
+
+    const char *name = s + 4;
+    size_t len = strlen(name);
+    if (len == 0 || len > 128 || (name[0] >= '0' && name[0] <= '9') ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != len) {
+        problem(c, path, "env: reference needs a variable name (A-Z a-z 0-9 _, not starting with a digit)");
+        return -1;
+    }
+    const char *val = getenv(name);
+    if (!val || !*val) {
+        problem(c, path, "environment variable %s is %s", name, val ? "empty" : "not set");
+        return -1;
+    }
+    *value = xstrdup(c, val);
+    return *value ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The walker                                                                */
+
+static int parse_block(struct ctx *c, const char *path, json_t *obj, const struct opt *tab,
+                       void *base);
+
+/* Classic edit distance, for "did you mean" on unknown keys. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[65];
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static void unknown_key(struct ctx *c, const char *path, const char *key, const struct opt *tab)
+{
+    const char *best = NULL;
+    size_t best_d = 3; /* farther than two edits is a guess, not a typo */
+    for (const struct opt *o = tab; o->key; o++) {
+        size_t d = distance(key, o->key);
+        if (d < best_d && d < strlen(o->key) / 2 + 1) {
+            best = o->key;
+            best_d = d;
+        }
+    }
+    if (best)
+        problem(c, path, "unknown key (did you mean \"%s\"?)", best);
+    else
+        problem(c, path, "unknown key");
+}
+
+static void set_default(struct ctx *c, const char *path, const struct opt *o, void *base)
+{
+    switch (o->type) {
+    case T_STR:
+        if (o->def && !FIELD(base, o->off, char *))
+            FIELD(base, o->off, char *) = xstrdup(c, o->def);
+        break;
+    case T_INT:
+        if (o->def)
+            FIELD(base, o->off, int) = (int)strtol(o->def, NULL, 10);
+        break;
+    case T_LONG:
+        if (o->def)
+            FIELD(base, o->off, long) = strtol(o->def, NULL, 10);
+        break;
+    case T_BLOCK: /* an absent block still gets its defaults */
+        parse_block(c, path, NULL, o->sub, base);
+        break;
+    default:
+        break;
+    }
+}
+
+/* librdkafka wants every property as a string. */
+static char *scalar_text(struct ctx *c, json_t *v)
+{
+    char num[64];
+    if (json_is_string(v))
+        return xstrdup(c, json_string_value(v));
+    if (json_is_integer(v))
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v)) {
+        snprintf(num, sizeof num, "%.15g", json_real_value(v));
+        if (strtod(num, NULL) != json_real_value(v)) /* shortest text that round-trips */
+            snprintf(num, sizeof num, "%.17g", json_real_value(v));
+    } else if (json_is_boolean(v))
+        strcpy(num, json_is_true(v) ? "true" : "false");
+    else
+        return NULL;
+    return xstrdup(c, num);
+}
+
+/* librdkafka property names whose values are secrets: references only. */
+static int is_secret_property(const char *name)
+{
+    return strstr(name, "password") || strstr(name, "secret") || strcmp(name, "ssl.key.pem") == 0;
+}
+
+static int parse_kv(struct ctx *c, const char *path, json_t *v, const struct opt *o, void *base)
+{
+    if (!json_is_object(v)) {
+        problem(c, path, "must be an object of strings, numbers or booleans");
+        return -1;
+    }
+    struct ob_kv *kv = xcalloc(c, json_object_size(v), sizeof *kv);
+    if (!kv)
+        return -1;
+    FIELD(base, o->off, struct ob_kv *) = kv;
+    size_t *n = &FIELD(base, o->n_off, size_t);
+
+    const char *key;
+    json_t *val;
+    int rc = 0;
+    json_object_foreach(v, key, val) {
+        char p[PATH_LEN];
+        path_key(p, sizeof p, path, key);
+        /* These have keys of their own; two sources would silently disagree. */
+        const char *owner = strcmp(key, "bootstrap.servers") == 0 ||
+                                    strcmp(key, "metadata.broker.list") == 0
+                                ? "$.kafka.bootstrap_servers"
+                            : strcmp(key, "group.id") == 0 ? "$.kafka.group_id"
+                                                           : NULL;
+        char *value = NULL;
+        if (owner) {
+            problem(c, p, "is set by %s; remove it here", owner);
+            rc = -1;
+            continue;
+        }
+        if (is_secret_property(key) || is_reference(val)) {
+            if (resolve_secret(c, p, val, NULL, &value) != 0) {
+                rc = -1;
+                continue;
+            }
+        } else if (!(value = scalar_text(c, val))) {
+            if (!c->oom)
+                problem(c, p, "must be a string, number or boolean");
+            rc = -1;
+            continue;
+        }
+        kv[*n].key = xstrdup(c, key);
+        kv[*n].value = value;
+        (*n)++;
+    }
+    return rc;
+}
+
+static int parse_strlist(struct ctx *c, const char *path, json_t *v, const struct opt *o, void *base)
+{
+    if (!json_is_array(v)) {
+        problem(c, path, "must be an array of strings");
+        return -1;
+    }
+    char **list = xcalloc(c, json_array_size(v), sizeof *list);
+    if (!list)
+        return -1;
+    FIELD(base, o->off, char **) = list;
+    size_t *n = &FIELD(base, o->n_off, size_t);
+
+    size_t i;
+    json_t *item;
+    int rc = 0;
+    json_array_foreach(v, i, item) {
+        if (!json_is_string(item) || json_string_length(item) == 0) {
+            char p[PATH_LEN + 24];
+            snprintf(p, sizeof p, "%s[%zu]", path, i);
+            problem(c, p, "must be a non-empty string");
+            rc = -1;
+            continue;
+        }
+        list[(*n)++] = xstrdup(c, json_string_value(item));
+    }
+    return rc;
+}
+
+static int set_value(struct ctx *c, const char *path, const struct opt *o, json_t *v, void *base)
+{
+    switch (o->type) {
+    case T_STR: {
+        /* A NUL inside would silently cut the value short. */
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            strlen(json_string_value(v)) != json_string_length(v)) {
+            problem(c, path, "must be a non-empty string");
+            return -1;
+        }
+        char *s = xstrdup(c, json_string_value(v));
+        FIELD(base, o->off, char *) = s;
+        const char *msg = s && o->check ? o->check(s) : NULL;
+        if (msg) {
+            problem(c, path, "%s", msg);
+            return -1;
+        }
+        return s ? 0 : -1;
+    }
+    case T_INT:
+    case T_LONG: {
+        json_int_t x = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (!json_is_integer(v) || x < o->min || x > o->max) {
+            if (o->max == INT_MAX || o->max == LONG_MAX)
+                problem(c, path, "must be an integer >= %ld", o->min);
+            else
+                problem(c, path, "must be an integer from %ld to %ld", o->min, o->max);
+            return -1;
+        }
+        if (o->type == T_INT)
+            FIELD(base, o->off, int) = (int)x;
+        else
+            FIELD(base, o->off, long) = (long)x;
+        return 0;
+    }
+    case T_BLOCK:
+        if (!json_is_object(v)) {
+            problem(c, path, "must be an object");
+            return -1;
+        }
+        return parse_block(c, path, v, o->sub, base);
+    case T_KV:
+        return parse_kv(c, path, v, o, base);
+    case T_STRLIST:
+        return parse_strlist(c, path, v, o, base);
+    case T_JSON:
+        if (!json_is_object(v)) {
+            problem(c, path, "must be an object");
+            return -1;
+        }
+        FIELD(base, o->off, json_t *) = json_incref(v);
+        return 0;
+    case T_CUSTOM:
+        return o->parse(c, path, v, base);
+    }
+    return -1;
+}
+
+/* Walk one object level: keys in document order (known ones parsed, unknown
+ * ones reported), then absent keys (required ones reported, defaults set).
+ * obj == NULL means an absent optional block: defaults only. */
+static int parse_block(struct ctx *c, const char *path, json_t *obj, const struct opt *tab,
+                       void *base)
+{
+    const char *key;
+    json_t *v;
+    char p[PATH_LEN];
+    int rc = 0;
+
+    if (obj) {
+        json_object_foreach(obj, key, v) {
+            const struct opt *o = tab;
+            while (o->key && strcmp(o->key, key) != 0)
+                o++;
+            path_key(p, sizeof p, path, key);
+            if (!o->key) {
+                unknown_key(c, p, key, tab);
+                rc = -1;
+            } else if (set_value(c, p, o, v, base) != 0) {
+                /* Keep the default so later cross-field checks do not
+                 * report a follow-on problem about this one. */
+                set_default(c, p, o, base);
+                rc = -1;
+            }
+        }
+    }
+    for (const struct opt *o = tab; o->key; o++) {
+        if (obj && json_object_get(obj, o->key))
+            continue;
+        path_key(p, sizeof p, path, o->key);
+        if (o->required && obj) {
+            problem(c, p, "required");
+            rc = -1;
+        }
+        set_default(c, p, o, base);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Levels a table row cannot describe                                        */
+
+static int valid_code(const char *code)
+{
+    size_t n = strlen(code);
+    return n >= 1 && n <= 64 &&
+           strspn(code, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+static int parse_warehouses(struct ctx *c, const char *path, json_t *v, void *base)
+{
+    struct ob_config *cfg = base;
+    if (!json_is_object(v) || json_object_size(v) == 0) {
+        problem(c, path, "must be an object naming at least one warehouse");
+        return -1;
+    }
+    if (!(cfg->warehouses = xcalloc(c, json_object_size(v), sizeof *cfg->warehouses)))
+        return -1;
+
+    const char *code;
+    json_t *wv;
+    int rc = 0;
+    json_object_foreach(v, code, wv) {
+        struct ob_warehouse_conf *w = &cfg->warehouses[cfg->n_warehouses++];
+        char p[PATH_LEN], q[PATH_LEN];
+        path_key(p, sizeof p, path, code);
+        w->code = xstrdup(c, code);
+        if (!valid_code(code)) {
+            problem(c, p, "invalid warehouse code: 1-64 characters of A-Z a-z 0-9 _ . -");
+            rc = -1;
+        }
+        if (!json_is_object(wv)) {
+            problem(c, p, "must be an object");
+            rc = -1;
+            continue;
+        }
+        if (parse_block(c, p, wv, warehouse_opts, w) != 0)
+            rc = -1;
+        if (w->backoff_ms > w->max_backoff_ms) {
+            path_key(q, sizeof q, p, "max_backoff_ms");
+            problem(c, q, "must be >= backoff_ms (%ld)", w->backoff_ms);
+            rc = -1;
+        }
+        if (w->connect_timeout_ms > w->timeout_ms) {
+            path_key(q, sizeof q, p, "connect_timeout_ms");
+            problem(c, q, "must be <= timeout_ms (%ld)", w->timeout_ms);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+static int parse_credentials(struct ctx *c, const char *path, json_t *v, void *base)
+{
+    struct ob_warehouse_conf *w = base;
+    if (!json_is_object(v)) {
+        problem(c, path, "must be an object of env:NAME / file:PATH references");
+        return -1;
+    }
+    if (!(w->credentials = xcalloc(c, json_object_size(v), sizeof *w->credentials)))
+        return -1;
+
+    const char *name;
+    json_t *ref;
+    int rc = 0;
+    json_object_foreach(v, name, ref) {
+        struct ob_credential *cr = &w->credentials[w->n_credentials++];
+        char p[PATH_LEN];
+        path_key(p, sizeof p, path, name);
+        cr->name = xstrdup(c, name);
+        if (resolve_secret(c, p, ref, &cr->ref, &cr->value) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* Only stored here; that the targets exist is checked once every warehouse
+ * is known (check_routing), whatever the key order in the file. */
+static int parse_aliases(struct ctx *c, const char *path, json_t *v, void *base)
+{
+    struct ob_config *cfg = base;
+    if (!json_is_object(v)) {
+        problem(c, path, "must be an object of name -> warehouse code");
+        return -1;
+    }
+    if (!(cfg->aliases = xcalloc(c, json_object_size(v), sizeof *cfg->aliases)))
+        return -1;
+
+    const char *name;
+    json_t *target;
+    int rc = 0;
+    json_object_foreach(v, name, target) {
+        char p[PATH_LEN];
+        path_key(p, sizeof p, path, name);
+        if (*name == '\0' || !json_is_string(target)) {
+            problem(c, p, *name ? "must be a warehouse code (string)" : "alias name must not be empty");
+            rc = -1;
+            continue;
+        }
+        struct ob_route_alias *a = &cfg->aliases[cfg->n_aliases++];
+        a->name = xstrdup(c, name);
+        a->warehouse = xstrdup(c, json_string_value(target));
+    }
+    return rc;
+}
+
+static void check_target(struct ctx *c, const struct ob_config *cfg, const char *path,
+                         const char *code)
+{
+    char q[400];
+    if (code && !ob_config_warehouse(cfg, code)) {
+        escape(q, sizeof q, code);
+        problem(c, path, "no warehouse \"%s\" is configured", q);
+    }
+}
+
+static void check_routing(struct ctx *c, const struct ob_config *cfg)
+{
+    char p[PATH_LEN];
+    for (size_t i = 0; i < cfg->n_aliases; i++) {
+        const struct ob_route_alias *a = &cfg->aliases[i];
+        path_key(p, sizeof p, "$.routing.aliases", a->name ? a->name : "");
+        /* An order naming a configured code always goes there; an alias
+         * with the same name would make that rule ambiguous. */
+        if (a->name && ob_config_warehouse(cfg, a->name))
+            problem(c, p, "is a configured warehouse code; an alias cannot redirect it");
+        else
+            check_target(c, cfg, p, a->warehouse);
+    }
+    check_target(c, cfg, "$.routing.default", cfg->default_warehouse);
+}
+
+/* The bridge reads orders and writes status/DLQ: one topic doing two jobs
+ * would feed its own output back in as orders. */
+static void check_topics(struct ctx *c, const struct ob_config *cfg)
+{
+    const char *orders = cfg->kafka.topic_orders;
+    if (orders && cfg->kafka.topic_status && strcmp(orders, cfg->kafka.topic_status) == 0)
+        problem(c, "$.kafka.topics.status", "must differ from $.kafka.topics.orders");
+    if (orders && cfg->kafka.topic_dlq && strcmp(orders, cfg->kafka.topic_dlq) == 0)
+        problem(c, "$.kafka.topics.dlq", "must differ from $.kafka.topics.orders");
+}
+
+/* ------------------------------------------------------------------------ */
+/* errbuf                                                                    */
+
+/* Copy whole lines while they fit, keeping room for "(N more problems)"
+ * after the last one; never half a line, unless not even the first fits.
+ * Always NUL-terminated. */
+static void render(const struct ctx *c, char *errbuf, size_t size)
+{
+    if (!errbuf || size == 0)
+        return;
+    /* After a failed allocation the list may be incomplete: say only that. */
+    const char *text = c->oom ? "out of memory\n" : c->buf ? c->buf : "";
+    int lines = 0;
+    for (const char *p = text; (p = strchr(p, '\n')); p++)
+        lines++;
+
+    size_t used = 0;
+    int kept = 0;
+    char tail[64] = "";
+    while (kept < lines) {
+        size_t len = (size_t)(strchr(text + used, '\n') - (text + used)) + 1;
+        char next_tail[64] = "";
+        if (lines - kept - 1 > 0)
+            snprintf(next_tail, sizeof next_tail, "(%d more problems)\n", lines - kept - 1);
+        if (used + len + strlen(next_tail) + 1 > size)
+            break;
+        used += len;
+        kept++;
+        strcpy(tail, next_tail);
+    }
+    if (kept == 0 && lines > 0) { /* as much of the first line as fits */
+        size_t first = (size_t)(strchr(text, '\n') - text) + 1;
+        used = utf8_cut(text, first < size - 1 ? first : size - 1);
+        tail[0] = '\0';
+    }
+    memcpy(errbuf, text, used);
+    strcpy(errbuf + used, kept < lines ? tail : "");
+}
+
+/* ------------------------------------------------------------------------ */
+/* API                                                                       */
+
+int ob_config_parse(const char *text, size_t len, const char *origin, struct ob_config **out,
+                    char *errbuf, size_t errbuf_size)
+{
+    struct ctx c = {0};
+    struct ob_config *cfg = NULL;
+    json_error_t jerr;
+    json_t *root = NULL;
+
+    *out = NULL;
+    if (!origin)
+        origin = "<embedded>";
+
+    /* A duplicate key would silently replace the first one (two warehouses
+     * with one code, say); jansson can refuse it. */
+    root = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        /* jansson appends " near '<token>'", which can be part of a secret
+         * pasted into the file; line and column point there anyway. A
+         * duplicate's token is a key, and naming it helps. */
+        char *near = strstr(jerr.text, " near '");
+        if (near && strncmp(jerr.text, "duplicate object key", 20) != 0)
+            *near = '\0';
+        char where[PATH_LEN + 64];
+        snprintf(where, sizeof where, "%s:%d:%d", origin, jerr.line, jerr.column);
+        problem(&c, where, "%s", jerr.text);
+        goto fail;
+    }
+    if (!(cfg = xcalloc(&c, 1, sizeof *cfg)) || !(cfg->origin = xstrdup(&c, origin)))
+        goto fail;
+    if (!json_is_object(root)) {
+        problem(&c, "$", "must be an object");
+        goto fail;
+    }
+
+    parse_block(&c, "$", root, root_opts, cfg);
+    check_topics(&c, cfg);
+    check_routing(&c, cfg);
+    if (c.n || c.oom)
+        goto fail;
+
+    json_decref(root);
+    free(c.buf);
+    if (errbuf && errbuf_size)
+        errbuf[0] = '\0';
+    *out = cfg;
+    return 0;
+
+fail:
+    render(&c, errbuf, errbuf_size);
+    ob_config_destroy(cfg);
+    json_decref(root);
+    free(c.buf);
+    return -1;
+}
+
+int ob_config_load(const char *path, struct ob_config **out, char *errbuf, size_t errbuf_size)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int err = 0, rc = -1;
+    FILE *f = fopen(path, "rb");
+
+    *out = NULL;
+    if (!f) {
+        err = errno;
+        goto done;
+    }
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16384;
+            char *nb = ncap <= CONFIG_FILE_MAX ? realloc(buf, ncap) : NULL;
+            if (!nb) {
+                err = ncap > CONFIG_FILE_MAX ? EFBIG : ENOMEM;
+                goto done;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            err = ferror(f) ? (errno ? errno : EIO) : 0;
+            break;
+        }
+    }
+    if (!err)
+        rc = ob_config_parse(buf, len, path, out, errbuf, errbuf_size);
+
+done:
+    if (err && errbuf && errbuf_size)
+        snprintf(errbuf, errbuf_size, "cannot read %s: %s\n", path,
+                 err == EFBIG ? "larger than 16 MiB" : strerror(err));
+    if (f)
+        fclose(f);
+    if (buf) {
+        /* A rejected literal secret may be in this text. */
+        OPENSSL_cleanse(buf, cap);
+        free(buf);
+    }
+    return rc;
+}
+
+static void free_kv(struct ob_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free_secret(kv[i].value); /* some properties are passwords */
+    }
+    free(kv);
+}
+
+void ob_config_destroy(struct ob_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->origin);
+    free(cfg->kafka.bootstrap_servers);
+    free(cfg->kafka.group_id);
+    free(cfg->kafka.topic_orders);
+    free(cfg->kafka.topic_status);
+    free(cfg->kafka.topic_dlq);
+    free_kv(cfg->kafka.properties, cfg->kafka.n_properties);
+    free_kv(cfg->kafka.consumer, cfg->kafka.n_consumer);
+    free_kv(cfg->kafka.producer, cfg->kafka.n_producer);
+    free(cfg->http.listen);
+    for (size_t i = 0; i < cfg->n_adapter_path; i++)
+        free(cfg->adapter_path[i]);
+    free(cfg->adapter_path);
+    free(cfg->log_level);
+    for (size_t i = 0; i < cfg->n_warehouses; i++) {
+        struct ob_warehouse_conf *w = &cfg->warehouses[i];
+        free(w->code);
+        free(w->adapter);
+        free(w->endpoint);
+        for (size_t j = 0; j < w->n_credentials; j++) {
+            free(w->credentials[j].name);
+            free(w->credentials[j].ref);
+            free_secret(w->credentials[j].value);
+        }
+        free(w->credentials);
+        json_decref(w->settings);
+    }
+    free(cfg->warehouses);
+    for (size_t i = 0; i < cfg->n_aliases; i++) {
+        free(cfg->aliases[i].name);
+        free(cfg->aliases[i].warehouse);
+    }
+    free(cfg->aliases);
+    free(cfg->default_warehouse);
+    free(cfg);
+}
+
+const struct ob_warehouse_conf *ob_config_warehouse(const struct ob_config *cfg, const char *code)
+{
+    if (!cfg || !code)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_warehouses; i++)
+        if (cfg->warehouses[i].code && strcmp(cfg->warehouses[i].code, code) == 0)
+            return &cfg->warehouses[i];
+    return NULL;
+}

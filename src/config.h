@@ -1,0 +1,108 @@
+/*
+ * config.h — the bridge's one JSON config file (jansson), parsed and checked.
+ *
+ * Every problem is reported with the JSON path it concerns ("$.warehouses.
+ * SF-SH-01.timeout_ms: must be an integer >= 1"); unknown keys and missing
+ * required keys are errors. Credentials are references ("env:NAME",
+ * "file:PATH") resolved at load time; their values never appear in a
+ * message.
+ */
+#ifndef OB_CONFIG_H
+#define OB_CONFIG_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct ob_kv {
+    char *key;
+    char *value;
+};
+
+struct ob_credential {
+    char *name;  /* key in the "credentials" object */
+    char *ref;   /* "env:NAME" or "file:PATH", as written */
+    char *value; /* resolved secret; OPENSSL_cleanse()d on destroy */
+};
+
+struct ob_warehouse_conf {
+    char *code;     /* the key under "warehouses" */
+    char *adapter;  /* adapter name ("rest") or a path to a .so */
+    char *endpoint; /* base URL, trailing '/' removed */
+    struct ob_credential *credentials;
+    size_t n_credentials;
+    long connect_timeout_ms; /* default 2000 */
+    long timeout_ms;         /* total per request, default 10000 */
+    int max_attempts;        /* default 5 */
+    long backoff_ms;         /* first retry delay, doubles, default 200 */
+    long max_backoff_ms;     /* default 10000 */
+    int max_connections;     /* per warehouse host, default 64 */
+    json_t *settings;        /* adapter-specific "settings" object, or NULL; owned */
+};
+
+struct ob_route_alias {
+    char *name;      /* a value of the order's "warehouse" field */
+    char *warehouse; /* a configured warehouse code */
+};
+
+struct ob_config {
+    char *origin; /* file path, or "<embedded>" */
+
+    struct {
+        char *bootstrap_servers; /* required */
+        char *group_id;          /* default "orderbridge" */
+        char *topic_orders;      /* default "orders" */
+        char *topic_status;      /* default "fulfillment.status" */
+        char *topic_dlq;         /* default "orders.dlq" */
+        struct ob_kv *properties; /* "properties": passed to both clients */
+        size_t n_properties;
+        struct ob_kv *consumer; /* "consumer": consumer only */
+        size_t n_consumer;
+        struct ob_kv *producer; /* "producer": producer only */
+        size_t n_producer;
+    } kafka;
+
+    struct {
+        char *listen; /* "127.0.0.1:8080"; NULL when the block is absent */
+    } http;
+
+    struct {
+        int max_in_flight;         /* orders being processed at once, default 4096 */
+        long commit_interval_ms;   /* default 1000 */
+        long max_order_bytes;      /* larger messages are dead-lettered, default 1048576 */
+        long shutdown_timeout_ms;  /* default 30000 */
+    } pipeline;
+
+    char **adapter_path; /* extra folders searched for ob-adapter-<name>.so */
+    size_t n_adapter_path;
+
+    char *log_level; /* "error", "warn", "info" (default), "debug" */
+
+    struct ob_warehouse_conf *warehouses;
+    size_t n_warehouses;
+
+    /* routing: an order naming a configured warehouse code goes there; an
+     * alias maps other names; an order without "warehouse" goes to
+     * default_warehouse; anything else is unroutable (dead-lettered). */
+    struct ob_route_alias *aliases;
+    size_t n_aliases;
+    char *default_warehouse; /* may be NULL */
+};
+
+/*
+ * Parse and check a config document. On success returns 0 and *out (free
+ * with ob_config_destroy). On failure returns -1, *out stays NULL, and
+ * errbuf holds one line per problem ("<path>: <message>\n"), truncated to
+ * errbuf_size.
+ */
+int ob_config_parse(const char *text, size_t len, const char *origin, struct ob_config **out,
+                    char *errbuf, size_t errbuf_size);
+
+/* Read FILE and ob_config_parse() it; errors as above ("cannot read ..."). */
+int ob_config_load(const char *path, struct ob_config **out, char *errbuf, size_t errbuf_size);
+
+void ob_config_destroy(struct ob_config *cfg);
+
+const struct ob_warehouse_conf *ob_config_warehouse(const struct ob_config *cfg, const char *code);
+
+#endif

@@ -1,0 +1,393 @@
+#include "consumer.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "producer.h" /* ob_kafka_conf_apply, ob_kafka_log_cb */
+
+/* Offsets handed out from one partition, in order, with their done flags. */
+struct ob_partition {
+    int32_t id;
+    int64_t *offsets;
+    unsigned char *done;
+    size_t cap; /* a power of two */
+    uint64_t head, tail; /* sequence numbers: [head, tail) are not yet committable */
+    int64_t next_offset; /* last handed out + 1; -1 before the first message */
+    int64_t committed;   /* last offset sent in a commit; -1 for none */
+    int revoked;         /* freed once its last outstanding message is done */
+    struct ob_partition *next;
+};
+
+struct ob_consumer {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    const struct ob_config *cfg;
+    struct ob_partition **active; /* indexed by partition id */
+    size_t n_active;
+    struct ob_partition *all; /* active and revoked-but-busy */
+    size_t outstanding;
+    int paused;
+};
+
+static struct ob_partition *partition_new(int32_t id)
+{
+    struct ob_partition *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return NULL;
+    p->id = id;
+    p->cap = 256;
+    p->offsets = malloc(p->cap * sizeof(*p->offsets));
+    p->done = malloc(p->cap);
+    p->next_offset = -1;
+    p->committed = -1;
+    if (!p->offsets || !p->done) {
+        free(p->offsets);
+        free(p->done);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void partition_free(struct ob_partition *p)
+{
+    free(p->offsets);
+    free(p->done);
+    free(p);
+}
+
+static void unlink_and_free(struct ob_consumer *c, struct ob_partition *p)
+{
+    for (struct ob_partition **pp = &c->all; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    partition_free(p);
+}
+
+/* Grow the ring so that sequence numbers keep mapping to seq & (cap - 1). */
+static int partition_grow(struct ob_partition *p)
+{
+    size_t cap = p->cap * 2;
+    int64_t *offsets = malloc(cap * sizeof(*offsets));
+    unsigned char *done = malloc(cap);
+
+    if (!offsets || !done) {
+        free(offsets);
+        free(done);
+        return -1;
+    }
+    for (uint64_t s = p->head; s < p->tail; s++) {
+        offsets[s & (cap - 1)] = p->offsets[s & (p->cap - 1)];
+        done[s & (cap - 1)] = p->done[s & (p->cap - 1)];
+    }
+    free(p->offsets);
+    free(p->done);
+    p->offsets = offsets;
+    p->done = done;
+    p->cap = cap;
+    return 0;
+}
+
+static int64_t committable(const struct ob_partition *p)
+{
+    if (p->head < p->tail)
+        return p->offsets[p->head & (p->cap - 1)];
+    return p->next_offset;
+}
+
+static struct ob_partition *active_get(struct ob_consumer *c, int32_t id, int create)
+{
+    if (id < 0)
+        return NULL;
+    if ((size_t)id >= c->n_active) {
+        if (!create)
+            return NULL;
+        size_t n = (size_t)id + 1;
+        struct ob_partition **grown = realloc(c->active, n * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        memset(grown + c->n_active, 0, (n - c->n_active) * sizeof(*grown));
+        c->active = grown;
+        c->n_active = n;
+    }
+    if (!c->active[id] && create) {
+        struct ob_partition *p = partition_new(id);
+        if (!p)
+            return NULL;
+        p->next = c->all;
+        c->all = p;
+        c->active[id] = p;
+    }
+    return c->active[id];
+}
+
+/* Commit the committable offsets of `parts` (all active when NULL). */
+static void commit_list(struct ob_consumer *c, const rd_kafka_topic_partition_list_t *parts,
+                        int sync)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    rd_kafka_resp_err_t err;
+
+    for (size_t i = 0; i < c->n_active; i++) {
+        struct ob_partition *p = c->active[i];
+        int64_t off;
+        if (!p)
+            continue;
+        if (parts && !rd_kafka_topic_partition_list_find(parts, c->cfg->kafka.topic_orders, p->id))
+            continue;
+        off = committable(p);
+        if (off < 0 || (!sync && off == p->committed))
+            continue;
+        rd_kafka_topic_partition_list_add(list, c->cfg->kafka.topic_orders, p->id)->offset = off;
+        p->committed = off;
+    }
+    if (list->cnt > 0) {
+        err = rd_kafka_commit(c->rk, list, sync ? 0 : 1);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            OB_WARN("offset commit failed: %s", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void assign(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t err = 0;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(c->rk), "COOPERATIVE") == 0;
+
+    for (int i = 0; i < parts->cnt; i++)
+        active_get(c, parts->elems[i].partition, 1);
+    if (cooperative)
+        error = rd_kafka_incremental_assign(c->rk, parts);
+    else
+        err = rd_kafka_assign(c->rk, parts);
+    if (error) {
+        OB_ERR("assign failed: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err) {
+        OB_ERR("assign failed: %s", rd_kafka_err2str(err));
+    }
+    if (c->paused)
+        rd_kafka_pause_partitions(c->rk, parts);
+    OB_INFO("assigned %d partition(s) of %s", parts->cnt, c->cfg->kafka.topic_orders);
+}
+
+static void revoke(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(c->rk), "COOPERATIVE") == 0;
+
+    commit_list(c, parts, 1);
+    for (int i = 0; i < parts->cnt; i++) {
+        struct ob_partition *p = active_get(c, parts->elems[i].partition, 0);
+        if (!p)
+            continue;
+        c->active[p->id] = NULL;
+        /* In-flight orders of a revoked partition still finish (they hold
+         * tickets into it); their offsets are no longer ours to commit. */
+        p->revoked = 1;
+        if (p->head == p->tail)
+            unlink_and_free(c, p);
+    }
+    if (cooperative) {
+        rd_kafka_error_t *error = rd_kafka_incremental_unassign(c->rk, parts);
+        if (error)
+            rd_kafka_error_destroy(error);
+    } else {
+        rd_kafka_assign(c->rk, NULL);
+    }
+    OB_INFO("revoked %d partition(s) of %s", parts->cnt, c->cfg->kafka.topic_orders);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct ob_consumer *c = opaque;
+
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        assign(c, parts);
+    else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+        revoke(c, parts);
+    else
+        rd_kafka_assign(c->rk, NULL);
+}
+
+static int set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
+               size_t errstr_size)
+{
+    return rd_kafka_conf_set(conf, key, value, errstr, errstr_size) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consumer **out,
+                       char *errstr, size_t errstr_size)
+{
+    struct ob_consumer *c = calloc(1, sizeof(*c));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    rd_kafka_resp_err_t err;
+
+    *out = NULL;
+    if (!c)
+        goto fail;
+    c->cfg = cfg;
+    if (set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
+        set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size) ||
+        set(conf, "client.id", "orderbridge-consumer", errstr, errstr_size) ||
+        set(conf, "auto.offset.reset", "earliest", errstr, errstr_size))
+        goto fail;
+    if (ob_kafka_conf_apply(conf, cfg->kafka.properties, cfg->kafka.n_properties,
+                            "$.kafka.properties", errstr, errstr_size) ||
+        ob_kafka_conf_apply(conf, cfg->kafka.consumer, cfg->kafka.n_consumer, "$.kafka.consumer",
+                            errstr, errstr_size))
+        goto fail;
+    /* Not overridable: committing unprocessed offsets would lose orders. */
+    if (set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+        set(conf, "enable.auto.offset.store", "false", errstr, errstr_size))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_log_cb(conf, ob_kafka_log_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!c->rk)
+        goto fail;
+    conf = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(c->rk);
+    c->queue = rd_kafka_queue_get_consumer(c->rk);
+    if (wake_fd >= 0)
+        rd_kafka_queue_io_event_enable(c->queue, wake_fd, "c", 1);
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->kafka.topic_orders, RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        snprintf(errstr, errstr_size, "subscribe to %s: %s", cfg->kafka.topic_orders,
+                 rd_kafka_err2str(err));
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    if (c) {
+        if (c->queue)
+            rd_kafka_queue_destroy(c->queue);
+        if (c->rk)
+            rd_kafka_destroy(c->rk);
+        free(c);
+    }
+    return -1;
+}
+
+void ob_consumer_close(struct ob_consumer *c)
+{
+    if (!c)
+        return;
+    commit_list(c, NULL, 1);
+    rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
+    rd_kafka_consumer_close(c->rk); /* revokes (and so commits) through on_rebalance */
+    rd_kafka_queue_destroy(c->queue);
+    rd_kafka_destroy(c->rk);
+    while (c->all) {
+        struct ob_partition *p = c->all;
+        c->all = p->next;
+        partition_free(p);
+    }
+    free(c->active);
+    free(c);
+}
+
+rd_kafka_message_t *ob_consumer_next(struct ob_consumer *c, struct ob_ticket *ticket)
+{
+    for (;;) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->rk, 0);
+        struct ob_partition *p;
+
+        if (!msg)
+            return NULL;
+        if (msg->err) {
+            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                OB_WARN("consumer: %s", rd_kafka_message_errstr(msg));
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
+        p = active_get(c, msg->partition, 1);
+        if (!p || (p->tail - p->head == p->cap && partition_grow(p) != 0)) {
+            /* Out of memory: drop it unprocessed; the offset is not
+             * committed, so it comes back after a restart. */
+            OB_ERR("out of memory tracking %s [%" PRId32 "] @ %" PRId64, rd_kafka_topic_name(msg->rkt),
+                   msg->partition, msg->offset);
+            rd_kafka_message_destroy(msg);
+            return NULL;
+        }
+        p->offsets[p->tail & (p->cap - 1)] = msg->offset;
+        p->done[p->tail & (p->cap - 1)] = 0;
+        ticket->part = p;
+        ticket->seq = p->tail++;
+        p->next_offset = msg->offset + 1;
+        c->outstanding++;
+        return msg;
+    }
+}
+
+void ob_consumer_done(struct ob_consumer *c, const struct ob_ticket *ticket)
+{
+    struct ob_partition *p = ticket->part;
+
+    if (!p || ticket->seq < p->head)
+        return;
+    p->done[ticket->seq & (p->cap - 1)] = 1;
+    while (p->head < p->tail && p->done[p->head & (p->cap - 1)]) {
+        p->head++;
+        c->outstanding--;
+    }
+    if (p->revoked && p->head == p->tail)
+        unlink_and_free(c, p);
+}
+
+size_t ob_consumer_outstanding(const struct ob_consumer *c)
+{
+    return c->outstanding;
+}
+
+void ob_consumer_commit(struct ob_consumer *c, int sync)
+{
+    commit_list(c, NULL, sync);
+}
+
+static void set_paused(struct ob_consumer *c, int paused)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+
+    c->paused = paused;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (paused)
+        rd_kafka_pause_partitions(c->rk, parts);
+    else
+        rd_kafka_resume_partitions(c->rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void ob_consumer_pause(struct ob_consumer *c)
+{
+    if (!c->paused)
+        set_paused(c, 1);
+}
+
+void ob_consumer_resume(struct ob_consumer *c)
+{
+    if (c->paused)
+        set_paused(c, 0);
+}
+
+int ob_consumer_paused(const struct ob_consumer *c)
+{
+    return c->paused;
+}

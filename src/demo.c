@@ -1,0 +1,440 @@
+/*
+ * demo.c — `orderbridge demo`: the whole pipeline on one machine.
+ *
+ * Starts an embedded Kafka (librdkafka's mock cluster) and two simulated
+ * REST warehouses (one of them flaky), produces realistic sample orders
+ * plus malformed messages, runs the real bridge on them, reads the status
+ * and dead-letter topics back like the mid-platform would, and exits 0 only
+ * when every message is accounted for: each valid order ACCEPTED exactly
+ * once and created exactly once at its warehouse, every bad or unroutable
+ * message in the dead-letter topic, and every offset committed.
+ */
+#include "demo.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "bridge.h"
+#include "config.h"
+#include "log.h"
+#include "mock.h"
+#include "sample.h"
+#include "sim.h"
+#include "watch.h"
+
+#define DEMO_GROUP "orderbridge-demo"
+#define UNROUTABLE_EVERY 997 /* one order in this many names an unknown warehouse */
+
+static const char demo_help[] =
+    "usage: orderbridge demo [--orders N] [--malformed M] [--seed S] [--partitions P]\n"
+    "                        [--no-faults] [--verbose]\n"
+    "\n"
+    "Run the whole pipeline on this machine: an embedded Kafka (librdkafka's mock\n"
+    "cluster), two simulated REST warehouses (SF-SH-01 answers 503, 429 and slowly\n"
+    "now and then, and sometimes drops its answer after creating the order),\n"
+    "N realistic sample orders and M malformed messages. Prints a summary and\n"
+    "exits 0 only when every message is accounted for.\n"
+    "\n"
+    "  --orders N      sample orders (default 5000)\n"
+    "  --malformed M   malformed messages mixed in (default 30)\n"
+    "  --seed S        sample seed (default 1111)\n"
+    "  --partitions P  partitions of the orders topic (default 16); the embedded\n"
+    "                  Kafka keeps ~5 MB per partition, so give large runs more\n"
+    "  --no-faults     both warehouses answer promptly and correctly (benchmarks)\n"
+    "  --verbose       the bridge's own log at info level\n";
+
+struct demo {
+    unsigned long orders, malformed, seed;
+    int partitions, no_faults;
+    struct ob_mock *mock;
+    struct ob_sim *sims[2];
+    struct ob_config *cfg;
+    struct ob_bridge *bridge;
+    unsigned long expect_accepted, expect_dlq, produced;
+    unsigned char *accepted; /* per order index: ACCEPTED events seen */
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *demo_warehouse(unsigned long i)
+{
+    if (i % UNROUTABLE_EVERY == UNROUTABLE_EVERY - 1)
+        return "XX-NOWHERE";
+    switch (i % 3) {
+    case 0:
+        return "SF-SH-01";
+    case 1:
+        return "JD-BJ-02";
+    default:
+        return NULL; /* routing.default */
+    }
+}
+
+static int start_sims(struct demo *d, char *err, size_t err_size)
+{
+    static const char *const env_names[2] = {"OB_DEMO_SF_TOKEN", "OB_DEMO_JD_TOKEN"};
+    unsigned char raw[16];
+    char token[33];
+
+    for (int i = 0; i < 2; i++) {
+        struct ob_sim_options opt = {.threads = 2, .seed = d->seed + (unsigned long)i};
+        if (RAND_bytes(raw, sizeof(raw)) != 1)
+            return -1;
+        for (int k = 0; k < 16; k++)
+            snprintf(token + 2 * k, 3, "%02x", raw[k]);
+        setenv(env_names[i], token, 1); /* the config refers to it as env:NAME */
+        opt.token = token;
+        if (i == 0 && !d->no_faults) {
+            opt.fail_5xx_rate = 0.02;
+            opt.fail_429_rate = 0.005;
+            opt.reset_after_create_rate = 0.005;
+            opt.slow_rate = 0.01;
+            opt.slow_ms = 200;
+            opt.retry_after_s = 1;
+        }
+        d->sims[i] = ob_sim_start(&opt, err, err_size);
+        if (!d->sims[i])
+            return -1;
+    }
+    return 0;
+}
+
+static int make_config(struct demo *d, char *err, size_t err_size)
+{
+    char text[4096];
+    int n = snprintf(
+        text, sizeof(text),
+        "{\"kafka\": {\"bootstrap_servers\": \"%s\", \"group_id\": \"" DEMO_GROUP "\","
+        "  \"consumer\": {\"fetch.wait.max.ms\": \"10\"}},"
+        " \"pipeline\": {\"max_in_flight\": 2048, \"commit_interval_ms\": 500,"
+        "  \"shutdown_timeout_ms\": 10000},"
+        " \"log\": {\"level\": \"%s\"},"
+        " \"warehouses\": {"
+        "  \"SF-SH-01\": {\"adapter\": \"rest\", \"endpoint\": \"http://127.0.0.1:%u\","
+        "   \"credentials\": {\"token\": \"env:OB_DEMO_SF_TOKEN\"},"
+        "   \"timeout_ms\": 2000, \"max_attempts\": 8, \"backoff_ms\": 50, \"max_connections\": 64},"
+        "  \"JD-BJ-02\": {\"adapter\": \"rest\", \"endpoint\": \"http://127.0.0.1:%u\","
+        "   \"credentials\": {\"token\": \"env:OB_DEMO_JD_TOKEN\"},"
+        "   \"settings\": {\"shipping_methods\": {\"express\": \"Expedited\"}}}},"
+        " \"routing\": {\"aliases\": {\"shanghai\": \"SF-SH-01\"}, \"default\": \"SF-SH-01\"}}",
+        ob_mock_bootstraps(d->mock), ob_log_enabled(OB_LOG_DEBUG) ? "debug" : ob_log_enabled(OB_LOG_INFO) ? "info" : "warn",
+        ob_sim_port(d->sims[0]), ob_sim_port(d->sims[1]));
+
+    if (n < 0 || (size_t)n >= sizeof(text))
+        return -1;
+    return ob_config_parse(text, (size_t)n, "<demo>", &d->cfg, err, err_size);
+}
+
+static void *bridge_thread(void *arg)
+{
+    struct ob_bridge *bridge = arg;
+
+    pthread_setname_np(pthread_self(), "ob-bridge");
+    ob_bridge_run(bridge);
+    return NULL;
+}
+
+/* Produce the sample orders and malformed messages, interleaved. */
+static int produce_orders(struct demo *d, char *err, size_t err_size)
+{
+    rd_kafka_t *rk = ob_watch_producer(ob_mock_bootstraps(d->mock), err, err_size);
+    unsigned long total = d->orders + d->malformed;
+    unsigned long every = d->malformed ? total / d->malformed : 0;
+    unsigned long order_i = 0, bad_i = 0;
+
+    if (!rk)
+        return -1;
+    for (unsigned long i = 0; i < total; i++) {
+        size_t len = 0;
+        char *value;
+        char key[64];
+        int bad = every && i % every == every - 1 && bad_i < d->malformed;
+        if (!bad && order_i >= d->orders)
+            bad = 1;
+        if (bad) {
+            value = ob_sample_malformed(bad_i, &len, NULL);
+            snprintf(key, sizeof(key), "malformed-%lu", bad_i++);
+            d->expect_dlq++;
+        } else {
+            const char *wh = demo_warehouse(order_i);
+            value = ob_sample_order(d->seed, order_i, wh, &len);
+            snprintf(key, sizeof(key), "DEMO-%lu-%08lu", d->seed, order_i);
+            if (wh && strcmp(wh, "XX-NOWHERE") == 0)
+                d->expect_dlq++;
+            else
+                d->expect_accepted++;
+            order_i++;
+        }
+        if (!value)
+            return -1;
+        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("orders"), RD_KAFKA_V_KEY(key, strlen(key)),
+                                 RD_KAFKA_V_VALUE(value, len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(rk, 100);
+        d->produced++;
+        rd_kafka_poll(rk, 0);
+    }
+    rd_kafka_flush(rk, 30000);
+    if (rd_kafka_outq_len(rk) > 0) {
+        snprintf(err, err_size, "could not produce every sample order");
+        rd_kafka_destroy(rk);
+        return -1;
+    }
+    rd_kafka_destroy(rk);
+    return 0;
+}
+
+/* Index of "DEMO-<seed>-<index>" or -1. */
+static long order_index(const struct demo *d, const char *order_id)
+{
+    char prefix[48];
+    size_t n = (size_t)snprintf(prefix, sizeof(prefix), "DEMO-%lu-", d->seed);
+    char *end;
+    long idx;
+
+    if (strncmp(order_id, prefix, n) != 0)
+        return -1;
+    idx = strtol(order_id + n, &end, 10);
+    return *end == '\0' && idx >= 0 && (unsigned long)idx < d->orders ? idx : -1;
+}
+
+struct tally {
+    unsigned long accepted_events, accepted_distinct, duplicate_accepts, other_events, dlq;
+};
+
+static void count_status(struct demo *d, const rd_kafka_message_t *msg, struct tally *t)
+{
+    json_t *doc = json_loadb(msg->payload, msg->len, 0, NULL);
+    const char *status = json_string_value(json_object_get(doc, "status"));
+    const char *order_id = json_string_value(json_object_get(doc, "order_id"));
+
+    if (status && order_id && strcmp(status, "ACCEPTED") == 0) {
+        long idx = order_index(d, order_id);
+        t->accepted_events++;
+        if (idx >= 0 && d->accepted[idx]++ == 0)
+            t->accepted_distinct++;
+        else if (idx >= 0)
+            t->duplicate_accepts++;
+    } else {
+        t->other_events++;
+    }
+    json_decref(doc);
+}
+
+static void print_summary(const struct demo *d, const struct tally *t, double secs,
+                          double first_consume_s, int ok)
+{
+    const struct ob_metrics *m = ob_bridge_metrics(d->bridge);
+    struct ob_sim_stats sf, jd;
+    unsigned long total = d->orders + d->malformed;
+
+    ob_sim_get_stats(d->sims[0], &sf);
+    ob_sim_get_stats(d->sims[1], &jd);
+    printf("\norderbridge demo: %lu messages (%lu sample orders, %lu malformed)\n", total,
+           d->orders, d->malformed);
+    printf("  consumed           %" PRIu64 "\n", OB_METRIC_GET(m, consumed));
+    printf("  accepted           %" PRIu64 " (distinct orders with an ACCEPTED event: %lu, "
+           "duplicates: %lu)\n",
+           OB_METRIC_GET(m, accepted), t->accepted_distinct, t->duplicate_accepts);
+    printf("  rejected           %" PRIu64 "\n", OB_METRIC_GET(m, rejected));
+    printf("  dead-lettered      %lu (invalid %" PRIu64 ", unroutable %" PRIu64
+           ", failed %" PRIu64 ")\n",
+           t->dlq, OB_METRIC_GET(m, invalid), OB_METRIC_GET(m, unroutable),
+           OB_METRIC_GET(m, failed));
+    printf("  status events      %lu (%lu ACCEPTED, %lu other)\n",
+           t->accepted_events + t->other_events, t->accepted_events, t->other_events);
+    printf("  HTTP pushes        %" PRIu64 " (%" PRIu64 " retries)\n",
+           OB_METRIC_GET(m, http_requests), OB_METRIC_GET(m, http_retries));
+    printf("  warehouse SF-SH-01 created %lu, answered duplicate %lu, injected 503 %lu, "
+           "429 %lu, lost answers %lu\n",
+           sf.created, sf.duplicates, sf.injected_5xx, sf.injected_429, sf.resets_after_create);
+    printf("  warehouse JD-BJ-02 created %lu, answered duplicate %lu\n", jd.created,
+           jd.duplicates);
+    printf("  latency            p50 %.2f ms, p99 %.2f ms (consumed -> outcome in Kafka)\n",
+           (double)ob_histogram_quantile(&m->latency, 0.50) / 1000.0,
+           (double)ob_histogram_quantile(&m->latency, 0.99) / 1000.0);
+    printf("  throughput         %.0f orders/s (%lu messages in %.2f s after the consumer "
+           "group formed; %.1f s in all)\n",
+           secs > 0 ? (double)total / secs : 0.0, total, secs, first_consume_s + secs);
+    printf("  result             %s\n", ok ? "OK: every message accounted for"
+                                          : "FAILED: see above");
+}
+
+static int run_demo(struct demo *d)
+{
+    static const char *const topics[] = {"fulfillment.status", "orders.dlq"};
+    char err[8192];
+    struct ob_watch *watch = NULL;
+    struct tally t = {0};
+    pthread_t thread;
+    int bridge_started = 0, ok = 0;
+    double start, first_consume = 0, done_at = 0;
+    char lag[2048];
+    int64_t low_sum = 0;
+    struct ob_sim_stats sf, jd;
+
+    d->accepted = calloc(d->orders ? d->orders : 1, 1);
+    if (!d->accepted)
+        return 1;
+    if (ob_mock_start(1, &d->mock, err, sizeof(err)) != 0 ||
+        ob_mock_create_topic(d->mock, "orders", d->partitions) != 0 ||
+        ob_mock_create_topic(d->mock, "fulfillment.status", 8) != 0 ||
+        ob_mock_create_topic(d->mock, "orders.dlq", 4) != 0) {
+        fprintf(stderr, "demo: embedded Kafka: %s\n", err);
+        goto cleanup;
+    }
+    if (start_sims(d, err, sizeof(err)) != 0) {
+        fprintf(stderr, "demo: simulator: %s\n", err);
+        goto cleanup;
+    }
+    if (make_config(d, err, sizeof(err)) != 0) {
+        fprintf(stderr, "demo: config:\n%s", err);
+        goto cleanup;
+    }
+    printf("embedded Kafka at %s; warehouses SF-SH-01 on :%u (flaky), JD-BJ-02 on :%u\n",
+           ob_mock_bootstraps(d->mock), ob_sim_port(d->sims[0]), ob_sim_port(d->sims[1]));
+    if (ob_bridge_create(d->cfg, &d->bridge, err, sizeof(err)) != 0) {
+        fprintf(stderr, "demo: %s\n", err);
+        goto cleanup;
+    }
+    if (ob_watch_create(ob_mock_bootstraps(d->mock), topics, 2, &watch, err, sizeof(err)) != 0) {
+        fprintf(stderr, "demo: %s\n", err);
+        goto cleanup;
+    }
+    start = now_s();
+    if (pthread_create(&thread, NULL, bridge_thread, d->bridge) != 0)
+        goto cleanup;
+    bridge_started = 1;
+    printf("producing %lu orders and %lu malformed messages to topic orders...\n", d->orders,
+           d->malformed);
+    if (produce_orders(d, err, sizeof(err)) != 0) {
+        fprintf(stderr, "demo: %s\n", err);
+        goto cleanup;
+    }
+    while (t.accepted_distinct < d->expect_accepted || t.dlq < d->expect_dlq) {
+        rd_kafka_message_t *msg = ob_watch_next(watch, 200);
+        if (!first_consume && OB_METRIC_GET(ob_bridge_metrics(d->bridge), consumed) > 0)
+            first_consume = now_s();
+        if (now_s() - start > 120) {
+            fprintf(stderr, "demo: timed out waiting for every outcome\n");
+            break;
+        }
+        if (!msg)
+            continue;
+        if (strcmp(rd_kafka_topic_name(msg->rkt), "orders.dlq") == 0)
+            t.dlq++;
+        else
+            count_status(d, msg, &t);
+        rd_kafka_message_destroy(msg);
+    }
+    done_at = now_s();
+    ob_bridge_stop(d->bridge);
+    pthread_join(thread, NULL);
+    bridge_started = 0;
+    /* Late duplicates would show up now. */
+    for (;;) {
+        rd_kafka_message_t *msg = ob_watch_next(watch, 300);
+        if (!msg)
+            break;
+        if (strcmp(rd_kafka_topic_name(msg->rkt), "orders.dlq") == 0)
+            t.dlq++;
+        else
+            count_status(d, msg, &t);
+        rd_kafka_message_destroy(msg);
+    }
+    int lagging = ob_watch_committed_lag(ob_mock_bootstraps(d->mock), DEMO_GROUP, "orders",
+                                         &low_sum, lag, sizeof(lag));
+    ob_sim_get_stats(d->sims[0], &sf);
+    ob_sim_get_stats(d->sims[1], &jd);
+    ok = t.accepted_distinct == d->expect_accepted && t.duplicate_accepts == 0 &&
+         t.dlq == d->expect_dlq && sf.created + jd.created == d->expect_accepted &&
+         sf.key_mismatches + jd.key_mismatches == 0 && lagging == 0 && low_sum == 0;
+    if (lagging != 0)
+        fprintf(stderr, "demo: committed offsets behind the end:\n%s", lag);
+    if (low_sum != 0)
+        fprintf(stderr, "demo: the embedded Kafka dropped old records (low watermark %" PRId64
+                        "): use fewer orders\n", low_sum);
+    print_summary(d, &t, done_at - (first_consume ? first_consume : start),
+                  (first_consume ? first_consume : start) - start, ok);
+cleanup:
+    if (bridge_started) {
+        ob_bridge_stop(d->bridge);
+        pthread_join(thread, NULL);
+    }
+    ob_watch_destroy(watch);
+    ob_bridge_destroy(d->bridge);
+    ob_config_destroy(d->cfg);
+    ob_sim_stop(d->sims[0]);
+    ob_sim_stop(d->sims[1]);
+    ob_mock_stop(d->mock);
+    free(d->accepted);
+    return ok ? 0 : 1;
+}
+
+int ob_demo_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"orders", required_argument, NULL, 'n'},
+                                         {"malformed", required_argument, NULL, 'm'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"partitions", required_argument, NULL, 'p'},
+                                         {"no-faults", no_argument, NULL, 'f'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct demo d = {.orders = 5000, .malformed = 30, .seed = 1111, .partitions = 16};
+    int ch;
+
+    ob_log_set_level(OB_LOG_WARN);
+    optind = 1;
+    for (;;) {
+        ch = getopt_long(argc, argv, "", opts, NULL);
+        if (ch == -1)
+            break;
+        switch (ch) {
+        case 'n':
+            d.orders = strtoul(optarg, NULL, 10);
+            break;
+        case 'm':
+            d.malformed = strtoul(optarg, NULL, 10);
+            break;
+        case 's':
+            d.seed = strtoul(optarg, NULL, 10);
+            break;
+        case 'p':
+            d.partitions = atoi(optarg);
+            break;
+        case 'f':
+            d.no_faults = 1;
+            break;
+        case 'v':
+            ob_log_set_level(getenv("OB_DEMO_DEBUG") ? OB_LOG_DEBUG : OB_LOG_INFO);
+            break;
+        case 'h':
+            fputs(demo_help, stdout);
+            return 0;
+        default:
+            fputs(demo_help, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc || d.orders > 1000000 || d.partitions < 1 || d.partitions > 256) {
+        fputs(demo_help, stderr);
+        return 2;
+    }
+    return run_demo(&d);
+}

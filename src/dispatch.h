@@ -1,0 +1,75 @@
+/*
+ * dispatch.h — HTTP pushes with libcurl's multi interface.
+ *
+ * Non-blocking: many calls in flight on one thread, connections kept alive
+ * and reused per host. The bridge's event loop calls ob_dispatch_poll(),
+ * which waits on curl's sockets and one extra wake-up fd, advances every
+ * transfer, and calls each finished call's done() callback.
+ */
+#ifndef OB_DISPATCH_H
+#define OB_DISPATCH_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include <orderbridge/adapter.h>
+
+#define OB_HTTP_MAX_BODY (1024 * 1024)
+#define OB_HTTP_MAX_HEADERS 32
+#define OB_HTTP_HEADER_ARENA 4096
+
+struct ob_http_call {
+    /* set by the caller before ob_dispatch_submit() */
+    struct ob_request req; /* owned by the call until ob_http_call_reset() */
+    long connect_timeout_ms;
+    long timeout_ms;
+    void (*done)(struct ob_http_call *call); /* called once per submit */
+
+    /* valid inside done() until ob_http_call_reset() */
+    struct ob_response resp;
+    double total_seconds;
+
+    /* private */
+    struct ob_http_call *prev, *next;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    size_t body_len, body_cap;
+    int body_truncated;
+    /* from here on, set up by each submit: no need to zero on reuse */
+    struct ob_header resp_headers[OB_HTTP_MAX_HEADERS];
+    char header_arena[OB_HTTP_HEADER_ARENA];
+    size_t arena_used;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct ob_dispatch;
+
+struct ob_dispatch_options {
+    long max_host_connections; /* per host, default 64 */
+    long max_total_connections; /* default 0 (unlimited) */
+};
+
+int ob_dispatch_create(const struct ob_dispatch_options *opt, struct ob_dispatch **out);
+void ob_dispatch_destroy(struct ob_dispatch *d);
+
+/* Start `call`. Returns 0, or -1 (resp.transport_error says why) when it
+ * could not even start; done() is not called then. */
+int ob_dispatch_submit(struct ob_dispatch *d, struct ob_http_call *call);
+
+/* Wait up to timeout_ms for network activity or wake_fd to be readable,
+ * then advance all transfers and complete the finished ones. Returns 1 when
+ * wake_fd is readable, 0 otherwise, -1 on a curl failure. */
+int ob_dispatch_poll(struct ob_dispatch *d, int wake_fd, int timeout_ms);
+
+/* Number of calls submitted and not yet completed. */
+size_t ob_dispatch_in_flight(const struct ob_dispatch *d);
+
+/* Free the request and response of a call so it can be reused. */
+void ob_http_call_reset(struct ob_http_call *call);
+
+/* Abort every call in flight; their done() callbacks are not called. */
+void ob_dispatch_abort_all(struct ob_dispatch *d);
+
+#endif

@@ -1,0 +1,206 @@
+#include "producer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct ob_producer {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *main_queue;
+    const struct ob_config *cfg;
+    ob_delivery_cb cb;
+    void *cb_arg;
+};
+
+int ob_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ob_kv *kv, size_t n, const char *where,
+                        char *errstr, size_t errstr_size)
+{
+    char msg[256];
+
+    for (size_t i = 0; i < n; i++) {
+        if (rd_kafka_conf_set(conf, kv[i].key, kv[i].value, msg, sizeof(msg)) != RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "%s.%s: %s", where, kv[i].key, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void ob_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
+    enum ob_log_level ours = level <= 3 ? OB_LOG_ERROR
+                             : level == 4 ? OB_LOG_WARN
+                             : level <= 6 ? OB_LOG_INFO
+                                          : OB_LOG_DEBUG;
+
+    ob_log(ours, "kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    struct ob_producer *p = opaque;
+
+    (void)rk;
+    p->cb(msg->_private, msg->err, p->cb_arg);
+}
+
+static int set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
+               size_t errstr_size)
+{
+    return rd_kafka_conf_set(conf, key, value, errstr, errstr_size) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+int ob_producer_create(const struct ob_config *cfg, int wake_fd, ob_delivery_cb cb, void *arg,
+                       struct ob_producer **out, char *errstr, size_t errstr_size)
+{
+    struct ob_producer *p = calloc(1, sizeof(*p));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char queue_max[32];
+
+    *out = NULL;
+    if (!p)
+        goto fail;
+    p->cfg = cfg;
+    p->cb = cb;
+    p->cb_arg = arg;
+    /* Each order in flight queues at most two records: never "queue full". */
+    snprintf(queue_max, sizeof(queue_max), "%d", 2 * cfg->pipeline.max_in_flight + 1024);
+    if (set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
+        set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        set(conf, "linger.ms", "5", errstr, errstr_size) ||
+        set(conf, "queue.buffering.max.messages", queue_max, errstr, errstr_size) ||
+        /* The DLQ keeps originals as large as the orders topic accepted. */
+        set(conf, "message.max.bytes", "33554432", errstr, errstr_size) ||
+        set(conf, "client.id", "orderbridge-producer", errstr, errstr_size))
+        goto fail;
+    if (ob_kafka_conf_apply(conf, cfg->kafka.properties, cfg->kafka.n_properties,
+                            "$.kafka.properties", errstr, errstr_size) ||
+        ob_kafka_conf_apply(conf, cfg->kafka.producer, cfg->kafka.n_producer, "$.kafka.producer",
+                            errstr, errstr_size))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_log_cb(conf, ob_kafka_log_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (!p->rk)
+        goto fail;
+    conf = NULL; /* owned by rk now */
+    p->main_queue = rd_kafka_queue_get_main(p->rk);
+    if (wake_fd >= 0)
+        rd_kafka_queue_io_event_enable(p->main_queue, wake_fd, "p", 1);
+    *out = p;
+    return 0;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    free(p);
+    return -1;
+}
+
+void ob_producer_destroy(struct ob_producer *p)
+{
+    if (!p)
+        return;
+    rd_kafka_queue_io_event_enable(p->main_queue, -1, NULL, 0);
+    rd_kafka_queue_destroy(p->main_queue);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
+
+rd_kafka_resp_err_t ob_producer_status(struct ob_producer *p, const struct ob_status_event *ev,
+                                       void *opaque)
+{
+    size_t len = 0;
+    char *json = ob_status_event_json(ev, &len);
+
+    if (!json)
+        return RD_KAFKA_RESP_ERR__INVALID_ARG;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(p->cfg->kafka.topic_status),
+        RD_KAFKA_V_KEY(ev->order_id, strlen(ev->order_id)), RD_KAFKA_V_VALUE(json, len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err)
+        free(json); /* not taken on failure */
+    return err;
+}
+
+static void add_header(rd_kafka_headers_t *h, const char *name, const char *value)
+{
+    if (value)
+        rd_kafka_header_add(h, name, -1, value, -1);
+}
+
+static void add_time_header(rd_kafka_headers_t *h, const char *name, int64_t epoch_ms)
+{
+    char text[32];
+
+    if (epoch_ms <= 0)
+        return;
+    ob_format_time(epoch_ms, text);
+    add_header(h, name, text);
+}
+
+rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafka_message_t *orig,
+                                            const struct ob_dlq_info *info, void *opaque)
+{
+    rd_kafka_headers_t *orig_headers = NULL, *h;
+    char num[32];
+    rd_kafka_resp_err_t err;
+
+    if (rd_kafka_message_headers(orig, &orig_headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = rd_kafka_headers_copy(orig_headers);
+    else
+        h = rd_kafka_headers_new(10);
+    add_header(h, "ob.reason", info->reason_class);
+    add_header(h, "ob.error", info->message);
+    add_header(h, "ob.warehouse", info->warehouse);
+    add_header(h, "ob.topic", info->topic);
+    snprintf(num, sizeof(num), "%" PRId32, info->partition);
+    add_header(h, "ob.partition", num);
+    snprintf(num, sizeof(num), "%" PRId64, info->offset);
+    add_header(h, "ob.offset", num);
+    snprintf(num, sizeof(num), "%d", info->attempts);
+    add_header(h, "ob.attempts", num);
+    if (info->http_status > 0) {
+        snprintf(num, sizeof(num), "%ld", info->http_status);
+        add_header(h, "ob.http_status", num);
+    }
+    add_time_header(h, "ob.first_attempt", info->first_attempt_ms);
+    add_time_header(h, "ob.last_attempt", info->last_attempt_ms);
+    add_time_header(h, "ob.dead_lettered_at", ob_now_epoch_ms());
+
+    err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->cfg->kafka.topic_dlq),
+                            RD_KAFKA_V_KEY(orig->key, orig->key_len),
+                            RD_KAFKA_V_VALUE(orig->payload, orig->len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err)
+        rd_kafka_headers_destroy(h); /* taken only on success */
+    return err;
+}
+
+void ob_producer_poll(struct ob_producer *p)
+{
+    rd_kafka_poll(p->rk, 0);
+}
+
+int ob_producer_flush(struct ob_producer *p, int timeout_ms)
+{
+    rd_kafka_flush(p->rk, timeout_ms);
+    return rd_kafka_outq_len(p->rk);
+}
+
+void ob_producer_purge(struct ob_producer *p)
+{
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(p->rk, 0);
+}
+
+rd_kafka_resp_err_t ob_producer_fatal(struct ob_producer *p, char *errstr, size_t errstr_size)
+{
+    return rd_kafka_fatal_error(p->rk, errstr, errstr_size);
+}

@@ -1,0 +1,57 @@
+/*
+ * producer.h — the bridge's Kafka producer: status events and dead letters.
+ *
+ * One idempotent producer (enable.idempotence=true) for both topics. Every
+ * record carries an opaque pointer that comes back in the delivery report,
+ * served from the event loop by ob_producer_poll(); only a report without
+ * error means the record is in Kafka.
+ */
+#ifndef OB_PRODUCER_H
+#define OB_PRODUCER_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+#include "status.h"
+
+typedef void (*ob_delivery_cb)(void *opaque, rd_kafka_resp_err_t err, void *arg);
+
+struct ob_producer;
+
+/* wake_fd is written when delivery reports are waiting. */
+int ob_producer_create(const struct ob_config *cfg, int wake_fd, ob_delivery_cb cb, void *arg,
+                       struct ob_producer **out, char *errstr, size_t errstr_size);
+void ob_producer_destroy(struct ob_producer *p);
+
+/* Queue a fulfillment.v1 event on the status topic, key = order_id. */
+rd_kafka_resp_err_t ob_producer_status(struct ob_producer *p, const struct ob_status_event *ev,
+                                       void *opaque);
+
+/* Queue the original record `orig` on the dead-letter topic with its key,
+ * value and headers, plus ob.* headers from `info`. */
+rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafka_message_t *orig,
+                                            const struct ob_dlq_info *info, void *opaque);
+
+/* Serve delivery reports (non-blocking). */
+void ob_producer_poll(struct ob_producer *p);
+
+/* Wait until every queued record is delivered or timeout_ms passed;
+ * returns the number still queued. */
+int ob_producer_flush(struct ob_producer *p, int timeout_ms);
+
+/* Drop every queued record; their delivery reports (with an error) are
+ * served before this returns. */
+void ob_producer_purge(struct ob_producer *p);
+
+/* A fatal producer error (e.g. the idempotence guarantee broke), or 0. */
+rd_kafka_resp_err_t ob_producer_fatal(struct ob_producer *p, char *errstr, size_t errstr_size);
+
+/* Apply config's properties + extra to a librdkafka conf; -1 with errstr on
+ * an unknown property or bad value. Shared with the consumer. */
+int ob_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ob_kv *kv, size_t n, const char *where,
+                        char *errstr, size_t errstr_size);
+
+/* Route librdkafka's own logs into ours. */
+void ob_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
+#endif

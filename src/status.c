@@ -1,0 +1,133 @@
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+int64_t ob_now_epoch_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ob_format_time(int64_t epoch_ms, char out[32])
+{
+    time_t secs = (time_t)(epoch_ms / 1000);
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&secs, &tm);
+    n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(epoch_ms % 1000));
+}
+
+/* json_object_set_new() of an optional string: absent fields stay absent. */
+static int set_opt(json_t *obj, const char *key, const char *value)
+{
+    if (!value)
+        return 0;
+    return json_object_set_new(obj, key, json_string(value)); /* steals */
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+    size_t n;
+    unsigned cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xE0) == 0xC0) {
+        n = 2;
+        cp = s[0] & 0x1F;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        n = 3;
+        cp = s[0] & 0x0F;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        n = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* A reason may quote a warehouse's answer cut at any byte: replace what is
+ * not UTF-8 with '?' so the event stays valid JSON. Returns malloc()ed. */
+static char *utf8_clean(const char *in)
+{
+    size_t len = strlen(in), i = 0, o = 0;
+    char *out = malloc(len + 1);
+
+    if (!out)
+        return NULL;
+    while (i < len) {
+        size_t n = utf8_seq((const unsigned char *)in + i, len - i);
+        if (n == 0) {
+            out[o++] = '?';
+            i++;
+        } else {
+            memcpy(out + o, in + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+char *ob_status_event_json(const struct ob_status_event *ev, size_t *len)
+{
+    char now[32];
+    json_t *doc;
+    char *text = NULL;
+    int rc = 0;
+
+    if (!ev->order_id || !ev->warehouse || !ev->status || !ev->source)
+        return NULL;
+    if (!ev->occurred_at)
+        ob_format_time(ob_now_epoch_ms(), now);
+    doc = json_object();
+    if (!doc)
+        return NULL;
+    rc |= set_opt(doc, "schema", "fulfillment.v1");
+    rc |= set_opt(doc, "order_id", ev->order_id);
+    if (ev->revision > 0)
+        rc |= json_object_set_new(doc, "revision", json_integer(ev->revision));
+    rc |= set_opt(doc, "warehouse", ev->warehouse);
+    rc |= set_opt(doc, "status", ev->status);
+    rc |= set_opt(doc, "occurred_at", ev->occurred_at ? ev->occurred_at : now);
+    rc |= set_opt(doc, "warehouse_order_id",
+                  ev->warehouse_order_id && *ev->warehouse_order_id ? ev->warehouse_order_id : NULL);
+    rc |= set_opt(doc, "carrier", ev->carrier && *ev->carrier ? ev->carrier : NULL);
+    rc |= set_opt(doc, "tracking_no", ev->tracking_no && *ev->tracking_no ? ev->tracking_no : NULL);
+    if (ev->reason && *ev->reason) {
+        char *reason = utf8_clean(ev->reason);
+        rc |= reason ? set_opt(doc, "reason", reason) : -1;
+        free(reason);
+    }
+    rc |= set_opt(doc, "source", ev->source);
+    rc |= set_opt(doc, "idempotency_key", ev->idempotency_key);
+    rc |= set_opt(doc, "trace_id", ev->trace_id);
+    if (rc == 0)
+        text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text)
+        *len = strlen(text);
+    return text;
+}

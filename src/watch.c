@@ -1,0 +1,162 @@
+#include "watch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "producer.h" /* ob_kafka_log_cb */
+
+struct ob_watch {
+    rd_kafka_t *rk;
+};
+
+static rd_kafka_t *new_client(rd_kafka_type_t type, const char *bootstraps, const char *group,
+                              char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr, errstr_size) ||
+        (group && rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size)) ||
+        (type == RD_KAFKA_CONSUMER &&
+         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size)) ||
+        (type == RD_KAFKA_PRODUCER &&
+         (rd_kafka_conf_set(conf, "message.max.bytes", "33554432", errstr, errstr_size) ||
+          rd_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size)))) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, ob_kafka_log_cb);
+    rk = rd_kafka_new(type, conf, errstr, errstr_size);
+    if (!rk)
+        rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+rd_kafka_t *ob_watch_producer(const char *bootstraps, char *errstr, size_t errstr_size)
+{
+    return new_client(RD_KAFKA_PRODUCER, bootstraps, NULL, errstr, errstr_size);
+}
+
+/* Partition count of `topic`, or -1. */
+static int partition_count(rd_kafka_t *rk, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int n = -1;
+
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && md->topics[0].err == 0)
+            n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+int ob_watch_create(const char *bootstraps, const char *const *topics, size_t n_topics,
+                    struct ob_watch **out, char *errstr, size_t errstr_size)
+{
+    struct ob_watch *w = calloc(1, sizeof(*w));
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(64);
+
+    *out = NULL;
+    if (!w)
+        goto fail;
+    w->rk = new_client(RD_KAFKA_CONSUMER, bootstraps, "orderbridge-watch", errstr, errstr_size);
+    if (!w->rk)
+        goto fail;
+    rd_kafka_poll_set_consumer(w->rk);
+    for (size_t t = 0; t < n_topics; t++) {
+        int n = partition_count(w->rk, topics[t]);
+        if (n < 0) {
+            snprintf(errstr, errstr_size, "topic %s: no metadata", topics[t]);
+            goto fail;
+        }
+        for (int p = 0; p < n; p++)
+            rd_kafka_topic_partition_list_add(parts, topics[t], p)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+    }
+    if (rd_kafka_assign(w->rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "assign failed");
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    *out = w;
+    return 0;
+fail:
+    rd_kafka_topic_partition_list_destroy(parts);
+    ob_watch_destroy(w);
+    return -1;
+}
+
+rd_kafka_message_t *ob_watch_next(struct ob_watch *w, int timeout_ms)
+{
+    for (;;) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->rk, timeout_ms);
+        if (!msg || !msg->err)
+            return msg;
+        rd_kafka_message_destroy(msg); /* EOF and transient errors */
+    }
+}
+
+void ob_watch_destroy(struct ob_watch *w)
+{
+    if (!w)
+        return;
+    if (w->rk) {
+        rd_kafka_consumer_close(w->rk);
+        rd_kafka_destroy(w->rk);
+    }
+    free(w);
+}
+
+int ob_watch_committed_lag(const char *bootstraps, const char *group, const char *topic,
+                           int64_t *low_sum, char *report, size_t report_size)
+{
+    char errstr[256];
+    rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, bootstraps, group, errstr, sizeof(errstr));
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    size_t used = 0;
+    int n, lagging = 0;
+
+    *low_sum = 0;
+    if (report_size)
+        report[0] = '\0';
+    if (!rk)
+        return -1;
+    n = partition_count(rk, topic);
+    if (n < 0) {
+        lagging = -1;
+        goto cleanup;
+    }
+    parts = rd_kafka_topic_partition_list_new(n);
+    for (int p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p);
+    if (rd_kafka_committed(rk, parts, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        lagging = -1;
+        goto cleanup;
+    }
+    for (int p = 0; p < n; p++) {
+        int64_t low = 0, high = 0, committed = parts->elems[p].offset;
+        if (rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, 10000)) {
+            lagging = -1;
+            goto cleanup;
+        }
+        *low_sum += low;
+        /* An empty partition has nothing to commit. */
+        if (high > 0 && committed != high) {
+            lagging++;
+            if (used < report_size)
+                used += (size_t)snprintf(report + used, report_size - used,
+                                         "%s [%d]: committed %" PRId64 ", end %" PRId64 "\n",
+                                         topic, p, committed, high);
+        }
+    }
+cleanup:
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(rk);
+    return lagging;
+}
