@@ -608,6 +608,10 @@ static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct
                        &problem) != 0) {
         OB_METRIC_ADD(&b->metrics, invalid, 1);
         memcpy(job->order_id, problem.order_id, sizeof(job->order_id));
+        /* Undecodable: the key is the order_id by contract, if it looks like one. */
+        if (!job->order_id[0] && msg->key && ob_order_id_valid(msg->key, msg->key_len))
+            snprintf(job->order_id, sizeof(job->order_id), "%.*s", (int)msg->key_len,
+                     (const char *)msg->key);
         job_finish(job, "DELIVERY_FAILED", ob_order_error_name(problem.code), problem.message);
         return;
     }

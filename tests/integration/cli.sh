@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The command line as an operator meets it: help, version, check, dev-broker.
+# usage: cli.sh ORDERBRIDGE_BINARY CONFIG_DATA_DIR
+set -u
+bin=$1
+data=$2
+pass=0
+fail=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# expect CODE DESCRIPTION -- COMMAND...: exit code CODE; then `has TEXT` checks its output.
+expect() {
+  local want=$1 what=$2
+  shift 3
+  "$@" >"$out" 2>&1
+  local got=$?
+  if [ "$got" -eq "$want" ]; then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL: $what: exit $got, expected $want"; sed 's/^/    /' "$out"; fi
+}
+has() {
+  if grep -qF -- "$1" "$out"; then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL: output lacks: $1"; sed 's/^/    /' "$out"; fi
+}
+lacks() {
+  if grep -qF -- "$1" "$out"; then
+    fail=$((fail + 1)); echo "FAIL: output must not contain: $1"; else pass=$((pass + 1)); fi
+}
+
+export CLI_TEST_TOKEN=tok-5f2a9c1e-never-print-me
+
+expect 0 "top-level help" -- "$bin" --help
+has "usage: orderbridge <command>"
+expect 2 "no command" -- "$bin"
+expect 2 "unknown command" -- "$bin" frobnicate
+has 'unknown command "frobnicate"'
+for cmd in run demo dev-broker check; do
+  expect 0 "$cmd --help" -- "$bin" $cmd --help
+  has "usage: orderbridge $cmd"
+done
+expect 0 "version" -- "$bin" version
+has "adapter ABI 1"
+
+expect 0 "check good config" -- "$bin" check -c "$data/good.json"
+has "warehouse WH-1: adapter rest"
+has "good.json: ok"
+lacks "$CLI_TEST_TOKEN"
+
+expect 1 "check unknown key" -- "$bin" check -c "$data/unknown-key.json"
+has '$.warehouses.WH-1.timout_ms: unknown key'
+
+expect 1 "check reports every problem" -- "$bin" check -c "$data/several-problems.json"
+has '$.kafka.bootstrap_servers: required'
+has '$.kafka.group_id'
+has '$.pipeline.max_in_flight'
+has '$.warehouses.WH-1.endpoint'
+has '$.warehouses.WH-1.credentials.token'
+has '$.warehouses.WH-1.credentials.key'
+has '$.routing.default'
+lacks "s3cr3t-literal"
+
+expect 1 "check unknown adapter" -- "$bin" check -c "$data/bad-adapter.json"
+has '$.warehouses.WH-1.adapter'
+has 'ob-adapter-no-such-adapter.so not found'
+
+expect 1 "check bad adapter settings" -- "$bin" check -c "$data/bad-settings.json"
+has '$.warehouses.WH-1'
+has 'shiping_methods'
+
+unset CLI_TEST_TOKEN
+expect 1 "check with a missing secret" -- "$bin" check -c "$data/good.json"
+has 'CLI_TEST_TOKEN'
+export CLI_TEST_TOKEN=tok-5f2a9c1e-never-print-me
+
+expect 2 "run with a bad config" -- "$bin" run -c "$data/unknown-key.json"
+has 'timout_ms'
+expect 2 "run without -c" -- "$bin" run
+
+# dev-broker: a real Kafka endpoint that another client (kcat) can use.
+broker_out=$(mktemp)
+"$bin" dev-broker --partitions 3 >"$broker_out" 2>/dev/null &
+broker=$!
+for _ in $(seq 1 100); do [ -s "$broker_out" ] && break; sleep 0.1; done
+bootstrap=$(head -n1 "$broker_out")
+if [ -n "$bootstrap" ] && command -v kcat >/dev/null; then
+  expect 0 "kcat lists the dev-broker's topics" -- kcat -b "$bootstrap" -L -m 5
+  has 'topic "orders" with 3 partitions'
+  has 'topic "fulfillment.status"'
+  echo '{"hello":"kafka"}' | kcat -b "$bootstrap" -P -t orders -k k1 -p 0 2>/dev/null
+  expect 0 "kcat reads back what it wrote" -- kcat -b "$bootstrap" -C -t orders -p 0 -o beginning -c 1 -e -m 5
+  has '{"hello":"kafka"}'
+else
+  fail=$((fail + 1)); echo "FAIL: dev-broker printed no bootstrap address, or kcat is missing"
+fi
+kill -TERM "$broker"
+wait "$broker"
+rc=$?
+if [ "$rc" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: dev-broker exit $rc on SIGTERM"; fi
+rm -f "$broker_out"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
