@@ -116,9 +116,15 @@ int ob_plugin_open(const char *name_or_path, char *const *search_path, size_t n_
         if (access(path, R_OK) == 0)
             return try_open(path, out, errstr, errstr_size);
     }
-    snprintf(errstr, errstr_size,
-             "adapter \"%s\": ob-adapter-%s.so not found in adapter_path, $OB_ADAPTER_PATH, %s",
-             name_or_path, name_or_path, n_dirs > 0 ? dirs[n_dirs - 1] : "");
+    {
+        size_t used = (size_t)snprintf(errstr, errstr_size,
+                                       "adapter \"%s\": ob-adapter-%s.so not found in",
+                                       name_or_path, name_or_path);
+        for (size_t i = 0; i < n_search_path + n_dirs && used < errstr_size; i++)
+            used += (size_t)snprintf(errstr + used, errstr_size - used, "%s %s",
+                                     i ? "," : "",
+                                     i < n_search_path ? search_path[i] : dirs[i - n_search_path]);
+    }
     return -1;
 }
 

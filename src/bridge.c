@@ -884,6 +884,11 @@ void ob_bridge_destroy(struct ob_bridge *b)
         ob_dispatch_abort_all(b->dispatch);
     while (b->all_jobs)
         job_free(b->all_jobs);
+    while (b->free_jobs) {
+        struct job *job = b->free_jobs;
+        b->free_jobs = job->next;
+        free(job);
+    }
     if (b->consumer)
         ob_consumer_close(b->consumer);
     ob_producer_destroy(b->producer);

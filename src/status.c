@@ -17,21 +17,15 @@ int64_t ob_now_epoch_ms(void)
 
 void ob_format_time(int64_t epoch_ms, char out[32])
 {
-    time_t secs = (time_t)(epoch_ms / 1000);
+    /* Floor division, so that times before 1970 format correctly too. */
+    int64_t ms = ((epoch_ms % 1000) + 1000) % 1000;
+    time_t secs = (time_t)((epoch_ms - ms) / 1000);
     struct tm tm;
     size_t n;
 
     gmtime_r(&secs, &tm);
     n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(epoch_ms % 1000));
-}
-
-/* json_object_set_new() of an optional string: absent fields stay absent. */
-static int set_opt(json_t *obj, const char *key, const char *value)
-{
-    if (!value)
-        return 0;
-    return json_object_set_new(obj, key, json_string(value)); /* steals */
+    snprintf(out + n, 32 - n, ".%03dZ", (int)ms);
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
@@ -91,6 +85,27 @@ static char *utf8_clean(const char *in)
     return out;
 }
 
+/* Set a string member. Values that come from a warehouse's answer may be
+ * cut at any byte: what is not UTF-8 becomes '?' so the event stays valid
+ * JSON. Returns 0, or -1 when out of memory. */
+static int set_string(json_t *obj, const char *key, const char *value)
+{
+    json_t *str = json_string(value);
+
+    if (!str) {
+        char *clean = utf8_clean(value);
+        str = clean ? json_string(clean) : NULL;
+        free(clean);
+    }
+    return str ? json_object_set_new(obj, key, str) : -1; /* steals str */
+}
+
+/* Optional members are left out when NULL or empty. */
+static int set_optional(json_t *obj, const char *key, const char *value)
+{
+    return value && *value ? set_string(obj, key, value) : 0;
+}
+
 char *ob_status_event_json(const struct ob_status_event *ev, size_t *len)
 {
     char now[32];
@@ -105,25 +120,20 @@ char *ob_status_event_json(const struct ob_status_event *ev, size_t *len)
     doc = json_object();
     if (!doc)
         return NULL;
-    rc |= set_opt(doc, "schema", "fulfillment.v1");
-    rc |= set_opt(doc, "order_id", ev->order_id);
+    rc |= set_string(doc, "schema", "fulfillment.v1");
+    rc |= set_string(doc, "order_id", ev->order_id);
     if (ev->revision > 0)
         rc |= json_object_set_new(doc, "revision", json_integer(ev->revision));
-    rc |= set_opt(doc, "warehouse", ev->warehouse);
-    rc |= set_opt(doc, "status", ev->status);
-    rc |= set_opt(doc, "occurred_at", ev->occurred_at ? ev->occurred_at : now);
-    rc |= set_opt(doc, "warehouse_order_id",
-                  ev->warehouse_order_id && *ev->warehouse_order_id ? ev->warehouse_order_id : NULL);
-    rc |= set_opt(doc, "carrier", ev->carrier && *ev->carrier ? ev->carrier : NULL);
-    rc |= set_opt(doc, "tracking_no", ev->tracking_no && *ev->tracking_no ? ev->tracking_no : NULL);
-    if (ev->reason && *ev->reason) {
-        char *reason = utf8_clean(ev->reason);
-        rc |= reason ? set_opt(doc, "reason", reason) : -1;
-        free(reason);
-    }
-    rc |= set_opt(doc, "source", ev->source);
-    rc |= set_opt(doc, "idempotency_key", ev->idempotency_key);
-    rc |= set_opt(doc, "trace_id", ev->trace_id);
+    rc |= set_string(doc, "warehouse", ev->warehouse);
+    rc |= set_string(doc, "status", ev->status);
+    rc |= set_string(doc, "occurred_at", ev->occurred_at ? ev->occurred_at : now);
+    rc |= set_optional(doc, "warehouse_order_id", ev->warehouse_order_id);
+    rc |= set_optional(doc, "carrier", ev->carrier);
+    rc |= set_optional(doc, "tracking_no", ev->tracking_no);
+    rc |= set_optional(doc, "reason", ev->reason);
+    rc |= set_string(doc, "source", ev->source);
+    rc |= set_optional(doc, "idempotency_key", ev->idempotency_key);
+    rc |= set_optional(doc, "trace_id", ev->trace_id);
     if (rc == 0)
         text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);

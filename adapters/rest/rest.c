@@ -124,10 +124,14 @@ static int rest_encode(void *state, const struct ob_order *order,
     products = json_array();
     for (size_t i = 0; products && i < order->n_items; i++) {
         const struct ob_order_item *it = &order->items[i];
-        json_array_append_new(products,
-                              json_pack("{s:s, s:o, s:i, s:s}", "reference_id", it->sku, "name",
-                                        str_or_empty(it->name ? it->name : it->sku), "quantity",
-                                        it->quantity, "unit_price", it->unit_price.text));
+        /* json_array_append_new steals the item, even on failure */
+        if (json_array_append_new(products,
+                                  json_pack("{s:s, s:s, s:i, s:s}", "reference_id", it->sku,
+                                            "name", it->name ? it->name : it->sku, "quantity",
+                                            it->quantity, "unit_price", it->unit_price.text)) != 0) {
+            ob_strlcpyf(errstr, errstr_size, "cannot build products[%zu]", i);
+            goto cleanup;
+        }
     }
     body = json_pack(
         "{s:s, s:{s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o}}, s:o, s:s}", "reference_id",
@@ -191,7 +195,7 @@ static void rest_decode_response(void *state, const struct ob_order *order,
         out->kind = OB_OUTCOME_RETRY;
         ob_strlcpyf(out->reason, sizeof(out->reason), "no answer: %s",
                     resp->transport_error ? resp->transport_error : "transport error");
-    } else if (resp->status == 200 || resp->status == 201) {
+    } else if (resp->status >= 200 && resp->status < 300) {
         out->kind = OB_OUTCOME_ACCEPTED;
         take_id(resp->body, resp->body_len, out);
     } else if (resp->status == 422 && resp->body && strstr(resp->body, "Duplicate reference ID")) {

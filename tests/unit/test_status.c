@@ -39,16 +39,14 @@ static json_t *event_doc(const struct ob_status_event *ev)
 
     assert_non_null(text);
     assert_int_equal(len, strlen(text));
+    /* Compact, one line: it is one Kafka record value. */
+    int one_line = strchr(text, '\n') == NULL;
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!doc) {
+    if (!doc)
         print_error("not JSON (%s): %s\n", jerr.text, text);
-        free(text);
-        fail();
-    }
-    /* Compact: no whitespace between tokens outside strings is needed to
-     * hold here; just no newline, as it goes into one Kafka value. */
-    assert_null(strchr(text, '\n'));
     free(text);
+    assert_non_null(doc);
+    assert_true(one_line);
     assert_true(json_is_object(doc));
     return doc;
 }
