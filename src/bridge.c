@@ -616,12 +616,15 @@ static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct
         return;
     }
     ob_strlcpyf(job->order_id, sizeof(job->order_id), "%s", job->po->order.order_id);
-    job->wh = ob_router_route(b->cfg, &job->po->order, reason, sizeof(reason));
+    const char *rule = NULL;
+    job->wh = ob_router_route(b->cfg, &job->po->order, &rule, reason, sizeof(reason));
     if (job->wh < 0) {
         OB_METRIC_ADD(&b->metrics, unroutable, 1);
         job_finish(job, "DELIVERY_FAILED", "unroutable", reason);
         return;
     }
+    ob_log_trace(OB_LOG_DEBUG, job->trace_id, "order %s -> %s (by %s)", job->order_id,
+                 b->cfg->warehouses[job->wh].code, rule);
     if (ob_idempotency_key(b->cfg->warehouses[job->wh].code, job->order_id,
                            job->po->order.event_name, job->po->order.revision,
                            job->idem_key) != 0) {

@@ -142,11 +142,14 @@ enum type {
     T_KV,      /* object of scalars -> struct ob_kv[] + count (librdkafka) */
     T_STRLIST, /* array of non-empty strings -> char *[] + count          */
     T_JSON,    /* object kept as json_t *, incref'd                       */
+    T_VALUES,  /* non-empty array of non-empty strings -> struct
+                  ob_route_values, check() on each element               */
     T_CUSTOM,  /* parse() does it all                                      */
 };
 
 struct opt;
-/* Checks a T_STR value, may normalize it in place; returns NULL or a message. */
+/* Checks a T_STR value (or one T_VALUES element), may normalize it in
+ * place; returns NULL or a message. */
 typedef const char *(*check_fn)(char *value);
 typedef int (*parse_fn)(struct ctx *c, const char *path, json_t *v, void *base);
 
@@ -160,12 +163,13 @@ struct opt {
     const char *desc;
     size_t n_off;          /* T_KV, T_STRLIST: offsetof the element count */
     const struct opt *sub; /* T_BLOCK */
-    check_fn check;        /* T_STR */
+    check_fn check;        /* T_STR, T_VALUES */
     parse_fn parse;        /* T_CUSTOM */
 };
 
 #define C(f) offsetof(struct ob_config, f)
 #define W(f) offsetof(struct ob_warehouse_conf, f)
+#define R(f) offsetof(struct ob_route_rule, f)
 #define REQ 1
 #define STR(k, req, def, off, check, desc) {k, T_STR, req, def, off, 0, 0, desc, 0, NULL, check, NULL}
 #define INT(k, def, off, min, max, desc) {k, T_INT, 0, def, off, min, max, desc, 0, NULL, NULL, NULL}
@@ -174,6 +178,7 @@ struct opt {
 #define KV(k, off, n_off, desc) {k, T_KV, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL}
 #define STRLIST(k, off, n_off, desc) {k, T_STRLIST, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL}
 #define JSON(k, off, desc) {k, T_JSON, 0, NULL, off, 0, 0, desc, 0, NULL, NULL, NULL}
+#define VALUES(k, off, check, desc) {k, T_VALUES, 0, NULL, off, 0, 0, desc, 0, NULL, check, NULL}
 #define CUSTOM(k, req, parse, desc) {k, T_CUSTOM, req, NULL, 0, 0, 0, desc, 0, NULL, NULL, parse}
 #define END {NULL, T_STR, 0, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL}
 
@@ -181,9 +186,13 @@ static const char *check_topic(char *v);
 static const char *check_listen(char *v);
 static const char *check_level(char *v);
 static const char *check_endpoint(char *v);
+static const char *check_channel(char *v);
+static const char *check_priority(char *v);
+static const char *check_rule_name(char *v);
 static int parse_warehouses(struct ctx *c, const char *path, json_t *v, void *base);
 static int parse_credentials(struct ctx *c, const char *path, json_t *v, void *base);
 static int parse_aliases(struct ctx *c, const char *path, json_t *v, void *base);
+static int parse_rules(struct ctx *c, const char *path, json_t *v, void *base);
 
 static const struct opt topics_opts[] = {
     STR("orders", 0, "orders", C(kafka.topic_orders), check_topic, "topic orders are consumed from"),
@@ -222,7 +231,26 @@ static const struct opt pipeline_opts[] = {
 static const struct opt log_opts[] = {
     STR("level", 0, "info", C(log_level), check_level, "error, warn, info or debug"), END};
 
+/* One key per enum ob_route_key; the router reads match[] by that enum. */
+static const struct opt match_opts[] = {
+    VALUES("channel", R(match[OB_ROUTE_CHANNEL]), check_channel, "order channels (order.v1 enum)"),
+    VALUES("shop_id", R(match[OB_ROUTE_SHOP_ID]), NULL, "shop ids"),
+    VALUES("province", R(match[OB_ROUTE_PROVINCE]), NULL, "shipping_address.province values"),
+    VALUES("city", R(match[OB_ROUTE_CITY]), NULL, "shipping_address.city values"),
+    VALUES("priority", R(match[OB_ROUTE_PRIORITY]), check_priority,
+           "order priorities (order.v1 enum; an order without one is \"normal\")"),
+    VALUES("sku_prefix", R(match[OB_ROUTE_SKU_PREFIX]), NULL,
+           "every item's sku starts with one of these"),
+    END};
+
+static const struct opt rule_opts[] = {
+    STR("name", 0, NULL, R(name), check_rule_name, "shown in logs; default \"rules[<i>]\""),
+    BLOCK("match", REQ, match_opts, "order fields to test; {} matches every order"),
+    STR("warehouse", REQ, NULL, R(warehouse), NULL, "configured warehouse code"),
+    END};
+
 static const struct opt routing_opts[] = {
+    CUSTOM("rules", 0, parse_rules, "rules for orders without \"warehouse\"; first match wins"),
     CUSTOM("aliases", 0, parse_aliases, "order warehouse value -> configured warehouse code"),
     STR("default", 0, NULL, C(default_warehouse), NULL, "warehouse for orders without one"),
     END};
@@ -309,6 +337,50 @@ static const char *check_endpoint(char *v)
     /* Adapters append "/path"; a trailing slash would double it. */
     for (size_t n = strlen(v); n > scheme + authority && v[n - 1] == '/'; n--)
         v[n - 1] = '\0';
+    return NULL;
+}
+
+/* Routing rules test order fields against values; a channel or priority no
+ * valid order can carry would make a rule that silently never matches. The
+ * lists are the enums of contracts/order.v1.schema.json (src/order.c checks
+ * orders against the same ones; test_config compares these messages with
+ * the schema). */
+static int in_enum(const char *v, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *check_channel(char *v)
+{
+    static const char *const channels[] = {"tmall", "jd",      "pdd",  "douyin",
+                                           "wechat", "website", "store"};
+    if (in_enum(v, channels, sizeof channels / sizeof *channels))
+        return NULL;
+    return "must be an order.v1 channel: tmall, jd, pdd, douyin, wechat, website, store";
+}
+
+static const char *check_priority(char *v)
+{
+    static const char *const priorities[] = {"normal", "express", "presale"};
+    if (in_enum(v, priorities, sizeof priorities / sizeof *priorities))
+        return NULL;
+    return "must be an order.v1 priority: normal, express, presale";
+}
+
+/* A rule's name goes into log lines next to the router's other answers. */
+static const char *check_rule_name(char *v)
+{
+    if (strlen(v) > 128)
+        return "must be at most 128 bytes";
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return "must not contain control characters";
+    if (strcmp(v, "warehouse field") == 0 || strcmp(v, "alias") == 0 || strcmp(v, "default") == 0)
+        return "must not be \"warehouse field\", \"alias\" or \"default\": the router reports "
+               "those for orders no rule routed";
     return NULL;
 }
 
@@ -584,6 +656,45 @@ static int parse_strlist(struct ctx *c, const char *path, json_t *v, const struc
     return rc;
 }
 
+static int parse_values(struct ctx *c, const char *path, json_t *v, const struct opt *o, void *base)
+{
+    struct ob_route_values *rv = &FIELD(base, o->off, struct ob_route_values);
+    if (!json_is_array(v) || json_array_size(v) == 0) {
+        problem(c, path, "must be a non-empty array of strings");
+        return -1;
+    }
+    rv->values = xcalloc(c, json_array_size(v), sizeof *rv->values);
+    rv->lens = xcalloc(c, json_array_size(v), sizeof *rv->lens);
+    if (!rv->values || !rv->lens)
+        return -1;
+
+    size_t i;
+    json_t *item;
+    int rc = 0;
+    json_array_foreach(v, i, item) {
+        char p[PATH_LEN + 24];
+        snprintf(p, sizeof p, "%s[%zu]", path, i);
+        /* A NUL inside would silently cut the value short. */
+        if (!json_is_string(item) || json_string_length(item) == 0 ||
+            strlen(json_string_value(item)) != json_string_length(item)) {
+            problem(c, p, "must be a non-empty string");
+            rc = -1;
+            continue;
+        }
+        char *s = xstrdup(c, json_string_value(item));
+        if (!s)
+            return -1;
+        rv->values[rv->n] = s;
+        rv->lens[rv->n++] = strlen(s);
+        const char *msg = o->check ? o->check(s) : NULL;
+        if (msg) {
+            problem(c, p, "%s", msg);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
 static int set_value(struct ctx *c, const char *path, const struct opt *o, json_t *v, void *base)
 {
     switch (o->type) {
@@ -629,6 +740,8 @@ static int set_value(struct ctx *c, const char *path, const struct opt *o, json_
         return parse_kv(c, path, v, o, base);
     case T_STRLIST:
         return parse_strlist(c, path, v, o, base);
+    case T_VALUES:
+        return parse_values(c, path, v, o, base);
     case T_JSON:
         if (!json_is_object(v)) {
             problem(c, path, "must be an object");
@@ -790,30 +903,110 @@ static int parse_aliases(struct ctx *c, const char *path, json_t *v, void *base)
     return rc;
 }
 
-static void check_target(struct ctx *c, const struct ob_config *cfg, const char *path,
-                         const char *code)
+/* The rules themselves are parsed by the table walker; here each gets its
+ * default name, and names are checked for uniqueness (a log line naming a
+ * rule must point at one rule). Warehouses are checked in check_routing. */
+static int parse_rules(struct ctx *c, const char *path, json_t *v, void *base)
+{
+    struct ob_config *cfg = base;
+    if (!json_is_array(v)) {
+        problem(c, path, "must be an array of rule objects");
+        return -1;
+    }
+    if (!(cfg->rules = xcalloc(c, json_array_size(v), sizeof *cfg->rules)))
+        return -1;
+
+    size_t i;
+    json_t *rv;
+    int rc = 0;
+    json_array_foreach(v, i, rv) {
+        struct ob_route_rule *r = &cfg->rules[cfg->n_rules++];
+        char p[PATH_LEN + 24];
+        snprintf(p, sizeof p, "%s[%zu]", path, i);
+        r->index = -1;
+        if (!json_is_object(rv)) {
+            problem(c, p, "must be an object");
+            rc = -1;
+        } else if (parse_block(c, p, rv, rule_opts, r) != 0) {
+            rc = -1;
+        }
+        if (!r->name) {
+            char def[32];
+            snprintf(def, sizeof def, "rules[%zu]", i);
+            if (!(r->name = xstrdup(c, def)))
+                return -1;
+        }
+    }
+
+    for (size_t j = 1; j < cfg->n_rules; j++) {
+        for (size_t k = 0; k < j; k++) {
+            if (strcmp(cfg->rules[j].name, cfg->rules[k].name) != 0)
+                continue;
+            /* Report it where a name was written: j's, unless j has the
+             * default name that k took explicitly. */
+            char p[PATH_LEN + 32], q[400];
+            escape(q, sizeof q, cfg->rules[j].name);
+            if (json_object_get(json_array_get(v, j), "name")) {
+                snprintf(p, sizeof p, "%s[%zu].name", path, j);
+                problem(c, p, "\"%s\" is already the name of rules[%zu]", q, k);
+            } else {
+                snprintf(p, sizeof p, "%s[%zu].name", path, k);
+                problem(c, p, "\"%s\" is the default name of rules[%zu]; choose another", q, j);
+            }
+            rc = -1;
+            break;
+        }
+    }
+    return rc;
+}
+
+static int warehouse_index(const struct ob_config *cfg, const char *code)
+{
+    const struct ob_warehouse_conf *w = ob_config_warehouse(cfg, code);
+    return w ? (int)(w - cfg->warehouses) : -1;
+}
+
+/* The index of warehouse `code`, or -1 (reported) when it is not configured. */
+static int check_target(struct ctx *c, const struct ob_config *cfg, const char *path,
+                        const char *code)
 {
     char q[400];
-    if (code && !ob_config_warehouse(cfg, code)) {
+    int idx = warehouse_index(cfg, code);
+    if (code && idx < 0) {
         escape(q, sizeof q, code);
         problem(c, path, "no warehouse \"%s\" is configured", q);
     }
+    return idx;
 }
 
-static void check_routing(struct ctx *c, const struct ob_config *cfg)
+/* Runs once every warehouse is known, whatever the key order in the file,
+ * and resolves each routing target to its index so the router, which runs
+ * for every order, never looks a code up. */
+static void check_routing(struct ctx *c, struct ob_config *cfg)
 {
     char p[PATH_LEN];
     for (size_t i = 0; i < cfg->n_aliases; i++) {
-        const struct ob_route_alias *a = &cfg->aliases[i];
+        struct ob_route_alias *a = &cfg->aliases[i];
         path_key(p, sizeof p, "$.routing.aliases", a->name ? a->name : "");
         /* An order naming a configured code always goes there; an alias
          * with the same name would make that rule ambiguous. */
+        a->index = -1;
         if (a->name && ob_config_warehouse(cfg, a->name))
             problem(c, p, "is a configured warehouse code; an alias cannot redirect it");
         else
-            check_target(c, cfg, p, a->warehouse);
+            a->index = check_target(c, cfg, p, a->warehouse);
     }
-    check_target(c, cfg, "$.routing.default", cfg->default_warehouse);
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        struct ob_route_rule *r = &cfg->rules[i];
+        r->index = warehouse_index(cfg, r->warehouse);
+        if (r->warehouse && r->index < 0) {
+            char q[400];
+            escape(q, sizeof q, r->warehouse);
+            snprintf(p, sizeof p, "$.routing.rules[%zu].warehouse", i);
+            problem(c, p, "\"%s\" is not a configured warehouse", q);
+        }
+    }
+    cfg->default_index = check_target(c, cfg, "$.routing.default", cfg->default_warehouse);
 }
 
 /* The bridge reads orders and writes status/DLQ: one topic doing two jobs
@@ -1017,6 +1210,18 @@ void ob_config_destroy(struct ob_config *cfg)
         free(cfg->aliases[i].warehouse);
     }
     free(cfg->aliases);
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        struct ob_route_rule *r = &cfg->rules[i];
+        free(r->name);
+        free(r->warehouse);
+        for (size_t k = 0; k < OB_ROUTE_N_KEYS; k++) {
+            for (size_t j = 0; j < r->match[k].n; j++)
+                free(r->match[k].values[j]);
+            free(r->match[k].values);
+            free(r->match[k].lens);
+        }
+    }
+    free(cfg->rules);
     free(cfg->default_warehouse);
     free(cfg);
 }

@@ -43,6 +43,34 @@ struct ob_warehouse_conf {
 struct ob_route_alias {
     char *name;      /* a value of the order's "warehouse" field */
     char *warehouse; /* a configured warehouse code */
+    int index;       /* that warehouse's index in cfg->warehouses, set at load */
+};
+
+/* The order fields a routing rule can test, in routing.rules[].match. */
+enum ob_route_key {
+    OB_ROUTE_CHANNEL,    /* "channel": the order's channel */
+    OB_ROUTE_SHOP_ID,    /* "shop_id" */
+    OB_ROUTE_PROVINCE,   /* "province": shipping_address.province */
+    OB_ROUTE_CITY,       /* "city": shipping_address.city */
+    OB_ROUTE_PRIORITY,   /* "priority": the order's priority, "normal" when left out */
+    OB_ROUTE_SKU_PREFIX, /* "sku_prefix": every item's sku starts with one of them */
+    OB_ROUTE_N_KEYS
+};
+
+/* The accepted values of one match key (ORed). n == 0: the rule does not
+ * test this key. */
+struct ob_route_values {
+    char **values; /* non-empty strings */
+    size_t *lens;  /* strlen(values[i]), so prefixes are not measured per order */
+    size_t n;
+};
+
+/* One routing rule: every key it tests must match (AND). */
+struct ob_route_rule {
+    char *name;      /* as written, or "rules[<i>]"; unique */
+    char *warehouse; /* a configured warehouse code */
+    int index;       /* that warehouse's index in cfg->warehouses, set at load */
+    struct ob_route_values match[OB_ROUTE_N_KEYS];
 };
 
 struct ob_config {
@@ -82,11 +110,16 @@ struct ob_config {
     size_t n_warehouses;
 
     /* routing: an order naming a configured warehouse code goes there; an
-     * alias maps other names; an order without "warehouse" goes to
-     * default_warehouse; anything else is unroutable (dead-lettered). */
+     * alias maps other names; anything else it names is unroutable
+     * (dead-lettered). An order without "warehouse" goes to the first rule
+     * that matches it, else to default_warehouse, else it is unroutable.
+     * Every warehouse index below is resolved when the config is parsed. */
     struct ob_route_alias *aliases;
     size_t n_aliases;
+    struct ob_route_rule *rules; /* in file order: the first match wins */
+    size_t n_rules;
     char *default_warehouse; /* may be NULL */
+    int default_index;       /* its index in warehouses; -1 when NULL */
 };
 
 /*

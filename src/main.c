@@ -19,6 +19,7 @@
 #include "adapter.h"
 #include "bridge.h"
 #include "config.h"
+#include "convert.h"
 #include "demo.h"
 #include "log.h"
 #include "mock.h"
@@ -33,6 +34,8 @@ static const char usage[] =
     "  demo                everything embedded: Kafka, simulated warehouses, sample orders\n"
     "  dev-broker          start an embedded Kafka for development and print its address\n"
     "  check -c FILE       validate a config and load its adapters\n"
+    "  convert -c FILE ORDER.json\n"
+    "                      print the HTTP request an order becomes, without sending it\n"
     "  version             print versions\n"
     "\n"
     "`orderbridge <command> --help` describes each command.\n";
@@ -299,6 +302,7 @@ int main(int argc, char **argv)
         {"demo", ob_demo_main},
         {"dev-broker", cmd_dev_broker},
         {"check", cmd_check},
+        {"convert", ob_convert_main},
         {"version", cmd_version},
     };
     int rc = 2;

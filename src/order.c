@@ -21,6 +21,8 @@
 
 #include <jansson.h>
 
+#include <orderbridge/sdk.h>
+
 #define OB_ORDER_ID_MAX 64
 #define OB_ITEMS_MAX 500
 #define OB_REMARK_MAX 1024 /* Unicode code points */
@@ -187,61 +189,6 @@ int ob_order_id_valid(const char *s, size_t len)
         if (!is_order_id_char((unsigned char)s[i]))
             return 0;
     return 1;
-}
-
-int ob_money_parse(const char *text, int64_t *minor)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    int neg = 0;
-    uint64_t v = 0;
-    /* magnitude limit: INT64_MAX, or INT64_MAX + 1 for a negative amount */
-    uint64_t limit = (uint64_t)INT64_MAX;
-
-    if (!s)
-        return -1;
-    if (*s == '-') {
-        neg = 1;
-        limit += 1;
-        s++;
-    }
-    if (*s < '0' || *s > '9')
-        return -1;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (limit - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    /* scale to minor units: two decimals, padding missing ones */
-    unsigned frac_digits = 0;
-    if (*s == '.') {
-        s++;
-        while (*s >= '0' && *s <= '9') {
-            if (++frac_digits > 2)
-                return -1;
-            unsigned d = (unsigned)(*s - '0');
-            if (v > (limit - d) / 10)
-                return -1;
-            v = v * 10 + d;
-            s++;
-        }
-        if (frac_digits == 0)
-            return -1; /* "1." */
-    }
-    if (*s != '\0')
-        return -1;
-    for (; frac_digits < 2; frac_digits++) {
-        if (v > limit / 10)
-            return -1;
-        v *= 10;
-    }
-    if (minor) {
-        if (neg)
-            *minor = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
-        else
-            *minor = (int64_t)v;
-    }
-    return 0;
 }
 
 /* ^-?[0-9]+(\.[0-9]{1,2})?$ without the range check (cold path: messages). */

@@ -49,8 +49,8 @@ const char *ob_order_error_name(enum ob_order_error code);
 /* 1 when `len` bytes at s are a valid order_id (^[A-Za-z0-9_.:-]{1,64}$). */
 int ob_order_id_valid(const char *s, size_t len);
 
-/* Parse a decimal money string "-?[0-9]+(.[0-9]{1,2})?" into minor units.
- * Returns 0, or -1 when the text does not match or overflows. */
-int ob_money_parse(const char *text, int64_t *minor);
+/* ob_money_parse(), which validation uses, is in the SDK; it stays visible
+ * to this header's users. */
+#include <orderbridge/sdk.h>
 
 #endif

@@ -46,13 +46,169 @@ const char *ob_response_header(const struct ob_response *resp, const char *name)
  * -1 when absent or unreadable, 0 when the date is already past. */
 long ob_response_retry_after_ms(const struct ob_response *resp);
 
-/* --- encodings and digests --- */
+/* --- growable buffers with a hard maximum ---------------------------- */
 
-/* Lower-case hex of `len` bytes into `out`, which holds 2*len+1 bytes. */
-void ob_hex_lower(const unsigned char *in, size_t len, char *out);
+/*
+ * A byte buffer that never grows past `max` (fixed at init): an append that
+ * would exceed it fails and marks the buffer failed, so a chain of appends
+ * can be checked once at the end. `data` is always NUL-terminated when
+ * non-NULL. Zero-initialised with ob_buf_init().
+ * (`max` bounds len, the NUL not counted. A failed buffer refuses every
+ * later append until reset. A buffer zeroed without ob_buf_init() has max 0
+ * and holds nothing: init it.)
+ */
+struct ob_buf {
+    char *data;
+    size_t len, cap, max;
+    int failed; /* an append failed (out of memory or over max) */
+};
+
+#define OB_BUF_DEFAULT_MAX (16u * 1024 * 1024)
+
+void ob_buf_init(struct ob_buf *b, size_t max);
+int ob_buf_append(struct ob_buf *b, const void *data, size_t len);
+int ob_buf_appends(struct ob_buf *b, const char *str);
+int ob_buf_printf(struct ob_buf *b, const char *fmt, ...) OB_PRINTF(2, 3);
+/* Hand the bytes to the caller (free() them); the buffer is reset. NULL if failed. */
+char *ob_buf_steal(struct ob_buf *b, size_t *len);
+void ob_buf_reset(struct ob_buf *b);   /* free, keep max */
+void ob_buf_cleanse(struct ob_buf *b); /* OPENSSL_cleanse then free: for secrets */
+
+/* --- digests and HMAC (OpenSSL 3 EVP) ------------------------------- */
+
+enum ob_digest { OB_MD5 = 1, OB_SHA1, OB_SHA256, OB_SM3 };
+
+#define OB_DIGEST_MAX 64
+
+/* Bytes of a digest: 16, 20, 32, 32. */
+size_t ob_digest_size(enum ob_digest alg);
+
+/* out holds OB_DIGEST_MAX bytes; *out_len gets the digest size. */
+int ob_digest(enum ob_digest alg, const void *data, size_t len, unsigned char *out,
+              size_t *out_len);
+int ob_hmac(enum ob_digest alg, const void *key, size_t key_len, const void *data, size_t len,
+            unsigned char *out, size_t *out_len);
 
 /* SHA-256 of `len` bytes as 64 lower-case hex chars + NUL into out[65]. */
 int ob_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* --- ciphers (OpenSSL 3 EVP) ----------------------------------------- */
+
+enum ob_cipher {
+    OB_AES_128_ECB = 1, OB_AES_256_ECB,
+    OB_AES_128_CBC, OB_AES_256_CBC,
+    OB_AES_128_GCM, OB_AES_256_GCM,
+    OB_SM4_ECB, OB_SM4_CBC,
+};
+
+/*
+ * Encrypt `in` and append the result to `out`. ECB and CBC use PKCS#7
+ * padding; CBC needs a 16-byte iv. GCM needs an iv (12 bytes usual), takes
+ * optional aad, and appends the 16-byte tag after the ciphertext. The key
+ * length must match the cipher (16 or 32 bytes).
+ */
+int ob_encrypt(enum ob_cipher cipher, const unsigned char *key, size_t key_len,
+               const unsigned char *iv, size_t iv_len, const void *aad, size_t aad_len,
+               const void *in, size_t in_len, struct ob_buf *out);
+/* The inverse; for GCM `in` ends with the tag and a wrong tag fails. */
+int ob_decrypt(enum ob_cipher cipher, const unsigned char *key, size_t key_len,
+               const unsigned char *iv, size_t iv_len, const void *aad, size_t aad_len,
+               const void *in, size_t in_len, struct ob_buf *out);
+
+/* --- RSA signatures ---------------------------------------------------- */
+
+/* RSASSA-PKCS1-v1_5 with SHA-256; keys in PEM (PKCS#8 or PKCS#1). */
+int ob_rsa_sha256_sign(const char *private_key_pem, const void *data, size_t len,
+                       struct ob_buf *signature);
+/* 1 valid, 0 invalid, -1 error (unreadable key). */
+int ob_rsa_sha256_verify(const char *public_key_pem, const void *data, size_t len,
+                         const unsigned char *signature, size_t signature_len);
+
+/* --- encodings --------------------------------------------------------- */
+
+int ob_base64_encode(const void *in, size_t len, struct ob_buf *out);
+/* Standard alphabet with padding; whitespace is refused. */
+int ob_base64_decode(const char *in, size_t len, struct ob_buf *out);
+
+/* Hex of `len` bytes into `out`, which holds 2*len+1 bytes. */
+void ob_hex_lower(const unsigned char *in, size_t len, char *out);
+void ob_hex_upper(const unsigned char *in, size_t len, char *out);
+int ob_hex_decode(const char *in, size_t len, struct ob_buf *out);
+
+enum ob_url_flavour {
+    OB_URL_RFC3986 = 1, /* unreserved A-Z a-z 0-9 - . _ ~ kept; space -> %20 */
+    OB_URL_JAVA,        /* java.net.URLEncoder: A-Z a-z 0-9 . - * _ kept; space -> +;
+                           ~ -> %7E */
+};
+
+/* Percent-encode UTF-8 bytes with upper-case hex. */
+int ob_url_encode(const char *in, size_t len, enum ob_url_flavour flavour, struct ob_buf *out);
+
+/* --- parameters: form bodies and canonical strings --------------------- */
+
+struct ob_param {
+    char *key;
+    char *value;
+};
+
+struct ob_params {
+    struct ob_param *items;
+    size_t n, cap;
+};
+
+int ob_params_add(struct ob_params *p, const char *key, const char *value);
+/* Sort by key in byte order (stable for equal keys). */
+void ob_params_sort(struct ob_params *p);
+/* key=value&key=value, both sides URL-encoded in `flavour`. */
+int ob_params_form(const struct ob_params *p, enum ob_url_flavour flavour, struct ob_buf *out);
+/* key + kv_sep + value, joined by pair_sep, raw (not encoded), skipping
+ * `skip_key` when non-NULL: "k1v1k2v2" with "" and "" (TOP/Qimen signs). */
+int ob_params_concat(const struct ob_params *p, const char *kv_sep, const char *pair_sep,
+                     const char *skip_key, struct ob_buf *out);
+void ob_params_free(struct ob_params *p);
+
+/* --- XML writing (libxml2), escaped ------------------------------------ */
+
+struct ob_xml;
+
+struct ob_xml *ob_xml_new(void);
+int ob_xml_start(struct ob_xml *x, const char *name);
+int ob_xml_end(struct ob_xml *x);
+/* <name>text</name>, text escaped; NULL text writes <name/>. */
+int ob_xml_element(struct ob_xml *x, const char *name, const char *text);
+/* Close open elements and append the document to `out`, with an
+ * <?xml version="1.0" encoding="UTF-8"?> declaration when asked. */
+int ob_xml_finish(struct ob_xml *x, int declaration, struct ob_buf *out);
+void ob_xml_free(struct ob_xml *x);
+
+/* --- time -------------------------------------------------------------- */
+
+int64_t ob_time_now_ms(void); /* epoch milliseconds */
+
+/*
+ * Format epoch ms with a Java-style pattern (yyyy MM dd HH mm ss SSS; other
+ * characters are literal, '...' quotes) in time zone `tz`: "UTC", "Z", a
+ * fixed offset "+08:00", or an IANA name without daylight saving time
+ * ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore",
+ * "Asia/Tokyo", "Asia/Seoul"). Thread-safe (no TZ environment changes).
+ * (Letters are pattern letters as in Java: yyyy yy MM M dd d HH H mm m ss s
+ * SSS; any other unquoted ASCII letter or width is refused, -1, rather than
+ * copied: "YYYY" or "hh" would otherwise pass silently. Years 1..9999.)
+ */
+int ob_time_format(int64_t epoch_ms, const char *tz, const char *pattern, char *out,
+                   size_t out_size);
+
+/* RFC 4122 version 4 UUID, lower case, into out[37]. */
+int ob_uuid4(char out[37]);
+
+/* --- money: decimal strings, never floats ------------------------------ */
+
+/* "599.00", "1.5", "-0.01" -> minor units (fen); -1 on a bad shape or overflow. */
+int ob_money_parse(const char *text, int64_t *minor);
+/* Minor units -> "599.00" (two decimals) into out[32]. */
+void ob_money_format(int64_t minor, char out[32]);
+
+/* --- strings ----------------------------------------------------------- */
 
 /* printf into a fixed buffer, always NUL-terminated, truncating. */
 void ob_strlcpyf(char *dst, size_t size, const char *fmt, ...) OB_PRINTF(3, 4);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The command line as an operator meets it: help, version, check, dev-broker.
-# usage: cli.sh ORDERBRIDGE_BINARY CONFIG_DATA_DIR
+# usage: cli.sh ORDERBRIDGE_BINARY CONFIG_DATA_DIR CONTRACTS_DIR
 set -u
 bin=$1
 data=$2
+contracts=$3
 pass=0
 fail=0
 out=$(mktemp)
@@ -34,7 +35,7 @@ has "usage: orderbridge <command>"
 expect 2 "no command" -- "$bin"
 expect 2 "unknown command" -- "$bin" frobnicate
 has 'unknown command "frobnicate"'
-for cmd in run demo dev-broker check; do
+for cmd in run demo dev-broker check convert; do
   expect 0 "$cmd --help" -- "$bin" $cmd --help
   has "usage: orderbridge $cmd"
 done
@@ -71,6 +72,22 @@ unset CLI_TEST_TOKEN
 expect 1 "check with a missing secret" -- "$bin" check -c "$data/good.json"
 has 'CLI_TEST_TOKEN'
 export CLI_TEST_TOKEN=tok-5f2a9c1e-never-print-me
+
+expect 0 "convert the example order (routed by an alias)" -- "$bin" convert -c "$data/good.json" "$contracts/example-order.json"
+has "POST http://127.0.0.1:18080/orders"
+has "Authorization: Bearer ****"
+has "Idempotency-Key: "
+has '"reference_id":"SO20231111000123"'
+has '"name":"张三"'
+lacks "$CLI_TEST_TOKEN"
+expect 0 "convert --show-secrets" -- "$bin" convert -c "$data/good.json" --show-secrets --warehouse WH-1 "$contracts/example-order.json"
+has "Authorization: Bearer $CLI_TEST_TOKEN"
+printf '{"schema":"order.v1"}' >"$out.order"
+expect 1 "convert an invalid order" -- "$bin" convert -c "$data/good.json" "$out.order"
+has "invalid_order"
+rm -f "$out.order"
+expect 2 "convert to an unknown warehouse" -- "$bin" convert -c "$data/good.json" --warehouse NOPE "$contracts/example-order.json"
+has "NOPE is not a configured warehouse"
 
 expect 2 "run with a bad config" -- "$bin" run -c "$data/unknown-key.json"
 has 'timout_ms'

@@ -501,6 +501,247 @@ static void test_routing(void **state)
                "$.routing.default: no warehouse \"w1\" is configured");
 }
 
+/* ------------------------------------------------------------------------ */
+/* routing.rules                                                             */
+
+#define WH3                                                                                       \
+    "'warehouses':{'W1':{'adapter':'rest','endpoint':'https://w1.example'},"                      \
+    "'W2':{'adapter':'rest','endpoint':'https://w2.example'},"                                    \
+    "'W3':{'adapter':'rest','endpoint':'https://w3.example'}}"
+
+/* A config whose routing block is `routing` (single-quoted JSON). */
+#define ROUTING(routing) "{" KAFKA "," WH3 ",'routing':{" routing "}}"
+
+static void test_rules_parsed(void **state)
+{
+    (void)state;
+    char e[512];
+    /* Routing first: rule targets resolve once every warehouse is known. */
+    struct ob_config *cfg = parse(
+        "{'routing':{'rules':["
+        "  {'name':'presale-east','match':{'priority':['presale'],'province':['上海市','浙江省']},"
+        "   'warehouse':'W2'},"
+        "  {'match':{},'warehouse':'W3'},"
+        "  {'warehouse':'W1','match':{'sku_prefix':['SKE-','A'],'channel':['jd','tmall'],"
+        "   'shop_id':['s'],'city':['杭州市']},'name':'华东 鞋'}],"
+        " 'aliases':{'sh':'W3'}},"
+        KAFKA "," WH3 "}",
+        e, sizeof e);
+    assert_int_equal(cfg->n_rules, 3);
+
+    const struct ob_route_rule *r = &cfg->rules[0];
+    assert_string_equal(r->name, "presale-east");
+    assert_string_equal(r->warehouse, "W2");
+    assert_int_equal(r->index, 1);
+    assert_int_equal(r->match[OB_ROUTE_PRIORITY].n, 1);
+    assert_string_equal(r->match[OB_ROUTE_PRIORITY].values[0], "presale");
+    assert_int_equal(r->match[OB_ROUTE_PROVINCE].n, 2);
+    assert_string_equal(r->match[OB_ROUTE_PROVINCE].values[1], "浙江省");
+    assert_int_equal(r->match[OB_ROUTE_PROVINCE].lens[1], strlen("浙江省"));
+    assert_int_equal(r->match[OB_ROUTE_CHANNEL].n, 0);
+    assert_int_equal(r->match[OB_ROUTE_SKU_PREFIX].n, 0);
+
+    r = &cfg->rules[1];
+    assert_string_equal(r->name, "rules[1]"); /* the default name */
+    assert_int_equal(r->index, 2);
+    for (int k = 0; k < OB_ROUTE_N_KEYS; k++)
+        assert_int_equal(r->match[k].n, 0); /* {}: every order */
+
+    r = &cfg->rules[2];
+    assert_string_equal(r->name, "华东 鞋");
+    assert_int_equal(r->index, 0);
+    assert_int_equal(r->match[OB_ROUTE_SKU_PREFIX].n, 2);
+    assert_string_equal(r->match[OB_ROUTE_SKU_PREFIX].values[0], "SKE-");
+    assert_int_equal(r->match[OB_ROUTE_SKU_PREFIX].lens[0], 4);
+    assert_int_equal(r->match[OB_ROUTE_SKU_PREFIX].lens[1], 1);
+    assert_int_equal(r->match[OB_ROUTE_CHANNEL].n, 2);
+    assert_string_equal(r->match[OB_ROUTE_CHANNEL].values[1], "tmall");
+    assert_string_equal(r->match[OB_ROUTE_SHOP_ID].values[0], "s");
+    assert_string_equal(r->match[OB_ROUTE_CITY].values[0], "杭州市");
+
+    /* The alias and default targets are resolved too. */
+    assert_int_equal(cfg->aliases[0].index, 2);
+    assert_null(cfg->default_warehouse);
+    assert_int_equal(cfg->default_index, -1);
+    ob_config_destroy(cfg);
+
+    cfg = parse(ROUTING("'default':'W2','rules':[]"), e, sizeof e);
+    assert_int_equal(cfg->n_rules, 0);
+    assert_int_equal(cfg->default_index, 1);
+    ob_config_destroy(cfg);
+
+    /* No routing block at all. */
+    cfg = parse(MIN, e, sizeof e);
+    assert_int_equal(cfg->n_rules, 0);
+    assert_null(cfg->rules);
+    assert_int_equal(cfg->default_index, -1);
+    ob_config_destroy(cfg);
+}
+
+static void test_rules_errors(void **state)
+{
+    (void)state;
+    const char *err = fails(ROUTING(
+        "'rules':["
+        /* 0 */ "{'match':{'channel':['jd']},'warehouse':'X'},"
+        /* 1 */ "{'match':{'chanel':['jd']},'warehouse':'W1'},"
+        /* 2 */ "{'match':{'channel':[]},'warehouse':'W1'},"
+        /* 3 */ "{'match':{'province':'上海市','city':['a','',5],'shop_id':{}},'warehouse':'W1'},"
+        /* 4 */ "{'match':{'channel':['jd','JD','wechat'],'priority':['urgent','presale']},"
+        "       'warehouse':'W1'},"
+        /* 5 */ "'W1',"
+        /* 6 */ "{},"
+        /* 7 */ "{'match':[],'warehose':'W1'},"
+        /* 8 */ "{'match':{'sku_prefix':['SKE-',null]},'warehouse':'shanghai'},"
+        /* 9 */ "{'match':{},'warehouse':''}"
+        "],'aliases':{'shanghai':'W1'}"));
+    const char *expect =
+        "$.routing.rules[1].match.chanel: unknown key (did you mean \"channel\"?)\n"
+        "$.routing.rules[2].match.channel: must be a non-empty array of strings\n"
+        "$.routing.rules[3].match.province: must be a non-empty array of strings\n"
+        "$.routing.rules[3].match.city[1]: must be a non-empty string\n"
+        "$.routing.rules[3].match.city[2]: must be a non-empty string\n"
+        "$.routing.rules[3].match.shop_id: must be a non-empty array of strings\n"
+        "$.routing.rules[4].match.channel[1]: must be an order.v1 channel: tmall, jd, pdd, douyin, "
+        "wechat, website, store\n"
+        "$.routing.rules[4].match.priority[0]: must be an order.v1 priority: normal, express, "
+        "presale\n"
+        "$.routing.rules[5]: must be an object\n"
+        "$.routing.rules[6].match: required\n"
+        "$.routing.rules[6].warehouse: required\n"
+        "$.routing.rules[7].match: must be an object\n"
+        "$.routing.rules[7].warehose: unknown key (did you mean \"warehouse\"?)\n"
+        "$.routing.rules[7].warehouse: required\n"
+        "$.routing.rules[8].match.sku_prefix[1]: must be a non-empty string\n"
+        "$.routing.rules[9].warehouse: must be a non-empty string\n"
+        "$.routing.rules[0].warehouse: \"X\" is not a configured warehouse\n"
+        /* An alias is a name orders use, not a warehouse. */
+        "$.routing.rules[8].warehouse: \"shanghai\" is not a configured warehouse\n";
+    assert_string_equal(err, expect);
+
+    fails_with(ROUTING("'rules':{'a':{}}"), "$.routing.rules: must be an array of rule objects");
+    fails_with(ROUTING("'rules':null"), "$.routing.rules: must be an array of rule objects");
+    fails_with(ROUTING("'rules':[{'match':{},'warehouse':'w1'}]"),
+               "$.routing.rules[0].warehouse: \"w1\" is not a configured warehouse");
+    fails_with(ROUTING("'rules':[{'match':{},'warehouse':'W\\n9'}]"),
+               "$.routing.rules[0].warehouse: \"W\\x0a9\" is not a configured warehouse");
+    fails_with(ROUTING("'rules':[{'match':{'channel':['jd']},'warehouse':'W1','when':1}]"),
+               "$.routing.rules[0].when: unknown key");
+    fails_with(ROUTING("'rules':[{'match':{'sku':['A']},'warehouse':'W1'}]"),
+               "$.routing.rules[0].match.sku: unknown key");
+}
+
+static void test_rule_names(void **state)
+{
+    (void)state;
+    const char *err = fails(ROUTING("'rules':["
+                                    "{'name':'a','match':{},'warehouse':'W1'},"
+                                    "{'name':'b','match':{},'warehouse':'W1'},"
+                                    "{'name':'a','match':{},'warehouse':'W1'},"
+                                    "{'name':'b','match':{},'warehouse':'W1'}]"));
+    has_line(err, "$.routing.rules[2].name: \"a\" is already the name of rules[0]");
+    has_line(err, "$.routing.rules[3].name: \"b\" is already the name of rules[1]");
+    assert_int_equal(count_lines(err), 2);
+
+    /* Default names count: reported where a name was written. */
+    fails_with(ROUTING("'rules':[{'name':'rules[1]','match':{},'warehouse':'W1'},"
+                       "{'match':{},'warehouse':'W1'}]"),
+               "$.routing.rules[0].name: \"rules[1]\" is the default name of rules[1]; choose "
+               "another");
+    fails_with(ROUTING("'rules':[{'match':{},'warehouse':'W1'},"
+                       "{'name':'rules[0]','match':{},'warehouse':'W1'}]"),
+               "$.routing.rules[1].name: \"rules[0]\" is already the name of rules[0]");
+
+    /* The router's own answers cannot be rule names. */
+    const char *reserved = "must not be \"warehouse field\", \"alias\" or \"default\": the router "
+                           "reports those for orders no rule routed";
+    const char *names[] = {"default", "alias", "warehouse field"};
+    for (size_t i = 0; i < 3; i++) {
+        char text[512], line[512];
+        snprintf(text, sizeof text, ROUTING("'rules':[{'name':'%s','match':{},'warehouse':'W1'}]"),
+                 names[i]);
+        snprintf(line, sizeof line, "$.routing.rules[0].name: %s", reserved);
+        fails_with(text, line);
+    }
+
+    fails_with(ROUTING("'rules':[{'name':'a\\nb','match':{},'warehouse':'W1'}]"),
+               "$.routing.rules[0].name: must not contain control characters");
+    fails_with(ROUTING("'rules':[{'name':'','match':{},'warehouse':'W1'}]"),
+               "$.routing.rules[0].name: must be a non-empty string");
+    fails_with(ROUTING("'rules':[{'name':7,'match':{},'warehouse':'W1'}]"),
+               "$.routing.rules[0].name: must be a non-empty string");
+
+    char text[1024], name[130];
+    memset(name, 'n', 129);
+    name[129] = '\0';
+    snprintf(text, sizeof text, ROUTING("'rules':[{'name':'%s','match':{},'warehouse':'W1'}]"), name);
+    fails_with(text, "$.routing.rules[0].name: must be at most 128 bytes");
+    name[128] = '\0';
+    snprintf(text, sizeof text, ROUTING("'rules':[{'name':'%s','match':{},'warehouse':'W1'}]"), name);
+    char e[256];
+    struct ob_config *cfg = parse(text, e, sizeof e);
+    assert_string_equal(cfg->rules[0].name, name);
+    ob_config_destroy(cfg);
+
+    /* Names that only look alike are different names. */
+    cfg = parse(ROUTING("'rules':[{'name':'Default','match':{},'warehouse':'W1'},"
+                        "{'name':'a ','match':{},'warehouse':'W1'},"
+                        "{'name':'a','match':{},'warehouse':'W1'}]"),
+                e, sizeof e);
+    assert_int_equal(cfg->n_rules, 3);
+    ob_config_destroy(cfg);
+}
+
+/* The values of one enum of contracts/order.v1.schema.json, joined with
+ * `sep`, each between `quote`s. Returns how many. */
+static size_t schema_enum(json_t *schema, const char *field, const char *sep, const char *quote,
+                          char *out, size_t size)
+{
+    json_t *list = json_object_get(json_object_get(json_object_get(schema, "properties"), field),
+                                   "enum");
+    size_t i;
+    json_t *v;
+    assert_true(json_is_array(list) && json_array_size(list) > 0);
+    out[0] = '\0';
+    json_array_foreach(list, i, v) {
+        size_t n = strlen(out);
+        snprintf(out + n, size - n, "%s%s%s%s", i ? sep : "", quote, json_string_value(v), quote);
+    }
+    return json_array_size(list);
+}
+
+/* channel and priority accept exactly the values order.v1 allows, and say
+ * which ones those are. */
+static void test_rule_enums_follow_contract(void **state)
+{
+    (void)state;
+    json_error_t jerr;
+    json_t *schema = json_load_file(OB_CONTRACTS_DIR "/order.v1.schema.json", 0, &jerr);
+    assert_non_null(schema);
+    const char *fields[] = {"channel", "priority"};
+    const enum ob_route_key keys[] = {OB_ROUTE_CHANNEL, OB_ROUTE_PRIORITY};
+    for (size_t f = 0; f < 2; f++) {
+        char values[512], text[2048], line[1024], e[256];
+
+        /* A value outside the enum: the message lists the enum. */
+        schema_enum(schema, fields[f], ", ", "", values, sizeof values);
+        snprintf(text, sizeof text,
+                 ROUTING("'rules':[{'match':{'%s':['nope']},'warehouse':'W1'}]"), fields[f]);
+        snprintf(line, sizeof line, "$.routing.rules[0].match.%s[0]: must be an order.v1 %s: %s",
+                 fields[f], fields[f], values);
+        fails_with(text, line);
+
+        /* Every value of the enum is accepted. */
+        size_t n = schema_enum(schema, fields[f], ",", "'", values, sizeof values);
+        snprintf(text, sizeof text, ROUTING("'rules':[{'match':{'%s':[%s]},'warehouse':'W1'}]"),
+                 fields[f], values);
+        struct ob_config *cfg = parse(text, e, sizeof e);
+        assert_int_equal(cfg->rules[0].match[keys[f]].n, n);
+        ob_config_destroy(cfg);
+    }
+    json_decref(schema);
+}
+
 static void test_topics(void **state)
 {
     (void)state;
@@ -865,6 +1106,8 @@ static void test_example_config(void **state)
     assert_int_equal(cfg->n_warehouses, 2);
     assert_string_equal(cfg->warehouses[1].credentials[0].value, "example-token-bj");
     assert_non_null(cfg->default_warehouse);
+    assert_int_equal(cfg->n_rules, 3);
+    assert_string_equal(cfg->rules[1].name, "jd-channel");
     assert_non_null(cfg->http.listen);
     ob_config_destroy(cfg);
 }
@@ -882,6 +1125,10 @@ int main(void)
         cmocka_unit_test(test_bad_endpoint),
         cmocka_unit_test(test_bad_code),
         cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_rules_parsed),
+        cmocka_unit_test(test_rules_errors),
+        cmocka_unit_test(test_rule_names),
+        cmocka_unit_test(test_rule_enums_follow_contract),
         cmocka_unit_test(test_topics),
         cmocka_unit_test(test_properties),
         cmocka_unit_test(test_secret_errors),

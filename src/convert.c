@@ -1,0 +1,210 @@
+/*
+ * convert.c — `orderbridge convert`: show the exact HTTP request an adapter
+ * builds for an order, without sending it.
+ *
+ * For integration configurers and adapter authors: the same config, loader,
+ * validation, routing and idempotency key as `run`, stopping before the
+ * network. Every credential value is masked wherever it appears unless
+ * --show-secrets is given.
+ */
+#include "convert.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <orderbridge/sdk.h>
+
+#include "adapter.h"
+#include "config.h"
+#include "idempotency.h"
+#include "order.h"
+#include "router.h"
+
+#define MASK "****"
+
+static const char convert_help[] =
+    "usage: orderbridge convert -c FILE [--warehouse CODE] [--attempt N] [--show-secrets] ORDER.json\n"
+    "\n"
+    "Validate ORDER.json (an order.v1 document, or - for stdin), route it (or use\n"
+    "--warehouse), run that warehouse's adapter and print the HTTP request it\n"
+    "would send: method and URL, headers, a blank line, the body. Nothing is sent.\n"
+    "Credential values are printed as " MASK " unless --show-secrets is given.\n"
+    "\n"
+    "  -c, --config FILE    the bridge's config\n"
+    "  -w, --warehouse CODE push to this configured warehouse instead of routing\n"
+    "      --attempt N      the attempt number the adapter sees (default 1)\n"
+    "      --show-secrets   print credentials as they are\n"
+    "\n"
+    "Exit status: 0 printed, 1 the order is invalid or cannot be encoded, 2 usage\n"
+    "or config error.\n";
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    struct ob_buf buf;
+    char chunk[65536];
+    size_t n;
+
+    if (!f)
+        return NULL;
+    ob_buf_init(&buf, 64u * 1024 * 1024);
+    ob_buf_append(&buf, "", 0); /* an empty file still gives a buffer */
+    for (;;) {
+        n = fread(chunk, 1, sizeof(chunk), f);
+        if (n == 0)
+            break;
+        ob_buf_append(&buf, chunk, n);
+    }
+    if (f != stdin)
+        fclose(f);
+    return ob_buf_steal(&buf, len);
+}
+
+/* Print `text` with every credential value of `wh` replaced by MASK. */
+static void print_masked(const char *text, size_t len, const struct ob_warehouse_conf *wh,
+                         int show_secrets)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        size_t hit = 0;
+        for (size_t c = 0; !show_secrets && c < wh->n_credentials && !hit; c++) {
+            size_t n = strlen(wh->credentials[c].value);
+            if (n > 0 && n <= len - i && memcmp(text + i, wh->credentials[c].value, n) == 0)
+                hit = n;
+        }
+        if (hit) {
+            fputs(MASK, stdout);
+            i += hit;
+        } else {
+            fputc(text[i], stdout);
+            i++;
+        }
+    }
+}
+
+int ob_convert_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"warehouse", required_argument, NULL, 'w'},
+                                         {"attempt", required_argument, NULL, 'a'},
+                                         {"show-secrets", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *code = NULL, *order_path;
+    int attempt = 1, show_secrets = 0, rc = 2, ch, wh_index;
+    char err[8192], idem[65];
+    struct ob_config *cfg = NULL;
+    struct ob_adapter_instance *inst = NULL;
+    struct ob_parsed_order *po = NULL;
+    struct ob_order_problem problem;
+    struct ob_request req = {0};
+    char *doc = NULL;
+    size_t doc_len = 0;
+
+    optind = 1;
+    for (;;) {
+        ch = getopt_long(argc, argv, "c:w:", opts, NULL);
+        if (ch == -1)
+            break;
+        switch (ch) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'w':
+            code = optarg;
+            break;
+        case 'a':
+            attempt = atoi(optarg);
+            break;
+        case 's':
+            show_secrets = 1;
+            break;
+        case 'h':
+            fputs(convert_help, stdout);
+            return 0;
+        default:
+            fputs(convert_help, stderr);
+            return 2;
+        }
+    }
+    if (!config_path || optind != argc - 1 || attempt < 1) {
+        fputs(convert_help, stderr);
+        return 2;
+    }
+    order_path = argv[optind];
+    if (ob_config_load(config_path, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: invalid config:\n%s", config_path, err);
+        return 2;
+    }
+    doc = read_all(order_path, &doc_len);
+    if (!doc) {
+        fprintf(stderr, "convert: cannot read %s\n", order_path);
+        goto cleanup;
+    }
+    rc = 1;
+    if (ob_order_parse(doc, doc_len, (size_t)cfg->pipeline.max_order_bytes, &po, &problem) != 0) {
+        fprintf(stderr, "convert: %s: %s: %s\n", order_path, ob_order_error_name(problem.code),
+                problem.message);
+        goto cleanup;
+    }
+    if (code) {
+        const struct ob_warehouse_conf *wh = ob_config_warehouse(cfg, code);
+        wh_index = wh ? (int)(wh - cfg->warehouses) : -1;
+        if (wh_index < 0) {
+            fprintf(stderr, "convert: --warehouse %s is not a configured warehouse\n", code);
+            rc = 2;
+            goto cleanup;
+        }
+    } else {
+        wh_index = ob_router_route(cfg, &po->order, NULL, err, sizeof(err));
+        if (wh_index < 0) {
+            fprintf(stderr, "convert: unroutable: %s\n", err);
+            goto cleanup;
+        }
+    }
+    const struct ob_warehouse_conf *wh = &cfg->warehouses[wh_index];
+    if (ob_adapter_open(cfg, wh, &inst, err, sizeof(err)) != 0) {
+        fprintf(stderr, "convert: %s\n", err);
+        rc = 2;
+        goto cleanup;
+    }
+    if (ob_idempotency_key(wh->code, po->order.order_id, po->order.event_name,
+                           po->order.revision, idem) != 0) {
+        fprintf(stderr, "convert: cannot derive the idempotency key\n");
+        goto cleanup;
+    }
+    struct ob_delivery delivery = {
+        .warehouse = wh->code, .idempotency_key = idem, .trace_id = "convert", .attempt = attempt};
+    err[0] = '\0';
+    if (inst->plugin.vt.encode(inst->state, &po->order, &delivery, &req, err, sizeof(err)) != 0 ||
+        !req.url || !req.method) {
+        fprintf(stderr, "convert: adapter %s cannot encode the order: %s\n", inst->plugin.vt.name,
+                err[0] ? err : "no request built");
+        goto cleanup;
+    }
+    printf("# warehouse %s, adapter %s, idempotency key %s\n", wh->code, inst->plugin.vt.name,
+           idem);
+    printf("%s ", req.method);
+    print_masked(req.url, strlen(req.url), wh, show_secrets);
+    fputc('\n', stdout);
+    for (size_t i = 0; i < req.n_headers; i++) {
+        printf("%s: ", req.headers[i].name);
+        print_masked(req.headers[i].value, strlen(req.headers[i].value), wh, show_secrets);
+        fputc('\n', stdout);
+    }
+    fputc('\n', stdout);
+    if (req.body)
+        print_masked(req.body, req.body_len, wh, show_secrets);
+    fputc('\n', stdout);
+    rc = 0;
+cleanup:
+    ob_request_reset(&req);
+    ob_adapter_close(inst);
+    ob_order_free(po);
+    free(doc);
+    ob_config_destroy(cfg);
+    return rc;
+}
