@@ -121,6 +121,13 @@ static int rest_encode(void *state, const struct ob_order *order,
     char *text = NULL;
     int rc = -1;
 
+    /* Only creation is modelled; pushing an update or a cancellation as a
+     * create would be answered "duplicate" and wrongly reported ACCEPTED. */
+    if (order->event != OB_EVENT_CREATED) {
+        ob_strlcpyf(errstr, errstr_size, "event %s is not supported by the rest adapter yet",
+                    order->event_name);
+        return -1;
+    }
     products = json_array();
     for (size_t i = 0; products && i < order->n_items; i++) {
         const struct ob_order_item *it = &order->items[i];

@@ -404,6 +404,36 @@ static void test_encode_item_without_name(void **state)
     ob_order_free(po);
 }
 
+/* Only creation is pushed: an update or a cancellation sent as a create
+ * would come back "duplicate" and be reported ACCEPTED. */
+static void test_encode_refuses_other_events(void **state)
+{
+    (void)state;
+    static const char *const events[] = {"order.updated", "order.cancelled"};
+
+    for (size_t i = 0; i < 2; i++) {
+        json_t *doc = json_loadb(fx.example_text, fx.example_len, 0, NULL);
+        assert_non_null(doc);
+        assert_int_equal(json_object_set_new(doc, "event", json_string(events[i])), 0);
+        char *text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        struct ob_parsed_order *po = parse_order(text, strlen(text));
+        free(text);
+        assert_non_null(po);
+
+        struct ob_request req;
+        char err[256] = "";
+        memset(&req, 0, sizeof req);
+        assert_int_equal(fx.sf->plugin.vt.encode(fx.sf->state, &po->order, &delivery, &req, err,
+                                                 sizeof err),
+                         -1);
+        assert_non_null(strstr(err, events[i]));
+        assert_non_null(strstr(err, "not supported"));
+        ob_request_reset(&req);
+        ob_order_free(po);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* decode_response                                                           */
 
@@ -672,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_encode_shipping_method_per_priority),
         cmocka_unit_test(test_encode_special_characters),
         cmocka_unit_test(test_encode_item_without_name),
+        cmocka_unit_test(test_encode_refuses_other_events),
         cmocka_unit_test(test_decode_created),
         cmocka_unit_test(test_decode_accepted_without_id),
         cmocka_unit_test(test_decode_duplicate_is_accepted),
