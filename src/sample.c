@@ -529,14 +529,12 @@ static char *generate(struct rng *r, const struct gen_opts *o, const char *wareh
 
     kv_str(&b, "schema", o->schema);
 
-    /* event and revision */
-    unsigned ev = below(r, 100);
-    const char *event = ev < 80 ? "order.created" : ev < 95 ? "order.updated" : "order.cancelled";
-    long long revision = ev < 80 ? 1 : 2 + below(r, ev < 95 ? 4 : 2);
-    kv_str(&b, "event", event);
+    /* Every sample is a new order: updates and cancellations only make
+     * sense after the creation of the same order_id. */
+    kv_str(&b, "event", "order.created");
     if (o->order_id)
         kv_str(&b, "order_id", o->order_id);
-    kv_int(&b, "revision", revision);
+    kv_int(&b, "revision", 1);
 
     /* channel and shop */
     if (chance(r, 95)) {

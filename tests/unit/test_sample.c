@@ -146,7 +146,8 @@ static void test_orders_valid_unique_varied(void **state)
     assert_int_equal(max_remark, 1024);
     assert_true(html_escaped > 0 && ascii_escaped > 0);
     assert_true(multi_item > N_ORDERS / 4);
-    assert_true(events[OB_EVENT_CREATED] > 0 && events[OB_EVENT_UPDATED] > 0 && events[OB_EVENT_CANCELLED] > 0);
+    /* each sample is a new order */
+    assert_int_equal(events[OB_EVENT_CREATED], N_ORDERS);
     assert_true(channels > N_ORDERS / 2 && express > 0);
     assert_true(with_warehouse > 0);
 }
