@@ -1,11 +1,19 @@
 /*
- * sim.c — REST warehouse simulator (ShipBob-like), see sim.h and README.md.
+ * sim.c — the warehouse simulator core, see sim.h and README.md.
+ *
+ * The core owns the HTTP server and everything that is the same for every
+ * warehouse: routing of GET /stats, body accumulation and its limit (413),
+ * fault injection, the slow-answer sleeper, the counters and the dedupe
+ * store. What a warehouse API looks like (paths, credentials, validation,
+ * answers) is a profile's business: sim/profile_<name>.c, found by name in
+ * the table below.
  *
  * Threading: libmicrohttpd runs `threads` epoll workers; every request is
- * handled entirely on its worker. Shared state is small: atomic counters,
- * an atomic PRNG stream position, and the reference_id store, which is split
- * into NSHARDS open-addressing tables with one mutex each (held only for a
- * probe and maybe a rehash, never during I/O or a delay).
+ * handled entirely on its worker, profile code included. Shared state is
+ * small: atomic counters, an atomic PRNG stream position, an atomic id
+ * counter, the secrets (read-only after start), and the dedupe store, which
+ * is split into NSHARDS open-addressing tables with one mutex each (held only
+ * for a probe and maybe a rehash, never during I/O or a delay).
  *
  * Slow answers (slow_rate) do not block a worker: the connection is
  * suspended with its answer parked in the request, and one "sleeper" thread
@@ -30,23 +38,56 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <microhttpd.h>
 
 #define BODY_LIMIT ((size_t)1 << 20)
 #define FIRST_ORDER_ID 1000001UL
 #define NSHARDS 64 /* power of two; the top hash bits pick the shard */
 #define SHARD_BITS 6
-#define KEY_BYTES 32 /* Idempotency-Key: 64 hex digits */
 #define JSON_CT "application/json"
+#define DEFAULT_PROFILE "rest"
 
-/* ---- reference_id store ------------------------------------------------ */
+/* ---- profiles ------------------------------------------------------------ */
+
+/*
+ * Every profile the simulator knows. "rest" lives in this tree and is
+ * referenced strongly. The others are written separately; the weak
+ * declarations let this file link before their files exist (the address is
+ * then NULL and the lookup skips them). A weak reference does not pull an
+ * object out of a static archive, which is why ob-sim is a CMake OBJECT
+ * library (not STATIC): every .c file in sim/ is linked into whatever links
+ * ob-sim, so a profile is found as soon as its file is in the tree.
+ */
+extern const struct ob_sim_profile ob_sim_profile_rest;
+extern const struct ob_sim_profile ob_sim_profile_sf_express __attribute__((weak));
+extern const struct ob_sim_profile ob_sim_profile_cainiao __attribute__((weak));
+extern const struct ob_sim_profile ob_sim_profile_qimen __attribute__((weak));
+extern const struct ob_sim_profile ob_sim_profile_ems __attribute__((weak));
+
+static const struct ob_sim_profile *const profiles[] = {
+    &ob_sim_profile_rest,    &ob_sim_profile_sf_express, &ob_sim_profile_cainiao,
+    &ob_sim_profile_qimen,   &ob_sim_profile_ems,
+};
+
+static bool usable(const struct ob_sim_profile *p)
+{
+    return p != NULL && p->name != NULL && p->handle != NULL;
+}
+
+static const struct ob_sim_profile *find_profile(const char *name)
+{
+    for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+        if (usable(profiles[i]) && strcmp(profiles[i]->name, name) == 0)
+            return profiles[i];
+    return NULL;
+}
+
+/* ---- dedupe store -------------------------------------------------------- */
 
 struct entry {
     uint64_t hash;
-    unsigned char key[KEY_BYTES];
-    size_t len;
-    char ref[]; /* not NUL-terminated */
+    size_t klen;
+    char data[]; /* key (klen bytes), NUL, value, NUL */
 };
 
 struct shard {
@@ -56,52 +97,51 @@ struct shard {
     size_t used;
 };
 
-enum put_result { PUT_NEW, PUT_DUP, PUT_FULL };
-
-/* ---- per-request state (con_cls) --------------------------------------- */
-
-enum route { ROUTE_ORDERS, ROUTE_STATS, ROUTE_NOT_FOUND };
+/* ---- per-request state (con_cls) ----------------------------------------- */
 
 struct req {
-    enum route route;
-    unsigned verdict; /* decided from the headers (401/429/503); 0: read the body */
+    bool begun;     /* the request line and headers have been seen */
+    bool stats;     /* GET /stats */
+    bool keep_body; /* the body goes to the profile; otherwise it is read and dropped */
     bool slow;
     bool too_large;
     uint64_t draw; /* position in the PRNG stream */
-    char *body;
+    char *body;    /* NUL-terminated once complete */
     size_t len, cap;
-    /* an answer parked while the connection is suspended */
+    /* an answer decided before the body was in (screen, fault), or parked while suspended */
     struct MHD_Response *resp;
     unsigned status;
     bool resp_owned; /* false: one of the shared canned responses */
     struct MHD_Connection *conn;
     struct timespec due;
     struct req *next; /* sleeper queue */
+    bool has_query;
+    char query[]; /* raw, as the client sent it */
 };
 
 struct counters {
     atomic_ulong requests, created, duplicates, unauthorized, bad_requests, injected_5xx,
-        injected_429, injected_resets, resets_after_create, key_mismatches;
+        injected_429, injected_resets, resets_after_create, key_mismatches, bad_signatures;
 };
 
 struct ob_sim {
     struct MHD_Daemon *daemon;
     unsigned short port;
-    char *token;
-    size_t token_len;
-    struct ob_sim_options opt; /* pointers in it are not used after start */
+    const struct ob_sim_profile *profile;
+    struct ob_sim_secret *secrets; /* copies; NULL-terminated by name */
+    struct ob_sim_options opt;     /* pointers in it are not used after start */
     size_t capacity;
 
     struct counters c;
     _Alignas(64) atomic_ullong draws; /* PRNG stream position, one per request */
-    atomic_ulong next_id;
+    _Alignas(64) atomic_ulong next_id;
     atomic_size_t stored;
 
     struct shard shards[NSHARDS];
     bool shards_ready;
 
     /* canned answers, shared by all connections (MHD refcounts them) */
-    struct MHD_Response *r401, *r404, *r413, *r415, *r422, *r429, *r503, *r507;
+    struct MHD_Response *r413, *r429, *r503;
 
     /* sleeper: resumes suspended connections after slow_ms */
     pthread_mutex_t mu;
@@ -119,7 +159,7 @@ struct ob_sim {
 #define INC(s, f) atomic_fetch_add_explicit(&(s)->c.f, 1, memory_order_relaxed)
 #define GET(s, f) atomic_load_explicit(&(s)->c.f, memory_order_relaxed)
 
-/* ---- helpers ----------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 static uint64_t mix64(uint64_t x)
 {
@@ -132,7 +172,7 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-static uint64_t hash_ref(const char *p, size_t n)
+static uint64_t hash_key(const char *p, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then mixed for the top bits */
     for (size_t i = 0; i < n; i++) {
@@ -167,42 +207,20 @@ static void errfmt(char *buf, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1; /* uppercase is rejected on purpose: the contract says lowercase */
-}
-
-static int parse_key(const char *text, unsigned char key[KEY_BYTES])
-{
-    if (text == NULL || strlen(text) != 2 * KEY_BYTES)
-        return -1;
-    for (size_t i = 0; i < KEY_BYTES; i++) {
-        int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        key[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-/* ---- store ------------------------------------------------------------- */
+/* ---- store --------------------------------------------------------------- */
 
 static struct shard *shard_of(struct ob_sim *s, uint64_t h)
 {
     return &s->shards[h >> (64 - SHARD_BITS)];
 }
 
-/* Slot holding (h, ref) or the empty slot where it belongs. Lock held. */
-static struct entry **probe(struct shard *sh, uint64_t h, const char *ref, size_t len)
+/* Slot holding (h, key) or the empty slot where it belongs. Lock held. */
+static struct entry **probe(struct shard *sh, uint64_t h, const char *key, size_t klen)
 {
     size_t i = (size_t)h & sh->mask;
     for (;;) {
         struct entry *e = sh->slots[i];
-        if (e == NULL || (e->hash == h && e->len == len && memcmp(e->ref, ref, len) == 0))
+        if (e == NULL || (e->hash == h && e->klen == klen && memcmp(e->data, key, klen) == 0))
             return &sh->slots[i];
         i = (i + 1) & sh->mask;
     }
@@ -230,64 +248,75 @@ static int grow(struct shard *sh)
     return 0;
 }
 
-/*
- * Insert reference_id once. PUT_DUP sets *mismatch when the stored
- * Idempotency-Key differs. PUT_FULL: capacity reached (or out of memory).
- */
-static enum put_result store_put(struct ob_sim *s, const char *ref, size_t len,
-                                 const unsigned char key[KEY_BYTES], bool *mismatch)
+static void copy_out(char *dst, size_t size, const char *src)
 {
-    uint64_t h = hash_ref(ref, len);
-    struct shard *sh = shard_of(s, h);
-    enum put_result res = PUT_FULL;
-    struct entry *e = NULL;
+    if (dst == NULL || size == 0)
+        return;
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+int ob_sim_remember(struct ob_sim *sim, const char *key, const char *value, char *existing,
+                    size_t existing_size)
+{
+    if (sim == NULL || key == NULL)
+        return -1;
+    if (value == NULL)
+        value = "";
+    size_t klen = strlen(key), vlen = strlen(value);
+    uint64_t h = hash_key(key, klen);
+    struct shard *sh = shard_of(sim, h);
+    int res = -1;
 
     /* allocate outside the lock; duplicates are the rare case */
-    e = malloc(sizeof(*e) + len);
+    struct entry *e = malloc(sizeof(*e) + klen + 1 + vlen + 1);
     if (e == NULL)
-        return PUT_FULL;
+        return -1;
     e->hash = h;
-    e->len = len;
-    memcpy(e->key, key, KEY_BYTES);
-    memcpy(e->ref, ref, len);
+    e->klen = klen;
+    memcpy(e->data, key, klen + 1);
+    memcpy(e->data + klen + 1, value, vlen + 1);
 
     pthread_mutex_lock(&sh->mu);
-    struct entry **slot = probe(sh, h, ref, len);
+    struct entry **slot = probe(sh, h, key, klen);
     if (*slot != NULL) {
-        *mismatch = memcmp((*slot)->key, key, KEY_BYTES) != 0;
-        res = PUT_DUP;
+        copy_out(existing, existing_size, (*slot)->data + (*slot)->klen + 1);
+        res = 0;
         goto out;
     }
     /* reserve a place under the global bound before touching the table */
-    if (atomic_fetch_add(&s->stored, 1) >= s->capacity) {
-        atomic_fetch_sub(&s->stored, 1);
+    if (atomic_fetch_add(&sim->stored, 1) >= sim->capacity) {
+        atomic_fetch_sub(&sim->stored, 1);
         goto out;
     }
     /* keep the load factor <= 1/2 so probes stay short */
     if ((sh->used + 1) * 2 > sh->mask + 1) {
         if (grow(sh) < 0) {
-            atomic_fetch_sub(&s->stored, 1);
+            atomic_fetch_sub(&sim->stored, 1);
             goto out;
         }
-        slot = probe(sh, h, ref, len);
+        slot = probe(sh, h, key, klen);
     }
     *slot = e;
     e = NULL;
     sh->used++;
-    res = PUT_NEW;
+    res = 1;
 out:
     pthread_mutex_unlock(&sh->mu);
     free(e);
     return res;
 }
 
-static int store_has(struct ob_sim *s, const char *ref, size_t len)
+static int store_has(struct ob_sim *s, const char *key, size_t klen)
 {
-    uint64_t h = hash_ref(ref, len);
+    uint64_t h = hash_key(key, klen);
     struct shard *sh = shard_of(s, h);
 
     pthread_mutex_lock(&sh->mu);
-    int found = *probe(sh, h, ref, len) != NULL;
+    int found = *probe(sh, h, key, klen) != NULL;
     pthread_mutex_unlock(&sh->mu);
     return found;
 }
@@ -327,7 +356,61 @@ static void store_free(struct ob_sim *s)
     s->shards_ready = false;
 }
 
-/* ---- responses --------------------------------------------------------- */
+/* ---- services for profiles ----------------------------------------------- */
+
+const char *ob_sim_header(const struct ob_sim_request *req, const char *name)
+{
+    if (req == NULL || req->conn == NULL || name == NULL)
+        return NULL;
+    /* MHD does not modify the connection here; its API just is not const */
+    return MHD_lookup_connection_value((struct MHD_Connection *)(uintptr_t)req->conn,
+                                       MHD_HEADER_KIND, name);
+}
+
+const char *ob_sim_secret(const struct ob_sim *sim, const char *name)
+{
+    if (sim == NULL || name == NULL || sim->secrets == NULL)
+        return NULL;
+    for (const struct ob_sim_secret *p = sim->secrets; p->name != NULL; p++)
+        if (strcmp(p->name, name) == 0)
+            return p->value;
+    return NULL;
+}
+
+unsigned long ob_sim_next_id(struct ob_sim *sim)
+{
+    if (sim == NULL)
+        return 0;
+    return atomic_fetch_add_explicit(&sim->next_id, 1, memory_order_relaxed);
+}
+
+void ob_sim_count(struct ob_sim *sim, enum ob_sim_counter counter)
+{
+    if (sim == NULL)
+        return;
+    switch (counter) {
+    case OB_SIM_CREATED:
+        INC(sim, created);
+        break;
+    case OB_SIM_DUPLICATE:
+        INC(sim, duplicates);
+        break;
+    case OB_SIM_UNAUTHORIZED:
+        INC(sim, unauthorized);
+        break;
+    case OB_SIM_BAD_SIGNATURE:
+        INC(sim, bad_signatures);
+        break;
+    case OB_SIM_BAD_REQUEST:
+        INC(sim, bad_requests);
+        break;
+    case OB_SIM_KEY_MISMATCH:
+        INC(sim, key_mismatches);
+        break;
+    }
+}
+
+/* ---- responses ----------------------------------------------------------- */
 
 static struct MHD_Response *canned(const char *body)
 {
@@ -340,32 +423,36 @@ static struct MHD_Response *canned(const char *body)
     return r;
 }
 
-/* A response that owns `text` (a malloc'ed JSON string, taken even on failure). */
-static struct MHD_Response *owned_json(char *text)
+/*
+ * The response for a profile's reply; takes reply->body whatever happens.
+ * NULL: drop the connection (a status outside 100-599, or out of memory).
+ */
+static struct MHD_Response *from_reply(struct ob_sim_reply *reply)
 {
-    struct MHD_Response *r = NULL;
+    char *body = reply->body;
+    const char *ct = reply->content_type ? reply->content_type : JSON_CT;
+    struct MHD_Response *r;
 
-    if (text == NULL)
-        return NULL;
-    r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (r == NULL) {
-        free(text);
+    reply->body = NULL;
+    if (reply->status < 100 || reply->status > 599) {
+        free(body);
         return NULL;
     }
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_CT) != MHD_YES) {
+    if (body != NULL)
+        r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    else
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        free(body);
+        return NULL;
+    }
+    if ((ct[0] != '\0' && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct) != MHD_YES) ||
+        (reply->retry_after != NULL &&
+         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, reply->retry_after) != MHD_YES)) {
         MHD_destroy_response(r);
         return NULL;
     }
     return r;
-}
-
-static struct MHD_Response *bad_request(struct ob_sim *s, const char *detail)
-{
-    INC(s, bad_requests);
-    json_t *j = json_pack("{s:s, s:s}", "error", "bad request", "detail", detail);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    return owned_json(text);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
@@ -381,16 +468,17 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
 
 static enum MHD_Result reply_stats(struct ob_sim *s, struct MHD_Connection *c)
 {
-    char buf[640];
+    char buf[768];
     int n = snprintf(buf, sizeof(buf),
                      "{\"requests\":%lu,\"created\":%lu,\"duplicates\":%lu,\"unauthorized\":%lu,"
                      "\"bad_requests\":%lu,\"injected_5xx\":%lu,\"injected_429\":%lu,"
                      "\"injected_resets\":%lu,\"resets_after_create\":%lu,\"key_mismatches\":%lu,"
-                     "\"stored\":%zu,\"capacity\":%zu}",
+                     "\"bad_signatures\":%lu,\"stored\":%zu,\"capacity\":%zu,\"profile\":\"%s\"}",
                      GET(s, requests), GET(s, created), GET(s, duplicates), GET(s, unauthorized),
                      GET(s, bad_requests), GET(s, injected_5xx), GET(s, injected_429),
                      GET(s, injected_resets), GET(s, resets_after_create), GET(s, key_mismatches),
-                     atomic_load(&s->stored), s->capacity);
+                     GET(s, bad_signatures), atomic_load(&s->stored), s->capacity,
+                     s->profile->name);
     if (n < 0 || (size_t)n >= sizeof(buf))
         return MHD_NO;
     struct MHD_Response *r =
@@ -473,55 +561,52 @@ out:
     return rc;
 }
 
-/* ---- request handling -------------------------------------------------- */
+/* ---- request handling ---------------------------------------------------- */
 
-static bool authorized(struct ob_sim *s, struct MHD_Connection *c)
+/* MHD_OPTION_URI_LOG_CALLBACK: the first look at a request, with the raw
+ * URI (MHD unescapes the path and splits the query later). Its result is
+ * the request's con_cls, freed in completed(). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    if (s->token == NULL)
-        return true;
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
-        return false;
-    v += 7;
-    while (*v == ' ')
-        v++;
-    return strlen(v) == s->token_len && memcmp(v, s->token, s->token_len) == 0;
-}
+    const char *q = uri != NULL ? strchr(uri, '?') : NULL;
+    size_t qlen = q != NULL ? strlen(q + 1) : 0;
+    (void)cls;
 
-static bool json_content_type(struct MHD_Connection *c)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (v == NULL || strncasecmp(v, JSON_CT, strlen(JSON_CT)) != 0)
-        return false;
-    v += strlen(JSON_CT);
-    return *v == '\0' || *v == ';' || *v == ' '; /* "; charset=utf-8" is fine */
-}
-
-/* First call, headers only: route, auth, fault injection. */
-static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const char *url,
-                             const char *method, void **con_cls)
-{
-    struct req *r = calloc(1, sizeof(*r));
+    struct req *r = calloc(1, sizeof(*r) + qlen + 1);
     if (r == NULL)
-        return MHD_NO;
-    *con_cls = r; /* freed in completed() whatever happens next */
+        return NULL; /* the handler then drops the connection */
     r->conn = c;
+    if (q != NULL) {
+        memcpy(r->query, q + 1, qlen + 1);
+        r->has_query = true;
+    }
+    return r;
+}
 
+/* First call, headers only: GET /stats, the profile's screen, fault injection. */
+static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const char *url,
+                             const char *method, struct req *r)
+{
+    r->begun = true;
     if (strcmp(url, "/stats") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
-        r->route = ROUTE_STATS; /* not counted: polling it must not skew the numbers */
+        r->stats = true; /* not counted: polling it must not skew the numbers */
         return MHD_YES;
     }
     INC(s, requests);
-    if (strcmp(url, "/orders") != 0 || strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-        r->route = ROUTE_NOT_FOUND;
-        return MHD_YES;
-    }
-    r->route = ROUTE_ORDERS;
 
-    if (!authorized(s, c)) {
-        INC(s, unauthorized);
-        r->verdict = MHD_HTTP_UNAUTHORIZED;
-        return MHD_YES;
+    if (s->profile->screen != NULL) {
+        struct ob_sim_request rq = {.method = method, .path = url,
+                                    .query = r->has_query ? r->query : NULL,
+                                    .body = "", .body_len = 0, .conn = c};
+        struct ob_sim_reply reply = {.status = MHD_HTTP_OK};
+        if (s->profile->screen(s, &rq, &reply)) {
+            /* answered once the body has been read and dropped (keep-alive) */
+            r->resp = from_reply(&reply);
+            r->status = (unsigned)reply.status;
+            r->resp_owned = true;
+            return r->resp != NULL ? MHD_YES : MHD_NO;
+        }
+        free(reply.body); /* a profile going on should not have set one; don't leak it */
     }
 
     /* faults come before any side effect; the body is read and dropped so
@@ -533,15 +618,18 @@ static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const c
     }
     if (hit(s, r->draw, D_5XX, s->opt.fail_5xx_rate)) {
         INC(s, injected_5xx);
-        r->verdict = MHD_HTTP_SERVICE_UNAVAILABLE;
+        r->resp = s->r503;
+        r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
         return MHD_YES;
     }
     if (hit(s, r->draw, D_429, s->opt.fail_429_rate)) {
         INC(s, injected_429);
-        r->verdict = MHD_HTTP_TOO_MANY_REQUESTS;
+        r->resp = s->r429;
+        r->status = MHD_HTTP_TOO_MANY_REQUESTS;
         return MHD_YES;
     }
     r->slow = s->opt.slow_ms > 0 && hit(s, r->draw, D_SLOW, s->opt.slow_rate);
+    r->keep_body = true;
 
     /* refuse an announced oversized body before reading it (MHD then closes) */
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -549,19 +637,21 @@ static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const c
         unsigned long long n = strtoull(cl, NULL, 10);
         if (n > BODY_LIMIT) {
             INC(s, bad_requests);
+            r->keep_body = false;
             return MHD_queue_response(c, MHD_HTTP_CONTENT_TOO_LARGE, s->r413);
         }
         if (n > 0) {
-            r->body = malloc((size_t)n);
+            r->body = malloc((size_t)n + 1); /* + the NUL profiles get */
             if (r->body == NULL)
                 return MHD_NO;
-            r->cap = (size_t)n;
+            r->cap = (size_t)n + 1;
         }
     }
     return MHD_YES;
 }
 
-/* Bounded body accumulation; past BODY_LIMIT the rest is dropped (-> 413). */
+/* Bounded body accumulation; past BODY_LIMIT the rest is dropped (-> 413).
+ * Room is always kept for a terminating NUL. */
 static int append(struct req *r, const char *data, size_t n)
 {
     if (r->too_large)
@@ -573,12 +663,12 @@ static int append(struct req *r, const char *data, size_t n)
         r->len = r->cap = 0;
         return 0;
     }
-    if (r->len + n > r->cap) {
+    if (r->len + n + 1 > r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 4096;
-        if (cap < r->len + n)
-            cap = r->len + n;
-        if (cap > BODY_LIMIT)
-            cap = BODY_LIMIT;
+        if (cap < r->len + n + 1)
+            cap = r->len + n + 1;
+        if (cap > BODY_LIMIT + 1)
+            cap = BODY_LIMIT + 1;
         char *p = realloc(r->body, cap);
         if (p == NULL)
             return -1;
@@ -590,131 +680,40 @@ static int append(struct req *r, const char *data, size_t n)
     return 0;
 }
 
-/*
- * Validate and dedupe. Sets *status, *resp and *owned, or returns -1 when the
- * connection must be dropped (reset_after_create, or out of memory).
- */
-static int process_order(struct ob_sim *s, struct MHD_Connection *c, struct req *r,
-                         unsigned *status, struct MHD_Response **resp, bool *owned)
-{
-    unsigned char key[KEY_BYTES];
-    json_error_t jerr;
-    json_t *doc = NULL;
-    char detail[256];
-    bool mismatch = false;
-    int rc = 0;
-
-    *resp = NULL;
-    *owned = false;
-    *status = MHD_HTTP_BAD_REQUEST;
-    if (r->too_large) {
-        INC(s, bad_requests);
-        *status = MHD_HTTP_CONTENT_TOO_LARGE;
-        *resp = s->r413;
-        goto out;
-    }
-    if (!json_content_type(c)) {
-        INC(s, bad_requests);
-        *status = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
-        *resp = s->r415;
-        goto out;
-    }
-    *owned = true;
-    if (parse_key(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key"), key) < 0) {
-        *resp = bad_request(s, "Idempotency-Key header missing or not 64 lowercase hex digits");
-        goto out;
-    }
-    doc = json_loadb(r->body ? r->body : "", r->len, 0, &jerr);
-    if (doc == NULL) {
-        snprintf(detail, sizeof(detail), "invalid JSON: %s (line %d, column %d)", jerr.text,
-                 jerr.line, jerr.column);
-        *resp = bad_request(s, detail);
-        goto out;
-    }
-    json_t *ref = json_object_get(doc, "reference_id");
-    json_t *products = json_object_get(doc, "products");
-    if (!json_is_object(doc)) {
-        *resp = bad_request(s, "body must be a JSON object");
-        goto out;
-    }
-    if (!json_is_string(ref) || json_string_length(ref) == 0) {
-        *resp = bad_request(s, "reference_id must be a non-empty string");
-        goto out;
-    }
-    if (!json_is_object(json_object_get(doc, "recipient"))) {
-        *resp = bad_request(s, "recipient must be an object");
-        goto out;
-    }
-    if (!json_is_array(products) || json_array_size(products) == 0) {
-        *resp = bad_request(s, "products must be a non-empty array");
-        goto out;
-    }
-
-    switch (store_put(s, json_string_value(ref), json_string_length(ref), key, &mismatch)) {
-    case PUT_DUP:
-        INC(s, duplicates);
-        if (mismatch)
-            INC(s, key_mismatches);
-        *owned = false;
-        *status = MHD_HTTP_UNPROCESSABLE_CONTENT;
-        *resp = s->r422;
-        break;
-    case PUT_FULL:
-        *owned = false;
-        *status = MHD_HTTP_INSUFFICIENT_STORAGE;
-        *resp = s->r507;
-        break;
-    case PUT_NEW: {
-        INC(s, created);
-        unsigned long id = atomic_fetch_add(&s->next_id, 1);
-        if (hit(s, r->draw, D_RESET_AFTER_CREATE, s->opt.reset_after_create_rate)) {
-            INC(s, resets_after_create);
-            rc = -1; /* stored, but the client never hears about it */
-            break;
-        }
-        json_t *j = json_pack("{s:I, s:O, s:s}", "id", (json_int_t)id, "reference_id", ref,
-                              "status", "Processing");
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
-        *status = MHD_HTTP_CREATED;
-        *resp = owned_json(text);
-        break;
-    }
-    }
-out:
-    json_decref(doc);
-    if (rc == 0 && *resp == NULL)
-        rc = -1;
-    return rc;
-}
-
-/* Last call (whole body in): answer, maybe after parking for slow_ms. */
-static enum MHD_Result finish(struct ob_sim *s, struct MHD_Connection *c, struct req *r)
+/* Last call (whole body in): the profile answers, maybe after parking for slow_ms. */
+static enum MHD_Result finish(struct ob_sim *s, struct MHD_Connection *c, const char *url,
+                              const char *method, struct req *r)
 {
     unsigned status;
     struct MHD_Response *resp;
     bool owned;
 
-    switch (r->route) {
-    case ROUTE_STATS:
-        return reply_stats(s, c);
-    case ROUTE_NOT_FOUND:
-        return queue(c, MHD_HTTP_NOT_FOUND, s->r404, false);
-    case ROUTE_ORDERS:
-        break;
+    r->keep_body = false;
+    if (r->too_large) {
+        INC(s, bad_requests);
+        status = MHD_HTTP_CONTENT_TOO_LARGE;
+        resp = s->r413;
+        owned = false;
+    } else {
+        if (r->body != NULL)
+            r->body[r->len] = '\0'; /* append() keeps room for it */
+        struct ob_sim_request rq = {.method = method, .path = url,
+                                    .query = r->has_query ? r->query : NULL,
+                                    .body = r->body != NULL ? r->body : "", .body_len = r->len,
+                                    .conn = c};
+        struct ob_sim_reply reply = {.status = MHD_HTTP_OK};
+        s->profile->handle(s, &rq, &reply);
+        if (reply.created && hit(s, r->draw, D_RESET_AFTER_CREATE, s->opt.reset_after_create_rate)) {
+            INC(s, resets_after_create);
+            free(reply.body);
+            return MHD_NO; /* created, but the client never hears about it */
+        }
+        resp = from_reply(&reply);
+        if (resp == NULL)
+            return MHD_NO;
+        status = (unsigned)reply.status;
+        owned = true;
     }
-    switch (r->verdict) {
-    case MHD_HTTP_UNAUTHORIZED:
-        return queue(c, r->verdict, s->r401, false);
-    case MHD_HTTP_SERVICE_UNAVAILABLE:
-        return queue(c, r->verdict, s->r503, false);
-    case MHD_HTTP_TOO_MANY_REQUESTS:
-        return queue(c, r->verdict, s->r429, false);
-    default:
-        break;
-    }
-    if (process_order(s, c, r, &status, &resp, &owned) < 0)
-        return MHD_NO;
     free(r->body); /* not needed any more; don't hold it while parked */
     r->body = NULL;
     r->len = r->cap = 0;
@@ -738,21 +737,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     (void)version;
 
     if (r == NULL)
-        return begin(s, c, url, method, con_cls);
+        return MHD_NO; /* on_uri() ran out of memory */
+    if (!r->begun)
+        return begin(s, c, url, method, r);
     if (*upload_data_size != 0) {
-        /* keep only bodies we will look at; others are read and dropped */
-        if (r->route == ROUTE_ORDERS && r->verdict == 0 &&
-            append(r, upload_data, *upload_data_size) < 0)
+        /* keep only bodies the profile will look at; others are read and dropped */
+        if (r->keep_body && append(r, upload_data, *upload_data_size) < 0)
             return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (r->resp != NULL) { /* resumed after slow_ms */
+    if (r->stats)
+        return reply_stats(s, c);
+    if (r->resp != NULL) { /* decided early, or resumed after slow_ms */
         struct MHD_Response *resp = r->resp;
         r->resp = NULL;
         return queue(c, r->status, resp, r->resp_owned);
     }
-    return finish(s, c, r);
+    if (!r->keep_body)
+        return MHD_NO; /* cannot happen: every path above answers */
+    return finish(s, c, url, method, r);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -765,7 +769,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
     if (r == NULL)
         return;
-    if (r->resp != NULL && r->resp_owned) /* closed while parked (daemon shutdown) */
+    if (r->resp != NULL && r->resp_owned) /* never sent (closed early, or daemon shutdown) */
         MHD_destroy_response(r->resp);
     free(r->body);
     free(r);
@@ -785,7 +789,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     pthread_mutex_unlock(&s->log_mu);
 }
 
-/* ---- public API -------------------------------------------------------- */
+/* ---- public API ---------------------------------------------------------- */
 
 static bool valid_rate(double r)
 {
@@ -796,16 +800,10 @@ static int make_canned(struct ob_sim *s)
 {
     char retry[32];
 
-    s->r401 = canned("{\"error\":\"unauthorized\"}");
-    s->r404 = canned("{\"error\":\"not found\"}");
     s->r413 = canned("{\"error\":\"payload too large\"}");
-    s->r415 = canned("{\"error\":\"unsupported media type\",\"detail\":\"Content-Type must be application/json\"}");
-    s->r422 = canned("{\"errors\":{\"reference_id\":[\"Duplicate reference ID\"]}}");
     s->r429 = canned("{\"error\":\"too many requests\"}");
     s->r503 = canned("{\"error\":\"unavailable\"}");
-    s->r507 = canned("{\"error\":\"capacity exceeded\"}");
-    if (!s->r401 || !s->r404 || !s->r413 || !s->r415 || !s->r422 || !s->r429 || !s->r503 ||
-        !s->r507)
+    if (!s->r413 || !s->r429 || !s->r503)
         return -1;
     snprintf(retry, sizeof(retry), "%u", s->opt.retry_after_s);
     if (MHD_add_response_header(s->r429, MHD_HTTP_HEADER_RETRY_AFTER, retry) != MHD_YES)
@@ -815,13 +813,71 @@ static int make_canned(struct ob_sim *s)
 
 static void free_canned(struct ob_sim *s)
 {
-    struct MHD_Response **all[] = {&s->r401, &s->r404, &s->r413, &s->r415,
-                                   &s->r422, &s->r429, &s->r503, &s->r507};
+    struct MHD_Response **all[] = {&s->r413, &s->r429, &s->r503};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (*all[i] != NULL)
             MHD_destroy_response(*all[i]);
         *all[i] = NULL;
     }
+}
+
+static void free_secrets(struct ob_sim_secret *list)
+{
+    if (list == NULL)
+        return;
+    for (struct ob_sim_secret *p = list; p->name != NULL; p++) {
+        free((char *)p->name);
+        free((char *)p->value);
+    }
+    free(list);
+}
+
+/*
+ * Copy opt->secrets, plus opt->token as the secret "token". NULL with
+ * *err set on failure; NULL with *err unset when there is nothing to copy.
+ */
+static struct ob_sim_secret *copy_secrets(const struct ob_sim_options *opt, const char **err)
+{
+    bool token = opt->token != NULL && opt->token[0] != '\0';
+    size_t n = 0;
+
+    *err = NULL;
+    for (const struct ob_sim_secret *p = opt->secrets; p != NULL && p->name != NULL; p++, n++) {
+        if (token && strcmp(p->name, "token") == 0) {
+            *err = "the token is set twice (token and secrets)";
+            return NULL;
+        }
+    }
+    if (n == 0 && !token)
+        return NULL;
+    struct ob_sim_secret *list = calloc(n + 2, sizeof(*list));
+    if (list == NULL)
+        goto oom;
+    size_t k = 0;
+    for (; k < n; k++) {
+        const struct ob_sim_secret *p = &opt->secrets[k];
+        char *name = strdup(p->name), *value = p->value ? strdup(p->value) : NULL;
+        if (name == NULL || (p->value != NULL && value == NULL)) {
+            free(name);
+            free(value);
+            goto oom;
+        }
+        list[k] = (struct ob_sim_secret){name, value};
+    }
+    if (token) {
+        char *name = strdup("token"), *value = strdup(opt->token);
+        if (name == NULL || value == NULL) {
+            free(name);
+            free(value);
+            goto oom;
+        }
+        list[k] = (struct ob_sim_secret){name, value};
+    }
+    return list;
+oom:
+    free_secrets(list);
+    *err = "out of memory";
+    return NULL;
 }
 
 struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size_t errstr_size)
@@ -843,6 +899,24 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
         errfmt(errstr, errstr_size, "fault rates must be within [0, 1]");
         return NULL;
     }
+    const char *pname = opt->profile != NULL && opt->profile[0] != '\0' ? opt->profile
+                                                                       : DEFAULT_PROFILE;
+    const struct ob_sim_profile *profile = find_profile(pname);
+    if (profile == NULL) {
+        char known[256] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+            if (!usable(profiles[i]) || used >= sizeof(known))
+                continue;
+            int n = snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "",
+                             profiles[i]->name);
+            if (n > 0)
+                used += (size_t)n;
+        }
+        errfmt(errstr, errstr_size, "unknown simulator profile %s (available: %s)", pname, known);
+        return NULL;
+    }
+
     /* aligned: the shards and the PRNG counter sit on their own cache lines */
     s = aligned_alloc(64, sizeof(*s));
     if (s != NULL)
@@ -851,9 +925,12 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
         errfmt(errstr, errstr_size, "out of memory");
         return NULL;
     }
+    s->profile = profile;
     s->opt = *opt;
     s->opt.token = NULL;
     s->opt.bind_addr = NULL;
+    s->opt.profile = NULL;
+    s->opt.secrets = NULL;
     if (s->opt.threads == 0)
         s->opt.threads = 2;
     if (s->opt.retry_after_s == 0)
@@ -863,13 +940,11 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
     atomic_init(&s->draws, 0);
     atomic_init(&s->stored, 0);
 
-    if (opt->token != NULL && opt->token[0] != '\0') {
-        s->token = strdup(opt->token);
-        if (s->token == NULL) {
-            errfmt(errstr, errstr_size, "out of memory");
-            goto fail;
-        }
-        s->token_len = strlen(s->token);
+    const char *serr;
+    s->secrets = copy_secrets(opt, &serr);
+    if (serr != NULL) {
+        errfmt(errstr, errstr_size, "%s", serr);
+        goto fail;
     }
 
     /* the sleeper waits on CLOCK_MONOTONIC deadlines */
@@ -927,6 +1002,7 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_ARRAY, pool,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, completed, s,
         MHD_OPTION_CONNECTION_LIMIT, 10000u, /* default (~1020) is too low for load tests */
         MHD_OPTION_CONNECTION_TIMEOUT, 60u,    /* idle keep-alive connections go away */
@@ -957,7 +1033,7 @@ fail:
         ob_sim_stop(s); /* everything below is NULL-safe */
         return NULL;
     }
-    free(s->token);
+    free_secrets(s->secrets);
     free(s);
     return NULL;
 }
@@ -984,6 +1060,7 @@ void ob_sim_get_stats(struct ob_sim *sim, struct ob_sim_stats *out)
     out->injected_resets = GET(sim, injected_resets);
     out->resets_after_create = GET(sim, resets_after_create);
     out->key_mismatches = GET(sim, key_mismatches);
+    out->bad_signatures = GET(sim, bad_signatures);
 }
 
 int ob_sim_created(struct ob_sim *sim, const char *reference_id)
@@ -1013,6 +1090,6 @@ void ob_sim_stop(struct ob_sim *sim)
     pthread_mutex_destroy(&sim->log_mu);
     pthread_cond_destroy(&sim->cv);
     pthread_mutex_destroy(&sim->mu);
-    free(sim->token);
+    free_secrets(sim->secrets);
     free(sim);
 }

@@ -13,6 +13,8 @@
 /* The smallest struct a plugin of ABI 1 can export: up to destroy(). */
 #define ABI1_MIN_SIZE (offsetof(struct ob_adapter, destroy) + sizeof(void (*)(void *)))
 
+#define DEFAULT_DIRS_MAX 12
+
 #ifndef OB_ADAPTER_INSTALL_DIR
 #define OB_ADAPTER_INSTALL_DIR "/usr/local/lib/orderbridge/adapters"
 #endif
@@ -71,7 +73,8 @@ fail:
 }
 
 /* Folders searched for ob-adapter-<name>.so, after config's adapter_path:
- * $OB_ADAPTER_PATH, the build tree next to the binary, the install tree. */
+ * $OB_ADAPTER_PATH (':'-separated), the build tree next to the binary, the
+ * install tree. */
 static size_t default_dirs(char dirs[][PATH_MAX], size_t max)
 {
     char exe[PATH_MAX - 64]; /* room for the suffixes below */
@@ -79,8 +82,12 @@ static size_t default_dirs(char dirs[][PATH_MAX], size_t max)
     ssize_t n;
     size_t count = 0;
 
-    if (env && *env && count < max)
-        snprintf(dirs[count++], PATH_MAX, "%s", env);
+    while (env && *env && count + 3 < max) {
+        size_t len = strcspn(env, ":");
+        if (len > 0 && len < PATH_MAX)
+            snprintf(dirs[count++], PATH_MAX, "%.*s", (int)len, env);
+        env += len + (env[len] == ':');
+    }
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n > 0) {
         exe[n] = '\0';
@@ -101,7 +108,7 @@ static size_t default_dirs(char dirs[][PATH_MAX], size_t max)
 int ob_plugin_open(const char *name_or_path, char *const *search_path, size_t n_search_path,
                    struct ob_plugin *out, char *errstr, size_t errstr_size)
 {
-    char dirs[4][PATH_MAX];
+    char dirs[DEFAULT_DIRS_MAX][PATH_MAX];
     char path[PATH_MAX + 64];
     size_t n_dirs;
 
@@ -109,7 +116,7 @@ int ob_plugin_open(const char *name_or_path, char *const *search_path, size_t n_
     if (strchr(name_or_path, '/'))
         return try_open(name_or_path, out, errstr, errstr_size);
 
-    n_dirs = default_dirs(dirs, 4);
+    n_dirs = default_dirs(dirs, DEFAULT_DIRS_MAX);
     for (size_t i = 0; i < n_search_path + n_dirs; i++) {
         const char *dir = i < n_search_path ? search_path[i] : dirs[i - n_search_path];
         snprintf(path, sizeof(path), "%s/ob-adapter-%s.so", dir, name_or_path);
@@ -186,6 +193,14 @@ int ob_adapter_open(const struct ob_config *cfg, const struct ob_warehouse_conf 
     inst->env.credential = env_credential;
     inst->env.log = env_log;
     inst->env.host = inst;
+    {
+        const char *slash = cfg->origin ? strrchr(cfg->origin, '/') : NULL;
+        snprintf(inst->config_dir, sizeof(inst->config_dir), "%.*s",
+                 slash ? (int)(slash - cfg->origin) : 1, slash ? cfg->origin : ".");
+        if (!inst->config_dir[0]) /* "/config.json" */
+            snprintf(inst->config_dir, sizeof(inst->config_dir), "/");
+    }
+    inst->env.config_dir = inst->config_dir;
     if (inst->plugin.vt.init(&inst->env, wh->settings, &inst->state, msg, sizeof(msg)) != 0) {
         snprintf(errstr, errstr_size, "$.warehouses.%s: adapter %s: %s", wh->code,
                  inst->plugin.vt.name, msg[0] ? msg : "init failed");

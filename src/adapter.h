@@ -25,6 +25,7 @@ struct ob_plugin {
 /* An adapter bound to one warehouse. */
 struct ob_adapter_instance {
     struct ob_plugin plugin;
+    char config_dir[4096];
     struct ob_adapter_env env;
     const struct ob_warehouse_conf *wh;
     void *state;

@@ -52,6 +52,8 @@ struct record {
     struct job *job;
     enum record_kind kind;
     int wanted, queued, acked;
+    int failed;       /* the last attempt was refused: wait before the next */
+    int drop_payload; /* DLQ only: the original is too large for the DLQ topic */
 };
 
 enum job_state { JOB_QUEUED, JOB_PUSHING, JOB_WAIT_RETRY, JOB_RECORDS, JOB_WAIT_RECORDS };
@@ -275,7 +277,7 @@ static rd_kafka_resp_err_t queue_record(struct job *job, struct record *rec)
             .first_attempt_ms = job->first_attempt_ms,
             .last_attempt_ms = job->last_attempt_ms,
         };
-        return ob_producer_dead_letter(b->producer, job->msg, &info, rec);
+        return ob_producer_dead_letter(b->producer, job->msg, &info, rec->drop_payload, rec);
     }
 }
 
@@ -350,6 +352,13 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, void *arg
         ob_log_trace(OB_LOG_WARN, job->trace_id, "%s record for order %s not delivered: %s",
                      rec->kind == RECORD_STATUS ? "status" : "dead-letter", job->order_id,
                      rd_kafka_err2str(err));
+        rec->failed = 1;
+        /* A dead letter the topic will never take whole is sent without
+         * the original, which stays readable at its own offset. */
+        if (rec->kind == RECORD_DLQ && !rec->drop_payload &&
+            (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+             err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE))
+            rec->drop_payload = 1;
     } else {
         rec->acked = 1;
         if (rec->kind == RECORD_STATUS)
@@ -359,6 +368,12 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, void *arg
     }
     if (job->status_rec.queued || job->dlq_rec.queued)
         return; /* the other record's report is still to come */
+    if (job->status_rec.failed || job->dlq_rec.failed) {
+        job->status_rec.failed = job->dlq_rec.failed = 0;
+        job->state = JOB_WAIT_RECORDS;
+        if (timer_add(b, job, mono_ms() + PRODUCE_RETRY_MS) == 0)
+            return;
+    }
     job_send_records(job);
 }
 
@@ -376,7 +391,8 @@ static void job_classify(struct job *job);
 static void lane_release(struct ob_bridge *b, int wh);
 static void lane_pump(struct ob_bridge *b, int wh);
 
-/* Exponential backoff with full jitter, at least what Retry-After asked. */
+/* Exponential backoff with full jitter; a Retry-After from the warehouse
+ * replaces it (capped at MAX_RETRY_AFTER_MS). */
 static void job_retry_later(struct job *job, int retry_after_ms)
 {
     const struct ob_warehouse_conf *wh = &job->b->cfg->warehouses[job->wh];
@@ -441,6 +457,9 @@ static void job_classify(struct job *job)
         if (job->attempts < wh->max_attempts) {
             /* Shutting down: the offset stays uncommitted and the order
              * comes back with the same idempotency key after restart. */
+            ob_log_trace(OB_LOG_INFO, job->trace_id,
+                         "order %s: %s; stopping, left uncommitted for redelivery", job->order_id,
+                         job->outcome.reason);
             job_free(job);
             return;
         }
@@ -654,20 +673,21 @@ static void run_timers(struct ob_bridge *b, uint64_t now_ms)
 
 /* On stop, orders waiting for a retry are dropped uncommitted rather than
  * waited for: they come back after restart with the same idempotency key. */
-static void drop_waiting_retries(struct ob_bridge *b)
+static size_t drop_waiting_retries(struct ob_bridge *b)
 {
-    size_t n = b->n_timers;
+    size_t n = b->n_timers, dropped = 0;
     struct job **pending = b->timers;
 
     b->timers = NULL;
     b->n_timers = b->cap_timers = 0;
     for (size_t i = 0; i < n; i++) {
-        if (pending[i]->state == JOB_WAIT_RETRY)
+        if (pending[i]->state == JOB_WAIT_RETRY || timer_add(b, pending[i], pending[i]->due_ms) != 0) {
             job_free(pending[i]);
-        else if (timer_add(b, pending[i], pending[i]->due_ms) != 0)
-            job_free(pending[i]);
+            dropped++;
+        }
     }
     free(pending);
+    return dropped;
 }
 
 static void drain_wake(struct ob_bridge *b)
@@ -757,9 +777,10 @@ int ob_bridge_run(struct ob_bridge *b)
             b->stopping = 1;
             deadline = now + (uint64_t)cfg->pipeline.shutdown_timeout_ms;
             ob_consumer_pause(b->consumer);
-            drop_waiting_retries(b);
-            OB_INFO("stopping: %zu order(s) in flight, up to %ld ms to finish", b->jobs,
-                    cfg->pipeline.shutdown_timeout_ms);
+            size_t dropped = drop_waiting_retries(b);
+            OB_INFO("stopping: %zu order(s) in flight, up to %ld ms to finish; %zu waiting for "
+                    "a retry left uncommitted for redelivery",
+                    b->jobs, cfg->pipeline.shutdown_timeout_ms, dropped);
         }
         if (b->stopping && (b->jobs == 0 || now >= deadline))
             break;
@@ -774,8 +795,7 @@ int ob_bridge_run(struct ob_bridge *b)
             next_commit = now + (uint64_t)cfg->pipeline.commit_interval_ms;
         }
         if (ob_producer_fatal(b->producer, errstr, sizeof(errstr))) {
-            OB_ERR("fatal Kafka producer error, stopping without committing further: %s",
-                   errstr);
+            OB_ERR("fatal Kafka producer error, stopping: %s", errstr);
             rc = -1;
             break;
         }
@@ -838,6 +858,10 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
     b->rng = (unsigned long)mono_us() | 1;
     if (cfg->log_level && ob_log_level_parse(cfg->log_level, &level) == 0)
         ob_log_set_level(level);
+    if (cfg->http.listen)
+        OB_WARN("http.listen is set, but this version serves no HTTP yet (warehouse callbacks "
+                "and metrics come later): nothing listens on %s",
+                cfg->http.listen);
     if (pipe2(b->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
         goto fail;

@@ -30,7 +30,8 @@ static const char convert_help[] =
     "Validate ORDER.json (an order.v1 document, or - for stdin), route it (or use\n"
     "--warehouse), run that warehouse's adapter and print the HTTP request it\n"
     "would send: method and URL, headers, a blank line, the body. Nothing is sent.\n"
-    "Credential values are printed as " MASK " unless --show-secrets is given.\n"
+    "Credential values, and whole Authorization/token/secret/password/cookie\n"
+    "headers, are printed as " MASK " unless --show-secrets is given.\n"
     "\n"
     "  -c, --config FILE    the bridge's config\n"
     "  -w, --warehouse CODE push to this configured warehouse instead of routing\n"
@@ -62,17 +63,51 @@ static char *read_all(const char *path, size_t *len)
     return ob_buf_steal(&buf, len);
 }
 
-/* Print `text` with every credential value of `wh` replaced by MASK. */
-static void print_masked(const char *text, size_t len, const struct ob_warehouse_conf *wh,
-                         int show_secrets)
+/* The forms a credential can take in a request: as it is, URL-encoded in
+ * either flavour, and in base64. Any of them is masked. */
+#define MAX_SECRET_FORMS 64
+
+struct secret_forms {
+    struct ob_buf forms[MAX_SECRET_FORMS];
+    size_t n;
+};
+
+static void secret_forms_init(struct secret_forms *sf, const struct ob_warehouse_conf *wh)
+{
+    sf->n = 0;
+    for (size_t c = 0; c < wh->n_credentials && sf->n + 4 <= MAX_SECRET_FORMS; c++) {
+        const char *value = wh->credentials[c].value;
+        size_t len = strlen(value);
+        if (len == 0)
+            continue;
+        for (int f = 0; f < 4; f++)
+            ob_buf_init(&sf->forms[sf->n + (size_t)f], 65536);
+        ob_buf_append(&sf->forms[sf->n++], value, len);
+        ob_url_encode(value, len, OB_URL_RFC3986, &sf->forms[sf->n++]);
+        ob_url_encode(value, len, OB_URL_JAVA, &sf->forms[sf->n++]);
+        ob_base64_encode(value, len, &sf->forms[sf->n++]);
+    }
+}
+
+static void secret_forms_free(struct secret_forms *sf)
+{
+    for (size_t f = 0; f < sf->n; f++)
+        ob_buf_cleanse(&sf->forms[f]);
+    sf->n = 0;
+}
+
+/* Print `text` with every form of every secret replaced by MASK (none
+ * when `sf` is NULL). */
+static void print_masked(const char *text, size_t len, const struct secret_forms *sf)
 {
     size_t i = 0;
 
     while (i < len) {
         size_t hit = 0;
-        for (size_t c = 0; !show_secrets && c < wh->n_credentials && !hit; c++) {
-            size_t n = strlen(wh->credentials[c].value);
-            if (n > 0 && n <= len - i && memcmp(text + i, wh->credentials[c].value, n) == 0)
+        for (size_t f = 0; sf && f < sf->n && !hit; f++) {
+            size_t n = sf->forms[f].len;
+            if (n > 0 && !sf->forms[f].failed && n <= len - i &&
+                memcmp(text + i, sf->forms[f].data, n) == 0)
                 hit = n;
         }
         if (hit) {
@@ -83,6 +118,19 @@ static void print_masked(const char *text, size_t len, const struct ob_warehouse
             i++;
         }
     }
+}
+
+/* Headers that carry credentials in some derived form (Basic auth is
+ * base64 of user:password): masked whole, whatever their value. */
+static int secret_header(const char *name)
+{
+    static const char *const words[] = {"authorization", "token", "secret", "password", "cookie"};
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strcasestr(name, words[i]))
+            return 1;
+    }
+    return 0;
 }
 
 int ob_convert_main(int argc, char **argv)
@@ -103,6 +151,8 @@ int ob_convert_main(int argc, char **argv)
     struct ob_request req = {0};
     char *doc = NULL;
     size_t doc_len = 0;
+    struct secret_forms secrets = {.n = 0};
+    const struct secret_forms *mask;
 
     optind = 1;
     for (;;) {
@@ -187,20 +237,26 @@ int ob_convert_main(int argc, char **argv)
     }
     printf("# warehouse %s, adapter %s, idempotency key %s\n", wh->code, inst->plugin.vt.name,
            idem);
+    secret_forms_init(&secrets, wh);
+    mask = show_secrets ? NULL : &secrets;
     printf("%s ", req.method);
-    print_masked(req.url, strlen(req.url), wh, show_secrets);
+    print_masked(req.url, strlen(req.url), mask);
     fputc('\n', stdout);
     for (size_t i = 0; i < req.n_headers; i++) {
         printf("%s: ", req.headers[i].name);
-        print_masked(req.headers[i].value, strlen(req.headers[i].value), wh, show_secrets);
+        if (!show_secrets && secret_header(req.headers[i].name))
+            fputs(MASK, stdout);
+        else
+            print_masked(req.headers[i].value, strlen(req.headers[i].value), mask);
         fputc('\n', stdout);
     }
     fputc('\n', stdout);
     if (req.body)
-        print_masked(req.body, req.body_len, wh, show_secrets);
+        print_masked(req.body, req.body_len, mask);
     fputc('\n', stdout);
     rc = 0;
 cleanup:
+    secret_forms_free(&secrets);
     ob_request_reset(&req);
     ob_adapter_close(inst);
     ob_order_free(po);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -38,8 +39,10 @@ static const char demo_help[] =
     "                        [--no-faults] [--verbose]\n"
     "\n"
     "Run the whole pipeline on this machine: an embedded Kafka (librdkafka's mock\n"
-    "cluster), two simulated REST warehouses (SF-SH-01 answers 503, 429 and slowly\n"
-    "now and then, and sometimes drops its answer after creating the order),\n"
+    "cluster), two simulated REST warehouses (SF-SH-01, served by the rest\n"
+    "adapter, answers 503, 429 and slowly now and then, and sometimes drops its\n"
+    "answer after creating the order; JD-BJ-02 is served by the mapping adapter,\n"
+    "mappings/rest.json, with no C),\n"
     "N realistic sample orders and M malformed messages. Prints a summary and\n"
     "exits 0 only when every message is accounted for.\n"
     "\n"
@@ -113,9 +116,30 @@ static int start_sims(struct demo *d, char *err, size_t err_size)
     return 0;
 }
 
+/* The shipped mappings: installed beside the binary, or in the source tree
+ * this binary was built from. */
+static const char *mappings_dir(char *buf, size_t size)
+{
+    char exe[4000];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, size, "%s/../share/orderbridge/mappings", exe);
+            if (access(buf, R_OK) == 0)
+                return buf;
+        }
+    }
+    snprintf(buf, size, "%s", OB_SOURCE_MAPPINGS_DIR);
+    return buf;
+}
+
 static int make_config(struct demo *d, char *err, size_t err_size)
 {
-    char text[4096];
+    char text[8192], mappings[4096];
     int n = snprintf(
         text, sizeof(text),
         "{\"kafka\": {\"bootstrap_servers\": \"%s\", \"group_id\": \"" DEMO_GROUP "\","
@@ -127,12 +151,18 @@ static int make_config(struct demo *d, char *err, size_t err_size)
         "  \"SF-SH-01\": {\"adapter\": \"rest\", \"endpoint\": \"http://127.0.0.1:%u\","
         "   \"credentials\": {\"token\": \"env:OB_DEMO_SF_TOKEN\"},"
         "   \"timeout_ms\": 2000, \"max_attempts\": 8, \"backoff_ms\": 50, \"max_connections\": 64},"
-        "  \"JD-BJ-02\": {\"adapter\": \"rest\", \"endpoint\": \"http://127.0.0.1:%u\","
+        /* The same kind of warehouse without C: a mapping file and answer rules. */
+        "  \"JD-BJ-02\": {\"adapter\": \"mapping\", \"endpoint\": \"http://127.0.0.1:%u\","
         "   \"credentials\": {\"token\": \"env:OB_DEMO_JD_TOKEN\"},"
-        "   \"settings\": {\"shipping_methods\": {\"express\": \"Expedited\"}}}},"
+        "   \"settings\": {\"request\": {\"path\": \"/orders\", \"body\": \"%s/rest.json\","
+        "     \"content_type\": \"application/json\", \"headers\": {"
+        "       \"Authorization\": \"Bearer {{ @credential.token }}\","
+        "       \"Idempotency-Key\": \"{{ @idempotency_key }}\"}},"
+        "    \"answers\": [{\"status\": [201], \"outcome\": \"accepted\", \"warehouse_order_id\": \"id\"},"
+        "     {\"status\": [422], \"body_contains\": \"Duplicate reference ID\", \"outcome\": \"accepted\"}]}}},"
         " \"routing\": {\"aliases\": {\"shanghai\": \"SF-SH-01\"}, \"default\": \"SF-SH-01\"}}",
         ob_mock_bootstraps(d->mock), ob_log_enabled(OB_LOG_DEBUG) ? "debug" : ob_log_enabled(OB_LOG_INFO) ? "info" : "warn",
-        ob_sim_port(d->sims[0]), ob_sim_port(d->sims[1]));
+        ob_sim_port(d->sims[0]), ob_sim_port(d->sims[1]), mappings_dir(mappings, sizeof(mappings)));
 
     if (n < 0 || (size_t)n >= sizeof(text))
         return -1;

@@ -165,8 +165,10 @@ int ob_dispatch_submit(struct ob_dispatch *d, struct ob_http_call *call)
     curl_easy_reset(easy);
     call->easy = easy;
     for (size_t i = 0; i < call->req.n_headers; i++) {
-        snprintf(line, sizeof(line), "%s: %s", call->req.headers[i].name,
-                 call->req.headers[i].value);
+        int n = snprintf(line, sizeof(line), "%s: %s", call->req.headers[i].name,
+                         call->req.headers[i].value);
+        if (n < 0 || (size_t)n >= sizeof(line))
+            goto fail; /* never send a header cut short */
         struct curl_slist *next = curl_slist_append(call->headers, line);
         if (!next)
             goto fail;

@@ -23,6 +23,7 @@
 #include "demo.h"
 #include "log.h"
 #include "mock.h"
+#include "producer.h"
 
 #define ERRBUF_SIZE 8192
 
@@ -108,7 +109,8 @@ static const char run_help[] =
     "  -c, --config FILE   the JSON config (see docs/configuration.md)\n"
     "\n"
     "SIGTERM or SIGINT stops fetching, lets in-flight orders finish (up to\n"
-    "pipeline.shutdown_timeout_ms), commits and exits 0.\n";
+    "pipeline.shutdown_timeout_ms), commits and exits 0. Exit status 1 after a\n"
+    "fatal Kafka error or a failed start, 2 for an invalid config.\n";
 
 static int cmd_run(int argc, char **argv)
 {
@@ -160,7 +162,8 @@ static const char check_help[] =
     "usage: orderbridge check -c FILE\n"
     "\n"
     "Validate a config: every key, type and reference (credentials must resolve),\n"
-    "and load and initialise every warehouse's adapter. Prints each problem with\n"
+    "the librdkafka properties, and load and initialise every warehouse's adapter.\n"
+    "Prints each problem with\n"
     "the JSON path it concerns; exits 0 when the config is good, 1 when not.\n";
 
 static int cmd_check(int argc, char **argv)
@@ -180,6 +183,10 @@ static int cmd_check(int argc, char **argv)
     if (ob_config_load(path, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s: invalid config:\n%s", path, err);
         return 1;
+    }
+    if (ob_kafka_check_properties(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: %s\n", path, err);
+        bad = 1;
     }
     for (size_t i = 0; i < cfg->n_warehouses; i++) {
         struct ob_adapter_instance *inst = NULL;

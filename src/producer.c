@@ -22,11 +22,28 @@ int ob_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ob_kv *kv, size_t n,
 
     for (size_t i = 0; i < n; i++) {
         if (rd_kafka_conf_set(conf, kv[i].key, kv[i].value, msg, sizeof(msg)) != RD_KAFKA_CONF_OK) {
-            snprintf(errstr, errstr_size, "%s.%s: %s", where, kv[i].key, msg);
+            snprintf(errstr, errstr_size, "%s[\"%s\"]: %s", where, kv[i].key, msg);
             return -1;
         }
     }
     return 0;
+}
+
+int ob_kafka_check_properties(const struct ob_config *cfg, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *consumer = rd_kafka_conf_new(), *producer = rd_kafka_conf_new();
+    int rc = -1;
+
+    if (ob_kafka_conf_apply(consumer, cfg->kafka.properties, cfg->kafka.n_properties,
+                            "$.kafka.properties", errstr, errstr_size) == 0 &&
+        ob_kafka_conf_apply(consumer, cfg->kafka.consumer, cfg->kafka.n_consumer,
+                            "$.kafka.consumer", errstr, errstr_size) == 0 &&
+        ob_kafka_conf_apply(producer, cfg->kafka.producer, cfg->kafka.n_producer,
+                            "$.kafka.producer", errstr, errstr_size) == 0)
+        rc = 0;
+    rd_kafka_conf_destroy(consumer);
+    rd_kafka_conf_destroy(producer);
+    return rc;
 }
 
 void ob_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -145,7 +162,8 @@ static void add_time_header(rd_kafka_headers_t *h, const char *name, int64_t epo
 }
 
 rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafka_message_t *orig,
-                                            const struct ob_dlq_info *info, void *opaque)
+                                            const struct ob_dlq_info *info, int drop_payload,
+                                            void *opaque)
 {
     rd_kafka_headers_t *orig_headers = NULL, *h;
     char num[32];
@@ -172,10 +190,15 @@ rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafk
     add_time_header(h, "ob.first_attempt", info->first_attempt_ms);
     add_time_header(h, "ob.last_attempt", info->last_attempt_ms);
     add_time_header(h, "ob.dead_lettered_at", ob_now_epoch_ms());
+    if (drop_payload)
+        add_header(h, "ob.payload_dropped",
+                   "the dead-letter topic refused a record this large; the original stays at "
+                   "ob.topic/ob.partition/ob.offset");
 
     err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->cfg->kafka.topic_dlq),
                             RD_KAFKA_V_KEY(orig->key, orig->key_len),
-                            RD_KAFKA_V_VALUE(orig->payload, orig->len),
+                            RD_KAFKA_V_VALUE(drop_payload ? NULL : orig->payload,
+                                             drop_payload ? 0 : orig->len),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
                             RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err)

@@ -28,9 +28,12 @@ rd_kafka_resp_err_t ob_producer_status(struct ob_producer *p, const struct ob_st
                                        void *opaque);
 
 /* Queue the original record `orig` on the dead-letter topic with its key,
- * value and headers, plus ob.* headers from `info`. */
+ * value and headers, plus ob.* headers from `info`. With drop_payload the
+ * value is left out and ob.payload_dropped says why (the DLQ topic refused
+ * a record that large). */
 rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafka_message_t *orig,
-                                            const struct ob_dlq_info *info, void *opaque);
+                                            const struct ob_dlq_info *info, int drop_payload,
+                                            void *opaque);
 
 /* Serve delivery reports (non-blocking). */
 void ob_producer_poll(struct ob_producer *p);
@@ -50,6 +53,10 @@ rd_kafka_resp_err_t ob_producer_fatal(struct ob_producer *p, char *errstr, size_
  * an unknown property or bad value. Shared with the consumer. */
 int ob_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ob_kv *kv, size_t n, const char *where,
                         char *errstr, size_t errstr_size);
+
+/* Check every librdkafka property of the config against librdkafka itself
+ * (both clients' sets), without connecting. Returns 0, or -1 with errstr. */
+int ob_kafka_check_properties(const struct ob_config *cfg, char *errstr, size_t errstr_size);
 
 /* Route librdkafka's own logs into ours. */
 void ob_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);

@@ -68,6 +68,14 @@ static int rest_init(const struct ob_adapter_env *env, const void *settings_v, v
                 const char *prio;
                 json_t *m;
                 json_object_foreach(value, prio, m) {
+                    if (strcmp(prio, "normal") != 0 && strcmp(prio, "express") != 0 &&
+                        strcmp(prio, "presale") != 0) {
+                        ob_strlcpyf(errstr, errstr_size,
+                                    "settings.shipping_methods.%s: not an order priority (normal, "
+                                    "express, presale)",
+                                    prio);
+                        goto fail;
+                    }
                     if (!json_is_string(m)) {
                         ob_strlcpyf(errstr, errstr_size,
                                     "settings.shipping_methods.%s: must be a string", prio);

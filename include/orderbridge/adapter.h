@@ -60,6 +60,10 @@ struct ob_adapter_env {
         ;
 
     void *host; /* the bridge's own; do not touch */
+
+    /* The folder of the config file ("." when the config has no file):
+     * relative paths in settings (mapping files) are read from here. */
+    const char *config_dir;
 };
 
 /* One push of one order to one warehouse. */

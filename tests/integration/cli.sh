@@ -64,6 +64,9 @@ expect 1 "check unknown adapter" -- "$bin" check -c "$data/bad-adapter.json"
 has '$.warehouses.WH-1.adapter'
 has 'ob-adapter-no-such-adapter.so not found'
 
+expect 1 "check bad librdkafka property" -- "$bin" check -c "$data/bad-kafka-property.json"
+has '$.kafka.properties["securty.protocol"]'
+
 expect 1 "check bad adapter settings" -- "$bin" check -c "$data/bad-settings.json"
 has '$.warehouses.WH-1'
 has 'shiping_methods'
@@ -75,7 +78,7 @@ export CLI_TEST_TOKEN=tok-5f2a9c1e-never-print-me
 
 expect 0 "convert the example order (routed by an alias)" -- "$bin" convert -c "$data/good.json" "$contracts/example-order.json"
 has "POST http://127.0.0.1:18080/orders"
-has "Authorization: Bearer ****"
+has "Authorization: ****"
 has "Idempotency-Key: "
 has '"reference_id":"SO20231111000123"'
 has '"name":"张三"'

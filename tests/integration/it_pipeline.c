@@ -101,7 +101,8 @@ static void write_config(struct run *r, long timeout_ms)
         die("cannot write the config");
     fprintf(f,
             "{\"kafka\": {\"bootstrap_servers\": \"%s\", \"group_id\": \"" GROUP "\","
-            "  \"consumer\": {\"fetch.wait.max.ms\": \"10\", \"session.timeout.ms\": \"6000\"}},"
+            "  \"consumer\": {\"fetch.wait.max.ms\": \"10\", \"session.timeout.ms\": \"6000\","
+            "   \"max.poll.interval.ms\": \"10000\"}},"
             " \"pipeline\": {\"max_in_flight\": 512, \"commit_interval_ms\": 200,"
             "  \"shutdown_timeout_ms\": 5000},"
             " \"log\": {\"level\": \"warn\"},"

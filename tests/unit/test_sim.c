@@ -718,6 +718,244 @@ static void test_start_errors(void **state)
     ob_sim_stop(NULL);
 }
 
+/* ---- the profile API ----------------------------------------------------- */
+
+static void test_profile_lookup(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    struct reply r;
+
+    struct ob_sim_options bad = {.token = TOKEN, .profile = "no_such_profile"};
+    assert_null(ob_sim_start(&bad, err, sizeof(err)));
+    if (strncmp(err, "unknown simulator profile no_such_profile", 41) != 0)
+        fail_msg("errstr: %s", err);
+    assert_non_null(strstr(err, "rest")); /* the available ones are listed */
+
+    /* naming "rest" is the same as leaving it out */
+    struct ob_sim_options rest = {.profile = "rest"};
+    struct ob_sim *sim = start(&rest);
+    assert_int_equal(post_order(ob_sim_port(sim), "PR-1", KEY_A, &r), 201);
+    struct call c = {.method = "GET", .path = "/stats"};
+    http(ob_sim_port(sim), &c, &r);
+    json_t *j = json_loads(r.body, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "profile")), "rest");
+    json_decref(j);
+    ob_sim_stop(sim);
+
+    /* the token given twice */
+    const struct ob_sim_secret twice[] = {{"token", "x"}, {NULL, NULL}};
+    struct ob_sim_options both = {.token = TOKEN, .secrets = twice};
+    err[0] = '\0';
+    assert_null(ob_sim_start(&both, err, sizeof(err)));
+    assert_non_null(strstr(err, "token"));
+}
+
+static void test_remember_and_next_id(void **state)
+{
+    (void)state;
+    struct ob_sim_options o = {.capacity = 4};
+    struct ob_sim *sim = start(&o);
+    struct reply r;
+    char buf[16], small[4];
+
+    assert_int_equal(ob_sim_remember(sim, "k1", "v1", buf, sizeof(buf)), 1);
+    assert_int_equal(ob_sim_created(sim, "k1"), 1);
+    memset(buf, 'x', sizeof(buf));
+    assert_int_equal(ob_sim_remember(sim, "k1", "other", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "v1"); /* the first value stays */
+    assert_int_equal(ob_sim_remember(sim, "k1", "other", NULL, 0), 0);
+
+    assert_int_equal(ob_sim_remember(sim, "k2", "longvalue", NULL, 0), 1);
+    assert_int_equal(ob_sim_remember(sim, "k2", "x", small, sizeof(small)), 0);
+    assert_string_equal(small, "lon"); /* truncated, NUL-terminated */
+    assert_int_equal(ob_sim_remember(sim, "k3", NULL, NULL, 0), 1);
+    assert_int_equal(ob_sim_remember(sim, "k3", "y", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "");
+    assert_int_equal(ob_sim_remember(sim, NULL, "v", buf, sizeof(buf)), -1);
+    assert_int_equal(ob_sim_remember(NULL, "k", "v", buf, sizeof(buf)), -1);
+
+    assert_int_equal(ob_sim_next_id(sim), 1000001);
+    assert_int_equal(ob_sim_next_id(sim), 1000002);
+
+    /* the REST profile shares both: its id is the next one, and it stores
+     * the Idempotency-Key under the reference_id */
+    assert_int_equal(post_order(ob_sim_port(sim), "RM-1", KEY_A, &r), 201);
+    json_t *j = json_loads(r.body, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), 1000003);
+    json_decref(j);
+    char key[65];
+    assert_int_equal(ob_sim_remember(sim, "RM-1", KEY_B, key, sizeof(key)), 0);
+    assert_string_equal(key, KEY_A);
+
+    /* 4 keys stored: full */
+    assert_int_equal(ob_sim_remember(sim, "k4", "v", buf, sizeof(buf)), -1);
+    assert_int_equal(ob_sim_created(sim, "k4"), 0);
+    assert_int_equal(post_order(ob_sim_port(sim), "RM-2", KEY_A, &r), 507);
+    assert_int_equal(post_order(ob_sim_port(sim), "RM-1", KEY_A, &r), 422);
+    assert_int_equal(ob_sim_next_id(sim), 1000004);
+    assert_int_equal(ob_sim_next_id(NULL), 0);
+    ob_sim_stop(sim);
+}
+
+#define ID_THREADS 4
+#define IDS_EACH 5000
+#define SHARED_KEYS 1000
+
+struct id_worker {
+    struct ob_sim *sim;
+    unsigned long ids[IDS_EACH];
+    int fresh, dup, full;
+};
+
+static void *id_worker_main(void *arg)
+{
+    struct id_worker *w = arg;
+    char key[32];
+    for (int i = 0; i < IDS_EACH; i++) {
+        w->ids[i] = ob_sim_next_id(w->sim);
+        snprintf(key, sizeof(key), "SK-%d", i % SHARED_KEYS);
+        int rc = ob_sim_remember(w->sim, key, "v", NULL, 0);
+        w->fresh += rc == 1;
+        w->dup += rc == 0;
+        w->full += rc < 0;
+    }
+    return NULL;
+}
+
+static int cmp_ulong(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_remember_and_next_id_concurrent(void **state)
+{
+    (void)state;
+    struct ob_sim_options o = {0};
+    struct ob_sim *sim = start(&o);
+    pthread_t th[ID_THREADS];
+    struct id_worker *w = calloc(ID_THREADS, sizeof(*w));
+    unsigned long *all = calloc(ID_THREADS * IDS_EACH, sizeof(*all));
+    int fresh = 0, dup = 0, full = 0;
+    assert_non_null(w);
+    assert_non_null(all);
+
+    for (int i = 0; i < ID_THREADS; i++) {
+        w[i].sim = sim;
+        assert_int_equal(pthread_create(&th[i], NULL, id_worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < ID_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        memcpy(all + i * IDS_EACH, w[i].ids, sizeof(w[i].ids));
+        fresh += w[i].fresh;
+        dup += w[i].dup;
+        full += w[i].full;
+    }
+    /* every id handed out once, none skipped */
+    qsort(all, ID_THREADS * IDS_EACH, sizeof(*all), cmp_ulong);
+    for (int i = 0; i < ID_THREADS * IDS_EACH; i++)
+        assert_int_equal(all[i], 1000001UL + (unsigned long)i);
+    /* every key stored once */
+    assert_int_equal(fresh, SHARED_KEYS);
+    assert_int_equal(dup, ID_THREADS * IDS_EACH - SHARED_KEYS);
+    assert_int_equal(full, 0);
+    free(all);
+    free(w);
+    ob_sim_stop(sim);
+}
+
+static void test_secrets_and_counters(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    char value[] = "abc";
+    struct ob_sim_secret secrets[] = {{"check_word", value}, {"token", TOKEN}, {NULL, NULL}};
+    struct ob_sim_options o = {.secrets = secrets};
+    struct ob_sim *sim = ob_sim_start(&o, err, sizeof(err));
+    struct ob_sim_stats st;
+    struct reply r;
+    if (sim == NULL)
+        fail_msg("ob_sim_start: %s", err);
+
+    value[0] = 'X'; /* copied at start */
+    secrets[0].name = "changed";
+    assert_string_equal(ob_sim_secret(sim, "check_word"), "abc");
+    assert_string_equal(ob_sim_secret(sim, "token"), TOKEN);
+    assert_null(ob_sim_secret(sim, "partner_id"));
+    assert_null(ob_sim_secret(NULL, "token"));
+
+    /* the "token" secret is the REST profile's bearer token */
+    assert_int_equal(post_order(ob_sim_port(sim), "SC-1", KEY_A, &r), 201);
+    struct call wrong = {.token = "nope", .key = KEY_A, .body = order_json("SC-2")};
+    http(ob_sim_port(sim), &wrong, &r);
+    assert_int_equal(r.status, 401);
+
+    ob_sim_get_stats(sim, &st);
+    struct ob_sim_stats before = st;
+    ob_sim_count(sim, OB_SIM_CREATED);
+    ob_sim_count(sim, OB_SIM_DUPLICATE);
+    ob_sim_count(sim, OB_SIM_UNAUTHORIZED);
+    ob_sim_count(sim, OB_SIM_BAD_SIGNATURE);
+    ob_sim_count(sim, OB_SIM_BAD_SIGNATURE);
+    ob_sim_count(sim, OB_SIM_BAD_REQUEST);
+    ob_sim_count(sim, OB_SIM_KEY_MISMATCH);
+    ob_sim_count(NULL, OB_SIM_CREATED);
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.created, before.created + 1);
+    assert_int_equal(st.duplicates, before.duplicates + 1);
+    assert_int_equal(st.unauthorized, before.unauthorized + 1);
+    assert_int_equal(st.bad_signatures, 2);
+    assert_int_equal(st.bad_requests, before.bad_requests + 1);
+    assert_int_equal(st.key_mismatches, before.key_mismatches + 1);
+    assert_int_equal(st.requests, before.requests);
+
+    struct call c = {.method = "GET", .path = "/stats"};
+    http(ob_sim_port(sim), &c, &r);
+    json_t *j = json_loads(r.body, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "bad_signatures")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "created")), st.created);
+    json_decref(j);
+    ob_sim_stop(sim);
+}
+
+/* A query string does not change the route, and any body size up to the limit reaches the
+ * profile intact (the core NUL-terminates it behind the profile's back). */
+static void test_query_and_body_sizes(void **state)
+{
+    (void)state;
+    struct ob_sim_options o = {0};
+    struct ob_sim *sim = start(&o);
+    struct reply r;
+
+    struct call q = {.path = "/orders?a=1&b=%20", .token = TOKEN, .key = KEY_A,
+                     .body = order_json("Q-1")};
+    http(ob_sim_port(sim), &q, &r);
+    assert_int_equal(r.status, 201);
+
+    /* a valid order padded with whitespace to sizes around the growth steps */
+    static const size_t sizes[] = {4095, 4096, 4097, 8192, 65536, (1u << 20)};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        char ref[32];
+        snprintf(ref, sizeof(ref), "BS-%zu", i);
+        const char *json = order_json(ref);
+        size_t n = sizes[i], jl = strlen(json);
+        char *body = malloc(n + 1);
+        assert_non_null(body);
+        memset(body, ' ', n);
+        memcpy(body, json, jl);
+        body[n] = '\0';
+        struct call c = {.token = TOKEN, .key = KEY_A, .body = body, .body_len = n};
+        http(ob_sim_port(sim), &c, &r);
+        if (r.status != 201)
+            fail_msg("body of %zu bytes: status %ld %s", n, r.status, r.body);
+        free(body);
+    }
+    ob_sim_stop(sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +976,11 @@ int main(void)
         cmocka_unit_test(test_seed_is_deterministic),
         cmocka_unit_test(test_concurrent_dedupe),
         cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_profile_lookup),
+        cmocka_unit_test(test_remember_and_next_id),
+        cmocka_unit_test(test_remember_and_next_id_concurrent),
+        cmocka_unit_test(test_secrets_and_counters),
+        cmocka_unit_test(test_query_and_body_sizes),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
