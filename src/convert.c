@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <libxml/parser.h>
+
 #include <orderbridge/sdk.h>
 
 #include "adapter.h"
@@ -21,6 +24,8 @@
 #include "idempotency.h"
 #include "order.h"
 #include "router.h"
+
+#include "example_order.h"
 
 #define MASK "****"
 
@@ -262,5 +267,73 @@ cleanup:
     ob_order_free(po);
     free(doc);
     ob_config_destroy(cfg);
+    return rc;
+}
+
+/* Is the body well-formed for the Content-Type it is sent with? */
+static int body_well_formed(const struct ob_request *req, char *what, size_t what_size)
+{
+    const char *type = "";
+
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (strcasecmp(req->headers[i].name, "Content-Type") == 0)
+            type = req->headers[i].value;
+    }
+    if (strcasestr(type, "json")) {
+        json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+        snprintf(what, what_size, "JSON");
+        json_decref(doc);
+        return doc != NULL;
+    }
+    if (strcasestr(type, "xml")) {
+        xmlDocPtr doc = xmlReadMemory(req->body ? req->body : "", (int)req->body_len, "body.xml",
+                                      NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                                XML_PARSE_NOWARNING);
+        snprintf(what, what_size, "XML");
+        xmlFreeDoc(doc);
+        return doc != NULL;
+    }
+    snprintf(what, what_size, "%s", type[0] ? type : "no Content-Type");
+    return 1;
+}
+
+int ob_convert_check(const struct ob_adapter_instance *inst, char *summary, size_t summary_size,
+                     char *errstr, size_t errstr_size)
+{
+    const struct ob_warehouse_conf *wh = inst->wh;
+    struct ob_parsed_order *po = NULL;
+    struct ob_order_problem problem;
+    struct ob_request req = {0};
+    char idem[65], what[64], err[1024] = "";
+    int rc = -1;
+
+    if (ob_order_parse(ob_example_order, sizeof(ob_example_order), 1 << 20, &po, &problem) != 0) {
+        snprintf(errstr, errstr_size, "built-in example order: %s", problem.message);
+        return -1;
+    }
+    ob_idempotency_key(wh->code, po->order.order_id, po->order.event_name, po->order.revision,
+                       idem);
+    struct ob_delivery delivery = {
+        .warehouse = wh->code, .idempotency_key = idem, .trace_id = "check", .attempt = 1};
+    if (inst->plugin.vt.encode(inst->state, &po->order, &delivery, &req, err, sizeof(err)) != 0 ||
+        !req.url || !req.method) {
+        snprintf(errstr, errstr_size,
+                 "$.warehouses.%s: the contract's example order cannot be encoded: %s", wh->code,
+                 err[0] ? err : "no request built");
+        goto cleanup;
+    }
+    if (!body_well_formed(&req, what, sizeof(what))) {
+        snprintf(errstr, errstr_size,
+                 "$.warehouses.%s: the request body for the example order is not well-formed %s",
+                 wh->code, what);
+        goto cleanup;
+    }
+    /* Without the query, which may carry a key (Qimen's app_key). */
+    snprintf(summary, summary_size, "example order -> %s %.*s, %zu-byte %s body", req.method,
+             (int)strcspn(req.url, "?"), req.url, req.body_len, what);
+    rc = 0;
+cleanup:
+    ob_request_reset(&req);
+    ob_order_free(po);
     return rc;
 }

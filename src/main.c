@@ -162,8 +162,9 @@ static const char check_help[] =
     "usage: orderbridge check -c FILE\n"
     "\n"
     "Validate a config: every key, type and reference (credentials must resolve),\n"
-    "the librdkafka properties, and load and initialise every warehouse's adapter.\n"
-    "Prints each problem with\n"
+    "the librdkafka properties; load and initialise every warehouse's adapter\n"
+    "(which reads its mapping files) and render the contract's example order\n"
+    "through it, checking the body is well-formed. Prints each problem with\n"
     "the JSON path it concerns; exits 0 when the config is good, 1 when not.\n";
 
 static int cmd_check(int argc, char **argv)
@@ -198,6 +199,13 @@ static int cmd_check(int argc, char **argv)
         printf("warehouse %s: adapter %s (%s) from %s\n", cfg->warehouses[i].code,
                inst->plugin.vt.name, inst->plugin.vt.description ? inst->plugin.vt.description : "",
                inst->plugin.path);
+        char summary[1024];
+        if (ob_convert_check(inst, summary, sizeof(summary), err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s: %s\n", path, err);
+            bad = 1;
+        } else {
+            printf("  %s\n", summary);
+        }
         ob_adapter_close(inst);
     }
     if (!bad)

@@ -44,7 +44,13 @@ has "adapter ABI 1"
 
 expect 0 "check good config" -- "$bin" check -c "$data/good.json"
 has "warehouse WH-1: adapter rest"
+has "example order -> POST http://127.0.0.1:18080/orders"
+has "JSON body"
 has "good.json: ok"
+
+expect 1 "check renders the example order through each mapping" -- "$bin" check -c "$data/bad-mapping.json"
+has '$.warehouses.MAP-1: the contract'"'"'s example order cannot be encoded'
+has 'needs-email.json:1: {{ buyer.email }}: required value is missing'
 lacks "$CLI_TEST_TOKEN"
 
 expect 1 "check unknown key" -- "$bin" check -c "$data/unknown-key.json"
@@ -85,6 +91,16 @@ has '"name":"张三"'
 lacks "$CLI_TEST_TOKEN"
 expect 0 "convert --show-secrets" -- "$bin" convert -c "$data/good.json" --show-secrets --warehouse WH-1 "$contracts/example-order.json"
 has "Authorization: Bearer $CLI_TEST_TOKEN"
+# Secrets are masked in every form a request carries them (here URL-encoded in a form body).
+export CLI_EMS_SENDER=1100099 CLI_EMS_AUTH='K7+gq/Zp=&Auth 9~' CLI_EMS_KEY='TvaBgrhE46sft3nZlfe7xw=='
+expect 0 "convert masks URL-encoded secrets" -- "$bin" convert -c "$data/ems.json" --warehouse EMS-1 "$contracts/example-order.json"
+has "logitcsInterface="
+lacks "K7+gq/Zp"
+lacks "K7%2Bgq%2FZp"
+lacks "TvaBgrhE46sft3nZlfe7xw"
+expect 0 "check renders an EMS request" -- "$bin" check -c "$data/ems.json"
+has "example order -> POST http://127.0.0.1:18083/api"
+
 printf '{"schema":"order.v1"}' >"$out.order"
 expect 1 "convert an invalid order" -- "$bin" convert -c "$data/good.json" "$out.order"
 has "invalid_order"
