@@ -7,6 +7,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/params.h>
 
 #define BLOCK 16
@@ -129,4 +130,11 @@ int ob_decrypt(enum ob_cipher cipher, const unsigned char *key, size_t key_len,
                const void *in, size_t in_len, struct ob_buf *out)
 {
     return run(0, cipher, key, key_len, iv, iv_len, aad, aad_len, in, in_len, out);
+}
+
+int ob_random_bytes(void *out, size_t len)
+{
+    if (len > (size_t)INT_MAX)
+        return -1;
+    return RAND_bytes(out, (int)len) == 1 ? 0 : -1;
 }

@@ -18,6 +18,23 @@
 
 #define MAX_HEADERS 12
 #define MAX_ANSWERS 32
+#define MAX_KEYS 8
+
+/* A key a mapping may encrypt with: `{{ field | encrypt:NAME }}`. */
+struct key_spec {
+    char *name;
+    enum ob_cipher cipher;
+    struct ob_buf key; /* raw key bytes, cleansed on destroy */
+    int hex_output;    /* else base64 */
+};
+
+/* An HMAC of the body, sent in a header. */
+struct signature {
+    char *header;
+    enum ob_digest digest;
+    struct ob_buf key;
+    enum { SIG_HEX, SIG_HEX_UPPER, SIG_BASE64 } encoding;
+};
 
 struct answer {
     long status[8];
@@ -40,6 +57,9 @@ struct mapping_adapter {
     struct answer answers[MAX_ANSWERS];
     size_t n_answers;
     char *time_zone;
+    struct key_spec keys[MAX_KEYS];
+    size_t n_keys;
+    struct signature sig; /* sig.header NULL: none */
 };
 
 static void mapping_destroy(void *state)
@@ -62,6 +82,12 @@ static void mapping_destroy(void *state)
         free(a->answers[i].id_path);
     }
     free(a->time_zone);
+    for (size_t i = 0; i < a->n_keys; i++) {
+        free(a->keys[i].name);
+        ob_buf_cleanse(&a->keys[i].key);
+    }
+    free(a->sig.header);
+    ob_buf_cleanse(&a->sig.key);
     free(a);
 }
 
@@ -135,6 +161,135 @@ bad:
     return -1;
 }
 
+static const struct {
+    const char *name;
+    enum ob_cipher cipher;
+    size_t key_len;
+} ciphers[] = {
+    {"aes-128-ecb", OB_AES_128_ECB, 16}, {"aes-256-ecb", OB_AES_256_ECB, 32},
+    {"aes-128-cbc", OB_AES_128_CBC, 16}, {"aes-256-cbc", OB_AES_256_CBC, 32},
+    {"aes-128-gcm", OB_AES_128_GCM, 16}, {"aes-256-gcm", OB_AES_256_GCM, 32},
+    {"sm4-ecb", OB_SM4_ECB, 16},         {"sm4-cbc", OB_SM4_CBC, 16},
+};
+
+/* Key bytes from a credential written in base64 (default), hex or raw. */
+static int key_bytes(const struct ob_adapter_env *env, const json_t *spec, const char *where,
+                     struct ob_buf *out, char *errstr, size_t errstr_size)
+{
+    const char *cred = json_string_value(json_object_get(spec, "credential"));
+    const char *enc = json_string_value(json_object_get(spec, "key_encoding"));
+    const char *value = cred ? env->credential(env, cred) : NULL;
+    int rc;
+
+    if (!value) {
+        ob_strlcpyf(errstr, errstr_size, "%s.credential: names no configured credential", where);
+        return -1;
+    }
+    ob_buf_init(out, 4096);
+    if (!enc || strcmp(enc, "base64") == 0)
+        rc = ob_base64_decode(value, strlen(value), out);
+    else if (strcmp(enc, "hex") == 0)
+        rc = ob_hex_decode(value, strlen(value), out);
+    else if (strcmp(enc, "raw") == 0)
+        rc = ob_buf_append(out, value, strlen(value));
+    else {
+        ob_strlcpyf(errstr, errstr_size, "%s.key_encoding: base64, hex or raw", where);
+        return -1;
+    }
+    if (rc != 0) {
+        ob_strlcpyf(errstr, errstr_size, "%s: the credential is not valid %s", where,
+                    enc ? enc : "base64");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_keys(struct mapping_adapter *a, const json_t *keys, char *errstr,
+                      size_t errstr_size)
+{
+    const char *name;
+    json_t *spec;
+    char where[160];
+
+    if (!json_is_object(keys) || json_object_size(keys) > MAX_KEYS) {
+        ob_strlcpyf(errstr, errstr_size, "settings.keys: an object of at most %d keys", MAX_KEYS);
+        return -1;
+    }
+    json_object_foreach((json_t *)keys, name, spec) {
+        struct key_spec *k = &a->keys[a->n_keys++];
+        const char *cipher = json_string_value(json_object_get(spec, "cipher"));
+        const char *output = json_string_value(json_object_get(spec, "output"));
+        size_t want = 0;
+        snprintf(where, sizeof(where), "settings.keys.%s", name);
+        k->name = strdup(name);
+        for (size_t i = 0; cipher && i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
+            if (strcmp(cipher, ciphers[i].name) == 0) {
+                k->cipher = ciphers[i].cipher;
+                want = ciphers[i].key_len;
+            }
+        }
+        if (!want) {
+            ob_strlcpyf(errstr, errstr_size, "%s.cipher: one of aes-128-ecb, aes-256-ecb, "
+                        "aes-128-cbc, aes-256-cbc, aes-128-gcm, aes-256-gcm, sm4-ecb, sm4-cbc",
+                        where);
+            return -1;
+        }
+        if (key_bytes(a->env, spec, where, &k->key, errstr, errstr_size) != 0)
+            return -1;
+        if (k->key.len != want) {
+            ob_strlcpyf(errstr, errstr_size, "%s: %s needs a %zu-byte key, the credential holds "
+                        "%zu bytes", where, cipher, want, k->key.len);
+            return -1;
+        }
+        if (output && strcmp(output, "hex") != 0 && strcmp(output, "base64") != 0) {
+            ob_strlcpyf(errstr, errstr_size, "%s.output: base64 or hex", where);
+            return -1;
+        }
+        k->hex_output = output && strcmp(output, "hex") == 0;
+    }
+    return 0;
+}
+
+static int parse_signature(struct mapping_adapter *a, const json_t *sig, char *errstr,
+                           size_t errstr_size)
+{
+    static const struct {
+        const char *name;
+        enum ob_digest digest;
+    } algs[] = {{"hmac-md5", OB_MD5}, {"hmac-sha1", OB_SHA1}, {"hmac-sha256", OB_SHA256},
+                {"hmac-sm3", OB_SM3}};
+    const char *header = json_string_value(json_object_get(sig, "header"));
+    const char *alg = json_string_value(json_object_get(sig, "algorithm"));
+    const char *enc = json_string_value(json_object_get(sig, "encoding"));
+
+    if (!header || !alg) {
+        ob_strlcpyf(errstr, errstr_size, "settings.signature: header and algorithm are required");
+        return -1;
+    }
+    a->sig.digest = 0;
+    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        if (strcmp(alg, algs[i].name) == 0)
+            a->sig.digest = algs[i].digest;
+    }
+    if (!a->sig.digest) {
+        ob_strlcpyf(errstr, errstr_size, "settings.signature.algorithm: hmac-md5, hmac-sha1, "
+                                         "hmac-sha256 or hmac-sm3");
+        return -1;
+    }
+    if (!enc || strcmp(enc, "hex") == 0)
+        a->sig.encoding = SIG_HEX;
+    else if (strcmp(enc, "HEX") == 0)
+        a->sig.encoding = SIG_HEX_UPPER;
+    else if (strcmp(enc, "base64") == 0)
+        a->sig.encoding = SIG_BASE64;
+    else {
+        ob_strlcpyf(errstr, errstr_size, "settings.signature.encoding: hex, HEX or base64");
+        return -1;
+    }
+    a->sig.header = strdup(header);
+    return key_bytes(a->env, sig, "settings.signature", &a->sig.key, errstr, errstr_size);
+}
+
 static int mapping_init(const struct ob_adapter_env *env, const void *settings_v, void **state,
                         char *errstr, size_t errstr_size)
 {
@@ -157,9 +312,10 @@ static int mapping_init(const struct ob_adapter_env *env, const void *settings_v
     a->method = "POST";
     json_object_foreach((json_t *)settings, key, v) {
         if (strcmp(key, "request") != 0 && strcmp(key, "answers") != 0 &&
-            strcmp(key, "time_zone") != 0) {
+            strcmp(key, "time_zone") != 0 && strcmp(key, "keys") != 0 &&
+            strcmp(key, "signature") != 0) {
             ob_strlcpyf(errstr, errstr_size, "settings.%s: unknown setting (request, answers, "
-                                             "time_zone)", key);
+                                             "keys, signature, time_zone)", key);
             goto fail;
         }
     }
@@ -231,6 +387,12 @@ static int mapping_init(const struct ob_adapter_env *env, const void *settings_v
     }
     v = json_object_get(settings, "time_zone");
     a->time_zone = strdup(json_is_string(v) ? json_string_value(v) : "Asia/Shanghai");
+    v = json_object_get(settings, "keys");
+    if (v && parse_keys(a, v, errstr, errstr_size) != 0)
+        goto fail;
+    v = json_object_get(settings, "signature");
+    if (v && parse_signature(a, v, errstr, errstr_size) != 0)
+        goto fail;
     *state = a;
     return 0;
 fail:
@@ -249,12 +411,87 @@ static const char *variable(void *arg, const char *name)
     return NULL;
 }
 
+/* `{{ x | encrypt:NAME }}`: CBC and GCM get a fresh random IV, sent in
+ * front of the ciphertext (and GCM's tag after it), then encoded. */
+static int encrypt_value(void *arg, const char *key_name, const char *in, size_t len,
+                         struct ob_buf *out, char *errstr, size_t errstr_size)
+{
+    const struct mapping_adapter *a = arg;
+    const struct key_spec *k = NULL;
+    unsigned char iv[16];
+    size_t iv_len = 0;
+    struct ob_buf raw;
+    int rc;
+
+    for (size_t i = 0; i < a->n_keys; i++) {
+        if (strcmp(a->keys[i].name, key_name) == 0)
+            k = &a->keys[i];
+    }
+    if (!k) {
+        ob_strlcpyf(errstr, errstr_size, "no key %s in settings.keys", key_name);
+        return -1;
+    }
+    if (k->cipher == OB_AES_128_GCM || k->cipher == OB_AES_256_GCM)
+        iv_len = 12;
+    else if (k->cipher == OB_AES_128_CBC || k->cipher == OB_AES_256_CBC || k->cipher == OB_SM4_CBC)
+        iv_len = 16;
+    ob_buf_init(&raw, OB_BUF_DEFAULT_MAX);
+    if (iv_len && ob_random_bytes(iv, iv_len) != 0) {
+        ob_strlcpyf(errstr, errstr_size, "no random bytes for the IV");
+        return -1;
+    }
+    ob_buf_append(&raw, iv, iv_len);
+    rc = ob_encrypt(k->cipher, (const unsigned char *)k->key.data, k->key.len, iv_len ? iv : NULL,
+                    iv_len, NULL, 0, in, len, &raw);
+    if (rc == 0 && k->hex_output) {
+        char *hex = malloc(2 * raw.len + 1);
+        rc = -1;
+        if (hex) {
+            ob_hex_lower((const unsigned char *)raw.data, raw.len, hex);
+            rc = ob_buf_append(out, hex, 2 * raw.len);
+            free(hex);
+        }
+    } else if (rc == 0) {
+        rc = ob_base64_encode(raw.data, raw.len, out);
+    }
+    ob_buf_cleanse(&raw);
+    if (rc != 0)
+        ob_strlcpyf(errstr, errstr_size, "cannot encrypt with %s", key_name);
+    return rc;
+}
+
 static int render_text(const struct ob_mapping *m, const struct ob_mapping_context *ctx,
                        struct ob_buf *out, char *errstr, size_t errstr_size)
 {
     ob_buf_init(out, OB_BUF_DEFAULT_MAX);
     ob_buf_append(out, "", 0);
     return ob_mapping_render(m, ctx, out, errstr, errstr_size);
+}
+
+/* The signature header: HMAC of the body bytes with the signature key. */
+static int sign_body(const struct mapping_adapter *a, struct ob_request *req)
+{
+    unsigned char mac[OB_DIGEST_MAX];
+    size_t mac_len = 0;
+    char text[2 * OB_DIGEST_MAX + 1];
+    struct ob_buf b64;
+    int rc;
+
+    if (ob_hmac(a->sig.digest, a->sig.key.data, a->sig.key.len, req->body, req->body_len, mac,
+                &mac_len) != 0)
+        return -1;
+    if (a->sig.encoding == SIG_BASE64) {
+        ob_buf_init(&b64, 256);
+        rc = ob_base64_encode(mac, mac_len, &b64) ||
+             ob_request_add_header(req, a->sig.header, b64.data);
+        ob_buf_reset(&b64);
+        return rc ? -1 : 0;
+    }
+    if (a->sig.encoding == SIG_HEX_UPPER)
+        ob_hex_upper(mac, mac_len, text);
+    else
+        ob_hex_lower(mac, mac_len, text);
+    return ob_request_add_header(req, a->sig.header, text);
 }
 
 static int mapping_encode(void *state, const struct ob_order *order,
@@ -269,6 +506,7 @@ static int mapping_encode(void *state, const struct ob_order *order,
         .attempt = delivery->attempt,
         .time_zone = a->time_zone,
         .variable = variable,
+        .encrypt = encrypt_value,
         .arg = a,
     };
     struct ob_buf text;
@@ -300,6 +538,8 @@ static int mapping_encode(void *state, const struct ob_order *order,
     if (!body)
         goto oom;
     ob_request_take_body(out, body, len);
+    if (a->sig.header && sign_body(a, out) != 0)
+        goto oom;
     out->method = a->method;
     return 0;
 oom:

@@ -198,6 +198,9 @@ int64_t ob_time_now_ms(void); /* epoch milliseconds */
 int ob_time_format(int64_t epoch_ms, const char *tz, const char *pattern, char *out,
                    size_t out_size);
 
+/* `len` cryptographically random bytes (OpenSSL's RAND), for IVs and nonces. */
+int ob_random_bytes(void *out, size_t len);
+
 /* RFC 4122 version 4 UUID, lower case, into out[37]. */
 int ob_uuid4(char out[37]);
 
