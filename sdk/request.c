@@ -1,6 +1,7 @@
 /* request.c — building an adapter's HTTP request; the request owns its memory. */
 #include <orderbridge/sdk.h>
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,4 +114,28 @@ long ob_response_retry_after_ms(const struct ob_response *resp)
         return -1;
     secs = (long)(timegm(&tm) - time(NULL));
     return secs <= 0 ? 0 : (secs > 86400 ? 86400000L : secs * 1000L);
+}
+
+int ob_outcome_from_http(const struct ob_response *resp, struct ob_outcome *out)
+{
+    if (resp->status == 0) {
+        out->kind = OB_OUTCOME_RETRY;
+        ob_strlcpyf(out->reason, sizeof(out->reason), "no answer: %s",
+                    resp->transport_error ? resp->transport_error : "transport error");
+        return 1;
+    }
+    if (resp->status == 408 || resp->status == 429 || resp->status >= 500) {
+        long after = ob_response_retry_after_ms(resp);
+        out->kind = OB_OUTCOME_RETRY;
+        out->retry_after_ms = after > 0 ? (int)(after < INT_MAX ? after : INT_MAX) : 0;
+        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld", resp->status);
+        return 1;
+    }
+    if (resp->status < 200 || resp->status >= 300) {
+        out->kind = OB_OUTCOME_PERMANENT;
+        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld: %.300s", resp->status,
+                    resp->body ? resp->body : "");
+        return 1;
+    }
+    return 0;
 }

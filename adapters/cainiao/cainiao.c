@@ -434,23 +434,8 @@ static void cainiao_decode_response(void *state, const struct ob_order *order,
     (void)order;
     (void)delivery;
 
-    if (resp->status == 0) {
-        out->kind = OB_OUTCOME_RETRY;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "no answer: %s",
-                    resp->transport_error ? resp->transport_error : "transport error");
-    } else if (resp->status >= 200 && resp->status < 300) {
+    if (!ob_outcome_from_http(resp, out))
         classify_body(c, resp, out);
-    } else if (resp->status == 429 || resp->status == 408 || resp->status >= 500) {
-        long ms = ob_response_retry_after_ms(resp);
-        out->kind = OB_OUTCOME_RETRY;
-        out->retry_after_ms = ms > 0 ? (int)ms : 0;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld", resp->status);
-    } else {
-        const char *body = resp->body ? resp->body : "";
-        out->kind = OB_OUTCOME_PERMANENT;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld: %.*s", resp->status,
-                    quote_len(body), body);
-    }
 }
 
 static const struct ob_adapter cainiao_adapter = {

@@ -411,24 +411,8 @@ static void ems_decode_response(void *state, const struct ob_order *order,
     (void)order;
     (void)delivery;
 
-    if (resp->status == 0) {
-        out->kind = OB_OUTCOME_RETRY;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "no answer: %s",
-                    resp->transport_error ? resp->transport_error : "transport error");
+    if (ob_outcome_from_http(resp, out))
         return;
-    }
-    if (resp->status == 429 || resp->status == 408 || resp->status >= 500) {
-        out->kind = OB_OUTCOME_RETRY;
-        retry_after(resp, out);
-        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld", resp->status);
-        return;
-    }
-    if (resp->status < 200 || resp->status >= 300) {
-        out->kind = OB_OUTCOME_PERMANENT;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld: %.300s", resp->status,
-                    resp->body ? resp->body : "");
-        return;
-    }
 
     /* HTTP 2xx: the business answer is in the body. */
     answer = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;

@@ -605,9 +605,7 @@ static void mapping_decode(void *state, const struct ob_order *order,
     (void)order;
     (void)delivery;
     if (resp->status == 0) {
-        out->kind = OB_OUTCOME_RETRY;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "no answer: %s",
-                    resp->transport_error ? resp->transport_error : "transport error");
+        ob_outcome_from_http(resp, out); /* no answer: retry */
         return;
     }
     if (resp->body_len)
@@ -624,17 +622,10 @@ static void mapping_decode(void *state, const struct ob_order *order,
         goto done;
     }
     /* No rule: 2xx accepted, 408/429/5xx retried, the rest refused. */
-    if (resp->status >= 200 && resp->status < 300) {
+    if (!ob_outcome_from_http(resp, out)) {
         out->kind = OB_OUTCOME_ACCEPTED;
-    } else if (resp->status == 408 || resp->status == 429 || resp->status >= 500) {
-        long after = ob_response_retry_after_ms(resp);
-        out->kind = OB_OUTCOME_RETRY;
-        out->retry_after_ms = after > 0 ? (int)after : 0;
-    } else {
-        out->kind = OB_OUTCOME_PERMANENT;
+        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld", resp->status);
     }
-    ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld: %.300s", resp->status,
-                resp->body ? resp->body : "");
 done:
     json_decref(doc);
 }

@@ -641,30 +641,13 @@ static void qimen_decode_response(void *state, const struct ob_order *order,
     (void)order;
     (void)delivery;
 
-    if (resp->status == 0) {
-        out->kind = OB_OUTCOME_RETRY;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "no answer: %s",
-                    resp->transport_error ? resp->transport_error : "transport error");
-        return;
-    }
     parsed = parse_answer(resp->body, resp->body_len, &a) == 0 && a.has_flag;
-
-    if (resp->status == 429 || resp->status == 408 || resp->status >= 500) {
-        out->kind = OB_OUTCOME_RETRY;
-        set_retry_after(resp, out);
-        if (parsed && a.code[0])
-            ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld: qimen %s: %s",
-                        resp->status, a.code, a.message);
-        else
-            ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld", resp->status);
-        return;
-    }
-    if (resp->status < 200 || resp->status >= 300) {
-        out->kind = OB_OUTCOME_PERMANENT;
-        if (parsed) {
+    if (ob_outcome_from_http(resp, out)) {
+        /* A Qimen error answer names its code: more useful than the body. */
+        if (resp->status != 0 && parsed && (a.code[0] || out->kind == OB_OUTCOME_PERMANENT))
             ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld: qimen %s: %s",
                         resp->status, a.code[0] ? a.code : "(no code)", a.message);
-        } else {
+        else if (out->kind == OB_OUTCOME_PERMANENT) {
             snippet(resp->body, resp->body_len, quote, sizeof(quote));
             ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld: %s", resp->status, quote);
         }

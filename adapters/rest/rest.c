@@ -206,26 +206,15 @@ static void rest_decode_response(void *state, const struct ob_order *order,
     (void)order;
     (void)delivery;
 
-    if (resp->status == 0) {
-        out->kind = OB_OUTCOME_RETRY;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "no answer: %s",
-                    resp->transport_error ? resp->transport_error : "transport error");
-    } else if (resp->status >= 200 && resp->status < 300) {
-        out->kind = OB_OUTCOME_ACCEPTED;
-        take_id(resp->body, resp->body_len, out);
-    } else if (resp->status == 422 && resp->body && strstr(resp->body, "Duplicate reference ID")) {
+    if (resp->status == 422 && resp->body && strstr(resp->body, "Duplicate reference ID")) {
         out->kind = OB_OUTCOME_ACCEPTED;
         ob_strlcpyf(out->reason, sizeof(out->reason), "already known to the warehouse");
-    } else if (resp->status == 429 || resp->status == 408 || resp->status >= 500) {
-        out->kind = OB_OUTCOME_RETRY;
-        long retry_after = ob_response_retry_after_ms(resp);
-        out->retry_after_ms = retry_after > 0 ? (int)retry_after : 0;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld", resp->status);
-    } else {
-        out->kind = OB_OUTCOME_PERMANENT;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld: %.400s", resp->status,
-                    resp->body ? resp->body : "");
+        return;
     }
+    if (ob_outcome_from_http(resp, out))
+        return;
+    out->kind = OB_OUTCOME_ACCEPTED;
+    take_id(resp->body, resp->body_len, out);
 }
 
 static const struct ob_adapter rest_adapter = {

@@ -381,25 +381,8 @@ static void sf_decode_response(void *state, const struct ob_order *order,
     (void)order;
     (void)delivery;
 
-    if (resp->status == 0) {
-        out->kind = OB_OUTCOME_RETRY;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "no answer: %s",
-                    resp->transport_error ? resp->transport_error : "transport error");
+    if (ob_outcome_from_http(resp, out))
         return;
-    }
-    if (resp->status == 429 || resp->status == 408 || resp->status >= 500) {
-        long retry_after = ob_response_retry_after_ms(resp);
-        out->kind = OB_OUTCOME_RETRY;
-        out->retry_after_ms = retry_after > 0 ? (int)retry_after : 0;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld", resp->status);
-        return;
-    }
-    if (resp->status < 200 || resp->status >= 300) {
-        out->kind = OB_OUTCOME_PERMANENT;
-        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld: %.400s", resp->status,
-                    resp->body ? resp->body : "");
-        return;
-    }
 
     /* 2xx: the verdict is in the body. */
     json_t *envelope = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;

@@ -124,6 +124,15 @@ int ob_rsa_sha256_sign(const char *private_key_pem, const void *data, size_t len
 int ob_rsa_sha256_verify(const char *public_key_pem, const void *data, size_t len,
                          const unsigned char *signature, size_t signature_len);
 
+/*
+ * The HTTP layer of an answer, the same for every warehouse: no answer
+ * (timeout, reset) and 408/429/5xx are RETRY (with the Retry-After the
+ * warehouse sent), any other non-2xx is PERMANENT with the status and the
+ * start of the body as its reason. Returns 1 when that decides, 0 for a
+ * 2xx, whose body the adapter reads (a business error inside a 200).
+ */
+int ob_outcome_from_http(const struct ob_response *resp, struct ob_outcome *out);
+
 /* --- encodings --------------------------------------------------------- */
 
 int ob_base64_encode(const void *in, size_t len, struct ob_buf *out);

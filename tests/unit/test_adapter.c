@@ -25,6 +25,8 @@
 #include "adapter.h"
 #include "config.h"
 
+#include "support.h"
+
 #ifndef OB_BUILD_DIR
 #error "OB_BUILD_DIR must be defined (tests/CMakeLists.txt)"
 #endif
@@ -48,14 +50,6 @@ struct probe_state {
 };
 
 static char err[2048];
-
-static void assert_contains(const char *haystack, const char *needle)
-{
-    if (!strstr(haystack, needle)) {
-        print_error("expected to find\n  %s\nin\n  %s\n", needle, haystack);
-        fail();
-    }
-}
 
 static int is_zeroed(const void *p, size_t n)
 {
@@ -337,17 +331,6 @@ static void test_larger_struct_loads(void **state)
 
 /* ------------------------------------------------------------------------ */
 /* ob_adapter_open: a plugin bound to a configured warehouse                 */
-
-static char doc[8192];
-
-static const char *J(const char *text)
-{
-    size_t n = strlen(text);
-    assert_true(n < sizeof doc);
-    for (size_t i = 0; i <= n; i++)
-        doc[i] = text[i] == '\'' ? '"' : text[i];
-    return doc;
-}
 
 /* A config whose only warehouse is W1 = `wh` (an object body, single
  * quotes); adapters are found in the test plugin and adapter folders. */

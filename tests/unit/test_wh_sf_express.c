@@ -32,6 +32,8 @@
 #include "order.h"
 #include "sim.h"
 
+#include "support.h"
+
 #ifndef OB_BUILD_DIR
 #error "OB_BUILD_DIR must be defined (tests/CMakeLists.txt)"
 #endif
@@ -71,60 +73,6 @@ struct fixture {
 
 static struct fixture fx;
 static char err[2048];
-
-static const char *J(const char *text)
-{
-    static char doc[8192];
-    size_t n = strlen(text);
-    assert_true(n < sizeof doc);
-    for (size_t i = 0; i <= n; i++)
-        doc[i] = text[i] == '\'' ? '"' : text[i];
-    return doc;
-}
-
-static void assert_contains(const char *haystack, const char *needle)
-{
-    if (!strstr(haystack, needle)) {
-        print_error("expected to find\n  %s\nin\n  %s\n", needle, haystack);
-        fail();
-    }
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    return buf;
-}
-
-static struct ob_parsed_order *parse_order(const char *text, size_t len)
-{
-    struct ob_parsed_order *po = NULL;
-    struct ob_order_problem problem;
-
-    if (ob_order_parse(text, len, 1 << 20, &po, &problem) != 0) {
-        print_error("order does not parse: %s\n", problem.message);
-        return NULL;
-    }
-    return po;
-}
 
 static int setup(void **state)
 {
