@@ -370,6 +370,18 @@ static void test_too_large(void **state)
     /* checked before parsing: garbage and bad bytes are just too large */
     assert_int_equal(ob_order_parse("not json \xff", 10, 4, &po, &p), -1);
     assert_int_equal(p.code, OB_ORDER_TOO_LARGE);
+
+    /* a 10 MB message against the default 1 MiB limit (the mock broker
+     * cannot hold one, so the integration test sends 4 MB) */
+    size_t big_len = 10u * 1024 * 1024;
+    char *big = malloc(big_len);
+    assert_non_null(big);
+    memset(big, ' ', big_len);
+    memcpy(big, g_text, g_len);
+    assert_int_equal(ob_order_parse(big, big_len, 1048576, &po, &p), -1);
+    assert_int_equal(p.code, OB_ORDER_TOO_LARGE);
+    assert_null(po);
+    free(big);
 }
 
 static void test_invalid_json(void **state)
