@@ -149,8 +149,14 @@ static void commit_list(struct ob_consumer *c, const rd_kafka_topic_partition_li
     }
     if (list->cnt > 0) {
         err = rd_kafka_commit(c->rk, list, sync ? 0 : 1);
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
             OB_WARN("offset commit failed: %s", rd_kafka_err2str(err));
+            for (int i = 0; i < list->cnt; i++) {
+                struct ob_partition *p = active_get(c, list->elems[i].partition, 0);
+                if (p)
+                    p->committed = -1;
+            }
+        }
     }
     rd_kafka_topic_partition_list_destroy(list);
 }
@@ -218,6 +224,24 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_assign(c->rk, NULL);
 }
 
+/* An asynchronous commit that failed is forgotten, so the next commit
+ * sends those offsets again even if they have not moved. */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    struct ob_consumer *c = opaque;
+
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET || !offsets)
+        return;
+    OB_WARN("offset commit failed: %s; will commit again", rd_kafka_err2str(err));
+    for (int i = 0; i < offsets->cnt; i++) {
+        struct ob_partition *p = active_get(c, offsets->elems[i].partition, 0);
+        if (p)
+            p->committed = -1;
+    }
+}
+
 static int set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
                size_t errstr_size)
 {
@@ -251,6 +275,7 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
         set(conf, "enable.auto.offset.store", "false", errstr, errstr_size))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     rd_kafka_conf_set_log_cb(conf, ob_kafka_log_cb);
     rd_kafka_conf_set_opaque(conf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
