@@ -62,6 +62,9 @@ struct job {
     struct ob_bridge *b;
     struct job *prev, *next; /* every live job, for shutdown */
     struct job *lane_next;   /* waiting for a connection of its warehouse */
+    struct job *hash_next;   /* in the order index, while the newest of its order_id */
+    struct job *order_next;  /* the next event of the same order_id, waiting for this one */
+    int indexed;             /* in the order index, or waiting behind one that is */
     enum job_state state;
     rd_kafka_message_t *msg;
     struct ob_ticket ticket;
@@ -113,6 +116,8 @@ struct ob_bridge {
     struct job *all_jobs;
     struct job *free_jobs; /* recycled, at most max_in_flight */
     size_t n_free_jobs;
+    struct job **order_index; /* order_id -> newest unfinished job of that order */
+    size_t order_mask;
     int destroying; /* delivery reports are only acknowledged, not acted on */
     struct job **timers; /* min-heap on due_ms */
     size_t n_timers, cap_timers;
@@ -190,8 +195,95 @@ static struct job *timer_pop_due(struct ob_bridge *b, uint64_t now_ms)
 
 /* --- job life --------------------------------------------------------- */
 
+/* --- one order's events in offset order ------------------------------ */
+
+/*
+ * Different orders run in parallel, but two events of the same order_id
+ * must reach the warehouse in the order they were consumed (created before
+ * cancelled). The index maps an order_id to its newest unfinished job; a
+ * job arriving behind one waits on its order_next chain and starts when the
+ * one before it has its outcome.
+ */
+static size_t order_bucket(const struct ob_bridge *b, const char *order_id)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (const unsigned char *p = (const unsigned char *)order_id; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)h & b->order_mask;
+}
+
+static void order_index_remove(struct ob_bridge *b, struct job *job)
+{
+    for (struct job **pp = &b->order_index[order_bucket(b, job->order_id)]; *pp;
+         pp = &(*pp)->hash_next) {
+        if (*pp == job) {
+            *pp = job->hash_next;
+            job->hash_next = NULL;
+            return;
+        }
+    }
+}
+
+/* Index `job`; returns 1 when an earlier event of its order is unfinished
+ * (the job then waits), 0 when it may go now. */
+static int order_wait(struct ob_bridge *b, struct job *job)
+{
+    size_t bucket = order_bucket(b, job->order_id);
+    struct job *prev = b->order_index[bucket];
+
+    while (prev && strcmp(prev->order_id, job->order_id) != 0)
+        prev = prev->hash_next;
+    job->indexed = 1;
+    if (prev) {
+        order_index_remove(b, prev); /* `job` is now the newest */
+        prev->order_next = job;
+    }
+    job->hash_next = b->order_index[bucket];
+    b->order_index[bucket] = job;
+    return prev != NULL;
+}
+
+static void job_proceed(struct job *job);
+
+/* `job` has its outcome: let the next event of its order go. */
+static void order_release(struct job *job)
+{
+    struct job *next = job->order_next;
+
+    if (!job->indexed)
+        return;
+    job->indexed = 0;
+    job->order_next = NULL;
+    if (next)
+        job_proceed(next);
+    else
+        order_index_remove(job->b, job);
+}
+
+static void job_free(struct job *job);
+
+/* `job` is dropped unfinished (shutdown): the events behind it must not
+ * overtake it, so they are dropped too, uncommitted, and come back in
+ * order after a restart. */
+static void order_drop(struct job *job)
+{
+    struct job *next = job->order_next;
+
+    if (!job->indexed)
+        return;
+    job->indexed = 0;
+    job->order_next = NULL;
+    if (next) {
+        job_free(next); /* waiting, never started: nothing else refers to it */
+    } else {
+        order_index_remove(job->b, job);
+    }
+}
+
 static void job_free(struct job *job)
 {
+    order_drop(job);
     if (job->prev)
         job->prev->next = job->next;
     else
@@ -322,6 +414,7 @@ static void job_send_records(struct job *job)
 static void job_finish(struct job *job, const char *status, const char *dlq_class,
                        const char *message)
 {
+    order_release(job);
     job->status = job->order_id[0] ? status : NULL;
     job->status_rec = (struct record){.job = job, .kind = RECORD_STATUS, .wanted = job->status != NULL};
     job->dlq_rec = (struct record){.job = job, .kind = RECORD_DLQ, .wanted = dlq_class != NULL};
@@ -600,7 +693,6 @@ static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct
 {
     struct ob_order_problem problem;
     struct job *job = job_alloc(b);
-    char reason[256];
 
     if (!job) {
         /* Unfinished and uncommitted: comes back after a restart. */
@@ -635,7 +727,21 @@ static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct
         return;
     }
     ob_strlcpyf(job->order_id, sizeof(job->order_id), "%s", job->po->order.order_id);
+    if (order_wait(b, job)) {
+        ob_log_trace(OB_LOG_DEBUG, job->trace_id,
+                     "order %s: waits for its earlier event to finish", job->order_id);
+        return;
+    }
+    job_proceed(job);
+}
+
+/* Route and push a parsed order whose earlier events are all finished. */
+static void job_proceed(struct job *job)
+{
+    struct ob_bridge *b = job->b;
+    char reason[256];
     const char *rule = NULL;
+
     job->wh = ob_router_route(b->cfg, &job->po->order, &rule, reason, sizeof(reason));
     if (job->wh < 0) {
         OB_METRIC_ADD(&b->metrics, unroutable, 1);
@@ -866,6 +972,17 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
         snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
         goto fail;
     }
+    {
+        size_t buckets = 1024;
+        while (buckets < 2 * (size_t)cfg->pipeline.max_in_flight)
+            buckets *= 2;
+        b->order_index = calloc(buckets, sizeof(*b->order_index));
+        b->order_mask = buckets - 1;
+        if (!b->order_index) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto fail;
+        }
+    }
     b->warehouses = calloc(cfg->n_warehouses, sizeof(*b->warehouses));
     if (!b->warehouses) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -909,6 +1026,10 @@ void ob_bridge_destroy(struct ob_bridge *b)
         ob_producer_purge(b->producer);
     if (b->dispatch)
         ob_dispatch_abort_all(b->dispatch);
+    for (struct job *job = b->all_jobs; job; job = job->next) {
+        job->indexed = 0; /* every job goes: no chain to follow */
+        job->order_next = NULL;
+    }
     while (b->all_jobs)
         job_free(b->all_jobs);
     while (b->free_jobs) {
@@ -924,6 +1045,7 @@ void ob_bridge_destroy(struct ob_bridge *b)
         ob_adapter_close(b->warehouses[i].adapter);
     free(b->warehouses);
     free(b->timers);
+    free(b->order_index);
     if (b->wake[0] >= 0)
         close(b->wake[0]);
     if (b->wake[1] >= 0)
