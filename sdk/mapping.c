@@ -404,15 +404,16 @@ static int f_date(struct render *r, const struct node *n, const struct filter *f
     return 0;
 }
 
-static int f_base64(struct render *r, const struct node *n, const struct filter *f, struct val *v)
+/* A string filter that re-encodes the value: base64, url. */
+static int encode_with(struct render *r, const struct node *n, const char *what, struct val *v,
+                       int (*encode)(const char *in, size_t len, struct ob_buf *out))
 {
     struct ob_buf b;
 
-    (void)f;
     if (v->type != V_STR)
-        return RFAIL(r, n, "{{ %s }}: base64 needs a string", n->text);
+        return RFAIL(r, n, "{{ %s }}: %s needs a string", n->text, what);
     ob_buf_init(&b, OB_BUF_DEFAULT_MAX);
-    if (ob_base64_encode(v->s, v->len, &b) != 0) {
+    if (encode(v->s, v->len, &b) != 0) {
         ob_buf_reset(&b);
         return RFAIL(r, n, "{{ %s }}: out of memory", n->text);
     }
@@ -420,20 +421,26 @@ static int f_base64(struct render *r, const struct node *n, const struct filter 
     return 0;
 }
 
+static int base64_encode(const char *in, size_t len, struct ob_buf *out)
+{
+    return ob_base64_encode(in, len, out);
+}
+
+static int url_encode(const char *in, size_t len, struct ob_buf *out)
+{
+    return ob_url_encode(in, len, OB_URL_RFC3986, out);
+}
+
+static int f_base64(struct render *r, const struct node *n, const struct filter *f, struct val *v)
+{
+    (void)f;
+    return encode_with(r, n, "base64", v, base64_encode);
+}
+
 static int f_url(struct render *r, const struct node *n, const struct filter *f, struct val *v)
 {
-    struct ob_buf b;
-
     (void)f;
-    if (v->type != V_STR)
-        return RFAIL(r, n, "{{ %s }}: url needs a string", n->text);
-    ob_buf_init(&b, OB_BUF_DEFAULT_MAX);
-    if (ob_url_encode(v->s, v->len, OB_URL_RFC3986, &b) != 0) {
-        ob_buf_reset(&b);
-        return RFAIL(r, n, "{{ %s }}: out of memory", n->text);
-    }
-    val_set_owned(v, V_STR, &b);
-    return 0;
+    return encode_with(r, n, "url", v, url_encode);
 }
 
 static int f_string(struct render *r, const struct node *n, const struct filter *f, struct val *v)

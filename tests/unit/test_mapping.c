@@ -181,6 +181,24 @@ static void test_no_field_breaks_the_document(void **state)
     }
 }
 
+/* Expected values from Python's base64 and urllib.parse.quote(safe='-._~'). */
+static void test_encoding_filters(void **state)
+{
+    (void)state;
+    json_t *order = example();
+    char err[512];
+
+    json_object_set_new(order, "remark", json_string("SKE-SOCK-3P & 运动袜"));
+    char *text = render("{{ order_id | base64 }}|{{ remark | url }}", OB_MAPPING_TEXT, order, err,
+                        sizeof err);
+    assert_non_null(text);
+    assert_string_equal(text, "U08yMDIzMTExMTAwMDEyMw==|SKE-SOCK-3P%20%26%20%E8%BF%90%E5%8A%A8%E8%A2%9C");
+    free(text);
+    assert_null(render("{{ revision | base64 }}", OB_MAPPING_TEXT, order, err, sizeof err));
+    assert_non_null(strstr(err, "base64 needs a string"));
+    json_decref(order);
+}
+
 static void test_if_else(void **state)
 {
     (void)state;
@@ -409,6 +427,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_values_and_filters),
         cmocka_unit_test(test_no_field_breaks_the_document),
+        cmocka_unit_test(test_encoding_filters),
         cmocka_unit_test(test_if_else),
         cmocka_unit_test(test_parse_errors_name_file_and_line),
         cmocka_unit_test(test_render_errors),
