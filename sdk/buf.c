@@ -1,6 +1,7 @@
 /* buf.c — growable byte buffers that never grow past a fixed maximum. */
 #include <orderbridge/sdk.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,4 +133,27 @@ void ob_buf_cleanse(struct ob_buf *b)
     if (b->data)
         OPENSSL_cleanse(b->data, b->cap);
     ob_buf_reset(b);
+}
+
+int ob_buf_read(struct ob_buf *b, FILE *f)
+{
+    char chunk[16384];
+
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof(chunk), f);
+        if (n > 0 && ob_buf_append(b, chunk, n) != 0) {
+            OPENSSL_cleanse(chunk, sizeof(chunk));
+            errno = b->len + n > b->max ? EFBIG : ENOMEM;
+            return -1;
+        }
+        if (n < sizeof(chunk))
+            break;
+    }
+    OPENSSL_cleanse(chunk, sizeof(chunk)); /* the file may hold a secret */
+    if (ferror(f)) {
+        if (!errno)
+            errno = EIO;
+        return -1;
+    }
+    return ob_buf_append(b, "", 0); /* an empty file still gives data */
 }

@@ -890,26 +890,21 @@ static int load_file(const char *path, int include_depth, struct ob_mapping **ou
 {
     FILE *f = fopen(path, "rb");
     struct ob_buf text;
-    char chunk[8192], dir[4096];
+    char dir[4096];
     const char *slash = strrchr(path, '/');
-    size_t n;
     int rc;
 
     *out = NULL;
     if (!f)
         return fail(errstr, errstr_size, path, 0, "cannot read: %s", strerror(errno));
     ob_buf_init(&text, MAX_FILE_BYTES);
-    for (;;) {
-        n = fread(chunk, 1, sizeof(chunk), f);
-        if (n == 0)
-            break;
-        ob_buf_append(&text, chunk, n);
-    }
+    rc = ob_buf_read(&text, f);
     fclose(f);
-    ob_buf_append(&text, "", 0);
-    if (text.failed) {
+    if (rc != 0) {
+        int e = errno;
         ob_buf_reset(&text);
-        return fail(errstr, errstr_size, path, 0, "larger than %d bytes", MAX_FILE_BYTES);
+        return e == EFBIG ? fail(errstr, errstr_size, path, 0, "larger than %d bytes", MAX_FILE_BYTES)
+                          : fail(errstr, errstr_size, path, 0, "cannot read: %s", strerror(e));
     }
     snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
     struct parser ps = {.p = text.data, .end = text.data + text.len, .line = 1,

@@ -16,6 +16,8 @@
  */
 #include "config.h"
 
+#include <orderbridge/sdk.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -1119,48 +1121,24 @@ fail:
 
 int ob_config_load(const char *path, struct ob_config **out, char *errbuf, size_t errbuf_size)
 {
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    struct ob_buf text;
     int err = 0, rc = -1;
     FILE *f = fopen(path, "rb");
 
     *out = NULL;
-    if (!f) {
+    ob_buf_init(&text, CONFIG_FILE_MAX);
+    if (!f)
         err = errno;
-        goto done;
-    }
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16384;
-            char *nb = ncap <= CONFIG_FILE_MAX ? realloc(buf, ncap) : NULL;
-            if (!nb) {
-                err = ncap > CONFIG_FILE_MAX ? EFBIG : ENOMEM;
-                goto done;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            err = ferror(f) ? (errno ? errno : EIO) : 0;
-            break;
-        }
-    }
-    if (!err)
-        rc = ob_config_parse(buf, len, path, out, errbuf, errbuf_size);
-
-done:
+    else if (ob_buf_read(&text, f) != 0)
+        err = errno;
+    else
+        rc = ob_config_parse(text.data, text.len, path, out, errbuf, errbuf_size);
     if (err && errbuf && errbuf_size)
         snprintf(errbuf, errbuf_size, "cannot read %s: %s\n", path,
                  err == EFBIG ? "larger than 16 MiB" : strerror(err));
     if (f)
         fclose(f);
-    if (buf) {
-        /* A rejected literal secret may be in this text. */
-        OPENSSL_cleanse(buf, cap);
-        free(buf);
-    }
+    ob_buf_cleanse(&text); /* a rejected literal secret may be in this text */
     return rc;
 }
 

@@ -50,22 +50,14 @@ static char *read_all(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     struct ob_buf buf;
-    char chunk[65536];
-    size_t n;
 
     if (!f)
         return NULL;
     ob_buf_init(&buf, 64u * 1024 * 1024);
-    ob_buf_append(&buf, "", 0); /* an empty file still gives a buffer */
-    for (;;) {
-        n = fread(chunk, 1, sizeof(chunk), f);
-        if (n == 0)
-            break;
-        ob_buf_append(&buf, chunk, n);
-    }
+    ob_buf_read(&buf, f);
     if (f != stdin)
         fclose(f);
-    return ob_buf_steal(&buf, len);
+    return ob_buf_steal(&buf, len); /* NULL when the read failed */
 }
 
 /* The forms a credential can take in a request: as it is, URL-encoded in

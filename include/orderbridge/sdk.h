@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <orderbridge/adapter.h>
 
@@ -73,6 +74,9 @@ int ob_buf_printf(struct ob_buf *b, const char *fmt, ...) OB_PRINTF(2, 3);
 char *ob_buf_steal(struct ob_buf *b, size_t *len);
 void ob_buf_reset(struct ob_buf *b);   /* free, keep max */
 void ob_buf_cleanse(struct ob_buf *b); /* OPENSSL_cleanse then free: for secrets */
+/* Append everything left in `f`. Returns 0, or -1 with errno set: EFBIG
+ * past the buffer's max, ENOMEM, or the read error. */
+int ob_buf_read(struct ob_buf *b, FILE *f);
 
 /* --- digests and HMAC (OpenSSL 3 EVP) ------------------------------- */
 

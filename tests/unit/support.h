@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <orderbridge/adapter.h>
+
 #include "order.h"
 
 /* JSON written with single quotes for readability: 'a' -> "a". Returns a
@@ -67,6 +69,19 @@ static inline struct ob_parsed_order *parse_order(const char *text, size_t len)
         return NULL;
     }
     return po;
+}
+
+/* The value of the request header `name`, which must appear at most once. */
+static inline const char *req_header(const struct ob_request *req, const char *name)
+{
+    const char *found = NULL;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (strcmp(req->headers[i].name, name) == 0) {
+            assert_null(found); /* exactly once */
+            found = req->headers[i].value;
+        }
+    }
+    return found;
 }
 
 #endif

@@ -124,18 +124,6 @@ static void encode(struct ob_adapter_instance *inst, const struct ob_order *orde
     }
 }
 
-static const char *req_header(const struct ob_request *req, const char *name)
-{
-    const char *found = NULL;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcmp(req->headers[i].name, name) == 0) {
-            assert_null(found); /* exactly once */
-            found = req->headers[i].value;
-        }
-    }
-    return found;
-}
-
 static json_t *parse_body(const struct ob_request *req)
 {
     json_error_t jerr;

@@ -180,18 +180,6 @@ static void encode(struct ob_adapter_instance *inst, const struct ob_order *orde
     }
 }
 
-static const char *req_header(const struct ob_request *req, const char *name)
-{
-    const char *found = NULL;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcmp(req->headers[i].name, name) == 0) {
-            assert_null(found); /* exactly once */
-            found = req->headers[i].value;
-        }
-    }
-    return found;
-}
-
 /* ------------------------------------------------------------------------ */
 /* An application/x-www-form-urlencoded reader written for the test (the
  * SDK has no decoder): '+' is a space, %XX a byte; nothing else is allowed

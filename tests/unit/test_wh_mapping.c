@@ -19,6 +19,7 @@
 #include "config.h"
 #include "order.h"
 #include "sim.h"
+#include "support.h"
 
 #define TOKEN "mapping-test-token"
 
@@ -40,8 +41,6 @@ static int setup(void **state)
 {
     char err[2048];
     size_t len = 0;
-    struct ob_order_problem problem;
-    FILE *f;
 
     (void)state;
     setenv("JD_BJ_TOKEN", TOKEN, 1);
@@ -50,12 +49,10 @@ static int setup(void **state)
         fail_msg("%s", err);
     if (ob_adapter_open(fx.cfg, &fx.cfg->warehouses[0], &fx.ad, err, sizeof err) != 0)
         fail_msg("%s", err);
-    f = fopen(OB_CONTRACTS_DIR "/example-order.json", "rb");
-    assert_non_null(f);
-    fx.example = calloc(1, 65536);
-    len = fread(fx.example, 1, 65535, f);
-    fclose(f);
-    assert_int_equal(ob_order_parse(fx.example, len, 1 << 20, &fx.order, &problem), 0);
+    fx.example = read_file(OB_CONTRACTS_DIR "/example-order.json", &len);
+    assert_non_null(fx.example);
+    fx.order = parse_order(fx.example, len);
+    assert_non_null(fx.order);
     return 0;
 }
 
@@ -67,14 +64,6 @@ static int teardown(void **state)
     ob_config_destroy(fx.cfg);
     free(fx.example);
     return 0;
-}
-
-static const char *header(const struct ob_request *req, const char *name)
-{
-    for (size_t i = 0; i < req->n_headers; i++)
-        if (strcmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
-    return NULL;
 }
 
 static void encode(struct ob_request *req)
@@ -94,9 +83,9 @@ static void test_encode_matches_the_rest_contract(void **state)
     encode(&req);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url, "http://127.0.0.1:18080/orders");
-    assert_string_equal(header(&req, "Authorization"), "Bearer " TOKEN);
-    assert_string_equal(header(&req, "Idempotency-Key"), delivery.idempotency_key);
-    assert_string_equal(header(&req, "Content-Type"), "application/json");
+    assert_string_equal(req_header(&req, "Authorization"), "Bearer " TOKEN);
+    assert_string_equal(req_header(&req, "Idempotency-Key"), delivery.idempotency_key);
+    assert_string_equal(req_header(&req, "Content-Type"), "application/json");
     json_t *body = json_loadb(req.body, req.body_len, 0, NULL);
     assert_non_null(body);
     assert_string_equal(json_string_value(json_object_get(body, "reference_id")),
@@ -363,7 +352,7 @@ static void test_encrypted_fields_and_signature(void **state)
     assert_int_equal(ob_hmac(OB_SHA256, "sign-secret", 11, req.body, req.body_len, mac, &mac_len), 0);
     ob_buf_init(&b64, 256);
     assert_int_equal(ob_base64_encode(mac, mac_len, &b64), 0);
-    assert_string_equal(header(&req, "X-Sign"), b64.data);
+    assert_string_equal(req_header(&req, "X-Sign"), b64.data);
     ob_buf_reset(&b64);
 
     /* a fresh IV each time: the same field encrypts differently */
