@@ -242,12 +242,6 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-static int set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
-               size_t errstr_size)
-{
-    return rd_kafka_conf_set(conf, key, value, errstr, errstr_size) == RD_KAFKA_CONF_OK ? 0 : -1;
-}
-
 int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consumer **out,
                        char *errstr, size_t errstr_size)
 {
@@ -260,10 +254,10 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
     if (!c)
         goto fail;
     c->cfg = cfg;
-    if (set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
-        set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size) ||
-        set(conf, "client.id", "orderbridge-consumer", errstr, errstr_size) ||
-        set(conf, "auto.offset.reset", "earliest", errstr, errstr_size))
+    if (ob_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "client.id", "orderbridge-consumer", errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size))
         goto fail;
     if (ob_kafka_conf_apply(conf, cfg->kafka.properties, cfg->kafka.n_properties,
                             "$.kafka.properties", errstr, errstr_size) ||
@@ -271,8 +265,8 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
                             errstr, errstr_size))
         goto fail;
     /* Not overridable: committing unprocessed offsets would lose orders. */
-    if (set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
-        set(conf, "enable.auto.offset.store", "false", errstr, errstr_size))
+    if (ob_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);

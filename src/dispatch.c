@@ -9,7 +9,6 @@
 
 struct ob_dispatch {
     CURLM *multi;
-    size_t in_flight;
     struct ob_http_call *running; /* list of calls in flight, for abort */
     CURL *pool[EASY_POOL_MAX]; /* idle easy handles, reused to save setup */
     size_t n_pool;
@@ -46,7 +45,6 @@ static void unlink_call(struct ob_dispatch *d, struct ob_http_call *call)
     if (call->next)
         call->next->prev = call->prev;
     call->prev = call->next = NULL;
-    d->in_flight--;
 }
 
 void ob_dispatch_abort_all(struct ob_dispatch *d)
@@ -71,11 +69,6 @@ void ob_dispatch_destroy(struct ob_dispatch *d)
         curl_easy_cleanup(d->pool[i]);
     curl_multi_cleanup(d->multi);
     free(d);
-}
-
-size_t ob_dispatch_in_flight(const struct ob_dispatch *d)
-{
-    return d->in_flight;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -208,7 +201,6 @@ int ob_dispatch_submit(struct ob_dispatch *d, struct ob_http_call *call)
     if (d->running)
         d->running->prev = call;
     d->running = call;
-    d->in_flight++;
     return 0;
 fail:
     if (easy) {

@@ -63,9 +63,6 @@ int ob_dispatch_submit(struct ob_dispatch *d, struct ob_http_call *call);
  * wake_fd is readable, 0 otherwise, -1 on a curl failure. */
 int ob_dispatch_poll(struct ob_dispatch *d, int wake_fd, int timeout_ms);
 
-/* Number of calls submitted and not yet completed. */
-size_t ob_dispatch_in_flight(const struct ob_dispatch *d);
-
 /* Free the request and response of a call so it can be reused. */
 void ob_http_call_reset(struct ob_http_call *call);
 

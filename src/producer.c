@@ -65,8 +65,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     p->cb(msg->_private, msg->err, p->cb_arg);
 }
 
-static int set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
-               size_t errstr_size)
+int ob_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
+                      size_t errstr_size)
 {
     return rd_kafka_conf_set(conf, key, value, errstr, errstr_size) == RD_KAFKA_CONF_OK ? 0 : -1;
 }
@@ -86,13 +86,13 @@ int ob_producer_create(const struct ob_config *cfg, int wake_fd, ob_delivery_cb 
     p->cb_arg = arg;
     /* Each order in flight queues at most two records: never "queue full". */
     snprintf(queue_max, sizeof(queue_max), "%d", 2 * cfg->pipeline.max_in_flight + 1024);
-    if (set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
-        set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        set(conf, "linger.ms", "5", errstr, errstr_size) ||
-        set(conf, "queue.buffering.max.messages", queue_max, errstr, errstr_size) ||
+    if (ob_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "queue.buffering.max.messages", queue_max, errstr, errstr_size) ||
         /* The DLQ keeps originals as large as the orders topic accepted. */
-        set(conf, "message.max.bytes", "33554432", errstr, errstr_size) ||
-        set(conf, "client.id", "orderbridge-producer", errstr, errstr_size))
+        ob_kafka_conf_set(conf, "message.max.bytes", "33554432", errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "client.id", "orderbridge-producer", errstr, errstr_size))
         goto fail;
     if (ob_kafka_conf_apply(conf, cfg->kafka.properties, cfg->kafka.n_properties,
                             "$.kafka.properties", errstr, errstr_size) ||

@@ -49,6 +49,10 @@ void ob_producer_purge(struct ob_producer *p);
 /* A fatal producer error (e.g. the idempotence guarantee broke), or 0. */
 rd_kafka_resp_err_t ob_producer_fatal(struct ob_producer *p, char *errstr, size_t errstr_size);
 
+/* rd_kafka_conf_set() as 0 / -1 with errstr. */
+int ob_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
+                      size_t errstr_size);
+
 /* Apply config's properties + extra to a librdkafka conf; -1 with errstr on
  * an unknown property or bad value. Shared with the consumer. */
 int ob_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ob_kv *kv, size_t n, const char *where,
