@@ -6,11 +6,17 @@
  * all write to one wake-up pipe that curl_multi_poll() watches beside the
  * HTTP sockets, so the loop sleeps only when there is truly nothing to do.
  *
- * A job is one Kafka message. Its life:
+ * A job is one Kafka message, from the orders topic or the retry topic.
+ * Its life:
  *   received -> (invalid | unroutable | not encodable) -> records
- *   received -> pushing <-> waiting to retry -> records
- *   records: status event and/or dead letter queued -> all acknowledged
- *   -> offset done (committable once every earlier offset is done too).
+ *   received [-> waiting for its not-before time] -> ledger says done -> records
+ *   received -> queued in its warehouse's lane <-> pushing <-> waiting to retry
+ *            -> records
+ *   ... -> parked (a copy on the retry topic; budget used up, circuit open,
+ *          partition revoked, stopping)
+ *   records: status event and/or dead letter, or the parked copy, queued
+ *   -> all acknowledged -> ledger updated -> offset done (committable once
+ *   every earlier offset of its partition is done too).
  */
 #include "bridge.h"
 
@@ -28,9 +34,11 @@
 #include <orderbridge/sdk.h>
 
 #include "adapter.h"
+#include "bulkhead.h"
 #include "consumer.h"
 #include "dispatch.h"
 #include "idempotency.h"
+#include "ledger.h"
 #include "log.h"
 #include "order.h"
 #include "producer.h"
@@ -42,8 +50,10 @@
 #define PAUSE_AFTER_MS 500
 #define PRODUCE_RETRY_MS 500
 #define MAX_RETRY_AFTER_MS 60000
+#define MAX_PARK_SHIFT 6          /* the retry-topic wait doubles at most 6 times */
+#define LEDGER_EXPIRE_BATCH 1000  /* entries examined per second */
 
-enum record_kind { RECORD_STATUS, RECORD_DLQ };
+enum record_kind { RECORD_STATUS, RECORD_DLQ, RECORD_PARK };
 
 struct job;
 
@@ -56,7 +66,15 @@ struct record {
     int drop_payload; /* DLQ only: the original is too large for the DLQ topic */
 };
 
-enum job_state { JOB_QUEUED, JOB_PUSHING, JOB_WAIT_RETRY, JOB_RECORDS, JOB_WAIT_RECORDS };
+enum job_state {
+    JOB_NEW,          /* received; maybe waiting behind an earlier event of its order */
+    JOB_NOT_BEFORE,   /* from the retry topic, waiting for its time (timer) */
+    JOB_QUEUED,       /* in its warehouse's lane */
+    JOB_PUSHING,      /* the HTTP request is in curl */
+    JOB_WAIT_RETRY,   /* timer */
+    JOB_RECORDS,      /* records queued in the producer */
+    JOB_WAIT_RECORDS, /* a record was refused: timer, then queue again */
+};
 
 struct job {
     struct ob_bridge *b;
@@ -65,6 +83,8 @@ struct job {
     struct job *hash_next;   /* in the order index, while the newest of its order_id */
     struct job *order_next;  /* the next event of the same order_id, waiting for this one */
     int indexed;             /* in the order index, or waiting behind one that is */
+    size_t heap_idx;         /* position in the timer heap, while in_heap */
+    int in_heap;
     enum job_state state;
     rd_kafka_message_t *msg;
     struct ob_ticket ticket;
@@ -73,7 +93,18 @@ struct job {
     char idem_key[65];
     char trace_id[48];
     char order_id[65]; /* "" when unknown */
-    int attempts;
+    int attempts;      /* HTTP attempts, earlier consumptions included */
+    int attempts_here; /* HTTP attempts since this message was consumed */
+    int parks;         /* times parked on the retry topic before */
+    int from_retry;    /* the message came from the retry topic */
+    int replay;        /* re-driven by `orderbridge replay` */
+    int parking;       /* its record is the parked copy */
+    int ledger_hit;    /* its outcome came from the ledger: do not write it again */
+    int32_t origin_partition; /* where the order was first consumed */
+    int64_t origin_offset;
+    int64_t first_seen_ms;  /* epoch */
+    int64_t not_before_ms;  /* epoch, parked copies */
+    char park_reason[160];
     long last_http_status;
     int64_t first_attempt_ms, last_attempt_ms; /* epoch */
     uint64_t received_us;                      /* monotonic */
@@ -84,7 +115,7 @@ struct job {
     struct ob_outcome outcome;
     const char *dlq_class;
     char dlq_message[512];
-    struct record status_rec, dlq_rec;
+    struct record status_rec, dlq_rec, park_rec;
 
     struct ob_http_call call; /* last: its buffers need no zeroing on reuse */
 };
@@ -98,6 +129,9 @@ struct warehouse {
     struct ob_adapter_instance *adapter;
     int active;
     struct job *waiting_head, *waiting_tail;
+    struct ob_token_bucket bucket;
+    struct ob_breaker breaker;
+    uint64_t blocked_until_ms; /* monotonic: rate limit or half-open, pump again then; 0: not */
 };
 
 struct ob_bridge {
@@ -121,6 +155,7 @@ struct ob_bridge {
     int destroying; /* delivery reports are only acknowledged, not acted on */
     struct job **timers; /* min-heap on due_ms */
     size_t n_timers, cap_timers;
+    struct ob_ledger *ledger; /* NULL when not configured */
     unsigned long rng;
     struct ob_metrics metrics;
 };
@@ -140,18 +175,44 @@ static uint64_t mono_ms(void)
 
 /* --- timer heap ------------------------------------------------------- */
 
-static void heap_swap(struct ob_bridge *b, size_t i, size_t j)
+/* A min-heap on due_ms; each job knows its position, so it can leave early. */
+static void heap_set(struct ob_bridge *b, size_t i, struct job *job)
 {
-    struct job *t = b->timers[i];
+    b->timers[i] = job;
+    job->heap_idx = i;
+}
 
-    b->timers[i] = b->timers[j];
-    b->timers[j] = t;
+static void heap_up(struct ob_bridge *b, size_t i)
+{
+    struct job *job = b->timers[i];
+
+    while (i > 0 && b->timers[(i - 1) / 2]->due_ms > job->due_ms) {
+        heap_set(b, i, b->timers[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(b, i, job);
+}
+
+static void heap_down(struct ob_bridge *b, size_t i)
+{
+    struct job *job = b->timers[i];
+
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = l;
+        if (l >= b->n_timers)
+            break;
+        if (r < b->n_timers && b->timers[r]->due_ms < b->timers[l]->due_ms)
+            m = r;
+        if (b->timers[m]->due_ms >= job->due_ms)
+            break;
+        heap_set(b, i, b->timers[m]);
+        i = m;
+    }
+    heap_set(b, i, job);
 }
 
 static int timer_add(struct ob_bridge *b, struct job *job, uint64_t due_ms)
 {
-    size_t i;
-
     if (b->n_timers == b->cap_timers) {
         size_t cap = b->cap_timers ? b->cap_timers * 2 : 256;
         struct job **grown = realloc(b->timers, cap * sizeof(*grown));
@@ -161,35 +222,37 @@ static int timer_add(struct ob_bridge *b, struct job *job, uint64_t due_ms)
         b->cap_timers = cap;
     }
     job->due_ms = due_ms;
-    i = b->n_timers++;
-    b->timers[i] = job;
-    while (i > 0 && b->timers[(i - 1) / 2]->due_ms > b->timers[i]->due_ms) {
-        heap_swap(b, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
+    job->in_heap = 1;
+    b->timers[b->n_timers] = job;
+    heap_up(b, b->n_timers++);
     return 0;
+}
+
+static void timer_remove(struct ob_bridge *b, struct job *job)
+{
+    size_t i = job->heap_idx;
+
+    if (!job->in_heap)
+        return;
+    job->in_heap = 0;
+    if (i == --b->n_timers)
+        return;
+    struct job *moved = b->timers[b->n_timers];
+    heap_set(b, i, moved);
+    if (i > 0 && b->timers[(i - 1) / 2]->due_ms > moved->due_ms)
+        heap_up(b, i);
+    else
+        heap_down(b, i);
 }
 
 static struct job *timer_pop_due(struct ob_bridge *b, uint64_t now_ms)
 {
     struct job *top;
-    size_t i = 0;
 
     if (b->n_timers == 0 || b->timers[0]->due_ms > now_ms)
         return NULL;
     top = b->timers[0];
-    b->timers[0] = b->timers[--b->n_timers];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < b->n_timers && b->timers[l]->due_ms < b->timers[m]->due_ms)
-            m = l;
-        if (r < b->n_timers && b->timers[r]->due_ms < b->timers[m]->due_ms)
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(b, i, m);
-        i = m;
-    }
+    timer_remove(b, top);
     return top;
 }
 
@@ -281,9 +344,24 @@ static void order_drop(struct job *job)
     }
 }
 
+static void lane_remove(struct ob_bridge *b, struct job *job);
+
 static void job_free(struct job *job)
 {
+    struct ob_bridge *b = job->b;
+
     order_drop(job);
+    timer_remove(b, job);
+    if (job->state == JOB_QUEUED)
+        lane_remove(b, job);
+    if (job->state == JOB_NOT_BEFORE)
+        ob_consumer_hold(b->consumer, &job->ticket, 0);
+    if (job->state == JOB_PUSHING && !b->destroying) {
+        ob_dispatch_abort(b->dispatch, &job->call);
+        b->warehouses[job->wh].active--;
+        /* The breaker counts every request it let through. */
+        ob_breaker_record(&b->warehouses[job->wh].breaker, mono_ms(), 1);
+    }
     if (job->prev)
         job->prev->next = job->next;
     else
@@ -318,10 +396,48 @@ static struct job *job_alloc(struct ob_bridge *b)
     return job;
 }
 
+static const char *static_status(const char *status)
+{
+    static const char *const known[] = {"ACCEPTED", "REJECTED", "DELIVERY_FAILED"};
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(status, known[i]) == 0)
+            return known[i];
+    return NULL;
+}
+
+/* The ledger learns what happened before the offset can be committed: the
+ * loop flushes it before every commit. */
+static void ledger_record(struct job *job)
+{
+    struct ob_ledger_entry e = {0};
+
+    if (!job->b->ledger || !job->idem_key[0] || job->ledger_hit)
+        return;
+    e.attempts = job->attempts;
+    e.first_attempt_ms = job->first_attempt_ms;
+    if (job->parking) {
+        e.state = OB_LEDGER_PARKED;
+    } else if (job->status) {
+        e.state = OB_LEDGER_DONE;
+        ob_strlcpyf(e.status, sizeof(e.status), "%s", job->status);
+        e.http_status = job->last_http_status;
+        ob_strlcpyf(e.warehouse_order_id, sizeof(e.warehouse_order_id), "%s",
+                    job->outcome.warehouse_order_id);
+        ob_strlcpyf(e.carrier, sizeof(e.carrier), "%s", job->outcome.carrier);
+        ob_strlcpyf(e.tracking_no, sizeof(e.tracking_no), "%s", job->outcome.tracking_no);
+        ob_strlcpyf(e.reason, sizeof(e.reason), "%s", job->outcome.reason);
+    } else {
+        return;
+    }
+    ob_ledger_put(job->b->ledger, job->idem_key, &e);
+}
+
 static void job_complete(struct job *job)
 {
     struct ob_bridge *b = job->b;
 
+    ledger_record(job);
     ob_consumer_done(b->consumer, &job->ticket);
     OB_METRIC_ADD(&b->metrics, finished, 1);
     ob_histogram_record(&b->metrics.latency, mono_us() - job->received_us);
@@ -356,21 +472,40 @@ static rd_kafka_resp_err_t queue_record(struct job *job, struct record *rec)
             .trace_id = job->trace_id,
         };
         return ob_producer_status(b->producer, &ev, rec);
-    } else {
+    } else if (rec->kind == RECORD_DLQ) {
         struct ob_dlq_info info = {
             .reason_class = job->dlq_class,
             .message = job->dlq_message,
             .warehouse = job->wh >= 0 ? wh_code(job) : NULL,
             .attempts = job->attempts,
             .http_status = job->last_http_status,
-            .topic = rd_kafka_topic_name(job->msg->rkt),
-            .partition = job->msg->partition,
-            .offset = job->msg->offset,
+            .topic = b->cfg->kafka.topic_orders,
+            .partition = job->origin_partition,
+            .offset = job->origin_offset,
             .first_attempt_ms = job->first_attempt_ms,
             .last_attempt_ms = job->last_attempt_ms,
         };
         return ob_producer_dead_letter(b->producer, job->msg, &info, rec->drop_payload, rec);
+    } else {
+        struct ob_park_info info = {
+            .not_before_ms = job->not_before_ms,
+            .attempts = job->attempts,
+            .parks = job->parks + 1,
+            .first_seen_ms = job->first_seen_ms,
+            .first_attempt_ms = job->first_attempt_ms,
+            .topic = b->cfg->kafka.topic_orders,
+            .partition = job->origin_partition,
+            .offset = job->origin_offset,
+            .reason = job->park_reason,
+            .replay = job->replay,
+        };
+        return ob_producer_park(b->producer, job->msg, &info, rec);
     }
+}
+
+static const char *record_name(const struct record *rec)
+{
+    return rec->kind == RECORD_STATUS ? "status" : rec->kind == RECORD_DLQ ? "dead-letter" : "retry";
 }
 
 /* Queue every wanted record not yet queued or acknowledged. A record that
@@ -378,10 +513,10 @@ static rd_kafka_resp_err_t queue_record(struct job *job, struct record *rec)
  * before the outcome is in Kafka. */
 static void job_send_records(struct job *job)
 {
-    struct record *recs[2] = {&job->status_rec, &job->dlq_rec};
+    struct record *recs[3] = {&job->status_rec, &job->dlq_rec, &job->park_rec};
     int waiting = 0, failed = 0;
 
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         struct record *rec = recs[i];
         if (!rec->wanted || rec->acked)
             continue;
@@ -390,8 +525,7 @@ static void job_send_records(struct job *job)
             if (err) {
                 OB_METRIC_ADD(&job->b->metrics, produce_errors, 1);
                 ob_log_trace(OB_LOG_WARN, job->trace_id, "cannot queue %s record: %s",
-                             rec->kind == RECORD_STATUS ? "status" : "dead-letter",
-                             rd_kafka_err2str(err));
+                             record_name(rec), rd_kafka_err2str(err));
                 failed = 1;
                 continue;
             }
@@ -418,6 +552,7 @@ static void job_finish(struct job *job, const char *status, const char *dlq_clas
     job->status = job->order_id[0] ? status : NULL;
     job->status_rec = (struct record){.job = job, .kind = RECORD_STATUS, .wanted = job->status != NULL};
     job->dlq_rec = (struct record){.job = job, .kind = RECORD_DLQ, .wanted = dlq_class != NULL};
+    job->park_rec = (struct record){.job = job, .kind = RECORD_PARK};
     job->dlq_class = dlq_class;
     if (message)
         ob_strlcpyf(job->dlq_message, sizeof(job->dlq_message), "%s", message);
@@ -443,8 +578,7 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, void *arg
     if (err) {
         OB_METRIC_ADD(&b->metrics, produce_errors, 1);
         ob_log_trace(OB_LOG_WARN, job->trace_id, "%s record for order %s not delivered: %s",
-                     rec->kind == RECORD_STATUS ? "status" : "dead-letter", job->order_id,
-                     rd_kafka_err2str(err));
+                     record_name(rec), job->order_id, rd_kafka_err2str(err));
         rec->failed = 1;
         /* A dead letter the topic will never take whole is sent without
          * the original, which stays readable at its own offset. */
@@ -456,13 +590,15 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, void *arg
         rec->acked = 1;
         if (rec->kind == RECORD_STATUS)
             OB_METRIC_ADD(&b->metrics, status_events, 1);
-        else
+        else if (rec->kind == RECORD_DLQ)
             OB_METRIC_ADD(&b->metrics, dead_lettered, 1);
+        else
+            OB_METRIC_ADD(&b->metrics, parked, 1);
     }
-    if (job->status_rec.queued || job->dlq_rec.queued)
-        return; /* the other record's report is still to come */
-    if (job->status_rec.failed || job->dlq_rec.failed) {
-        job->status_rec.failed = job->dlq_rec.failed = 0;
+    if (job->status_rec.queued || job->dlq_rec.queued || job->park_rec.queued)
+        return; /* another record's report is still to come */
+    if (job->status_rec.failed || job->dlq_rec.failed || job->park_rec.failed) {
+        job->status_rec.failed = job->dlq_rec.failed = job->park_rec.failed = 0;
         job->state = JOB_WAIT_RECORDS;
         if (timer_add(b, job, mono_ms() + PRODUCE_RETRY_MS) == 0)
             return;
@@ -481,8 +617,64 @@ static uint64_t next_random(struct ob_bridge *b)
 
 static void job_push(struct job *job);
 static void job_classify(struct job *job);
-static void lane_release(struct ob_bridge *b, int wh);
 static void lane_pump(struct ob_bridge *b, int wh);
+
+/* Must the job let go now: its partition is being revoked, or we stop? */
+static int job_draining(const struct job *job)
+{
+    return job->b->stopping || ob_ticket_draining(&job->ticket);
+}
+
+/*
+ * Park the job: a copy of its message goes to the retry topic, to be
+ * consumed again not before `delay_ms` from now; once Kafka has it, this
+ * message is done. The events of the same order waiting behind it are
+ * parked after it, so they come back after it too (same key, same
+ * partition). An order first seen longer ago than the warehouse's
+ * give_up_after_ms is dead-lettered instead.
+ */
+static void job_park(struct job *job, uint64_t delay_ms, const char *reason)
+{
+    struct ob_bridge *b = job->b;
+    int64_t now = ob_now_epoch_ms();
+    struct job *next = job->order_next;
+
+    if (job->wh >= 0 && now - job->first_seen_ms > b->cfg->warehouses[job->wh].give_up_after_ms) {
+        char msg[600];
+        OB_METRIC_ADD(&b->metrics, failed, 1);
+        snprintf(msg, sizeof(msg), "not delivered %ld ms after it was first seen (%d attempts): %s",
+                 b->cfg->warehouses[job->wh].give_up_after_ms, job->attempts, reason);
+        job_finish(job, "DELIVERY_FAILED", "retries_exhausted", msg);
+        return;
+    }
+    if (job->indexed) {
+        job->indexed = 0;
+        job->order_next = NULL;
+        if (!next)
+            order_index_remove(b, job);
+    }
+    ob_log_trace(OB_LOG_INFO, job->trace_id, "order %s parked on %s for %" PRIu64 " ms: %s",
+                 job->order_id[0] ? job->order_id : "(unknown)", b->cfg->kafka.topic_retry,
+                 delay_ms, reason);
+    job->parking = 1;
+    job->not_before_ms = now + (int64_t)delay_ms;
+    ob_strlcpyf(job->park_reason, sizeof(job->park_reason), "%s", reason);
+    job->status_rec = (struct record){.job = job, .kind = RECORD_STATUS};
+    job->dlq_rec = (struct record){.job = job, .kind = RECORD_DLQ};
+    job->park_rec = (struct record){.job = job, .kind = RECORD_PARK, .wanted = 1};
+    job_send_records(job);
+    if (next)
+        job_park(next, delay_ms, "an earlier event of the order is parked");
+}
+
+/* The wait on the retry topic: park_ms, doubling with each park, +-20%. */
+static uint64_t park_delay(struct job *job)
+{
+    const struct ob_warehouse_conf *wh = &job->b->cfg->warehouses[job->wh];
+    uint64_t d = (uint64_t)wh->park_ms << (job->parks < MAX_PARK_SHIFT ? job->parks : MAX_PARK_SHIFT);
+
+    return d - d / 5 + next_random(job->b) % (d * 2 / 5 + 1);
+}
 
 /* Exponential backoff with full jitter; a Retry-After from the warehouse
  * replaces it (capped at MAX_RETRY_AFTER_MS). */
@@ -506,10 +698,29 @@ static void on_http_done(struct ob_http_call *call)
 {
     struct job *job = (struct job *)((char *)call - offsetof(struct job, call));
     struct ob_bridge *b = job->b;
+    int wh = job->wh;
 
-    lane_release(b, job->wh);
+    b->warehouses[wh].active--;
     job_classify(job);
-    lane_pump(b, job->wh);
+    lane_pump(b, wh);
+}
+
+/* The breaker hears every answer; its transitions are logged. */
+static void breaker_record(struct ob_bridge *b, int wh, int failure)
+{
+    struct warehouse *w = &b->warehouses[wh];
+    enum ob_breaker_state before = w->breaker.state;
+    enum ob_breaker_state after = ob_breaker_record(&w->breaker, mono_ms(), failure);
+
+    if (after == before)
+        return;
+    if (after == OB_BREAKER_OPEN) {
+        OB_METRIC_ADD(&b->metrics, breaker_opened, 1);
+        OB_WARN("warehouse %s failing: circuit open for %ld ms; its orders wait on %s",
+                w->conf->code, w->conf->breaker.open_ms, b->cfg->kafka.topic_retry);
+    } else {
+        OB_INFO("warehouse %s: circuit %s", w->conf->code, ob_breaker_state_name(after));
+    }
 }
 
 static void job_classify(struct job *job)
@@ -533,6 +744,7 @@ static void job_classify(struct job *job)
                  job->order_id, wh->code, job->attempts, call->resp.status,
                  call->total_seconds * 1000.0);
     ob_http_call_reset(call);
+    breaker_record(b, job->wh, job->outcome.kind == OB_OUTCOME_RETRY);
 
     switch (job->outcome.kind) {
     case OB_OUTCOME_ACCEPTED:
@@ -540,28 +752,21 @@ static void job_classify(struct job *job)
         job_finish(job, "ACCEPTED", NULL, NULL);
         return;
     case OB_OUTCOME_RETRY:
-        if (job->attempts < wh->max_attempts && !b->stopping) {
+        if (job->attempts >= wh->max_attempts) {
+            char msg[600];
+            OB_METRIC_ADD(&b->metrics, failed, 1);
+            snprintf(msg, sizeof(msg), "gave up after %d attempts: %s", job->attempts,
+                     job->outcome.reason);
+            job_finish(job, "DELIVERY_FAILED", "retries_exhausted", msg);
+        } else if (job_draining(job)) {
+            job_park(job, 0, job->outcome.reason);
+        } else if (job->attempts_here >= wh->attempts_in_memory) {
+            job_park(job, park_delay(job), job->outcome.reason);
+        } else {
             ob_log_trace(OB_LOG_INFO, job->trace_id, "order %s to %s: %s; retry %d of %d",
                          job->order_id, wh->code, job->outcome.reason, job->attempts,
                          wh->max_attempts - 1);
             job_retry_later(job, job->outcome.retry_after_ms);
-            return;
-        }
-        if (job->attempts < wh->max_attempts) {
-            /* Shutting down: the offset stays uncommitted and the order
-             * comes back with the same idempotency key after restart. */
-            ob_log_trace(OB_LOG_INFO, job->trace_id,
-                         "order %s: %s; stopping, left uncommitted for redelivery", job->order_id,
-                         job->outcome.reason);
-            job_free(job);
-            return;
-        }
-        OB_METRIC_ADD(&b->metrics, failed, 1);
-        {
-            char msg[600];
-            snprintf(msg, sizeof(msg), "gave up after %d attempts: %s", job->attempts,
-                     job->outcome.reason);
-            job_finish(job, "DELIVERY_FAILED", "retries_exhausted", msg);
         }
         return;
     case OB_OUTCOME_PERMANENT:
@@ -594,7 +799,8 @@ static void job_send(struct job *job)
                              sizeof(err)) != 0 ||
         !job->call.req.url || !job->call.req.method) {
         ob_http_call_reset(&job->call);
-        lane_release(b, job->wh);
+        b->warehouses[job->wh].active--;
+        breaker_record(b, job->wh, 0); /* not the warehouse's failure */
         OB_METRIC_ADD(&b->metrics, failed, 1);
         char msg[600];
         snprintf(msg, sizeof(msg), "adapter %s cannot encode the order: %s", ad->plugin.vt.name,
@@ -602,7 +808,16 @@ static void job_send(struct job *job)
         job_finish(job, "DELIVERY_FAILED", "encode_failed", msg);
         return;
     }
+    if (!job->attempts_here && b->ledger) {
+        struct ob_ledger_entry e = {
+            .state = OB_LEDGER_IN_FLIGHT,
+            .attempts = job->attempts + 1,
+            .first_attempt_ms = job->first_attempt_ms ? job->first_attempt_ms : ob_now_epoch_ms(),
+        };
+        ob_ledger_put(b->ledger, job->idem_key, &e);
+    }
     job->attempts++;
+    job->attempts_here++;
     if (job->attempts > 1)
         OB_METRIC_ADD(&b->metrics, http_retries, 1);
     if (!job->first_attempt_ms)
@@ -616,17 +831,52 @@ static void job_send(struct job *job)
         /* Treat as a transport failure of this attempt. */
         job->call.resp.status = 0;
         job->call.resp.transport_error = "cannot start the HTTP transfer";
-        lane_release(b, job->wh);
+        b->warehouses[job->wh].active--;
         job_classify(job);
     }
 }
 
-static void lane_release(struct ob_bridge *b, int wh)
+static void lane_remove(struct ob_bridge *b, struct job *job)
 {
-    b->warehouses[wh].active--;
+    struct warehouse *w = &b->warehouses[job->wh];
+    struct job *prev = NULL;
+
+    for (struct job *j = w->waiting_head; j; prev = j, j = j->lane_next) {
+        if (j != job)
+            continue;
+        if (prev)
+            prev->lane_next = j->lane_next;
+        else
+            w->waiting_head = j->lane_next;
+        if (w->waiting_tail == j)
+            w->waiting_tail = prev;
+        j->lane_next = NULL;
+        return;
+    }
 }
 
-/* Start waiting pushes while the warehouse has free connections. */
+/* Park every order waiting in the lane (its circuit is open, or we let go). */
+static void lane_park_all(struct ob_bridge *b, int wh, const char *reason)
+{
+    struct warehouse *w = &b->warehouses[wh];
+    struct job *job = w->waiting_head;
+
+    w->waiting_head = w->waiting_tail = NULL;
+    while (job) {
+        struct job *next = job->lane_next;
+        job->lane_next = NULL;
+        job->state = JOB_NEW;
+        job_park(job, job_draining(job) ? 0 : park_delay(job), reason);
+        job = next;
+    }
+}
+
+/*
+ * Start waiting pushes while the warehouse has free connections, a token
+ * in its bucket and a circuit that lets them through. An open circuit
+ * parks the whole line on the retry topic, so that one failing warehouse
+ * never fills the bridge and stalls the others.
+ */
 static void lane_pump(struct ob_bridge *b, int wh)
 {
     struct warehouse *w = &b->warehouses[wh];
@@ -635,7 +885,23 @@ static void lane_pump(struct ob_bridge *b, int wh)
         return;
     b->pumping = 1;
     while (w->waiting_head && w->active < w->conf->max_connections) {
-        struct job *job = w->waiting_head;
+        uint64_t now_us = mono_us(), wait;
+        struct job *job;
+
+        if (!ob_bucket_take(&w->bucket, now_us, &wait)) {
+            OB_METRIC_ADD(&b->metrics, rate_limited, 1);
+            w->blocked_until_ms = (now_us + wait + 999) / 1000;
+            break;
+        }
+        if (!ob_breaker_allow(&w->breaker, now_us / 1000, &wait)) {
+            if (w->breaker.state == OB_BREAKER_OPEN) {
+                lane_park_all(b, wh, "circuit open");
+                continue; /* parking may have let a later event of an order join */
+            }
+            w->blocked_until_ms = now_us / 1000 + (wait ? wait : 1);
+            break;
+        }
+        job = w->waiting_head;
         w->waiting_head = job->lane_next;
         if (!w->waiting_head)
             w->waiting_tail = NULL;
@@ -646,14 +912,13 @@ static void lane_pump(struct ob_bridge *b, int wh)
     b->pumping = 0;
 }
 
-/* Push now if the warehouse's lane has room, else wait in line. */
+/* Join the warehouse's lane (or park, when the job must let go). */
 static void job_push(struct job *job)
 {
     struct warehouse *w = &job->b->warehouses[job->wh];
 
-    if (w->active < w->conf->max_connections && !w->waiting_head) {
-        w->active++;
-        job_send(job);
+    if (job_draining(job)) {
+        job_park(job, 0, "partition revoked or stopping");
         return;
     }
     job->state = JOB_QUEUED;
@@ -663,36 +928,62 @@ static void job_push(struct job *job)
     else
         w->waiting_head = job;
     w->waiting_tail = job;
+    if (!w->blocked_until_ms)
+        lane_pump(job->b, job->wh);
+}
+
+static const char *header_text(const rd_kafka_message_t *msg, const char *name, char *buf,
+                               size_t size)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *value;
+    size_t len;
+
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !value || len >= size)
+        return NULL;
+    memcpy(buf, value, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+static int64_t header_int(const rd_kafka_message_t *msg, const char *name, int64_t def)
+{
+    char buf[32], *end;
+    const char *text = header_text(msg, name, buf, sizeof(buf));
+    long long v;
+
+    if (!text)
+        return def;
+    v = strtoll(text, &end, 10);
+    return end != text && *end == '\0' ? (int64_t)v : def;
 }
 
 static void set_trace_id(struct job *job)
 {
-    rd_kafka_headers_t *hdrs = NULL;
-    const void *value;
-    size_t size;
+    char value[sizeof(job->trace_id)];
+    size_t n = 0;
 
-    if (rd_kafka_message_headers(job->msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        rd_kafka_header_get_last(hdrs, "trace_id", &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        value && size > 0 && size < sizeof(job->trace_id)) {
-        size_t n = 0;
-        for (size_t i = 0; i < size; i++) {
-            char ch = ((const char *)value)[i];
-            if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                ch == '-' || ch == '_' || ch == '.')
-                job->trace_id[n++] = ch;
-        }
+    if (header_text(job->msg, "trace_id", value, sizeof(value))) {
+        for (const char *p = value; *p; p++)
+            if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                *p == '-' || *p == '_' || *p == '.')
+                job->trace_id[n++] = *p;
         job->trace_id[n] = '\0';
         if (n > 0)
             return;
     }
-    snprintf(job->trace_id, sizeof(job->trace_id), "%" PRId32 "-%" PRId64, job->msg->partition,
-             job->msg->offset);
+    snprintf(job->trace_id, sizeof(job->trace_id), "%" PRId32 "-%" PRId64, job->origin_partition,
+             job->origin_offset);
 }
+
+static void job_begin(struct job *job);
 
 static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct ob_ticket *ticket)
 {
-    struct ob_order_problem problem;
     struct job *job = job_alloc(b);
+    int64_t now = ob_now_epoch_ms();
 
     if (!job) {
         /* Unfinished and uncommitted: comes back after a restart. */
@@ -713,7 +1004,41 @@ static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct
     b->jobs++;
     OB_METRIC_ADD(&b->metrics, in_flight, 1);
     OB_METRIC_ADD(&b->metrics, consumed, 1);
+    job->from_retry = ob_ticket_from_retry(ticket);
+    job->replay = header_int(msg, "ob.replay", 0) == 1;
+    if (job->from_retry) {
+        job->attempts = (int)header_int(msg, "ob.attempts", 0);
+        job->parks = (int)header_int(msg, "ob.parks", 1);
+        job->first_seen_ms = header_int(msg, "ob.first_seen", now);
+        job->first_attempt_ms = header_int(msg, "ob.first_attempt", 0);
+        job->origin_partition = (int32_t)header_int(msg, "ob.partition", msg->partition);
+        job->origin_offset = header_int(msg, "ob.offset", msg->offset);
+        job->not_before_ms = header_int(msg, "ob.not_before", 0);
+    } else {
+        job->first_seen_ms = now;
+        job->origin_partition = msg->partition;
+        job->origin_offset = msg->offset;
+    }
     set_trace_id(job);
+    if (job->not_before_ms > now) {
+        /* Too early: wait, and keep this partition paused meanwhile (the
+         * messages behind it were parked no earlier). */
+        job->state = JOB_NOT_BEFORE;
+        ob_consumer_hold(b->consumer, ticket, 1);
+        if (timer_add(b, job, mono_ms() + (uint64_t)(job->not_before_ms - now)) == 0)
+            return;
+        ob_consumer_hold(b->consumer, ticket, 0);
+        job->state = JOB_NEW;
+    }
+    job_begin(job);
+}
+
+/* Parse, then wait for the order's earlier events, then route and push. */
+static void job_begin(struct job *job)
+{
+    struct ob_bridge *b = job->b;
+    rd_kafka_message_t *msg = job->msg;
+    struct ob_order_problem problem;
 
     if (ob_order_parse(msg->payload, msg->len, (size_t)b->cfg->pipeline.max_order_bytes, &job->po,
                        &problem) != 0) {
@@ -735,10 +1060,68 @@ static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct
     job_proceed(job);
 }
 
+/*
+ * What the ledger knows about this push. Done: the status is re-emitted
+ * (events are idempotent by key) and nothing is pushed, unless a replay
+ * asks to try a failed order again. Parked, met on the orders topic: the
+ * copy on the retry topic carries it on. In flight: resent with the same
+ * key, its attempts counted.
+ * Returns 1 when the job is finished here.
+ */
+static int ledger_check(struct job *job)
+{
+    struct ob_bridge *b = job->b;
+    struct ob_ledger_entry e;
+    const char *status;
+
+    if (!b->ledger || ob_ledger_get(b->ledger, job->idem_key, &e) != 1)
+        return 0;
+    if (e.state == OB_LEDGER_DONE && (status = static_status(e.status)) &&
+        !(job->replay && status != static_status("ACCEPTED"))) {
+        OB_METRIC_ADD(&b->metrics, ledger_skipped, 1);
+        ob_log_trace(OB_LOG_INFO, job->trace_id, "order %s already %s at %s: status re-emitted",
+                     job->order_id, status, wh_code(job));
+        job->ledger_hit = 1;
+        job->attempts = e.attempts;
+        job->first_attempt_ms = e.first_attempt_ms;
+        job->last_http_status = e.http_status;
+        ob_strlcpyf(job->outcome.warehouse_order_id, sizeof(job->outcome.warehouse_order_id), "%s",
+                    e.warehouse_order_id);
+        ob_strlcpyf(job->outcome.carrier, sizeof(job->outcome.carrier), "%s", e.carrier);
+        ob_strlcpyf(job->outcome.tracking_no, sizeof(job->outcome.tracking_no), "%s",
+                    e.tracking_no);
+        ob_strlcpyf(job->outcome.reason, sizeof(job->outcome.reason), "%s", e.reason);
+        job_finish(job, status, NULL, NULL);
+        return 1;
+    }
+    if (e.state == OB_LEDGER_PARKED && !job->from_retry && !job->replay) {
+        ob_log_trace(OB_LOG_INFO, job->trace_id, "order %s already waits on %s", job->order_id,
+                     b->cfg->kafka.topic_retry);
+        job->ledger_hit = 1;
+        order_release(job);
+        job_complete(job);
+        return 1;
+    }
+    if (e.state == OB_LEDGER_IN_FLIGHT || e.state == OB_LEDGER_PARKED) {
+        if (e.state == OB_LEDGER_IN_FLIGHT && !job->from_retry) {
+            OB_METRIC_ADD(&b->metrics, ledger_resent, 1);
+            ob_log_trace(OB_LOG_INFO, job->trace_id,
+                         "order %s was in flight when the bridge stopped: resent, same key",
+                         job->order_id);
+        }
+        if (e.attempts > job->attempts)
+            job->attempts = e.attempts;
+        if (!job->first_attempt_ms)
+            job->first_attempt_ms = e.first_attempt_ms;
+    }
+    return 0;
+}
+
 /* Route and push a parsed order whose earlier events are all finished. */
 static void job_proceed(struct job *job)
 {
     struct ob_bridge *b = job->b;
+    const struct ob_warehouse_conf *wh;
     char reason[256];
     const char *rule = NULL;
 
@@ -748,13 +1131,23 @@ static void job_proceed(struct job *job)
         job_finish(job, "DELIVERY_FAILED", "unroutable", reason);
         return;
     }
-    ob_log_trace(OB_LOG_DEBUG, job->trace_id, "order %s -> %s (by %s)", job->order_id,
-                 b->cfg->warehouses[job->wh].code, rule);
-    if (ob_idempotency_key(b->cfg->warehouses[job->wh].code, job->order_id,
-                           job->po->order.event_name, job->po->order.revision,
-                           job->idem_key) != 0) {
+    wh = &b->cfg->warehouses[job->wh];
+    ob_log_trace(OB_LOG_DEBUG, job->trace_id, "order %s -> %s (by %s)", job->order_id, wh->code,
+                 rule);
+    if (ob_idempotency_key(wh->code, job->order_id, job->po->order.event_name,
+                           job->po->order.revision, job->idem_key) != 0) {
         OB_METRIC_ADD(&b->metrics, failed, 1);
         job_finish(job, "DELIVERY_FAILED", "encode_failed", "cannot derive the idempotency key");
+        return;
+    }
+    if (ledger_check(job))
+        return;
+    if (job->attempts >= wh->max_attempts) {
+        char msg[300];
+        OB_METRIC_ADD(&b->metrics, failed, 1);
+        snprintf(msg, sizeof(msg), "gave up after %d attempts (the last interrupted)",
+                 job->attempts);
+        job_finish(job, "DELIVERY_FAILED", "retries_exhausted", msg);
         return;
     }
     job_push(job);
@@ -766,35 +1159,125 @@ static void run_timers(struct ob_bridge *b, uint64_t now_ms)
         struct job *job = timer_pop_due(b, now_ms);
         if (!job)
             return;
-        if (job->state == JOB_WAIT_RETRY && b->stopping)
-            job_free(job); /* uncommitted: redelivered after restart */
-        else if (job->state == JOB_WAIT_RETRY)
+        if (job->state == JOB_NOT_BEFORE) {
+            ob_consumer_hold(b->consumer, &job->ticket, 0);
+            job->state = JOB_NEW;
+            job_begin(job);
+        } else if (job->state == JOB_WAIT_RETRY) {
             job_push(job);
-        else
+        } else {
             job_send_records(job);
+        }
     }
+}
+
+/* Lanes waiting for a token or a half-open probe slot. */
+static uint64_t run_lanes(struct ob_bridge *b, uint64_t now_ms)
+{
+    uint64_t next = 0;
+
+    for (size_t i = 0; i < b->n_warehouses; i++) {
+        struct warehouse *w = &b->warehouses[i];
+        if (w->blocked_until_ms && w->blocked_until_ms <= now_ms) {
+            w->blocked_until_ms = 0;
+            lane_pump(b, (int)i);
+        }
+        if (w->blocked_until_ms && (!next || w->blocked_until_ms < next))
+            next = w->blocked_until_ms;
+    }
+    return next;
+}
+
+/* --- letting go: revoke and stop ---------------------------------------- */
+
+/* Park what waits (for a retry, or in a lane); what is in curl or in the
+ * producer is left to finish. */
+static void drain_start(struct ob_bridge *b)
+{
+    struct job *job = b->all_jobs;
+
+    while (job) {
+        struct job *next = job->next;
+        if (job_draining(job)) {
+            if (job->state == JOB_WAIT_RETRY) {
+                timer_remove(b, job);
+                job_park(job, 0, "partition revoked or stopping");
+            } else if (job->state == JOB_QUEUED) {
+                lane_remove(b, job);
+                job->state = JOB_NEW;
+                job_park(job, 0, "partition revoked or stopping");
+            } else if (job->state == JOB_NOT_BEFORE) {
+                job_free(job); /* on the retry topic already: the next owner waits for it */
+                OB_METRIC_ADD(&b->metrics, abandoned, 1);
+            }
+        }
+        job = next; /* parking frees nothing synchronously: `next` stays valid */
+    }
+}
+
+static size_t draining_jobs(const struct ob_bridge *b)
+{
+    size_t n = 0;
+
+    for (const struct job *job = b->all_jobs; job; job = job->next)
+        n += job_draining(job) && job->ticket.part;
+    return n;
+}
+
+/* The deadline passed: pushes still in curl are abandoned uncommitted (the
+ * next owner sends them again with the same key); records already in the
+ * producer finish on their own, without their tickets. */
+static void drain_abandon(struct ob_bridge *b)
+{
+    struct job *job = b->all_jobs;
+
+    while (job) {
+        struct job *next = job->next;
+        if (job_draining(job) && job->ticket.part) {
+            if (job->state == JOB_RECORDS || job->state == JOB_WAIT_RECORDS) {
+                job->ticket.part = NULL;
+            } else {
+                OB_METRIC_ADD(&b->metrics, abandoned, 1);
+                job_free(job);
+                next = b->all_jobs; /* freeing may have taken other jobs with it */
+            }
+        }
+        job = next;
+    }
+}
+
+static void drain_wake(struct ob_bridge *b);
+
+/* Partitions are being revoked: finish or park their orders, up to the
+ * shutdown timeout, before the consumer commits and lets them go. */
+static void on_revoke(void *opaque)
+{
+    struct ob_bridge *b = opaque;
+    uint64_t now = mono_ms(), deadline = now + (uint64_t)b->cfg->pipeline.shutdown_timeout_ms;
+    size_t n;
+
+    if (b->destroying)
+        return;
+    drain_start(b);
+    while ((n = draining_jobs(b)) > 0 && (now = mono_ms()) < deadline) {
+        int timeout = (int)(deadline - now < 100 ? deadline - now : 100);
+        ob_producer_poll(b->producer);
+        run_timers(b, now);
+        run_lanes(b, now);
+        if (b->ledger)
+            ob_ledger_flush(b->ledger);
+        if (ob_dispatch_poll(b->dispatch, b->wake[0], timeout) == 1)
+            drain_wake(b);
+    }
+    if (n > 0)
+        OB_WARN("revoke: %zu order(s) unfinished after %ld ms, left to the next owner", n,
+                b->cfg->pipeline.shutdown_timeout_ms);
+    drain_abandon(b);
+    if (b->ledger)
+        ob_ledger_flush(b->ledger);
 }
 
 /* --- the loop --------------------------------------------------------- */
-
-/* On stop, orders waiting for a retry are dropped uncommitted rather than
- * waited for: they come back after restart with the same idempotency key. */
-static size_t drop_waiting_retries(struct ob_bridge *b)
-{
-    size_t n = b->n_timers, dropped = 0;
-    struct job **pending = b->timers;
-
-    b->timers = NULL;
-    b->n_timers = b->cap_timers = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (pending[i]->state == JOB_WAIT_RETRY || timer_add(b, pending[i], pending[i]->due_ms) != 0) {
-            job_free(pending[i]);
-            dropped++;
-        }
-    }
-    free(pending);
-    return dropped;
-}
 
 static void drain_wake(struct ob_bridge *b)
 {
@@ -864,41 +1347,64 @@ static int consume(struct ob_bridge *b, uint64_t now)
     return 1;
 }
 
+/* Staged ledger writes become durable before any offset that depends on
+ * them is committed, and before the loop sleeps. */
+static void ledger_flush(struct ob_bridge *b)
+{
+    if (b->ledger)
+        ob_ledger_flush(b->ledger);
+}
+
+static void commit(struct ob_bridge *b, int sync)
+{
+    ledger_flush(b);
+    ob_consumer_commit(b->consumer, sync);
+}
+
 int ob_bridge_run(struct ob_bridge *b)
 {
     const struct ob_config *cfg = b->cfg;
     uint64_t now = mono_ms();
     uint64_t next_commit = now + (uint64_t)cfg->pipeline.commit_interval_ms;
+    uint64_t next_expire = now + 1000;
     uint64_t deadline = 0;
     char errstr[512];
     int rc = 0;
 
-    OB_INFO("consuming %s as group %s from %s", cfg->kafka.topic_orders, cfg->kafka.group_id,
-            cfg->kafka.bootstrap_servers);
+    OB_INFO("consuming %s and %s as group %s from %s", cfg->kafka.topic_orders,
+            cfg->kafka.topic_retry, cfg->kafka.group_id, cfg->kafka.bootstrap_servers);
     for (;;) {
         int more = 0, timeout;
+        uint64_t lanes_due;
 
         now = mono_ms();
         if (atomic_load(&b->stop_requested) && !b->stopping) {
+            /* Stop fetching; park what waits; give what is in curl or in
+             * the producer until the deadline. */
             b->stopping = 1;
             deadline = now + (uint64_t)cfg->pipeline.shutdown_timeout_ms;
             ob_consumer_pause(b->consumer);
-            size_t dropped = drop_waiting_retries(b);
-            OB_INFO("stopping: %zu order(s) in flight, up to %ld ms to finish; %zu waiting for "
-                    "a retry left uncommitted for redelivery",
-                    b->jobs, cfg->pipeline.shutdown_timeout_ms, dropped);
+            OB_INFO("stopping: %zu order(s) in flight, up to %ld ms to finish or park them",
+                    b->jobs, cfg->pipeline.shutdown_timeout_ms);
+            drain_start(b);
         }
         if (b->stopping && (b->jobs == 0 || now >= deadline))
             break;
-        more = consume(b, now);
+        if (!b->stopping)
+            more = consume(b, now);
         ob_producer_poll(b->producer);
         run_timers(b, now);
+        lanes_due = run_lanes(b, now);
         /* Finished orders may have made room for messages already waiting. */
         if (b->full_since && !is_full(b))
             more = 1;
         if (now >= next_commit) {
-            ob_consumer_commit(b->consumer, 0);
+            commit(b, 0);
             next_commit = now + (uint64_t)cfg->pipeline.commit_interval_ms;
+        }
+        if (b->ledger && now >= next_expire) {
+            ob_ledger_expire(b->ledger, ob_now_epoch_ms(), LEDGER_EXPIRE_BATCH);
+            next_expire = now + 1000;
         }
         if (ob_producer_fatal(b->producer, errstr, sizeof(errstr))) {
             OB_ERR("fatal Kafka producer error, stopping: %s", errstr);
@@ -914,20 +1420,27 @@ int ob_bridge_run(struct ob_bridge *b)
             if (until < timeout)
                 timeout = until;
         }
+        if (lanes_due && (lanes_due <= now || (int)(lanes_due - now) < timeout))
+            timeout = lanes_due <= now ? 0 : (int)(lanes_due - now);
         if (next_commit > now && (int)(next_commit - now) < timeout)
             timeout = (int)(next_commit - now);
         if (b->stopping && deadline > now && (int)(deadline - now) < timeout)
             timeout = (int)(deadline - now);
+        ledger_flush(b);
         if (ob_dispatch_poll(b->dispatch, b->wake[0], timeout) == 1)
             drain_wake(b);
     }
 
     /* Deliver what is queued; each acknowledged outcome finishes its job. */
     ob_producer_flush(b->producer, 10000);
-    if (b->jobs)
+    if (b->jobs) {
         OB_WARN("%zu order(s) unfinished at shutdown: not committed, they will be redelivered",
                 b->jobs);
-    ob_consumer_commit(b->consumer, 1);
+        OB_METRIC_ADD(&b->metrics, abandoned, b->jobs);
+    }
+    commit(b, 1);
+    if (b->ledger)
+        ob_ledger_sync(b->ledger);
     return rc;
 }
 
@@ -989,7 +1502,21 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
         goto fail;
     }
     for (size_t i = 0; i < cfg->n_warehouses; i++) {
-        b->warehouses[i].conf = &cfg->warehouses[i];
+        const struct ob_warehouse_conf *wc = &cfg->warehouses[i];
+        struct ob_breaker_conf bc = {
+            .consecutive_failures = wc->breaker.consecutive_failures,
+            .error_rate = wc->breaker.error_rate,
+            .min_requests = wc->breaker.min_requests,
+            .window_ms = (uint64_t)wc->breaker.window_ms,
+            .open_ms = (uint64_t)wc->breaker.open_ms,
+            .half_open_probes = wc->breaker.half_open_probes,
+        };
+        ob_bucket_init(&b->warehouses[i].bucket, wc->rate_per_second,
+                       wc->rate_burst ? wc->rate_burst
+                                      : (wc->rate_per_second > 1 ? wc->rate_per_second : 1),
+                       mono_us());
+        ob_breaker_init(&b->warehouses[i].breaker, &bc);
+        b->warehouses[i].conf = wc;
         if (ob_adapter_open(cfg, &cfg->warehouses[i], &b->warehouses[i].adapter, errstr,
                             errstr_size) != 0)
             goto fail;
@@ -1005,8 +1532,21 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
     if (ob_producer_create(cfg, b->wake[1], on_record_delivered, b, &b->producer, errstr,
                            errstr_size) != 0)
         goto fail;
+    if (cfg->ledger.path) {
+        struct ob_ledger_options lo = {
+            .path = cfg->ledger.path,
+            .max_bytes = (size_t)cfg->ledger.max_mb << 20,
+            .ttl_ms = (int64_t)cfg->ledger.ttl_hours * 3600 * 1000,
+        };
+        if (ob_ledger_open(&lo, &b->ledger, errstr, errstr_size) != 0)
+            goto fail;
+    } else {
+        OB_WARN("no ledger configured: a redelivered order is pushed again (the warehouse's "
+                "dedupe by idempotency key absorbs it)");
+    }
     if (ob_consumer_create(cfg, b->wake[1], &b->consumer, errstr, errstr_size) != 0)
         goto fail;
+    ob_consumer_on_revoke(b->consumer, on_revoke, b);
     *out = b;
     return 0;
 fail:
@@ -1041,6 +1581,7 @@ void ob_bridge_destroy(struct ob_bridge *b)
         ob_consumer_close(b->consumer);
     ob_producer_destroy(b->producer);
     ob_dispatch_destroy(b->dispatch);
+    ob_ledger_close(b->ledger);
     for (size_t i = 0; i < b->n_warehouses; i++)
         ob_adapter_close(b->warehouses[i].adapter);
     free(b->warehouses);

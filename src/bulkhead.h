@@ -51,7 +51,9 @@ struct ob_breaker {
 void ob_breaker_init(struct ob_breaker *br, const struct ob_breaker_conf *conf);
 
 /* May a request start now? Returns 1 (in HALF_OPEN this takes a probe
- * slot), or 0 with *wait_ms set to when to ask again. */
+ * slot), or 0 with *wait_ms set to when to ask again. Every request it
+ * allowed must get exactly one ob_breaker_record(), or a half-open
+ * breaker waits for its probe for ever. */
 int ob_breaker_allow(struct ob_breaker *br, uint64_t now_ms, uint64_t *wait_ms);
 
 /* The outcome of a request allowed by ob_breaker_allow(). failure: the

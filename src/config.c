@@ -140,6 +140,7 @@ enum type {
     T_STR,     /* non-empty string -> char *, optional check()           */
     T_INT,     /* integer in [min, max] -> int                            */
     T_LONG,    /* integer in [min, max] -> long                           */
+    T_DOUBLE,  /* number in [min, max] -> double                          */
     T_BLOCK,   /* nested object described by sub[]                        */
     T_KV,      /* object of scalars -> struct ob_kv[] + count (librdkafka) */
     T_STRLIST, /* array of non-empty strings -> char *[] + count          */
@@ -176,6 +177,7 @@ struct opt {
 #define STR(k, req, def, off, check, desc) {k, T_STR, req, def, off, 0, 0, desc, 0, NULL, check, NULL}
 #define INT(k, def, off, min, max, desc) {k, T_INT, 0, def, off, min, max, desc, 0, NULL, NULL, NULL}
 #define LONG(k, def, off, min, max, desc) {k, T_LONG, 0, def, off, min, max, desc, 0, NULL, NULL, NULL}
+#define DOUBLE(k, def, off, min, max, desc) {k, T_DOUBLE, 0, def, off, min, max, desc, 0, NULL, NULL, NULL}
 #define BLOCK(k, req, sub, desc) {k, T_BLOCK, req, NULL, 0, 0, 0, desc, 0, sub, NULL, NULL}
 #define KV(k, off, n_off, desc) {k, T_KV, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL}
 #define STRLIST(k, off, n_off, desc) {k, T_STRLIST, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL}
@@ -202,6 +204,8 @@ static const struct opt topics_opts[] = {
         "topic fulfillment.v1 status events are produced to"),
     STR("dlq", 0, "orders.dlq", C(kafka.topic_dlq), check_topic,
         "dead-letter topic for orders that cannot be delivered"),
+    STR("retry", 0, "orders.retry", C(kafka.topic_retry), check_topic,
+        "topic orders wait on for a later retry; same partition count as orders"),
     END};
 
 static const struct opt kafka_opts[] = {
@@ -228,6 +232,12 @@ static const struct opt pipeline_opts[] = {
          "larger messages are dead-lettered unread"),
     LONG("shutdown_timeout_ms", "30000", C(pipeline.shutdown_timeout_ms), 1, MS_MAX,
          "how long a stop waits for in-flight orders"),
+    END};
+
+static const struct opt ledger_opts[] = {
+    STR("path", REQ, NULL, C(ledger.path), NULL, "directory of this instance's delivery ledger"),
+    LONG("ttl_hours", "168", C(ledger.ttl_hours), 1, 100000, "entries older than this expire"),
+    LONG("max_mb", "1024", C(ledger.max_mb), 1, 1048576, "hard size cap; the oldest go first"),
     END};
 
 static const struct opt log_opts[] = {
@@ -261,11 +271,30 @@ static const struct opt root_opts[] = {
     BLOCK("kafka", REQ, kafka_opts, "Kafka connection and topics"),
     BLOCK("http", 0, http_opts, "the bridge's own HTTP server; absent: none"),
     BLOCK("pipeline", 0, pipeline_opts, "processing limits"),
+    BLOCK("ledger", 0, ledger_opts, "delivery ledger; absent: none (redeliveries are pushed again)"),
     STRLIST("adapter_path", C(adapter_path), C(n_adapter_path),
             "extra folders searched for ob-adapter-<name>.so"),
     BLOCK("log", 0, log_opts, "logging"),
     CUSTOM("warehouses", REQ, parse_warehouses, "warehouse code -> warehouse"),
     BLOCK("routing", 0, routing_opts, "which warehouse an order goes to"),
+    END};
+
+static const struct opt rate_limit_opts[] = {
+    DOUBLE("per_second", "0", W(rate_per_second), 0, 1000000, "requests per second; 0: unlimited"),
+    INT("burst", "0", W(rate_burst), 0, 1000000, "requests allowed at once; 0: per_second"),
+    END};
+
+static const struct opt breaker_opts[] = {
+    INT("consecutive_failures", "20", W(breaker.consecutive_failures), 0, 1000000,
+        "open after this many failures in a row; 0: off"),
+    DOUBLE("error_rate", "0.5", W(breaker.error_rate), 0, 1,
+           "open when this share of the window's requests failed; 0: off"),
+    INT("min_requests", "20", W(breaker.min_requests), 1, 1000000,
+        "requests the window needs before error_rate applies"),
+    LONG("window_ms", "10000", W(breaker.window_ms), 10, MS_MAX, "error-rate window"),
+    LONG("open_ms", "5000", W(breaker.open_ms), 1, MS_MAX, "how long it stays open"),
+    INT("half_open_probes", "3", W(breaker.half_open_probes), 1, 1000,
+        "requests let through half-open; all must succeed to close"),
     END};
 
 static const struct opt warehouse_opts[] = {
@@ -278,6 +307,13 @@ static const struct opt warehouse_opts[] = {
     LONG("backoff_ms", "200", W(backoff_ms), 1, MS_MAX, "first retry delay, doubles per attempt"),
     LONG("max_backoff_ms", "10000", W(max_backoff_ms), 1, MS_MAX, "retry delay cap"),
     INT("max_connections", "64", W(max_connections), 1, INT_MAX, "connections to the warehouse host"),
+    INT("attempts_in_memory", "3", W(attempts_in_memory), 1, INT_MAX,
+        "attempts before the order waits on the retry topic"),
+    LONG("park_ms", "5000", W(park_ms), 1, MS_MAX, "first wait on the retry topic, doubles"),
+    LONG("give_up_after_ms", "86400000", W(give_up_after_ms), 1, MS_MAX,
+         "an order not delivered this long after it was first seen is dead-lettered"),
+    BLOCK("rate_limit", 0, rate_limit_opts, "token bucket"),
+    BLOCK("circuit_breaker", 0, breaker_opts, "stop pushing to a failing warehouse for a while"),
     JSON("settings", W(settings), "adapter-specific object"),
     END};
 
@@ -549,6 +585,10 @@ static void set_default(struct ctx *c, const char *path, const struct opt *o, vo
         if (o->def)
             FIELD(base, o->off, long) = strtol(o->def, NULL, 10);
         break;
+    case T_DOUBLE:
+        if (o->def)
+            FIELD(base, o->off, double) = strtod(o->def, NULL);
+        break;
     case T_BLOCK: /* an absent block still gets its defaults */
         parse_block(c, path, NULL, o->sub, base);
         break;
@@ -730,6 +770,15 @@ static int set_value(struct ctx *c, const char *path, const struct opt *o, json_
             FIELD(base, o->off, int) = (int)x;
         else
             FIELD(base, o->off, long) = (long)x;
+        return 0;
+    }
+    case T_DOUBLE: {
+        double x = json_number_value(v);
+        if (!json_is_number(v) || x < (double)o->min || x > (double)o->max) {
+            problem(c, path, "must be a number from %ld to %ld", o->min, o->max);
+            return -1;
+        }
+        FIELD(base, o->off, double) = x;
         return 0;
     }
     case T_BLOCK:
@@ -1020,6 +1069,11 @@ static void check_topics(struct ctx *c, const struct ob_config *cfg)
         problem(c, "$.kafka.topics.status", "must differ from $.kafka.topics.orders");
     if (orders && cfg->kafka.topic_dlq && strcmp(orders, cfg->kafka.topic_dlq) == 0)
         problem(c, "$.kafka.topics.dlq", "must differ from $.kafka.topics.orders");
+    const char *retry = cfg->kafka.topic_retry;
+    if (retry && ((orders && strcmp(retry, orders) == 0) ||
+                  (cfg->kafka.topic_status && strcmp(retry, cfg->kafka.topic_status) == 0) ||
+                  (cfg->kafka.topic_dlq && strcmp(retry, cfg->kafka.topic_dlq) == 0)))
+        problem(c, "$.kafka.topics.retry", "must differ from the orders, status and dlq topics");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1161,6 +1215,8 @@ void ob_config_destroy(struct ob_config *cfg)
     free(cfg->kafka.topic_orders);
     free(cfg->kafka.topic_status);
     free(cfg->kafka.topic_dlq);
+    free(cfg->kafka.topic_retry);
+    free(cfg->ledger.path);
     free_kv(cfg->kafka.properties, cfg->kafka.n_properties);
     free_kv(cfg->kafka.consumer, cfg->kafka.n_consumer);
     free_kv(cfg->kafka.producer, cfg->kafka.n_producer);

@@ -37,6 +37,19 @@ struct ob_warehouse_conf {
     long backoff_ms;         /* first retry delay, doubles, default 200 */
     long max_backoff_ms;     /* default 10000 */
     int max_connections;     /* per warehouse host, default 64 */
+    int attempts_in_memory;  /* attempts before the order is parked on the retry topic, default 3 */
+    long park_ms;            /* first not-before delay on the retry topic, doubles, default 5000 */
+    long give_up_after_ms;   /* since first seen: then dead-lettered, default 86400000 */
+    double rate_per_second;  /* token bucket; 0: unlimited */
+    int rate_burst;          /* bucket size; 0: max(1, rate_per_second) */
+    struct {
+        int consecutive_failures; /* default 20; 0: off */
+        double error_rate;        /* default 0.5; 0: off */
+        int min_requests;         /* default 20 */
+        long window_ms;           /* default 10000 */
+        long open_ms;             /* default 5000 */
+        int half_open_probes;     /* default 3 */
+    } breaker;
     json_t *settings;        /* adapter-specific "settings" object, or NULL; owned */
 };
 
@@ -82,6 +95,7 @@ struct ob_config {
         char *topic_orders;      /* default "orders" */
         char *topic_status;      /* default "fulfillment.status" */
         char *topic_dlq;         /* default "orders.dlq" */
+        char *topic_retry;       /* default "orders.retry" */
         struct ob_kv *properties; /* "properties": passed to both clients */
         size_t n_properties;
         struct ob_kv *consumer; /* "consumer": consumer only */
@@ -100,6 +114,12 @@ struct ob_config {
         long max_order_bytes;      /* larger messages are dead-lettered, default 1048576 */
         long shutdown_timeout_ms;  /* default 30000 */
     } pipeline;
+
+    struct {
+        char *path;       /* LMDB directory; NULL when the block is absent (no ledger) */
+        long ttl_hours;   /* default 168 */
+        long max_mb;      /* map size, default 1024 */
+    } ledger;
 
     char **adapter_path; /* extra folders searched for ob-adapter-<name>.so */
     size_t n_adapter_path;

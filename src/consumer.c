@@ -7,8 +7,12 @@
 #include "log.h"
 #include "producer.h" /* ob_kafka_conf_apply, ob_kafka_log_cb */
 
+/* The topics consumed; a partition is (topic index, id). */
+enum { TOPIC_ORDERS, TOPIC_RETRY, N_TOPICS };
+
 /* Offsets handed out from one partition, in order, with their done flags. */
 struct ob_partition {
+    int topic; /* TOPIC_* */
     int32_t id;
     int64_t *offsets;
     unsigned char *done;
@@ -16,7 +20,8 @@ struct ob_partition {
     uint64_t head, tail; /* sequence numbers: [head, tail) are not yet committable */
     int64_t next_offset; /* last handed out + 1; -1 before the first message */
     int64_t committed;   /* last offset sent in a commit; -1 for none */
-    int revoked;         /* freed once its last outstanding message is done */
+    int draining;        /* being revoked: its orders must finish or be parked now */
+    int held;            /* messages waiting for their not-before time: keep paused */
     struct ob_partition *next;
 };
 
@@ -24,19 +29,31 @@ struct ob_consumer {
     rd_kafka_t *rk;
     rd_kafka_queue_t *queue;
     const struct ob_config *cfg;
-    struct ob_partition **active; /* indexed by partition id */
-    size_t n_active;
-    struct ob_partition *all; /* active and revoked-but-busy */
+    const char *topics[N_TOPICS];
+    struct ob_partition **active[N_TOPICS]; /* indexed by partition id */
+    size_t n_active[N_TOPICS];
+    struct ob_partition *all; /* every active partition, for freeing */
     size_t outstanding;
     int paused;
+    void (*on_revoke)(void *opaque);
+    void *on_revoke_opaque;
 };
 
-static struct ob_partition *partition_new(int32_t id)
+static int topic_index(const struct ob_consumer *c, const char *name)
+{
+    for (int t = 0; t < N_TOPICS; t++)
+        if (strcmp(c->topics[t], name) == 0)
+            return t;
+    return -1;
+}
+
+static struct ob_partition *partition_new(int topic, int32_t id)
 {
     struct ob_partition *p = calloc(1, sizeof(*p));
 
     if (!p)
         return NULL;
+    p->topic = topic;
     p->id = id;
     p->cap = 256;
     p->offsets = malloc(p->cap * sizeof(*p->offsets));
@@ -101,30 +118,53 @@ static int64_t committable(const struct ob_partition *p)
     return p->next_offset;
 }
 
-static struct ob_partition *active_get(struct ob_consumer *c, int32_t id, int create)
+static struct ob_partition *active_get(struct ob_consumer *c, const char *topic, int32_t id,
+                                       int create)
 {
-    if (id < 0)
+    int t = topic_index(c, topic);
+
+    if (id < 0 || t < 0)
         return NULL;
-    if ((size_t)id >= c->n_active) {
+    if ((size_t)id >= c->n_active[t]) {
         if (!create)
             return NULL;
         size_t n = (size_t)id + 1;
-        struct ob_partition **grown = realloc(c->active, n * sizeof(*grown));
+        struct ob_partition **grown = realloc(c->active[t], n * sizeof(*grown));
         if (!grown)
             return NULL;
-        memset(grown + c->n_active, 0, (n - c->n_active) * sizeof(*grown));
-        c->active = grown;
-        c->n_active = n;
+        memset(grown + c->n_active[t], 0, (n - c->n_active[t]) * sizeof(*grown));
+        c->active[t] = grown;
+        c->n_active[t] = n;
     }
-    if (!c->active[id] && create) {
-        struct ob_partition *p = partition_new(id);
+    if (!c->active[t][id] && create) {
+        struct ob_partition *p = partition_new(t, id);
         if (!p)
             return NULL;
         p->next = c->all;
         c->all = p;
-        c->active[id] = p;
+        c->active[t][id] = p;
     }
-    return c->active[id];
+    return c->active[t][id];
+}
+
+static rd_kafka_topic_partition_list_t *one_partition(const struct ob_consumer *c,
+                                                      const struct ob_partition *p)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+
+    rd_kafka_topic_partition_list_add(list, c->topics[p->topic], p->id);
+    return list;
+}
+
+static void pause_one(struct ob_consumer *c, struct ob_partition *p, int pause)
+{
+    rd_kafka_topic_partition_list_t *list = one_partition(c, p);
+
+    if (pause)
+        rd_kafka_pause_partitions(c->rk, list);
+    else
+        rd_kafka_resume_partitions(c->rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
 }
 
 /* Commit the committable offsets of `parts` (all active when NULL). */
@@ -134,25 +174,28 @@ static void commit_list(struct ob_consumer *c, const rd_kafka_topic_partition_li
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
     rd_kafka_resp_err_t err;
 
-    for (size_t i = 0; i < c->n_active; i++) {
-        struct ob_partition *p = c->active[i];
-        int64_t off;
-        if (!p)
-            continue;
-        if (parts && !rd_kafka_topic_partition_list_find(parts, c->cfg->kafka.topic_orders, p->id))
-            continue;
-        off = committable(p);
-        if (off < 0 || (!sync && off == p->committed))
-            continue;
-        rd_kafka_topic_partition_list_add(list, c->cfg->kafka.topic_orders, p->id)->offset = off;
-        p->committed = off;
+    for (int t = 0; t < N_TOPICS; t++) {
+        for (size_t i = 0; i < c->n_active[t]; i++) {
+            struct ob_partition *p = c->active[t][i];
+            int64_t off;
+            if (!p)
+                continue;
+            if (parts && !rd_kafka_topic_partition_list_find(parts, c->topics[t], p->id))
+                continue;
+            off = committable(p);
+            if (off < 0 || (!sync && off == p->committed))
+                continue;
+            rd_kafka_topic_partition_list_add(list, c->topics[t], p->id)->offset = off;
+            p->committed = off;
+        }
     }
     if (list->cnt > 0) {
         err = rd_kafka_commit(c->rk, list, sync ? 0 : 1);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
             OB_WARN("offset commit failed: %s", rd_kafka_err2str(err));
             for (int i = 0; i < list->cnt; i++) {
-                struct ob_partition *p = active_get(c, list->elems[i].partition, 0);
+                struct ob_partition *p =
+                    active_get(c, list->elems[i].topic, list->elems[i].partition, 0);
                 if (p)
                     p->committed = -1;
             }
@@ -168,7 +211,7 @@ static void assign(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
     int cooperative = strcmp(rd_kafka_rebalance_protocol(c->rk), "COOPERATIVE") == 0;
 
     for (int i = 0; i < parts->cnt; i++)
-        active_get(c, parts->elems[i].partition, 1);
+        active_get(c, parts->elems[i].topic, parts->elems[i].partition, 1);
     if (cooperative)
         error = rd_kafka_incremental_assign(c->rk, parts);
     else
@@ -181,24 +224,31 @@ static void assign(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
     }
     if (c->paused)
         rd_kafka_pause_partitions(c->rk, parts);
-    OB_INFO("assigned %d partition(s) of %s", parts->cnt, c->cfg->kafka.topic_orders);
+    OB_INFO("assigned %d partition(s) of %s and %s", parts->cnt, c->topics[0], c->topics[1]);
 }
 
 static void revoke(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
     int cooperative = strcmp(rd_kafka_rebalance_protocol(c->rk), "COOPERATIVE") == 0;
 
+    /* Drain: the bridge finishes or parks the partitions' orders (up to a
+     * deadline), so the commit below leaves the next owner nothing to redo. */
+    for (int i = 0; i < parts->cnt; i++) {
+        struct ob_partition *p = active_get(c, parts->elems[i].topic, parts->elems[i].partition, 0);
+        if (p)
+            p->draining = 1;
+    }
+    if (c->on_revoke)
+        c->on_revoke(c->on_revoke_opaque);
     commit_list(c, parts, 1);
     for (int i = 0; i < parts->cnt; i++) {
-        struct ob_partition *p = active_get(c, parts->elems[i].partition, 0);
+        struct ob_partition *p = active_get(c, parts->elems[i].topic, parts->elems[i].partition, 0);
         if (!p)
             continue;
-        c->active[p->id] = NULL;
-        /* In-flight orders of a revoked partition still finish (they hold
-         * tickets into it); their offsets are no longer ours to commit. */
-        p->revoked = 1;
-        if (p->head == p->tail)
-            unlink_and_free(c, p);
+        c->active[p->topic][p->id] = NULL;
+        /* The bridge has let go of every ticket into it (see ob_consumer_on_revoke). */
+        c->outstanding -= (size_t)(p->tail - p->head);
+        unlink_and_free(c, p);
     }
     if (cooperative) {
         rd_kafka_error_t *error = rd_kafka_incremental_unassign(c->rk, parts);
@@ -207,7 +257,7 @@ static void revoke(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
     } else {
         rd_kafka_assign(c->rk, NULL);
     }
-    OB_INFO("revoked %d partition(s) of %s", parts->cnt, c->cfg->kafka.topic_orders);
+    OB_INFO("revoked %d partition(s) of %s and %s", parts->cnt, c->topics[0], c->topics[1]);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -236,7 +286,8 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     OB_WARN("offset commit failed: %s; will commit again", rd_kafka_err2str(err));
     for (int i = 0; i < offsets->cnt; i++) {
-        struct ob_partition *p = active_get(c, offsets->elems[i].partition, 0);
+        struct ob_partition *p =
+            active_get(c, offsets->elems[i].topic, offsets->elems[i].partition, 0);
         if (p)
             p->committed = -1;
     }
@@ -254,6 +305,8 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
     if (!c)
         goto fail;
     c->cfg = cfg;
+    c->topics[TOPIC_ORDERS] = cfg->kafka.topic_orders;
+    c->topics[TOPIC_RETRY] = cfg->kafka.topic_retry;
     if (ob_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "client.id", "orderbridge-consumer", errstr, errstr_size) ||
@@ -280,12 +333,13 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
     c->queue = rd_kafka_queue_get_consumer(c->rk);
     if (wake_fd >= 0)
         rd_kafka_queue_io_event_enable(c->queue, wake_fd, "c", 1);
-    topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, cfg->kafka.topic_orders, RD_KAFKA_PARTITION_UA);
+    topics = rd_kafka_topic_partition_list_new(N_TOPICS);
+    for (int t = 0; t < N_TOPICS; t++)
+        rd_kafka_topic_partition_list_add(topics, c->topics[t], RD_KAFKA_PARTITION_UA);
     err = rd_kafka_subscribe(c->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err) {
-        snprintf(errstr, errstr_size, "subscribe to %s: %s", cfg->kafka.topic_orders,
+        snprintf(errstr, errstr_size, "subscribe to %s and %s: %s", c->topics[0], c->topics[1],
                  rd_kafka_err2str(err));
         goto fail;
     }
@@ -318,7 +372,8 @@ void ob_consumer_close(struct ob_consumer *c)
         c->all = p->next;
         partition_free(p);
     }
-    free(c->active);
+    for (int t = 0; t < N_TOPICS; t++)
+        free(c->active[t]);
     free(c);
 }
 
@@ -336,7 +391,7 @@ rd_kafka_message_t *ob_consumer_next(struct ob_consumer *c, struct ob_ticket *ti
             rd_kafka_message_destroy(msg);
             continue;
         }
-        p = active_get(c, msg->partition, 1);
+        p = active_get(c, rd_kafka_topic_name(msg->rkt), msg->partition, 1);
         if (!p || (p->tail - p->head == p->cap && partition_grow(p) != 0)) {
             /* Out of memory: drop it unprocessed; the offset is not
              * committed, so it comes back after a restart. */
@@ -366,8 +421,6 @@ void ob_consumer_done(struct ob_consumer *c, const struct ob_ticket *ticket)
         p->head++;
         c->outstanding--;
     }
-    if (p->revoked && p->head == p->tail)
-        unlink_and_free(c, p);
 }
 
 size_t ob_consumer_outstanding(const struct ob_consumer *c)
@@ -387,11 +440,46 @@ static void set_paused(struct ob_consumer *c, int paused)
     c->paused = paused;
     if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return;
-    if (paused)
+    if (paused) {
         rd_kafka_pause_partitions(c->rk, parts);
-    else
+    } else {
+        /* A held partition stays paused until its waiting message is due. */
+        for (int i = parts->cnt - 1; i >= 0; i--) {
+            struct ob_partition *p = active_get(c, parts->elems[i].topic, parts->elems[i].partition, 0);
+            if (p && p->held)
+                rd_kafka_topic_partition_list_del_by_idx(parts, i);
+        }
         rd_kafka_resume_partitions(c->rk, parts);
+    }
     rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void ob_consumer_hold(struct ob_consumer *c, const struct ob_ticket *t, int hold)
+{
+    struct ob_partition *p = t->part;
+
+    if (!p)
+        return;
+    if (hold && p->held++ == 0 && !c->paused)
+        pause_one(c, p, 1);
+    else if (!hold && p->held > 0 && --p->held == 0 && !c->paused)
+        pause_one(c, p, 0);
+}
+
+void ob_consumer_on_revoke(struct ob_consumer *c, void (*fn)(void *opaque), void *opaque)
+{
+    c->on_revoke = fn;
+    c->on_revoke_opaque = opaque;
+}
+
+int ob_ticket_draining(const struct ob_ticket *t)
+{
+    return t->part && t->part->draining;
+}
+
+int ob_ticket_from_retry(const struct ob_ticket *t)
+{
+    return t->part && t->part->topic == TOPIC_RETRY;
 }
 
 void ob_consumer_pause(struct ob_consumer *c)

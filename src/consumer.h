@@ -30,7 +30,8 @@ struct ob_consumer;
 int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consumer **out,
                        char *errstr, size_t errstr_size);
 
-/* Commit what is done (synchronously), leave the group, free. */
+/* Commit what is done (synchronously), leave the group, free. The revoke
+ * callback runs once more for every partition still assigned. */
 void ob_consumer_close(struct ob_consumer *c);
 
 /* The next message, or NULL when none is waiting (never blocks). Serves
@@ -46,6 +47,26 @@ size_t ob_consumer_outstanding(const struct ob_consumer *c);
 
 /* Commit every partition whose committable offset moved. */
 void ob_consumer_commit(struct ob_consumer *c, int sync);
+
+/* Keep the ticket's partition paused (hold = 1) until as many hold = 0
+ * calls: a message there waits for its not-before time, and so do the
+ * ones behind it. Other partitions go on. */
+void ob_consumer_hold(struct ob_consumer *c, const struct ob_ticket *t, int hold);
+
+/*
+ * Called from inside ob_consumer_next() when partitions are revoked, after
+ * their tickets are marked draining and before their offsets are committed.
+ * The callback finishes or parks what it can; when it returns, nobody may
+ * use a draining ticket again (set ticket->part = NULL to keep a job alive
+ * without it): the partitions are freed.
+ */
+void ob_consumer_on_revoke(struct ob_consumer *c, void (*fn)(void *opaque), void *opaque);
+
+/* The ticket's partition is being revoked (or the consumer stops). */
+int ob_ticket_draining(const struct ob_ticket *t);
+
+/* The ticket's message came from the retry topic. */
+int ob_ticket_from_retry(const struct ob_ticket *t);
 
 /* Stop / restart fetching on every assigned partition (backpressure). */
 void ob_consumer_pause(struct ob_consumer *c);

@@ -111,7 +111,22 @@ struct demo {
     struct ob_bridge *bridge;
     unsigned long expect_accepted, expect_dlq, produced, expect_no_county;
     unsigned char *accepted; /* per order index: ACCEPTED events seen */
+    char ledger_dir[64];     /* a fresh delivery ledger, removed at the end */
 };
+
+/* The ledger directory holds LMDB's two files. */
+static void remove_ledger(const char *dir)
+{
+    char path[128];
+
+    if (!dir[0])
+        return;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+    unlink(path);
+    rmdir(dir);
+}
 
 static double now_s(void)
 {
@@ -254,13 +269,20 @@ static int make_config(struct demo *d, char *err, size_t err_size)
                                       "settings", settings, "timeout_ms", 2000, "max_attempts", 8,
                                       "backoff_ms", 50, "max_connections", 32));
     }
+    snprintf(d->ledger_dir, sizeof(d->ledger_dir), "/tmp/orderbridge-demo-ledger-XXXXXX");
+    if (!mkdtemp(d->ledger_dir)) {
+        d->ledger_dir[0] = '\0';
+        snprintf(err, err_size, "cannot create a ledger directory in /tmp\n");
+        return -1;
+    }
     cfg = json_pack(
-        "{s:{s:s, s:s, s:{s:s}}, s:{s:i, s:i, s:i}, s:{s:s}, s:o,"
+        "{s:{s:s, s:s, s:{s:s}}, s:{s:i, s:i, s:i}, s:{s:s}, s:{s:s}, s:o,"
         " s:{s:[{s:s, s:{s:[s]}, s:s}, {s:s, s:{s:[s, s]}, s:s}, {s:s, s:{s:[s]}, s:s}],"
         "    s:{s:s}, s:s}}",
         "kafka", "bootstrap_servers", ob_mock_bootstraps(d->mock), "group_id", DEMO_GROUP,
         "consumer", "fetch.wait.max.ms", "10",
         "pipeline", "max_in_flight", 2048, "commit_interval_ms", 500, "shutdown_timeout_ms", 10000,
+        "ledger", "path", d->ledger_dir,
         "log", "level",
         ob_log_enabled(OB_LOG_DEBUG) ? "debug" : ob_log_enabled(OB_LOG_INFO) ? "info" : "warn",
         "warehouses", whs,
@@ -452,6 +474,7 @@ static int run_demo(struct demo *d)
         return 1;
     if (ob_mock_start(1, &d->mock, err, sizeof(err)) != 0 ||
         ob_mock_create_topic(d->mock, "orders", d->partitions) != 0 ||
+        ob_mock_create_topic(d->mock, "orders.retry", d->partitions) != 0 ||
         ob_mock_create_topic(d->mock, "fulfillment.status", 8) != 0 ||
         ob_mock_create_topic(d->mock, "orders.dlq", 4) != 0) {
         fprintf(stderr, "demo: embedded Kafka: %s\n", err);
@@ -553,6 +576,7 @@ cleanup:
         warehouses[w].sim = NULL;
     }
     ob_mock_stop(d->mock);
+    remove_ledger(d->ledger_dir);
     free(d->accepted);
     return ok ? 0 : 1;
 }

@@ -47,17 +47,22 @@ static void unlink_call(struct ob_dispatch *d, struct ob_http_call *call)
     call->prev = call->next = NULL;
 }
 
+void ob_dispatch_abort(struct ob_dispatch *d, struct ob_http_call *call)
+{
+    if (!call->easy)
+        return;
+    curl_multi_remove_handle(d->multi, call->easy);
+    curl_easy_cleanup(call->easy);
+    call->easy = NULL;
+    curl_slist_free_all(call->headers);
+    call->headers = NULL;
+    unlink_call(d, call);
+}
+
 void ob_dispatch_abort_all(struct ob_dispatch *d)
 {
-    while (d->running) {
-        struct ob_http_call *call = d->running;
-        curl_multi_remove_handle(d->multi, call->easy);
-        curl_easy_cleanup(call->easy);
-        call->easy = NULL;
-        curl_slist_free_all(call->headers);
-        call->headers = NULL;
-        unlink_call(d, call);
-    }
+    while (d->running)
+        ob_dispatch_abort(d, d->running);
 }
 
 void ob_dispatch_destroy(struct ob_dispatch *d)

@@ -66,6 +66,9 @@ int ob_dispatch_poll(struct ob_dispatch *d, int wake_fd, int timeout_ms);
 /* Free the request and response of a call so it can be reused. */
 void ob_http_call_reset(struct ob_http_call *call);
 
+/* Abort one call in flight (no-op when it is not); done() is not called. */
+void ob_dispatch_abort(struct ob_dispatch *d, struct ob_http_call *call);
+
 /* Abort every call in flight; their done() callbacks are not called. */
 void ob_dispatch_abort_all(struct ob_dispatch *d);
 

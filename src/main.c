@@ -269,6 +269,7 @@ static int cmd_dev_broker(int argc, char **argv)
     }
     if (n_topics == 0) {
         topics[n_topics++] = "orders";
+        topics[n_topics++] = "orders.retry";
         topics[n_topics++] = "fulfillment.status";
         topics[n_topics++] = "orders.dlq";
     }

@@ -37,6 +37,12 @@ struct ob_metrics {
     _Atomic uint64_t produce_errors;  /* delivery reports with an error (re-sent) */
     _Atomic uint64_t finished;        /* orders whose outcome is final and in Kafka */
     _Atomic uint64_t in_flight;       /* orders being worked on now */
+    _Atomic uint64_t parked;          /* orders put on the retry topic */
+    _Atomic uint64_t ledger_skipped;  /* redelivered orders already done: status re-emitted */
+    _Atomic uint64_t ledger_resent;   /* redelivered orders found in flight: resent, same key */
+    _Atomic uint64_t breaker_opened;  /* times a warehouse's circuit breaker opened */
+    _Atomic uint64_t rate_limited;    /* pushes that waited for the rate limit */
+    _Atomic uint64_t abandoned;       /* orders left uncommitted at revoke or stop */
     struct ob_histogram latency;      /* consumed -> outcome acknowledged by Kafka */
 };
 

@@ -161,18 +161,65 @@ static void add_time_header(rd_kafka_headers_t *h, const char *name, int64_t epo
     add_header(h, name, text);
 }
 
+rd_kafka_headers_t *ob_headers_foreign(const rd_kafka_message_t *orig)
+{
+    rd_kafka_headers_t *from = NULL, *h = rd_kafka_headers_new(12);
+    const char *name;
+    const void *value;
+    size_t size;
+
+    if (rd_kafka_message_headers(orig, &from) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return h;
+    for (size_t i = 0; rd_kafka_header_get_all(from, i, &name, &value, &size) == 0; i++)
+        if (strncmp(name, "ob.", 3) != 0)
+            rd_kafka_header_add(h, name, -1, value, (ssize_t)size);
+    return h;
+}
+
+static void add_int_header(rd_kafka_headers_t *h, const char *name, int64_t v)
+{
+    char num[32];
+
+    snprintf(num, sizeof(num), "%" PRId64, v);
+    add_header(h, name, num);
+}
+
+rd_kafka_resp_err_t ob_producer_park(struct ob_producer *p, const rd_kafka_message_t *orig,
+                                     const struct ob_park_info *info, void *opaque)
+{
+    rd_kafka_headers_t *h = ob_headers_foreign(orig);
+    rd_kafka_resp_err_t err;
+
+    add_int_header(h, "ob.not_before", info->not_before_ms);
+    add_int_header(h, "ob.attempts", info->attempts);
+    add_int_header(h, "ob.parks", info->parks);
+    add_int_header(h, "ob.first_seen", info->first_seen_ms);
+    if (info->first_attempt_ms > 0)
+        add_int_header(h, "ob.first_attempt", info->first_attempt_ms);
+    add_header(h, "ob.topic", info->topic);
+    add_int_header(h, "ob.partition", info->partition);
+    add_int_header(h, "ob.offset", info->offset);
+    add_header(h, "ob.error", info->reason);
+    if (info->replay)
+        add_header(h, "ob.replay", "1");
+    err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->cfg->kafka.topic_retry),
+                            RD_KAFKA_V_KEY(orig->key, orig->key_len),
+                            RD_KAFKA_V_VALUE(orig->payload, orig->len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err)
+        rd_kafka_headers_destroy(h);
+    return err;
+}
+
 rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafka_message_t *orig,
                                             const struct ob_dlq_info *info, int drop_payload,
                                             void *opaque)
 {
-    rd_kafka_headers_t *orig_headers = NULL, *h;
+    rd_kafka_headers_t *h = ob_headers_foreign(orig);
     char num[32];
     rd_kafka_resp_err_t err;
 
-    if (rd_kafka_message_headers(orig, &orig_headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        h = rd_kafka_headers_copy(orig_headers);
-    else
-        h = rd_kafka_headers_new(10);
     add_header(h, "ob.reason", info->reason_class);
     add_header(h, "ob.error", info->message);
     add_header(h, "ob.warehouse", info->warehouse);

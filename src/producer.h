@@ -35,6 +35,28 @@ rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafk
                                             const struct ob_dlq_info *info, int drop_payload,
                                             void *opaque);
 
+/* Where an order waiting on the retry topic stands; carried in ob.* headers. */
+struct ob_park_info {
+    int64_t not_before_ms;    /* epoch ms: not to be pushed before */
+    int attempts;             /* HTTP attempts so far */
+    int parks;                /* times parked, this one included */
+    int64_t first_seen_ms;    /* epoch ms the bridge first took the order */
+    int64_t first_attempt_ms; /* 0 when none yet */
+    const char *topic;        /* where the order was first consumed */
+    int32_t partition;
+    int64_t offset;
+    const char *reason;       /* why it waits */
+    int replay;               /* it came from `orderbridge replay` */
+};
+
+/* Queue the original record `orig` on the retry topic: same key, value and
+ * headers (minus our own ob.* ones), plus `info` as ob.* headers. */
+rd_kafka_resp_err_t ob_producer_park(struct ob_producer *p, const rd_kafka_message_t *orig,
+                                     const struct ob_park_info *info, void *opaque);
+
+/* A copy of `orig`'s headers without our own ob.* ones. */
+rd_kafka_headers_t *ob_headers_foreign(const rd_kafka_message_t *orig);
+
 /* Serve delivery reports (non-blocking). */
 void ob_producer_poll(struct ob_producer *p);
 
