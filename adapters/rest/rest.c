@@ -184,11 +184,18 @@ cleanup:
     return rc;
 }
 
-static void take_id(const char *body, size_t len, struct ob_outcome *out)
+/* A success answer names the warehouse's order. One that cannot be read
+ * (a proxy's page, a cut-off body) proves nothing: resending with the same
+ * Idempotency-Key is safe, calling it accepted is not. Returns 0 or -1. */
+static int take_id(const char *body, size_t len, struct ob_outcome *out)
 {
     json_t *doc = json_loadb(body, len, 0, NULL);
     json_t *id = doc ? json_object_get(doc, "id") : NULL;
 
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return -1;
+    }
     if (json_is_integer(id))
         ob_strlcpyf(out->warehouse_order_id, sizeof(out->warehouse_order_id), "%" JSON_INTEGER_FORMAT,
                     json_integer_value(id));
@@ -196,6 +203,7 @@ static void take_id(const char *body, size_t len, struct ob_outcome *out)
         ob_strlcpyf(out->warehouse_order_id, sizeof(out->warehouse_order_id), "%s",
                     json_string_value(id));
     json_decref(doc);
+    return 0;
 }
 
 static void rest_decode_response(void *state, const struct ob_order *order,
@@ -213,8 +221,13 @@ static void rest_decode_response(void *state, const struct ob_order *order,
     }
     if (ob_outcome_from_http(resp, out))
         return;
+    if (take_id(resp->body, resp->body_len, out) != 0) {
+        out->kind = OB_OUTCOME_RETRY;
+        ob_strlcpyf(out->reason, sizeof(out->reason), "HTTP %ld with an unreadable body",
+                    resp->status);
+        return;
+    }
     out->kind = OB_OUTCOME_ACCEPTED;
-    take_id(resp->body, resp->body_len, out);
 }
 
 static const struct ob_adapter rest_adapter = {
