@@ -1,5 +1,6 @@
 /*
- * main.c — the orderbridge command: run, demo, dev-broker, check, version.
+ * main.c — the orderbridge command: run, demo, dev-broker, check, convert, replay,
+ * version.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "mock.h"
 #include "producer.h"
+#include "replay.h"
 
 #define ERRBUF_SIZE 8192
 
@@ -37,6 +39,8 @@ static const char usage[] =
     "  check -c FILE       validate a config and load its adapters\n"
     "  convert -c FILE ORDER.json\n"
     "                      print the HTTP request an order becomes, without sending it\n"
+    "  replay -c FILE --dlq [--warehouse W] [--since T]\n"
+    "                      send dead-lettered orders through the bridge again\n"
     "  version             print versions\n"
     "\n"
     "`orderbridge <command> --help` describes each command.\n";
@@ -319,6 +323,7 @@ int main(int argc, char **argv)
         {"dev-broker", cmd_dev_broker},
         {"check", cmd_check},
         {"convert", ob_convert_main},
+        {"replay", ob_replay_main},
         {"version", cmd_version},
     };
     int rc = 2;
