@@ -264,10 +264,11 @@ static int make_config(struct demo *d, char *err, size_t err_size)
         free(settings_text);
         snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", ob_sim_port(wh->sim));
         json_object_set_new(whs, wh->code,
-                            json_pack("{s:s, s:s, s:o, s:o, s:i, s:i, s:i, s:i}", "adapter",
-                                      wh->adapter, "endpoint", endpoint, "credentials", creds,
-                                      "settings", settings, "timeout_ms", 2000, "max_attempts", 8,
-                                      "backoff_ms", 50, "max_connections", 32));
+                            json_pack("{s:s, s:s, s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i}",
+                                      "adapter", wh->adapter, "endpoint", endpoint, "credentials",
+                                      creds, "settings", settings, "timeout_ms", 2000,
+                                      "max_attempts", 8, "backoff_ms", 50, "max_connections", 32,
+                                      "attempts_in_memory", 2, "park_ms", 300));
     }
     snprintf(d->ledger_dir, sizeof(d->ledger_dir), "/tmp/orderbridge-demo-ledger-XXXXXX");
     if (!mkdtemp(d->ledger_dir)) {
@@ -435,6 +436,9 @@ static void print_summary(const struct demo *d, const struct tally *t, double se
            t->accepted_events + t->other_events, t->accepted_events, t->other_events);
     printf("  HTTP pushes        %" PRIu64 " (%" PRIu64 " retries)\n",
            OB_METRIC_GET(m, http_requests), OB_METRIC_GET(m, http_retries));
+    printf("  parked             %" PRIu64 " on orders.retry (attempts in memory used up, or a "
+           "circuit open)\n",
+           OB_METRIC_GET(m, parked));
     for (int w = 0; w < N_WAREHOUSES; w++) {
         struct ob_sim_stats st;
         ob_sim_get_stats(warehouses[w].sim, &st);

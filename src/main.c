@@ -147,7 +147,9 @@ static int cmd_run(int argc, char **argv)
     {
         const struct ob_metrics *m = ob_bridge_metrics(bridge);
         OB_INFO("stopped: consumed %llu, accepted %llu, rejected %llu, invalid %llu, "
-                "unroutable %llu, failed %llu, status events %llu, dead letters %llu",
+                "unroutable %llu, failed %llu, status events %llu, dead letters %llu, "
+                "parked %llu, re-emitted from the ledger %llu, resent after a crash %llu, "
+                "circuit opened %llu, left uncommitted %llu",
                 (unsigned long long)OB_METRIC_GET(m, consumed),
                 (unsigned long long)OB_METRIC_GET(m, accepted),
                 (unsigned long long)OB_METRIC_GET(m, rejected),
@@ -155,7 +157,12 @@ static int cmd_run(int argc, char **argv)
                 (unsigned long long)OB_METRIC_GET(m, unroutable),
                 (unsigned long long)OB_METRIC_GET(m, failed),
                 (unsigned long long)OB_METRIC_GET(m, status_events),
-                (unsigned long long)OB_METRIC_GET(m, dead_lettered));
+                (unsigned long long)OB_METRIC_GET(m, dead_lettered),
+                (unsigned long long)OB_METRIC_GET(m, parked),
+                (unsigned long long)OB_METRIC_GET(m, ledger_skipped),
+                (unsigned long long)OB_METRIC_GET(m, ledger_resent),
+                (unsigned long long)OB_METRIC_GET(m, breaker_opened),
+                (unsigned long long)OB_METRIC_GET(m, abandoned));
     }
     ob_bridge_destroy(bridge);
     ob_config_destroy(cfg);

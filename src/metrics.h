@@ -24,7 +24,7 @@ void ob_histogram_record(struct ob_histogram *h, uint64_t micros);
 uint64_t ob_histogram_quantile(const struct ob_histogram *h, double quantile);
 
 struct ob_metrics {
-    _Atomic uint64_t consumed;        /* messages taken from the orders topic */
+    _Atomic uint64_t consumed;        /* messages taken from the orders and retry topics */
     _Atomic uint64_t accepted;        /* ACCEPTED by a warehouse */
     _Atomic uint64_t rejected;        /* refused by a warehouse (REJECTED + DLQ) */
     _Atomic uint64_t invalid;         /* not a valid order.v1 (DLQ) */
