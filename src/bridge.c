@@ -1439,8 +1439,6 @@ int ob_bridge_run(struct ob_bridge *b)
         OB_METRIC_ADD(&b->metrics, abandoned, b->jobs);
     }
     commit(b, 1);
-    if (b->ledger)
-        ob_ledger_sync(b->ledger);
     return rc;
 }
 
@@ -1537,6 +1535,7 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
             .path = cfg->ledger.path,
             .max_bytes = (size_t)cfg->ledger.max_mb << 20,
             .ttl_ms = (int64_t)cfg->ledger.ttl_hours * 3600 * 1000,
+            .sync_interval_ms = 1000,
         };
         if (ob_ledger_open(&lo, &b->ledger, errstr, errstr_size) != 0)
             goto fail;

@@ -237,7 +237,7 @@ static const struct opt pipeline_opts[] = {
 static const struct opt ledger_opts[] = {
     STR("path", REQ, NULL, C(ledger.path), NULL, "directory of this instance's delivery ledger"),
     LONG("ttl_hours", "168", C(ledger.ttl_hours), 1, 100000, "entries older than this expire"),
-    LONG("max_mb", "1024", C(ledger.max_mb), 1, 1048576, "hard size cap; the oldest go first"),
+    LONG("max_mb", "1024", C(ledger.max_mb), 1, 1048576, "hard size cap; when full, entries are evicted"),
     END};
 
 static const struct opt log_opts[] = {

@@ -1,22 +1,883 @@
-/* ledger.c — placeholder until the LMDB implementation lands. */
+/*
+ * ledger.c — the delivery ledger on LMDB (see ledger.h).
+ *
+ * One environment, one named database, "deliveries": idempotency key ->
+ * struct ob_ledger_entry, encoded below. (Files written by earlier versions
+ * also hold a "parked" database; it is never opened, and LMDB ignores it.)
+ *
+ * Writes go into one write transaction that stays open across calls: the
+ * first write of a loop iteration begins it, ob_ledger_flush() commits it.
+ * Reads go through that transaction when there is one (so staged writes are
+ * seen), otherwise through one long-lived read transaction that is renewed
+ * before and reset after each read, so that it never pins old pages.
+ *
+ * Size. LMDB copies every page a transaction changes and reuses a freed
+ * page only two commits later, so beside the data the map must keep about
+ * three transactions' worth of pages free (random keys: a page per write).
+ * After each flush, when the database leaves less than that (and at least
+ * 1/16 of the map) free, a few entries are evicted: a run of consecutive
+ * keys, continuing where the last eviction stopped. The keys are hashes, so
+ * a run is a fair sample of ages, and deleting it empties whole pages;
+ * deleting the oldest entries instead, one on every page, would free none.
+ * Entries in flight or parked are kept. Should MDB_MAP_FULL come anyway (a
+ * burst, or a reader pinning old pages), LMDB requires the transaction to be
+ * aborted, and its staged writes go with it: acceptable, the ledger is an
+ * optimisation and the warehouse dedupes by idempotency key. A quarter of
+ * the entries is then evicted and the failed write tried once more. Losses
+ * are logged once per episode.
+ *
+ * Durability (see ledger.h). With sync_interval_ms, a thread of our own calls
+ * mdb_env_sync(), which only fdatasync()s the data file: it takes no lock and
+ * no transaction, reads flags fixed at open, and so may run beside the write
+ * transaction of the thread that uses the handle. It skips a turn when
+ * nothing was committed since its last sync.
+ *
+ * A writable open that LMDB refuses as corrupt moves the directory aside and
+ * starts over: the ledger only saves pushes, the warehouses dedupe.
+ *
+ * Not thread-safe: one thread uses a handle. Never use a handle after fork().
+ */
 #include "ledger.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <lmdb.h>
+
+#include "log.h"
+#include "status.h" /* ob_now_epoch_ms */
+
+#define DEFAULT_MAX_BYTES ((size_t)1 << 30)
+#define MIN_MAX_BYTES ((size_t)64 << 10) /* below this LMDB has no room to work */
+#define DEFAULT_TTL_MS (7LL * 24 * 3600 * 1000)
+#define KEY_MAX 511               /* LMDB's default maximum key size; ours at most */
+#define LOG_KEY "%.80s"           /* keys are hashes or order ids; cap them in messages */
+
+#define RESERVE_DIV 16            /* keep at least 1/16 of the map free */
+#define EVICT_PERCENT 25          /* MDB_MAP_FULL evicts this share of the entries */
+#define EVICT_BATCH 4096          /* deletions per transaction while evicting */
+#define FULL_BACKOFF_MS 5000      /* after an eviction that did not help, none for this long */
+#define CAP_LOG_MS (10 * 60 * 1000) /* "evicting before the TTL" at most this often */
+#define READER_CHECK_MS 10000     /* clear the reader slots of dead processes this often */
+
+/* Encoding of an entry, little-endian, version 1:
+ *   u8 version, u8 state, i32 attempts, i64 first_attempt_ms, i64 updated_ms,
+ *   i64 http_status, then status, warehouse_order_id, carrier, tracking_no
+ *   and reason, each as u8 length + bytes (no NUL). */
+#define ENTRY_V1 1
+#define ENTRY_MIN (2 + 4 + 3 * 8 + 5)
+#define ENTRY_MAX (ENTRY_MIN + 24 + 128 + 64 + 128 + 256)
+
+_Static_assert(sizeof(((struct ob_ledger_entry *)0)->reason) <= 256,
+               "string lengths are encoded in one byte");
+
+struct ob_ledger {
+    MDB_env *env;
+    MDB_dbi deliveries;
+    MDB_txn *wtxn;  /* the staged write transaction, or NULL */
+    MDB_txn *rtxn;  /* long-lived read transaction, reset between reads */
+    size_t staged;  /* writes in wtxn, for the message when they are lost */
+    int read_only;
+    size_t key_max; /* LMDB's maximum key size, at most KEY_MAX */
+    int64_t ttl_ms;
+    size_t map_bytes;      /* as LMDB has it: at least the data file's size */
+    size_t map_pages;
+    size_t peak_staged;    /* most writes one flush committed: pages a transaction dirties */
+    size_t cap_evicted;    /* evicted for room since cap_log_ms was set */
+    int64_t cap_log_ms;    /* when to report evictions for room next */
+    int full;              /* in a map-full episode: losses are counted, not logged */
+    size_t full_lost;      /* writes lost in this episode */
+    int64_t full_until_ms; /* no map-full eviction before this */
+    int64_t reader_check_ms; /* when to look for dead readers next */
+    unsigned char exp_key[KEY_MAX]; /* the key ob_ledger_expire() examined last */
+    size_t exp_len;                 /* 0: start from the first key */
+    unsigned char evict_key[KEY_MAX]; /* the key eviction looks at next */
+    size_t evict_len;
+    atomic_ulong commits;  /* commits so far, for the syncer */
+    /* The background syncer, when sync_ms > 0 and writable. */
+    long sync_ms;
+    int syncing;           /* the thread runs */
+    int sync_stop;         /* under sync_mu: the thread is to end */
+    pthread_t syncer;
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv; /* on CLOCK_MONOTONIC */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Encoding                                                                  */
+
+static unsigned char *put_u64(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        *p++ = (unsigned char)(v >> (8 * i));
+    return p;
+}
+
+static unsigned char *put_str(unsigned char *p, const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap - 1); /* an unterminated array still ends at cap - 1 */
+
+    *p++ = (unsigned char)n;
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static size_t encode(const struct ob_ledger_entry *e, int64_t updated_ms,
+                     unsigned char buf[ENTRY_MAX])
+{
+    unsigned char *p = buf;
+
+    *p++ = ENTRY_V1;
+    *p++ = (unsigned char)e->state;
+    p = put_u64(p, (uint32_t)(int32_t)e->attempts, 4);
+    p = put_u64(p, (uint64_t)e->first_attempt_ms, 8);
+    p = put_u64(p, (uint64_t)updated_ms, 8);
+    p = put_u64(p, (uint64_t)(int64_t)e->http_status, 8);
+    p = put_str(p, e->status, sizeof e->status);
+    p = put_str(p, e->warehouse_order_id, sizeof e->warehouse_order_id);
+    p = put_str(p, e->carrier, sizeof e->carrier);
+    p = put_str(p, e->tracking_no, sizeof e->tracking_no);
+    p = put_str(p, e->reason, sizeof e->reason);
+    return (size_t)(p - buf);
+}
+
+struct reader {
+    const unsigned char *p, *end;
+    int bad;
+};
+
+static uint64_t get_u64(struct reader *r, int bytes)
+{
+    uint64_t v = 0;
+
+    if (r->bad || r->end - r->p < bytes) {
+        r->bad = 1;
+        return 0;
+    }
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += bytes;
+    return v;
+}
+
+static void get_str(struct reader *r, char *out, size_t cap)
+{
+    size_t n = (size_t)get_u64(r, 1);
+
+    if (r->bad || n >= cap || (size_t)(r->end - r->p) < n || memchr(r->p, '\0', n)) {
+        r->bad = 1;
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, r->p, n);
+    out[n] = '\0';
+    r->p += n;
+}
+
+/* Returns 0, or -1 when `v` is not a version 1 entry. */
+static int decode(const MDB_val *v, struct ob_ledger_entry *e)
+{
+    struct reader r = {v->mv_data, (const unsigned char *)v->mv_data + v->mv_size, 0};
+    int64_t http;
+
+    memset(e, 0, sizeof *e);
+    if (get_u64(&r, 1) != ENTRY_V1)
+        return -1;
+    e->state = (enum ob_ledger_state)get_u64(&r, 1);
+    e->attempts = (int32_t)(uint32_t)get_u64(&r, 4);
+    e->first_attempt_ms = (int64_t)get_u64(&r, 8);
+    e->updated_ms = (int64_t)get_u64(&r, 8);
+    http = (int64_t)get_u64(&r, 8);
+    get_str(&r, e->status, sizeof e->status);
+    get_str(&r, e->warehouse_order_id, sizeof e->warehouse_order_id);
+    get_str(&r, e->carrier, sizeof e->carrier);
+    get_str(&r, e->tracking_no, sizeof e->tracking_no);
+    get_str(&r, e->reason, sizeof e->reason);
+    if (r.bad || r.p != r.end || e->state < OB_LEDGER_IN_FLIGHT || e->state > OB_LEDGER_DONE ||
+        http < LONG_MIN || http > LONG_MAX)
+        return -1;
+    e->http_status = (long)http;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Transactions                                                              */
+
+static int check_key(const struct ob_ledger *l, const char *key, const char *what)
+{
+    if (!key || !*key) {
+        OB_WARN("ledger: %s: empty key", what);
+        return -1;
+    }
+    if (strnlen(key, l->key_max + 1) > l->key_max) {
+        OB_WARN("ledger: %s: key longer than %zu bytes: " LOG_KEY "...", what, l->key_max, key);
+        return -1;
+    }
+    return 0;
+}
+
+/* The transaction to read through: the staged one, else the renewed read
+ * transaction. NULL on error (logged). Pair with read_end(). */
+static MDB_txn *read_begin(struct ob_ledger *l)
+{
+    int rc;
+
+    if (l->wtxn)
+        return l->wtxn;
+    rc = mdb_txn_renew(l->rtxn);
+    if (rc != 0) {
+        OB_WARN("ledger: read transaction: %s", mdb_strerror(rc));
+        return NULL;
+    }
+    return l->rtxn;
+}
+
+static void read_end(struct ob_ledger *l, MDB_txn *txn)
+{
+    if (txn == l->rtxn)
+        mdb_txn_reset(txn);
+}
+
+static int write_begin(struct ob_ledger *l)
+{
+    int rc;
+
+    if (l->wtxn)
+        return 0;
+    rc = mdb_txn_begin(l->env, NULL, 0, &l->wtxn);
+    if (rc != 0) {
+        l->wtxn = NULL;
+        OB_ERR("ledger: write transaction: %s", mdb_strerror(rc));
+        return -1;
+    }
+    l->staged = 0;
+    return 0;
+}
+
+/* Commit the staged transaction (freed, committed or not). */
+static int write_commit(struct ob_ledger *l)
+{
+    int rc = mdb_txn_commit(l->wtxn);
+
+    l->wtxn = NULL;
+    atomic_fetch_add(&l->commits, 1); /* a failed commit may have written pages too */
+    return rc;
+}
+
+/* Abort the staged transaction; LMDB requires it after a failed write. */
+static void write_abort(struct ob_ledger *l, int rc)
+{
+    mdb_txn_abort(l->wtxn);
+    l->wtxn = NULL;
+    if (l->full)
+        l->full_lost += l->staged;
+    else if (l->staged)
+        OB_WARN("ledger: %zu staged writes lost: %s", l->staged, mdb_strerror(rc));
+    l->staged = 0;
+}
+
+static void full_begin(struct ob_ledger *l)
+{
+    if (!l->full)
+        OB_ERR("ledger: map full (%zu bytes): evicting; staged writes are lost until there is room",
+               l->map_bytes);
+    l->full = 1;
+}
+
+/* A commit with writes went through. */
+static void full_end(struct ob_ledger *l)
+{
+    if (l->full)
+        OB_WARN("ledger: room again; %zu writes were lost while the map was full", l->full_lost);
+    l->full = 0;
+    l->full_lost = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Room                                                                      */
+
+/* Pages the database takes, and the entry count. -1 on error. */
+static int usage(struct ob_ledger *l, size_t *pages, size_t *entries)
+{
+    MDB_txn *txn = read_begin(l);
+    MDB_stat d;
+    int rc;
+
+    if (!txn)
+        return -1;
+    rc = mdb_stat(txn, l->deliveries, &d);
+    read_end(l, txn);
+    if (rc != 0)
+        return -1;
+    *pages = d.ms_branch_pages + d.ms_leaf_pages + d.ms_overflow_pages;
+    *entries = d.ms_entries;
+    return 0;
+}
+
+/* Whether eviction may take the entry: not while it is in flight or parked. */
+static int evictable(const MDB_val *v)
+{
+    const unsigned char *p = v->mv_data;
+
+    return v->mv_size < ENTRY_MIN || p[0] != ENTRY_V1 ||
+           (p[1] != OB_LEDGER_IN_FLIGHT && p[1] != OB_LEDGER_PARKED);
+}
+
+/* Delete up to `target` entries: consecutive keys from where the last
+ * eviction stopped, wrapping around. Keys are hashes, so a run of them is a
+ * fair sample of ages, and deleting one empties whole pages, which deleting
+ * the oldest entries, scattered over every page, would not. EVICT_BATCH go
+ * per transaction, fewer when that hits the end of the map. Nothing may be
+ * staged. Returns how many went. */
+static size_t evict(struct ob_ledger *l, size_t target)
+{
+    size_t pages, total, seen = 0, gone = 0, batch = EVICT_BATCH;
+
+    if (l->wtxn || usage(l, &pages, &total) != 0)
+        return 0;
+    while (gone < target && seen < total) { /* one round at most */
+        unsigned char next[KEY_MAX];
+        size_t next_len = 0, n = 0, s = 0;
+        MDB_cursor *cur;
+        MDB_val k = {l->evict_len, l->evict_key}, v;
+        int rc;
+
+        if (write_begin(l) != 0)
+            break;
+        rc = mdb_cursor_open(l->wtxn, l->deliveries, &cur);
+        if (rc == 0) {
+            rc = mdb_cursor_get(cur, &k, &v, l->evict_len ? MDB_SET_RANGE : MDB_FIRST);
+            if (rc == MDB_NOTFOUND)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+            while (rc == 0 && n < batch && gone + n < target && seen + s < total) {
+                s++;
+                if (evictable(&v)) {
+                    rc = mdb_cursor_del(cur, 0);
+                    if (rc != 0)
+                        break;
+                    n++;
+                }
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                if (rc == MDB_NOTFOUND)
+                    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+            }
+            if (rc == 0 && k.mv_size <= sizeof next) { /* the next one to look at */
+                memcpy(next, k.mv_data, k.mv_size);
+                next_len = k.mv_size;
+            }
+            mdb_cursor_close(cur);
+        }
+        if (rc == MDB_NOTFOUND) /* empty */
+            rc = 0;
+        if (rc == 0) {
+            rc = write_commit(l);
+        } else {
+            mdb_txn_abort(l->wtxn);
+            l->wtxn = NULL;
+        }
+        if (rc == MDB_MAP_FULL && batch > 1) {
+            batch /= 2;
+            continue;
+        }
+        if (rc != 0) {
+            OB_WARN("ledger: evicting: %s", mdb_strerror(rc));
+            break;
+        }
+        memcpy(l->evict_key, next, next_len);
+        l->evict_len = next_len;
+        gone += n;
+        seen += s;
+    }
+    return gone;
+}
+
+/* After MDB_MAP_FULL, with nothing staged. Returns 1 when entries went, 0
+ * when trying again is pointless. */
+static int make_room(struct ob_ledger *l)
+{
+    int64_t now = ob_now_epoch_ms();
+    size_t pages, n, gone;
+
+    if (now < l->full_until_ms || usage(l, &pages, &n) != 0)
+        return 0;
+    gone = evict(l, n * EVICT_PERCENT / 100 + 1);
+    OB_WARN("ledger: map full: evicted %zu of %zu entries", gone, n);
+    if (gone > 0)
+        return 1;
+    l->full_until_ms = now + FULL_BACKOFF_MS;
+    return 0;
+}
+
+/* A reader killed inside a read transaction pins the pages it saw until its
+ * slot is cleared. */
+static void check_readers(struct ob_ledger *l, int64_t now)
+{
+    int dead = 0;
+
+    if (now < l->reader_check_ms)
+        return;
+    l->reader_check_ms = now + READER_CHECK_MS;
+    mdb_reader_check(l->env, &dead);
+    if (dead > 0)
+        OB_INFO("ledger: cleared %d reader slots of dead processes", dead);
+}
+
+/* After a flush that committed `written` writes: when the database leaves
+ * LMDB too little room (see the top of the file), evict a step. */
+static void check_room(struct ob_ledger *l, size_t written)
+{
+    size_t pages, entries, churn, reserve, step;
+    int64_t now = ob_now_epoch_ms();
+
+    check_readers(l, now);
+    l->peak_staged = written > l->peak_staged ? written : l->peak_staged - l->peak_staged / 256;
+    if (usage(l, &pages, &entries) != 0)
+        return;
+    churn = l->peak_staged < pages ? l->peak_staged : pages;
+    reserve = 3 * churn + 16;
+    if (reserve < l->map_pages / RESERVE_DIV)
+        reserve = l->map_pages / RESERVE_DIV;
+    if (pages + reserve <= l->map_pages)
+        return;
+    step = 2 * written + entries / 256;
+    if (step > entries / 4)
+        step = entries / 4;
+    l->cap_evicted += evict(l, step ? step : 1);
+    if (now >= l->cap_log_ms) {
+        OB_WARN("ledger: at its size (%zu bytes): %zu entries evicted before their TTL%s",
+                l->map_bytes, l->cap_evicted, l->cap_log_ms ? " in the last 10 minutes" : "");
+        l->cap_log_ms = now + CAP_LOG_MS;
+        l->cap_evicted = 0;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Background sync                                                           */
+
+/* Every sync_ms, fdatasync the file if anything was committed since the
+ * last sync. A failure is logged once until a sync succeeds. */
+static void *syncer_main(void *arg)
+{
+    struct ob_ledger *l = arg;
+    unsigned long synced = (unsigned long)-1; /* the first turn syncs */
+    int failing = 0;
+
+    pthread_mutex_lock(&l->sync_mu);
+    while (!l->sync_stop) {
+        struct timespec due;
+        unsigned long n;
+        int rc;
+
+        clock_gettime(CLOCK_MONOTONIC, &due);
+        due.tv_sec += l->sync_ms / 1000;
+        due.tv_nsec += l->sync_ms % 1000 * 1000000L;
+        if (due.tv_nsec >= 1000000000L) {
+            due.tv_sec++;
+            due.tv_nsec -= 1000000000L;
+        }
+        while (!l->sync_stop && pthread_cond_timedwait(&l->sync_cv, &l->sync_mu, &due) == 0)
+            ; /* woken before the time: to stop, or spuriously */
+        n = atomic_load(&l->commits);
+        if (l->sync_stop || n == synced)
+            continue;
+        pthread_mutex_unlock(&l->sync_mu);
+        rc = mdb_env_sync(l->env, 1);
+        if (rc != 0 && !failing)
+            OB_ERR("ledger: background sync: %s (not logged again until a sync succeeds)",
+                   mdb_strerror(rc));
+        failing = rc != 0;
+        if (rc == 0)
+            synced = n;
+        pthread_mutex_lock(&l->sync_mu);
+    }
+    pthread_mutex_unlock(&l->sync_mu);
+    return NULL;
+}
+
+/* Returns 0 or an errno. The thread takes no signals: they stay where the
+ * process expects them. */
+static int syncer_start(struct ob_ledger *l)
+{
+    pthread_condattr_t ca;
+    sigset_t all, old;
+    int rc;
+
+    pthread_mutex_init(&l->sync_mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->sync_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&l->syncer, NULL, syncer_main, l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        pthread_cond_destroy(&l->sync_cv);
+        pthread_mutex_destroy(&l->sync_mu);
+        return rc;
+    }
+    pthread_setname_np(l->syncer, "ob-ledger-sync");
+    l->syncing = 1;
+    return 0;
+}
+
+static void syncer_stop(struct ob_ledger *l)
+{
+    if (!l->syncing)
+        return;
+    pthread_mutex_lock(&l->sync_mu);
+    l->sync_stop = 1;
+    pthread_cond_signal(&l->sync_cv);
+    pthread_mutex_unlock(&l->sync_mu);
+    pthread_join(l->syncer, NULL);
+    pthread_cond_destroy(&l->sync_cv);
+    pthread_mutex_destroy(&l->sync_mu);
+    l->syncing = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening                                                                   */
+
+/* Create the directory (writable), open the environment and the database.
+ * Returns 0, or an LMDB error or errno with nothing left open. */
+static int open_env(struct ob_ledger *l, const char *path)
+{
+    unsigned int flags = MDB_NOSYNC | MDB_NOTLS | (l->read_only ? MDB_RDONLY : 0);
+    MDB_txn *txn = NULL;
+    int rc;
+
+    if (!l->read_only && mkdir(path, 0700) != 0 && errno != EEXIST)
+        return errno;
+    rc = mdb_env_create(&l->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(l->env, 1);
+    if (rc == 0 && !l->read_only)
+        rc = mdb_env_set_mapsize(l->env, l->map_bytes); /* a reader takes the writer's size */
+    if (rc == 0)
+        rc = mdb_env_open(l->env, path, flags, 0600);
+    /* The database in a transaction of its own: its handle outlives the commit. */
+    if (rc == 0)
+        rc = mdb_txn_begin(l->env, NULL, l->read_only ? MDB_RDONLY : 0, &txn);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "deliveries", l->read_only ? 0 : MDB_CREATE, &l->deliveries);
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc == 0)
+        rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &l->rtxn);
+    if (rc == 0) {
+        mdb_txn_reset(l->rtxn);
+        return 0;
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(l->env);
+    l->env = NULL;
+    return rc;
+}
+
+/* The errors of a file LMDB cannot make sense of. */
+static int unreadable(int rc)
+{
+    return rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH ||
+           rc == MDB_PAGE_NOTFOUND;
+}
+
+/* Rename the directory LMDB refused with `rc` to "<path>.corrupt-<epoch s>".
+ * Returns 0, or -1 with a message in errstr. */
+static int move_aside(const char *path, int rc, char *errstr, size_t errstr_size)
+{
+    size_t len = strlen(path);
+    char to[PATH_MAX];
+    int n;
+
+    while (len > 1 && path[len - 1] == '/') /* "dir/" is renamed as "dir" */
+        len--;
+    n = snprintf(to, sizeof to, "%.*s.corrupt-%lld", (int)len, path,
+                 (long long)(ob_now_epoch_ms() / 1000));
+    if (n < 0 || (size_t)n >= sizeof to) {
+        errno = ENAMETOOLONG;
+    } else if (rename(path, to) == 0) {
+        OB_ERR("ledger %s unreadable (%s): moved to %s, starting empty; repeats are absorbed by "
+               "the warehouses' dedupe",
+               path, mdb_strerror(rc), to);
+        return 0;
+    }
+    snprintf(errstr, errstr_size, "ledger %s unreadable (%s), and cannot be moved aside: %s",
+             path, mdb_strerror(rc), strerror(errno));
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* API                                                                       */
 
 int ob_ledger_open(const struct ob_ledger_options *opt, struct ob_ledger **out, char *errstr,
                    size_t errstr_size)
 {
-    (void)opt;
+    struct ob_ledger *l;
+    int rc;
+
     *out = NULL;
-    snprintf(errstr, errstr_size, "ledger: not built yet");
+    if (!opt || !opt->path || !*opt->path) {
+        snprintf(errstr, errstr_size, "ledger: no path");
+        return -1;
+    }
+    l = calloc(1, sizeof(*l));
+    if (!l) {
+        snprintf(errstr, errstr_size, "ledger: out of memory");
+        return -1;
+    }
+    l->read_only = opt->read_only != 0;
+    l->map_bytes = opt->max_bytes ? opt->max_bytes : DEFAULT_MAX_BYTES;
+    l->ttl_ms = opt->ttl_ms > 0 ? opt->ttl_ms : DEFAULT_TTL_MS;
+    atomic_init(&l->commits, 0);
+    if (l->map_bytes < MIN_MAX_BYTES) {
+        snprintf(errstr, errstr_size, "ledger: max_bytes %zu is below the minimum %zu",
+                 l->map_bytes, MIN_MAX_BYTES);
+        goto fail;
+    }
+    rc = open_env(l, opt->path);
+    if (rc != 0 && unreadable(rc) && !l->read_only) {
+        if (move_aside(opt->path, rc, errstr, errstr_size) != 0)
+            goto fail;
+        rc = open_env(l, opt->path);
+    }
+    if (rc != 0) {
+        snprintf(errstr, errstr_size, "ledger: cannot open %s: %s", opt->path, mdb_strerror(rc));
+        goto fail;
+    }
+    l->key_max = (size_t)mdb_env_get_maxkeysize(l->env);
+    if (l->key_max > KEY_MAX)
+        l->key_max = KEY_MAX;
+    if (!l->read_only) {
+        MDB_envinfo info;
+        MDB_stat st;
+
+        check_readers(l, ob_now_epoch_ms());
+        mdb_env_info(l->env, &info);
+        mdb_env_stat(l->env, &st);
+        l->map_bytes = info.me_mapsize;
+        l->map_pages = info.me_mapsize / st.ms_psize;
+        l->sync_ms = opt->sync_interval_ms;
+        if (l->sync_ms > 0 && (rc = syncer_start(l)) != 0) {
+            snprintf(errstr, errstr_size, "ledger: cannot start the sync thread: %s",
+                     strerror(rc));
+            mdb_txn_abort(l->rtxn);
+            goto fail;
+        }
+    }
+    *out = l;
+    return 0;
+
+fail:
+    mdb_env_close(l->env);
+    free(l);
     return -1;
 }
-void ob_ledger_close(struct ob_ledger *l) { (void)l; }
-int ob_ledger_get(struct ob_ledger *l, const char *key, struct ob_ledger_entry *out) { (void)l; (void)key; (void)out; return 0; }
-int ob_ledger_put(struct ob_ledger *l, const char *key, const struct ob_ledger_entry *e) { (void)l; (void)key; (void)e; return -1; }
-int ob_ledger_parked_add(struct ob_ledger *l, const char *order_id, int delta) { (void)l; (void)order_id; (void)delta; return -1; }
-int ob_ledger_parked(struct ob_ledger *l, const char *order_id) { (void)l; (void)order_id; return 0; }
-int ob_ledger_flush(struct ob_ledger *l) { (void)l; return 0; }
-int ob_ledger_sync(struct ob_ledger *l) { (void)l; return 0; }
-size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max) { (void)l; (void)now_ms; (void)max; return 0; }
-size_t ob_ledger_count(struct ob_ledger *l) { (void)l; return 0; }
+
+void ob_ledger_close(struct ob_ledger *l)
+{
+    int rc;
+
+    if (!l)
+        return;
+    ob_ledger_flush(l);
+    syncer_stop(l);
+    if (!l->read_only && (rc = mdb_env_sync(l->env, 1)) != 0)
+        OB_ERR("ledger: sync at close: %s", mdb_strerror(rc));
+    mdb_txn_abort(l->rtxn);
+    mdb_env_close(l->env);
+    free(l);
+}
+
+int ob_ledger_get(struct ob_ledger *l, const char *key, struct ob_ledger_entry *out)
+{
+    struct ob_ledger_entry e;
+    MDB_val k, v;
+    MDB_txn *txn;
+    int rc, found = -1;
+
+    if (!l || check_key(l, key, "get") != 0 || !(txn = read_begin(l)))
+        return -1;
+    k.mv_size = strlen(key);
+    k.mv_data = (void *)key;
+    rc = mdb_get(txn, l->deliveries, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        found = 0;
+    } else if (rc != 0) {
+        OB_WARN("ledger: get " LOG_KEY ": %s", key, mdb_strerror(rc));
+    } else if (decode(&v, &e) != 0) {
+        OB_WARN("ledger: entry " LOG_KEY " is unreadable (%zu bytes); taken as absent", key,
+                v.mv_size);
+        found = 0;
+    } else {
+        if (out)
+            *out = e;
+        found = 1;
+    }
+    read_end(l, txn);
+    return found;
+}
+
+/* Staged in the write transaction; on MDB_MAP_FULL make room and try once
+ * more in a fresh one. Any failure aborts the transaction. */
+int ob_ledger_put(struct ob_ledger *l, const char *key, const struct ob_ledger_entry *e)
+{
+    unsigned char buf[ENTRY_MAX];
+    MDB_val k, v = {0, buf};
+    int rc = 0;
+
+    if (!l || !e || check_key(l, key, "put") != 0)
+        return -1;
+    if (e->state < OB_LEDGER_IN_FLIGHT || e->state > OB_LEDGER_DONE) {
+        OB_WARN("ledger: put " LOG_KEY ": bad state %d", key, (int)e->state);
+        return -1;
+    }
+    if (l->read_only) {
+        OB_WARN("ledger: put " LOG_KEY ": the ledger is open read-only", key);
+        return -1;
+    }
+    k.mv_size = strlen(key);
+    k.mv_data = (void *)key;
+    v.mv_size = encode(e, ob_now_epoch_ms(), buf);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (write_begin(l) != 0)
+            return -1;
+        rc = mdb_put(l->wtxn, l->deliveries, &k, &v, 0);
+        if (rc == 0) {
+            l->staged++;
+            return 0;
+        }
+        if (rc == MDB_MAP_FULL)
+            full_begin(l);
+        write_abort(l, rc);
+        if (rc != MDB_MAP_FULL)
+            break;
+        if (attempt > 0) /* eviction did not help: do not scan again at once */
+            l->full_until_ms = ob_now_epoch_ms() + FULL_BACKOFF_MS;
+        else if (!make_room(l))
+            break;
+    }
+    if (rc == MDB_MAP_FULL)
+        l->full_lost++; /* logged when the episode ends */
+    else
+        OB_WARN("ledger: put " LOG_KEY ": %s", key, mdb_strerror(rc));
+    return -1;
+}
+
+int ob_ledger_flush(struct ob_ledger *l)
+{
+    size_t n;
+    int rc;
+
+    if (!l || !l->wtxn)
+        return 0;
+    n = l->staged;
+    rc = write_commit(l);
+    l->staged = 0;
+    if (rc == 0) {
+        if (n > 0) {
+            full_end(l);
+            check_room(l, n);
+        }
+        return 0;
+    }
+    if (rc != MDB_MAP_FULL) {
+        OB_ERR("ledger: commit failed, %zu staged writes lost: %s", n, mdb_strerror(rc));
+        return -1;
+    }
+    full_begin(l);
+    l->full_lost += n;
+    make_room(l);
+    return -1;
+}
+
+size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max)
+{
+    MDB_cursor *cur;
+    MDB_stat st;
+    MDB_val k, v;
+    struct ob_ledger_entry e;
+    size_t limit, seen = 0, gone = 0, bad = 0;
+    int64_t cutoff;
+    int rc;
+
+    if (!l || l->read_only || max == 0 || write_begin(l) != 0)
+        return 0;
+    cutoff = now_ms < INT64_MIN + l->ttl_ms ? INT64_MIN : now_ms - l->ttl_ms;
+    rc = mdb_stat(l->wtxn, l->deliveries, &st);
+    if (rc == 0)
+        rc = mdb_cursor_open(l->wtxn, l->deliveries, &cur);
+    if (rc != 0) {
+        OB_WARN("ledger: expire: %s", mdb_strerror(rc));
+        return 0;
+    }
+    limit = st.ms_entries < max ? st.ms_entries : max; /* each entry at most once */
+
+    /* Resume after the key examined last; wrap around at the end. */
+    k.mv_size = l->exp_len;
+    k.mv_data = l->exp_key;
+    rc = mdb_cursor_get(cur, &k, &v, l->exp_len ? MDB_SET_RANGE : MDB_FIRST);
+    if (rc == 0 && l->exp_len && k.mv_size == l->exp_len &&
+        memcmp(k.mv_data, l->exp_key, l->exp_len) == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+
+    while (rc == 0 && seen < limit) {
+        int unreadable = decode(&v, &e) != 0;
+
+        seen++;
+        if (k.mv_size <= sizeof l->exp_key) {
+            memcpy(l->exp_key, k.mv_data, k.mv_size);
+            l->exp_len = k.mv_size;
+        }
+        if (unreadable || e.updated_ms < cutoff) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc != 0)
+                break;
+            gone++;
+            bad += unreadable;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        if (rc == MDB_NOTFOUND)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        OB_WARN("ledger: expire: %s", mdb_strerror(rc));
+        if (rc == MDB_MAP_FULL)
+            full_begin(l);
+        write_abort(l, rc);
+        if (rc == MDB_MAP_FULL)
+            make_room(l);
+        return 0;
+    }
+    if (bad)
+        OB_WARN("ledger: expire deleted %zu unreadable entries", bad);
+    l->staged += gone;
+    return gone;
+}
+
+size_t ob_ledger_count(struct ob_ledger *l)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    size_t n = 0;
+
+    if (!l || !(txn = read_begin(l)))
+        return 0;
+    if (mdb_stat(txn, l->deliveries, &st) == 0)
+        n = st.ms_entries;
+    read_end(l, txn);
+    return n;
+}

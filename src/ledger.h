@@ -1,20 +1,30 @@
 /*
- * ledger.h — the delivery ledger: an embedded, crash-safe store (LMDB)
- * mapping an idempotency key to what happened to that push, so that a
- * redelivered order that is done is not pushed again, and one found in
- * flight after a crash is resent with the same key.
+ * ledger.h — the delivery ledger: an embedded store (LMDB) mapping an
+ * idempotency key to what happened to that push, so that a redelivered
+ * order that is done is not pushed again, and one found in flight after a
+ * crash is resent with the same key.
  *
  * One process writes (the bridge's loop thread); other processes (replay)
- * may read at the same time. Writes are staged in one write transaction
- * and made durable by ob_ledger_flush(), which the loop calls once per
- * iteration, before it commits offsets. The environment is opened with
- * MDB_NOSYNC: a killed process loses nothing it flushed; a power loss may
- * lose the last flushes, which the warehouse's dedupe by idempotency key
- * then absorbs. ob_ledger_sync() forces the data to disk.
+ * may read at the same time. Writes are staged in one write transaction and
+ * committed by ob_ledger_flush(), which the loop calls once per iteration,
+ * before it commits offsets.
  *
- * Size is bounded twice: entries older than the TTL are deleted a few at a
- * time by ob_ledger_expire(), and the map size is a hard cap; when it is
- * reached the oldest entries go first.
+ * Durability. The environment is opened with MDB_NOSYNC: a commit does not
+ * fsync. A killed process loses nothing it flushed. A power loss or OS crash
+ * may lose the entries flushed since the last sync (a background thread syncs
+ * every sync_interval_ms; close syncs too) and, since LMDB with MDB_NOSYNC
+ * does not order its data and meta writes, may leave the file damaged; when
+ * LMDB then refuses to open it, the next writable open moves the directory
+ * aside and starts empty. Either way the warehouses' dedupe by idempotency
+ * key absorbs the repeats, so nothing is lost or doubled at the warehouse.
+ *
+ * Size is bounded twice: entries not updated for the TTL are deleted a few
+ * at a time by ob_ledger_expire(), and the map size is a hard cap. Near it,
+ * entries are evicted a run of consecutive keys at a time (keys are hashes,
+ * so their ages are random); entries in flight or parked are kept.
+ *
+ * Keys are non-empty strings of at most 511 bytes (LMDB's key limit); get
+ * and put refuse others (-1, logged).
  */
 #ifndef OB_LEDGER_H
 #define OB_LEDGER_H
@@ -43,46 +53,42 @@ struct ob_ledger_entry {
 };
 
 struct ob_ledger_options {
-    const char *path;    /* a directory; created (mode 0700) if missing */
-    size_t max_bytes;    /* LMDB map size, the hard cap; default 1 GiB */
-    int64_t ttl_ms;      /* entries not updated for this long expire; default 7 days */
-    int read_only;       /* open for reading only (replay, inspection) */
+    const char *path;      /* a directory; created (mode 0700) if missing */
+    size_t max_bytes;      /* LMDB map size, the hard cap; default 1 GiB */
+    int64_t ttl_ms;        /* entries not updated for this long expire; default 7 days */
+    int read_only;         /* open for reading only (replay, inspection) */
+    long sync_interval_ms; /* a writer fsyncs in the background this often; <= 0: only at close */
 };
 
 struct ob_ledger;
 
-/* Returns 0, or -1 with a message in errstr. */
+/* Returns 0, or -1 with a message in errstr. A writable open of a directory
+ * LMDB finds corrupt renames it to "<path>.corrupt-<epoch seconds>" (logged)
+ * and starts an empty ledger; a read-only open fails. */
 int ob_ledger_open(const struct ob_ledger_options *opt, struct ob_ledger **out, char *errstr,
                    size_t errstr_size);
 
-/* Flush and close; NULL is a no-op. */
+/* Flush, stop the background sync, fsync and close; NULL is a no-op. */
 void ob_ledger_close(struct ob_ledger *l);
 
-/* Look `key` up (staged writes included). Returns 1 found, 0 not found,
- * -1 on error (logged; the caller treats it as not found). */
+/* Look `key` up (staged writes included); `out` may be NULL to test for it.
+ * Returns 1 found, 0 not found (also for an unreadable entry), -1 on error
+ * (logged; the caller treats it as not found). */
 int ob_ledger_get(struct ob_ledger *l, const char *key, struct ob_ledger_entry *out);
 
-/* Stage `e` under `key` (updated_ms is set to now). Durable after the next
+/* Stage `e` under `key` (updated_ms is set to now). Committed by the next
  * ob_ledger_flush(). Returns 0, or -1 (logged) when it cannot be stored. */
 int ob_ledger_put(struct ob_ledger *l, const char *key, const struct ob_ledger_entry *e);
-
-/* Count of the events of `order_id` now parked on the retry topic: +1 when
- * one is parked, -1 when one comes back and is finished. Staged like put.
- * ob_ledger_parked() returns the current count (0 when none). */
-int ob_ledger_parked_add(struct ob_ledger *l, const char *order_id, int delta);
-int ob_ledger_parked(struct ob_ledger *l, const char *order_id);
 
 /* Commit the staged writes. Returns 0, or -1 (logged; they are lost). */
 int ob_ledger_flush(struct ob_ledger *l);
 
-/* fsync the environment (on shutdown and every few seconds). */
-int ob_ledger_sync(struct ob_ledger *l);
-
 /* Delete up to `max` entries whose updated_ms is older than now - ttl,
- * resuming where the previous call stopped. Returns how many went. */
+ * resuming where the previous call stopped. Staged like put. Returns how
+ * many went. */
 size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max);
 
-/* Entries stored now (for metrics and tests). */
+/* Entries stored now, staged writes included (for metrics and tests). */
 size_t ob_ledger_count(struct ob_ledger *l);
 
 #endif

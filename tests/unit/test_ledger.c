@@ -1,9 +1,1038 @@
-/* placeholder: replaced by the real tests */
+/*
+ * test_ledger.c — the delivery ledger (src/ledger.c) on a real LMDB
+ * environment in a fresh temporary directory per test.
+ *
+ * LMDB forbids opening one environment twice in a process, so the tests of a
+ * second process (a reader next to the writer, a writer killed mid-flight)
+ * fork(); a child reports through its exit status and never calls a cmocka
+ * assertion (a failing one would longjmp into the parent's test loop).
+ */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
 #include "ledger.h"
-static void placeholder(void **state) { (void)state; }
-int main(void) { const struct CMUnitTest t[] = {cmocka_unit_test(placeholder)}; return cmocka_run_group_tests(t, NULL, NULL); }
+#include "status.h" /* ob_now_epoch_ms */
+
+#define TTL_MS 60000
+
+struct fixture {
+    char dir[64];   /* from mkdtemp */
+    char path[128]; /* dir/ledger: the ledger creates it */
+};
+
+/* Remove an environment directory: its two files, then itself. */
+static void remove_env(const char *path)
+{
+    char file[512];
+
+    snprintf(file, sizeof file, "%s/data.mdb", path);
+    unlink(file);
+    snprintf(file, sizeof file, "%s/lock.mdb", path);
+    unlink(file);
+    rmdir(path);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    if (!f)
+        return -1;
+    strcpy(f->dir, "/tmp/ob-test-ledger-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/ledger", f->dir);
+    *state = f;
+    return 0;
+}
+
+/* Removes every environment in the directory: the ledger and any that was
+ * moved aside. */
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    DIR *d = opendir(f->dir);
+    struct dirent *de;
+    char path[sizeof f->dir + sizeof de->d_name + 1];
+    int rc = 0;
+
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", f->dir, de->d_name);
+        remove_env(path);
+    }
+    if (d)
+        closedir(d);
+    if (rmdir(f->dir) != 0) {
+        print_error("%s is not empty\n", f->dir);
+        rc = -1;
+    }
+    free(f);
+    return rc;
+}
+
+static struct ob_ledger *open_sync(const char *path, size_t max_bytes, int read_only,
+                                   long sync_ms)
+{
+    struct ob_ledger_options o = {path, max_bytes, TTL_MS, read_only, sync_ms};
+    struct ob_ledger *l = NULL;
+    char err[256] = "";
+
+    if (ob_ledger_open(&o, &l, err, sizeof err) != 0)
+        print_error("open: %s\n", err);
+    return l;
+}
+
+static struct ob_ledger *open_opts(const char *path, size_t max_bytes, int read_only)
+{
+    return open_sync(path, max_bytes, read_only, 0);
+}
+
+static struct ob_ledger *open_ledger(struct fixture *f)
+{
+    struct ob_ledger *l = open_opts(f->path, 0, 0);
+    assert_non_null(l);
+    return l;
+}
+
+static struct ob_ledger_entry entry(enum ob_ledger_state state)
+{
+    struct ob_ledger_entry e;
+
+    memset(&e, 0, sizeof e);
+    e.state = state;
+    e.attempts = 3;
+    e.first_attempt_ms = 1700000000123;
+    strcpy(e.status, "ACCEPTED");
+    e.http_status = 201;
+    strcpy(e.warehouse_order_id, "WH-778");
+    strcpy(e.carrier, "SF");
+    strcpy(e.tracking_no, "SF1234567890");
+    return e;
+}
+
+static void put_ok(struct ob_ledger *l, const char *key)
+{
+    struct ob_ledger_entry e = entry(OB_LEDGER_DONE);
+    assert_int_equal(ob_ledger_put(l, key, &e), 0);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Wait for the child and return its exit status; -1 when it did not exit. */
+static int child_status(pid_t pid)
+{
+    int st;
+
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Raw LMDB access, for what the ledger's API cannot do: plant a value (the
+ * database is created if missing), read the bytes stored, count a database.
+ * No ledger may be open meanwhile. */
+struct raw {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+};
+
+static void raw_begin(struct raw *r, const char *path, const char *db)
+{
+    assert_int_equal(mdb_env_create(&r->env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(r->env, 2), 0);
+    assert_int_equal(mdb_env_open(r->env, path, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
+    assert_int_equal(mdb_dbi_open(r->txn, db, MDB_CREATE, &r->dbi), 0);
+}
+
+static void raw_end(struct raw *r)
+{
+    assert_int_equal(mdb_txn_commit(r->txn), 0);
+    mdb_env_close(r->env);
+}
+
+static void raw_put(struct raw *r, const char *key, const void *val, size_t len)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+    assert_int_equal(mdb_put(r->txn, r->dbi, &k, &v, 0), 0);
+}
+
+static size_t raw_entries(const char *path, const char *db)
+{
+    struct raw r;
+    MDB_stat st;
+
+    raw_begin(&r, path, db);
+    assert_int_equal(mdb_stat(r.txn, r.dbi, &st), 0);
+    raw_end(&r);
+    return st.ms_entries;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_round_trip_all_fields(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    struct ob_ledger_entry in, out;
+    struct stat st;
+    int64_t before = ob_now_epoch_ms(), after;
+
+    /* The directory is created, private. */
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+
+    memset(&in, 0, sizeof in);
+    in.state = OB_LEDGER_DONE;
+    in.attempts = 7;
+    in.first_attempt_ms = INT64_MAX - 1;
+    in.updated_ms = 5; /* ignored: put sets it */
+    strcpy(in.status, "DELIVERY_FAILED");
+    in.http_status = -42;
+    strcpy(in.warehouse_order_id, "WO-仓库-1");
+    strcpy(in.carrier, "ZTO");
+    strcpy(in.tracking_no, "75312345678901");
+    strcpy(in.reason, "HTTP 503 \"busy\"\nretry later");
+    assert_int_equal(ob_ledger_put(l, "key-1", &in), 0);
+    after = ob_now_epoch_ms();
+
+    memset(&out, 0x5a, sizeof out);
+    assert_int_equal(ob_ledger_get(l, "key-1", &out), 1);
+    assert_int_equal(out.state, OB_LEDGER_DONE);
+    assert_int_equal(out.attempts, 7);
+    assert_true(out.first_attempt_ms == INT64_MAX - 1);
+    assert_in_range(out.updated_ms, before, after);
+    assert_string_equal(out.status, "DELIVERY_FAILED");
+    assert_int_equal(out.http_status, -42);
+    assert_string_equal(out.warehouse_order_id, "WO-仓库-1");
+    assert_string_equal(out.carrier, "ZTO");
+    assert_string_equal(out.tracking_no, "75312345678901");
+    assert_string_equal(out.reason, "HTTP 503 \"busy\"\nretry later");
+
+    /* The other states, empty strings and zeros. */
+    memset(&in, 0, sizeof in);
+    in.state = OB_LEDGER_IN_FLIGHT;
+    assert_int_equal(ob_ledger_put(l, "key-2", &in), 0);
+    in.state = OB_LEDGER_PARKED;
+    in.attempts = 1;
+    in.first_attempt_ms = -1;
+    assert_int_equal(ob_ledger_put(l, "key-3", &in), 0);
+    assert_int_equal(ob_ledger_get(l, "key-2", &out), 1);
+    assert_int_equal(out.state, OB_LEDGER_IN_FLIGHT);
+    assert_int_equal(out.attempts, 0);
+    assert_string_equal(out.status, "");
+    assert_string_equal(out.reason, "");
+    assert_int_equal(ob_ledger_get(l, "key-3", &out), 1);
+    assert_int_equal(out.state, OB_LEDGER_PARKED);
+    assert_int_equal(out.attempts, 1);
+    assert_true(out.first_attempt_ms == -1);
+
+    /* Overwrite in place; a missing key is not found; out may be NULL. */
+    in = entry(OB_LEDGER_DONE);
+    assert_int_equal(ob_ledger_put(l, "key-2", &in), 0);
+    assert_int_equal(ob_ledger_get(l, "key-2", &out), 1);
+    assert_int_equal(out.state, OB_LEDGER_DONE);
+    assert_string_equal(out.tracking_no, "SF1234567890");
+    assert_int_equal(ob_ledger_get(l, "key-2", NULL), 1);
+    assert_int_equal(ob_ledger_get(l, "key-4", &out), 0);
+    assert_int_equal(ob_ledger_count(l), 3);
+    ob_ledger_close(l);
+}
+
+/* Strings that fill their arrays with no terminator come back cut at the
+ * array size - 1, terminated. */
+static void test_full_arrays_truncated(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    struct ob_ledger_entry in, out;
+    char want[256];
+
+    memset(&in, 'x', sizeof in);
+    in.state = OB_LEDGER_DONE;
+    in.attempts = 1;
+    in.first_attempt_ms = 2;
+    in.http_status = 200;
+    assert_int_equal(ob_ledger_put(l, "k", &in), 0);
+    assert_int_equal(ob_ledger_get(l, "k", &out), 1);
+
+    memset(want, 'x', sizeof want);
+    want[sizeof out.status - 1] = '\0';
+    assert_string_equal(out.status, want);
+    want[sizeof out.status - 1] = 'x';
+    want[sizeof out.warehouse_order_id - 1] = '\0';
+    assert_string_equal(out.warehouse_order_id, want);
+    assert_string_equal(out.tracking_no, want);
+    want[sizeof out.warehouse_order_id - 1] = 'x';
+    want[sizeof out.carrier - 1] = '\0';
+    assert_string_equal(out.carrier, want);
+    want[sizeof out.carrier - 1] = 'x';
+    want[sizeof out.reason - 1] = '\0';
+    assert_string_equal(out.reason, want);
+    ob_ledger_close(l);
+}
+
+/* Before a flush, get and count see the staged writes; after close and
+ * reopen, what was flushed is there. */
+static void test_staged_then_durable(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    struct ob_ledger_entry e = entry(OB_LEDGER_IN_FLIGHT), out;
+
+    assert_int_equal(ob_ledger_count(l), 0);
+    assert_int_equal(ob_ledger_put(l, "a", &e), 0);
+    assert_int_equal(ob_ledger_get(l, "a", &out), 1);
+    assert_int_equal(out.state, OB_LEDGER_IN_FLIGHT);
+    assert_int_equal(ob_ledger_count(l), 1);
+
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_int_equal(ob_ledger_flush(l), 0); /* nothing staged: fine */
+    /* Reads between flushes go through the read transaction. */
+    assert_int_equal(ob_ledger_get(l, "a", &out), 1);
+    assert_int_equal(ob_ledger_count(l), 1);
+
+    e.state = OB_LEDGER_DONE;
+    assert_int_equal(ob_ledger_put(l, "a", &e), 0);
+    assert_int_equal(ob_ledger_put(l, "b", &e), 0);
+    assert_int_equal(ob_ledger_flush(l), 0);
+    ob_ledger_close(l);
+
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_count(l), 2);
+    assert_int_equal(ob_ledger_get(l, "a", &out), 1);
+    assert_int_equal(out.state, OB_LEDGER_DONE);
+    assert_int_equal(ob_ledger_get(l, "b", &out), 1);
+
+    /* close flushes what is staged */
+    assert_int_equal(ob_ledger_put(l, "c", &e), 0);
+    ob_ledger_close(l);
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_get(l, "c", &out), 1);
+    ob_ledger_close(l);
+}
+
+/* A writer killed with a write staged: the reopened ledger has what was
+ * flushed and not what was staged. */
+static void test_crash_loses_unflushed(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l;
+    pid_t pid;
+    int st;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        struct ob_ledger *w = open_opts(f->path, 0, 0);
+        struct ob_ledger_entry e = entry(OB_LEDGER_DONE);
+        if (!w || ob_ledger_put(w, "A", &e) != 0 || ob_ledger_flush(w) != 0 ||
+            ob_ledger_put(w, "B", &e) != 0)
+            _exit(2);
+        kill(getpid(), SIGKILL); /* with B's write transaction open */
+        _exit(3);
+    }
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGKILL);
+
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_get(l, "A", NULL), 1);
+    assert_int_equal(ob_ledger_get(l, "B", NULL), 0);
+    assert_int_equal(ob_ledger_count(l), 1);
+    /* The dead writer's lock is recovered: writing works. */
+    put_ok(l, "C");
+    assert_int_equal(ob_ledger_flush(l), 0);
+    ob_ledger_close(l);
+}
+
+/* The same while a reader (replay) keeps the environment open, so that the
+ * lock file is not reset: the next writer must still get the write lock the
+ * dead one held. That writer runs in a child under alarm(), so that a hang
+ * fails the test instead of stalling it. */
+static void test_crash_next_to_reader(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    int go[2], ready[2];
+    pid_t reader, pid;
+    char c;
+
+    ob_ledger_close(l); /* the directory and databases exist */
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    fflush(NULL);
+    reader = fork();
+    if (reader == 0) {
+        struct ob_ledger *r = open_opts(f->path, 0, 1);
+        close(go[1]);
+        if (!r || write(ready[1], "r", 1) != 1)
+            _exit(2);
+        while (read(go[0], &c, 1) > 0) /* until the parent closes it */
+            ;
+        _exit(ob_ledger_get(r, "A", NULL) == 1 && ob_ledger_get(r, "B", NULL) == 0 &&
+                      ob_ledger_get(r, "C", NULL) == 1
+                  ? 0
+                  : 3);
+    }
+    assert_true(reader > 0);
+    close(go[0]);
+    close(ready[1]); /* a reader that fails closes its end: read() sees 0 */
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+
+    pid = fork();
+    if (pid == 0) {
+        struct ob_ledger *w = open_opts(f->path, 0, 0);
+        struct ob_ledger_entry e = entry(OB_LEDGER_DONE);
+        if (!w || ob_ledger_put(w, "A", &e) != 0 || ob_ledger_flush(w) != 0 ||
+            ob_ledger_put(w, "B", &e) != 0)
+            _exit(2);
+        kill(getpid(), SIGKILL); /* holding the write lock */
+        _exit(3);
+    }
+    assert_int_equal(child_status(pid), -1);
+
+    pid = fork();
+    if (pid == 0) {
+        struct ob_ledger_entry e = entry(OB_LEDGER_DONE);
+        struct ob_ledger *w;
+        alarm(10);
+        w = open_opts(f->path, 0, 0);
+        if (!w || ob_ledger_get(w, "A", NULL) != 1 || ob_ledger_get(w, "B", NULL) != 0)
+            _exit(2);
+        if (ob_ledger_put(w, "C", &e) != 0 || ob_ledger_flush(w) != 0)
+            _exit(3);
+        ob_ledger_close(w);
+        _exit(0);
+    }
+    assert_int_equal(child_status(pid), 0);
+    close(go[1]);
+    assert_int_equal(child_status(reader), 0);
+}
+
+/* A file from before, with a "parked" database beside "deliveries": it
+ * opens, works, and the other database is left as it was. */
+static void test_legacy_parked_db(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    struct raw r;
+
+    put_ok(l, "a");
+    ob_ledger_close(l);
+    raw_begin(&r, f->path, "parked");
+    raw_put(&r, "order-1", "\x02\x00\x00\x00", 4);
+    raw_end(&r);
+
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_get(l, "a", NULL), 1);
+    assert_int_equal(ob_ledger_count(l), 1);
+    put_ok(l, "b");
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_int_equal(ob_ledger_count(l), 2);
+    ob_ledger_close(l);
+    assert_int_equal(raw_entries(f->path, "parked"), 1);
+    assert_int_equal(raw_entries(f->path, "deliveries"), 2);
+
+    l = open_opts(f->path, 0, 1); /* read-only too */
+    assert_non_null(l);
+    assert_int_equal(ob_ledger_get(l, "b", NULL), 1);
+    ob_ledger_close(l);
+}
+
+static void test_expire_by_age(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    char key[16];
+    int64_t now;
+
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        put_ok(l, key);
+    }
+    assert_int_equal(ob_ledger_flush(l), 0);
+    now = ob_now_epoch_ms();
+
+    /* Written less than a second ago: not older than now - ttl. */
+    assert_int_equal(ob_ledger_expire(l, now + TTL_MS - 1000, 100), 0);
+    assert_int_equal(ob_ledger_expire(l, now, 0), 0);
+    assert_int_equal(ob_ledger_count(l), 10);
+    /* All of them, whatever the previous call left the cursor at. */
+    assert_int_equal(ob_ledger_expire(l, now + TTL_MS + 1, 100), 10);
+    assert_int_equal(ob_ledger_count(l), 0);
+    assert_int_equal(ob_ledger_get(l, "k3", NULL), 0);
+    assert_int_equal(ob_ledger_expire(l, now + TTL_MS + 1, 100), 0);
+    ob_ledger_close(l); /* flushes the deletions */
+
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_count(l), 0);
+    ob_ledger_close(l);
+}
+
+/* Five old entries under "b*" behind five new ones under "a*": calls of at
+ * most 3 resume where the last stopped and wrap at the end. */
+static void test_expire_resumes(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    char key[16];
+    int64_t mid;
+
+    for (int i = 1; i <= 5; i++) {
+        snprintf(key, sizeof key, "b%d", i);
+        put_ok(l, key);
+    }
+    sleep_ms(10);
+    mid = ob_now_epoch_ms();
+    sleep_ms(10);
+    for (int i = 1; i <= 5; i++) {
+        snprintf(key, sizeof key, "a%d", i);
+        put_ok(l, key);
+    }
+    assert_int_equal(ob_ledger_flush(l), 0);
+
+    /* now - ttl == mid: the b's are older, the a's are not */
+    assert_int_equal(ob_ledger_expire(l, mid + TTL_MS, 3), 0); /* a1 a2 a3 */
+    assert_int_equal(ob_ledger_expire(l, mid + TTL_MS, 3), 1); /* a4 a5 b1 */
+    assert_int_equal(ob_ledger_expire(l, mid + TTL_MS, 3), 3); /* b2 b3 b4 */
+    assert_int_equal(ob_ledger_expire(l, mid + TTL_MS, 3), 1); /* b5 a1 a2 */
+    assert_int_equal(ob_ledger_expire(l, mid + TTL_MS, 3), 0); /* a3 a4 a5 */
+    assert_int_equal(ob_ledger_count(l), 5);
+    for (int i = 1; i <= 5; i++) {
+        snprintf(key, sizeof key, "a%d", i);
+        assert_int_equal(ob_ledger_get(l, key, NULL), 1);
+        snprintf(key, sizeof key, "b%d", i);
+        assert_int_equal(ob_ledger_get(l, key, NULL), 0);
+    }
+    ob_ledger_close(l);
+}
+
+/* Keys like idempotency keys: hex, in no particular order. */
+static void hash_key(char key[17], uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    snprintf(key, 17, "%016llx", (unsigned long long)*x);
+}
+
+/* A 256 KiB map holds a few hundred entries: writing thousands, a flush every
+ * 32, evicts as it goes. Every write succeeds, the count stays bounded,
+ * entries in flight or parked are kept, and the ledger still works. */
+static void test_full_map_evicts(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_opts(f->path, 256 << 10, 0);
+    struct ob_ledger_entry e = entry(OB_LEDGER_DONE), keep = entry(OB_LEDGER_IN_FLIGHT);
+    uint64_t x = 88172645463325252ULL;
+    size_t most = 0;
+    char key[17];
+
+    assert_non_null(l);
+    assert_int_equal(ob_ledger_put(l, "00-in-flight", &keep), 0);
+    keep.state = OB_LEDGER_PARKED;
+    assert_int_equal(ob_ledger_put(l, "zz-parked", &keep), 0);
+    for (int i = 0; i < 5000; i++) {
+        hash_key(key, &x);
+        assert_int_equal(ob_ledger_put(l, key, &e), 0);
+        if (i % 32 == 31) {
+            assert_int_equal(ob_ledger_flush(l), 0);
+            size_t c = ob_ledger_count(l);
+            most = c > most ? c : most;
+        }
+    }
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_in_range(most, 50, 1000); /* an entry takes over 100 bytes */
+    assert_int_equal(ob_ledger_get(l, "00-in-flight", NULL), 1);
+    assert_int_equal(ob_ledger_get(l, "zz-parked", NULL), 1);
+    put_ok(l, "after");
+    assert_int_equal(ob_ledger_get(l, "after", NULL), 1);
+    ob_ledger_close(l);
+}
+
+/* One transaction larger than the whole map: the write that hits
+ * MDB_MAP_FULL loses the staged ones, evicts and is tried again. Puts fail or
+ * succeed, never crash; afterwards the ledger works. */
+static void test_map_full_in_one_transaction(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_opts(f->path, 256 << 10, 0);
+    struct ob_ledger_entry e = entry(OB_LEDGER_DONE);
+    uint64_t x = 2463534242ULL;
+    int ok = 0;
+    char key[17];
+
+    assert_non_null(l);
+    for (int i = 0; i < 200; i++) { /* something to evict */
+        hash_key(key, &x);
+        put_ok(l, key);
+    }
+    assert_int_equal(ob_ledger_flush(l), 0);
+    for (int i = 0; i < 3000; i++) {
+        hash_key(key, &x);
+        ok += ob_ledger_put(l, key, &e) == 0;
+    }
+    assert_true(ok > 0);
+    ob_ledger_flush(l); /* whatever is staged: may fail too */
+    assert_true(ob_ledger_count(l) < 1000);
+
+    put_ok(l, "after");
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_int_equal(ob_ledger_get(l, "after", NULL), 1);
+    ob_ledger_close(l);
+    l = open_opts(f->path, 256 << 10, 0);
+    assert_non_null(l);
+    assert_int_equal(ob_ledger_get(l, "after", NULL), 1);
+    ob_ledger_close(l);
+}
+
+/* A second process opens the ledger read-only while the writer has a write
+ * staged: it sees what was flushed, only that, and cannot write. */
+static void test_read_only_next_to_writer(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *w = open_ledger(f);
+    char err[256];
+    pid_t pid;
+
+    put_ok(w, "A");
+    assert_int_equal(ob_ledger_flush(w), 0);
+    put_ok(w, "B"); /* staged, write transaction open */
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        struct ob_ledger *r = open_opts(f->path, 0, 1);
+        struct ob_ledger_entry e = entry(OB_LEDGER_DONE), out;
+        if (!r)
+            _exit(2);
+        if (ob_ledger_get(r, "A", &out) != 1 || strcmp(out.tracking_no, "SF1234567890") != 0)
+            _exit(3);
+        if (ob_ledger_get(r, "B", NULL) != 0 || ob_ledger_count(r) != 1)
+            _exit(4);
+        if (ob_ledger_put(r, "C", &e) != -1 || ob_ledger_expire(r, INT64_MAX, 10) != 0 ||
+            ob_ledger_flush(r) != 0)
+            _exit(5);
+        ob_ledger_close(r);
+        _exit(0);
+    }
+    assert_int_equal(child_status(pid), 0);
+
+    /* After the flush a new reader sees B. */
+    assert_int_equal(ob_ledger_flush(w), 0);
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        struct ob_ledger *r = open_opts(f->path, 0, 1);
+        _exit(!r || ob_ledger_get(r, "B", NULL) != 1 || ob_ledger_count(r) != 2);
+    }
+    assert_int_equal(child_status(pid), 0);
+    ob_ledger_close(w);
+
+    /* A read-only open creates nothing. */
+    struct ob_ledger_options o = {"/tmp/ob-test-ledger-none/x", 0, 0, 1, 0};
+    struct ob_ledger *r = (struct ob_ledger *)1;
+    assert_int_equal(ob_ledger_open(&o, &r, err, sizeof err), -1);
+    assert_null(r);
+    assert_true(strstr(err, "/tmp/ob-test-ledger-none/x") != NULL);
+}
+
+/* Values that are not a well-formed entry read as not found, and the
+ * expiry walk deletes them. */
+static void test_corrupt_values(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    unsigned char good[1024], bad[1024];
+    struct raw r;
+    MDB_val k = {4, "good"}, v;
+    size_t n;
+
+    put_ok(l, "good");
+    ob_ledger_close(l);
+
+    raw_begin(&r, f->path, "deliveries");
+    assert_int_equal(mdb_get(r.txn, r.dbi, &k, &v), 0);
+    n = v.mv_size;
+    assert_true(n > 31 && n < sizeof good);
+    memcpy(good, v.mv_data, n);
+    assert_int_equal(good[0], 1); /* version */
+    assert_int_equal(good[1], OB_LEDGER_DONE);
+
+    raw_put(&r, "short", good, n - 1);
+    memcpy(bad, good, n);
+    bad[n] = 0;
+    raw_put(&r, "long", bad, n + 1);
+    bad[0] = 99;
+    raw_put(&r, "version", bad, n);
+    memcpy(bad, good, n);
+    bad[1] = 9;
+    raw_put(&r, "state", bad, n);
+    memcpy(bad, good, n);
+    bad[30] = 200; /* status length (after 2 + 4 + 3 * 8 bytes) beyond its array */
+    raw_put(&r, "strlen", bad, n);
+    memcpy(bad, good, n);
+    bad[31] = '\0'; /* a NUL inside "ACCEPTED" */
+    raw_put(&r, "nul", bad, n);
+    raw_put(&r, "garbage", "\xff\xfe\x00garbage", 10);
+    raw_put(&r, "empty", "", 0);
+    raw_end(&r);
+
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_get(l, "good", NULL), 1);
+    static const char *const corrupt[] = {"short", "long",    "version", "state",
+                                          "strlen", "nul", "garbage", "empty"};
+    for (size_t i = 0; i < sizeof corrupt / sizeof *corrupt; i++) {
+        struct ob_ledger_entry out;
+        if (ob_ledger_get(l, corrupt[i], &out) != 0) {
+            print_error("\"%s\" was read\n", corrupt[i]);
+            fail();
+        }
+    }
+
+    assert_int_equal(ob_ledger_count(l), 9);
+    assert_int_equal(ob_ledger_expire(l, ob_now_epoch_ms(), 100), 8);
+    assert_int_equal(ob_ledger_count(l), 1);
+    assert_int_equal(ob_ledger_get(l, "good", NULL), 1);
+    ob_ledger_close(l);
+}
+
+/* Threads of this process named "ob-ledger-sync", from /proc. */
+static int syncers(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        char path[300], name[32] = "";
+        FILE *fp;
+
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+        fp = fopen(path, "r");
+        if (!fp)
+            continue;
+        n += fgets(name, sizeof name, fp) && strcmp(name, "ob-ledger-sync\n") == 0;
+        fclose(fp);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Whether there are `want` within a second: a joined thread may linger in
+ * /proc for a moment. */
+static int syncers_become(int want)
+{
+    for (int i = 0; i < 100; i++) {
+        if (syncers() == want)
+            return 1;
+        sleep_ms(10);
+    }
+    print_error("%d sync threads, not %d\n", syncers(), want);
+    return 0;
+}
+
+/* The sync thread starts with a writable open, and close stops it at once,
+ * also in the middle of a long wait. */
+static void test_sync_thread_start_stop(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l;
+    int64_t t0;
+    char key[16];
+
+    assert_int_equal(syncers(), 0);
+    for (int i = 0; i < 50; i++) {
+        l = open_sync(f->path, 0, 0, 1 + i % 3);
+        assert_non_null(l);
+        if (i % 2) {
+            snprintf(key, sizeof key, "k%d", i);
+            put_ok(l, key);
+            assert_int_equal(ob_ledger_flush(l), 0);
+        }
+        if (i % 10 == 0)
+            sleep_ms(5); /* a few turns of the thread */
+        ob_ledger_close(l);
+    }
+    assert_true(syncers_become(0));
+
+    l = open_sync(f->path, 0, 0, 60000);
+    assert_non_null(l);
+    assert_true(syncers_become(1));
+    t0 = ob_now_epoch_ms();
+    ob_ledger_close(l);
+    assert_true(ob_now_epoch_ms() - t0 < 1000);
+    assert_true(syncers_become(0));
+
+    /* No thread without an interval, nor for a reader. */
+    l = open_sync(f->path, 0, 0, 0);
+    assert_non_null(l);
+    assert_int_equal(syncers(), 0);
+    ob_ledger_close(l);
+    l = open_sync(f->path, 0, 1, 10);
+    assert_non_null(l);
+    assert_int_equal(syncers(), 0);
+    assert_int_equal(ob_ledger_count(l), 25);
+    ob_ledger_close(l);
+}
+
+/* Puts, flushes, evictions and expiry on this thread while the sync thread
+ * syncs every millisecond: all flushed entries are there after reopening. */
+static void test_sync_beside_writer(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_sync(f->path, 0, 0, 1);
+    struct ob_ledger_entry e = entry(OB_LEDGER_DONE);
+    uint64_t x = 362436069ULL;
+    char key[17], first[17];
+
+    assert_non_null(l);
+    for (int i = 0; i < 3000; i++) {
+        hash_key(key, &x);
+        if (i == 0)
+            strcpy(first, key);
+        assert_int_equal(ob_ledger_put(l, key, &e), 0);
+        if (i % 10 == 9)
+            assert_int_equal(ob_ledger_flush(l), 0);
+        if (i % 300 == 0) {
+            assert_int_equal(ob_ledger_get(l, first, NULL), 1);
+            assert_int_equal(ob_ledger_expire(l, ob_now_epoch_ms(), 50), 0);
+            sleep_ms(2);
+        }
+    }
+    assert_int_equal(ob_ledger_flush(l), 0);
+    sleep_ms(5); /* more than the interval */
+    ob_ledger_close(l);
+
+    l = open_ledger(f);
+    assert_non_null(l);
+    assert_int_equal(ob_ledger_count(l), 3000);
+    ob_ledger_close(l);
+}
+
+/* Evictions commit outside flush; they run beside the sync thread too. */
+static void test_sync_beside_eviction(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_sync(f->path, 256 << 10, 0, 1);
+    struct ob_ledger_entry e = entry(OB_LEDGER_DONE);
+    uint64_t x = 521288629ULL;
+    char key[17];
+
+    assert_non_null(l);
+    for (int i = 0; i < 3000; i++) {
+        hash_key(key, &x);
+        assert_int_equal(ob_ledger_put(l, key, &e), 0);
+        if (i % 32 == 31)
+            assert_int_equal(ob_ledger_flush(l), 0);
+    }
+    put_ok(l, "last");
+    ob_ledger_close(l);
+    l = open_opts(f->path, 256 << 10, 0);
+    assert_non_null(l);
+    assert_int_equal(ob_ledger_get(l, "last", NULL), 1);
+    assert_true(ob_ledger_count(l) < 1000);
+    ob_ledger_close(l);
+}
+
+/* A directory whose data.mdb is 64 KiB of 0xAB. */
+static void plant_garbage(const char *path)
+{
+    unsigned char junk[64 << 10];
+    char file[192];
+    int fd;
+
+    memset(junk, 0xab, sizeof junk);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(file, sizeof file, "%s/data.mdb", path);
+    fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+}
+
+/* The directory moved aside from `path` (dir/name) as dir/name.corrupt-<s>,
+ * with s in [lo, hi], holding the garbage. */
+static void assert_moved_aside(const struct fixture *f, const char *name, int64_t lo, int64_t hi)
+{
+    DIR *d = opendir(f->dir);
+    struct dirent *de;
+    size_t n = strlen(name);
+    int found = 0;
+
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        char file[400], *end;
+        unsigned char c = 0;
+        struct stat st;
+        long long s;
+        FILE *fp;
+
+        if (strncmp(de->d_name, name, n) != 0 || strncmp(de->d_name + n, ".corrupt-", 9) != 0)
+            continue;
+        s = strtoll(de->d_name + n + 9, &end, 10);
+        assert_true(*end == '\0' && s >= lo && s <= hi);
+        snprintf(file, sizeof file, "%s/%s/data.mdb", f->dir, de->d_name);
+        assert_int_equal(stat(file, &st), 0);
+        assert_int_equal(st.st_size, 64 << 10);
+        fp = fopen(file, "rb");
+        assert_non_null(fp);
+        assert_int_equal(fread(&c, 1, 1, fp), 1);
+        fclose(fp);
+        assert_int_equal(c, 0xab);
+        found++;
+    }
+    closedir(d);
+    assert_int_equal(found, 1);
+}
+
+/* A file LMDB cannot read: a read-only open fails and touches nothing; a
+ * writable one moves the directory aside and starts empty. */
+static void test_corrupt_file_moved_aside(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger_options o = {f->path, 0, TTL_MS, 1, 0};
+    struct ob_ledger *l = (struct ob_ledger *)1;
+    char err[256], other[160], slash[170];
+    int64_t t0 = ob_now_epoch_ms() / 1000, t1;
+    struct stat st;
+
+    plant_garbage(f->path);
+    assert_int_equal(ob_ledger_open(&o, &l, err, sizeof err), -1);
+    assert_null(l);
+    assert_non_null(strstr(err, f->path));
+    assert_non_null(strstr(err, "MDB_INVALID"));
+    assert_int_equal(stat(f->path, &st), 0);
+
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_count(l), 0);
+    put_ok(l, "k");
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_int_equal(ob_ledger_get(l, "k", NULL), 1);
+    ob_ledger_close(l);
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_get(l, "k", NULL), 1);
+    ob_ledger_close(l);
+    t1 = ob_now_epoch_ms() / 1000;
+    assert_moved_aside(f, "ledger", t0, t1);
+
+    /* A path ending in '/' is renamed as the directory, with a sync thread. */
+    snprintf(other, sizeof other, "%s/other", f->dir);
+    snprintf(slash, sizeof slash, "%s/", other);
+    plant_garbage(other);
+    l = open_sync(slash, 0, 0, 1);
+    assert_non_null(l);
+    put_ok(l, "k");
+    ob_ledger_close(l);
+    assert_moved_aside(f, "other", t0, ob_now_epoch_ms() / 1000);
+}
+
+static void test_bad_arguments(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger_options o = {NULL, 0, 0, 0, 0};
+    struct ob_ledger_entry e = entry(OB_LEDGER_DONE);
+    struct ob_ledger *l = (struct ob_ledger *)1;
+    char err[256], big[600];
+
+    assert_int_equal(ob_ledger_open(NULL, &l, err, sizeof err), -1);
+    assert_null(l);
+    assert_int_equal(ob_ledger_open(&o, &l, err, sizeof err), -1);
+    o.path = "";
+    assert_int_equal(ob_ledger_open(&o, &l, err, sizeof err), -1);
+    o.path = f->path;
+    o.max_bytes = 4096;
+    assert_int_equal(ob_ledger_open(&o, &l, err, sizeof err), -1);
+    assert_true(strstr(err, "max_bytes") != NULL);
+    o.path = "/proc/ob-test-ledger"; /* cannot be created */
+    o.max_bytes = 0;
+    assert_int_equal(ob_ledger_open(&o, &l, err, sizeof err), -1);
+
+    /* NULL handle */
+    ob_ledger_close(NULL);
+    assert_int_equal(ob_ledger_get(NULL, "k", NULL), -1);
+    assert_int_equal(ob_ledger_put(NULL, "k", &e), -1);
+    assert_int_equal(ob_ledger_flush(NULL), 0);
+    assert_int_equal(ob_ledger_expire(NULL, 0, 10), 0);
+    assert_int_equal(ob_ledger_count(NULL), 0);
+
+    /* Refused writes do not disturb the staged ones. */
+    l = open_ledger(f);
+    put_ok(l, "staged");
+    memset(big, 'k', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(ob_ledger_put(l, NULL, &e), -1);
+    assert_int_equal(ob_ledger_put(l, "", &e), -1);
+    assert_int_equal(ob_ledger_put(l, big, &e), -1);
+    assert_int_equal(ob_ledger_put(l, "k", NULL), -1);
+    e.state = 0;
+    assert_int_equal(ob_ledger_put(l, "k", &e), -1);
+    e.state = 4;
+    assert_int_equal(ob_ledger_put(l, "k", &e), -1);
+    assert_int_equal(ob_ledger_get(l, NULL, NULL), -1);
+    assert_int_equal(ob_ledger_get(l, big, NULL), -1);
+    assert_int_equal(ob_ledger_get(l, "", NULL), -1);
+    big[511] = '\0'; /* the longest key */
+    e.state = OB_LEDGER_DONE;
+    assert_int_equal(ob_ledger_put(l, big, &e), 0);
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_int_equal(ob_ledger_get(l, "staged", NULL), 1);
+    assert_int_equal(ob_ledger_get(l, big, NULL), 1);
+    assert_int_equal(ob_ledger_count(l), 2);
+    ob_ledger_close(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip_all_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_arrays_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_staged_then_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_loses_unflushed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_next_to_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_parked_db, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expire_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expire_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_map_evicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_full_in_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_next_to_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_thread_start_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_beside_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_beside_eviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_file_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
