@@ -17,8 +17,11 @@
  *
  * Slow answers (slow_rate) do not block a worker: the connection is
  * suspended with its answer parked in the request, and one "sleeper" thread
- * resumes it after slow_ms. Every delay has the same length, so the sleeper
- * queue is FIFO and already sorted by due time.
+ * resumes it after slow_ms. The sleeper queue is sorted by due time; while
+ * slow_ms does not change that is plain FIFO.
+ *
+ * The fault rates and slow_ms are atomics so that a test can change them
+ * while the server runs (ob_sim_set_faults).
  */
 #include "sim.h"
 
@@ -104,6 +107,7 @@ struct req {
     bool stats;     /* GET /stats */
     bool keep_body; /* the body goes to the profile; otherwise it is read and dropped */
     bool slow;
+    bool garbage_after; /* process the request, then answer 200 with garbage */
     bool too_large;
     uint64_t draw; /* position in the PRNG stream */
     char *body;    /* NUL-terminated once complete */
@@ -121,8 +125,28 @@ struct req {
 
 struct counters {
     atomic_ulong requests, created, duplicates, unauthorized, bad_requests, injected_5xx,
-        injected_429, injected_resets, resets_after_create, key_mismatches, bad_signatures;
+        injected_429, injected_resets, resets_after_create, key_mismatches, bad_signatures,
+        injected_garbage, garbage_after_create, slow_answers;
 };
+
+/* The fault knobs of ob_sim_options, changeable at run time. */
+struct faults {
+    _Atomic double reset, fail_5xx, fail_429, slow, reset_after_create, garbage;
+    atomic_uint slow_ms;
+};
+
+/* 200 answers that are not what any profile answers: a proxy's error page,
+ * JSON cut short, nothing at all, a bare word. */
+static const struct {
+    const char *body, *content_type;
+} garbage_bodies[] = {
+    {"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+     "</h1></center><hr><center>nginx</center></body></html>\r\n", "text/html"},
+    {"{\"id\":10000", "application/json"},
+    {"", "application/json"},
+    {"OK", "text/plain"},
+};
+#define N_GARBAGE (sizeof(garbage_bodies) / sizeof(garbage_bodies[0]))
 
 struct ob_sim {
     struct MHD_Daemon *daemon;
@@ -133,6 +157,7 @@ struct ob_sim {
     size_t capacity;
 
     struct counters c;
+    struct faults f;
     _Alignas(64) atomic_ullong draws; /* PRNG stream position, one per request */
     _Alignas(64) atomic_ulong next_id;
     atomic_size_t stored;
@@ -142,6 +167,7 @@ struct ob_sim {
 
     /* canned answers, shared by all connections (MHD refcounts them) */
     struct MHD_Response *r413, *r429, *r503;
+    struct MHD_Response *garbage[N_GARBAGE];
 
     /* sleeper: resumes suspended connections after slow_ms */
     pthread_mutex_t mu;
@@ -183,6 +209,9 @@ static uint64_t hash_key(const char *p, size_t n)
 }
 
 enum draw_slot { D_RESET, D_5XX, D_429, D_SLOW, D_RESET_AFTER_CREATE, D_NSLOTS };
+/* Decisions added later draw from a second stream, so that the first keeps
+ * giving every seed the decisions it always gave. */
+enum extra_slot { X_GARBAGE, X_GARBAGE_AFTER, X_GARBAGE_BODY, X_NSLOTS };
 
 /*
  * A fault decision: request number `n` of the stream, decision `k`. Hashing
@@ -196,6 +225,18 @@ static bool hit(const struct ob_sim *s, uint64_t n, enum draw_slot k, double rat
     uint64_t x = mix64((uint64_t)s->opt.seed * 0x9e3779b97f4a7c15ULL + n * D_NSLOTS + k + 1);
     return (double)(x >> 11) * 0x1.0p-53 < rate; /* uniform in [0, 1) */
 }
+
+static uint64_t extra_draw(const struct ob_sim *s, uint64_t n, enum extra_slot k)
+{
+    return mix64(mix64((uint64_t)s->opt.seed ^ 0x6a09e667f3bcc908ULL) + n * X_NSLOTS + k + 1);
+}
+
+static bool hit_extra(const struct ob_sim *s, uint64_t n, enum extra_slot k, double rate)
+{
+    return rate > 0.0 && (double)(extra_draw(s, n, k) >> 11) * 0x1.0p-53 < rate;
+}
+
+#define RATE(s, name) atomic_load_explicit(&(s)->f.name, memory_order_relaxed)
 
 static void errfmt(char *buf, size_t size, const char *fmt, ...)
 {
@@ -468,17 +509,18 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
 
 static enum MHD_Result reply_stats(struct ob_sim *s, struct MHD_Connection *c)
 {
-    char buf[768];
+    char buf[1024];
     int n = snprintf(buf, sizeof(buf),
                      "{\"requests\":%lu,\"created\":%lu,\"duplicates\":%lu,\"unauthorized\":%lu,"
                      "\"bad_requests\":%lu,\"injected_5xx\":%lu,\"injected_429\":%lu,"
                      "\"injected_resets\":%lu,\"resets_after_create\":%lu,\"key_mismatches\":%lu,"
-                     "\"bad_signatures\":%lu,\"stored\":%zu,\"capacity\":%zu,\"profile\":\"%s\"}",
+                     "\"bad_signatures\":%lu,\"injected_garbage\":%lu,\"garbage_after_create\":%lu,"
+                     "\"slow_answers\":%lu,\"stored\":%zu,\"capacity\":%zu,\"profile\":\"%s\"}",
                      GET(s, requests), GET(s, created), GET(s, duplicates), GET(s, unauthorized),
                      GET(s, bad_requests), GET(s, injected_5xx), GET(s, injected_429),
                      GET(s, injected_resets), GET(s, resets_after_create), GET(s, key_mismatches),
-                     GET(s, bad_signatures), atomic_load(&s->stored), s->capacity,
-                     s->profile->name);
+                     GET(s, bad_signatures), GET(s, injected_garbage), GET(s, garbage_after_create),
+                     GET(s, slow_answers), atomic_load(&s->stored), s->capacity, s->profile->name);
     if (n < 0 || (size_t)n >= sizeof(buf))
         return MHD_NO;
     struct MHD_Response *r =
@@ -527,6 +569,11 @@ static void *sleeper_main(void *arg)
     return NULL;
 }
 
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 /*
  * Park the ready answer and suspend the connection for slow_ms. Returns -1
  * when stopping (the caller answers at once). Suspending under s->mu means
@@ -539,22 +586,28 @@ static int park(struct ob_sim *s, struct req *r)
     pthread_mutex_lock(&s->mu);
     if (s->stopping)
         goto out;
+    unsigned slow_ms = atomic_load_explicit(&s->f.slow_ms, memory_order_relaxed);
     clock_gettime(CLOCK_MONOTONIC, &r->due);
-    r->due.tv_sec += s->opt.slow_ms / 1000;
-    r->due.tv_nsec += (long)(s->opt.slow_ms % 1000) * 1000000L;
+    r->due.tv_sec += slow_ms / 1000;
+    r->due.tv_nsec += (long)(slow_ms % 1000) * 1000000L;
     if (r->due.tv_nsec >= 1000000000L) {
         r->due.tv_sec++;
         r->due.tv_nsec -= 1000000000L;
     }
-    r->next = NULL;
-    if (s->tail != NULL)
-        s->tail->next = r;
+    /* sorted by due time: at the tail unless slow_ms was lowered meanwhile */
+    struct req **pos = &s->head;
+    if (s->tail != NULL && !before(&r->due, &s->tail->due))
+        pos = &s->tail->next;
     else
-        s->head = r;
-    s->tail = r;
+        while (*pos != NULL && !before(&r->due, &(*pos)->due))
+            pos = &(*pos)->next;
+    r->next = *pos;
+    *pos = r;
+    if (r->next == NULL)
+        s->tail = r;
     MHD_suspend_connection(r->conn);
     if (s->head == r)
-        pthread_cond_signal(&s->cv); /* later entries are due later: no wake-up needed */
+        pthread_cond_signal(&s->cv); /* a new earliest deadline: wake the sleeper */
     rc = 0;
 out:
     pthread_mutex_unlock(&s->mu);
@@ -612,23 +665,34 @@ static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const c
     /* faults come before any side effect; the body is read and dropped so
      * the connection stays usable (keep-alive) */
     r->draw = atomic_fetch_add_explicit(&s->draws, 1, memory_order_relaxed);
-    if (hit(s, r->draw, D_RESET, s->opt.reset_rate)) {
+    if (hit(s, r->draw, D_RESET, RATE(s, reset))) {
         INC(s, injected_resets);
         return MHD_NO; /* MHD closes the socket without an answer */
     }
-    if (hit(s, r->draw, D_5XX, s->opt.fail_5xx_rate)) {
+    if (hit(s, r->draw, D_5XX, RATE(s, fail_5xx))) {
         INC(s, injected_5xx);
         r->resp = s->r503;
         r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
         return MHD_YES;
     }
-    if (hit(s, r->draw, D_429, s->opt.fail_429_rate)) {
+    if (hit(s, r->draw, D_429, RATE(s, fail_429))) {
         INC(s, injected_429);
         r->resp = s->r429;
         r->status = MHD_HTTP_TOO_MANY_REQUESTS;
         return MHD_YES;
     }
-    r->slow = s->opt.slow_ms > 0 && hit(s, r->draw, D_SLOW, s->opt.slow_rate);
+    if (hit_extra(s, r->draw, X_GARBAGE, RATE(s, garbage))) {
+        if (hit_extra(s, r->draw, X_GARBAGE_AFTER, 0.5)) {
+            r->garbage_after = true; /* decided now, applied in finish() */
+        } else {
+            INC(s, injected_garbage);
+            r->resp = s->garbage[extra_draw(s, r->draw, X_GARBAGE_BODY) % N_GARBAGE];
+            r->status = MHD_HTTP_OK;
+            return MHD_YES;
+        }
+    }
+    r->slow = atomic_load_explicit(&s->f.slow_ms, memory_order_relaxed) > 0 &&
+              hit(s, r->draw, D_SLOW, RATE(s, slow));
     r->keep_body = true;
 
     /* refuse an announced oversized body before reading it (MHD then closes) */
@@ -703,21 +767,33 @@ static enum MHD_Result finish(struct ob_sim *s, struct MHD_Connection *c, const 
                                     .conn = c};
         struct ob_sim_reply reply = {.status = MHD_HTTP_OK};
         s->profile->handle(s, &rq, &reply);
-        if (reply.created && hit(s, r->draw, D_RESET_AFTER_CREATE, s->opt.reset_after_create_rate)) {
+        if (reply.created && hit(s, r->draw, D_RESET_AFTER_CREATE, RATE(s, reset_after_create))) {
             INC(s, resets_after_create);
             free(reply.body);
             return MHD_NO; /* created, but the client never hears about it */
         }
-        resp = from_reply(&reply);
-        if (resp == NULL)
-            return MHD_NO;
-        status = (unsigned)reply.status;
-        owned = true;
+        if (r->garbage_after && reply.status >= 100 && reply.status <= 599) {
+            /* processed (maybe created), but the answer is unreadable */
+            INC(s, injected_garbage);
+            if (reply.created)
+                INC(s, garbage_after_create);
+            free(reply.body);
+            resp = s->garbage[extra_draw(s, r->draw, X_GARBAGE_BODY) % N_GARBAGE];
+            status = MHD_HTTP_OK;
+            owned = false;
+        } else {
+            resp = from_reply(&reply);
+            if (resp == NULL)
+                return MHD_NO;
+            status = (unsigned)reply.status;
+            owned = true;
+        }
     }
     free(r->body); /* not needed any more; don't hold it while parked */
     r->body = NULL;
     r->len = r->cap = 0;
     if (r->slow) {
+        INC(s, slow_answers);
         r->resp = resp;
         r->status = status;
         r->resp_owned = owned;
@@ -796,6 +872,32 @@ static bool valid_rate(double r)
     return r >= 0.0 && r <= 1.0; /* false for NaN too */
 }
 
+static bool valid_rates(const struct ob_sim_options *o)
+{
+    return valid_rate(o->fail_5xx_rate) && valid_rate(o->fail_429_rate) &&
+           valid_rate(o->reset_rate) && valid_rate(o->reset_after_create_rate) &&
+           valid_rate(o->slow_rate) && valid_rate(o->garbage_rate);
+}
+
+static void store_faults(struct ob_sim *s, const struct ob_sim_options *o)
+{
+    atomic_store(&s->f.reset, o->reset_rate);
+    atomic_store(&s->f.fail_5xx, o->fail_5xx_rate);
+    atomic_store(&s->f.fail_429, o->fail_429_rate);
+    atomic_store(&s->f.slow, o->slow_rate);
+    atomic_store(&s->f.reset_after_create, o->reset_after_create_rate);
+    atomic_store(&s->f.garbage, o->garbage_rate);
+    atomic_store(&s->f.slow_ms, o->slow_ms);
+}
+
+int ob_sim_set_faults(struct ob_sim *sim, const struct ob_sim_options *opt)
+{
+    if (sim == NULL || opt == NULL || !valid_rates(opt))
+        return -1;
+    store_faults(sim, opt);
+    return 0;
+}
+
 static int make_canned(struct ob_sim *s)
 {
     char retry[32];
@@ -808,6 +910,15 @@ static int make_canned(struct ob_sim *s)
     snprintf(retry, sizeof(retry), "%u", s->opt.retry_after_s);
     if (MHD_add_response_header(s->r429, MHD_HTTP_HEADER_RETRY_AFTER, retry) != MHD_YES)
         return -1;
+    for (size_t i = 0; i < N_GARBAGE; i++) {
+        const char *body = garbage_bodies[i].body;
+        s->garbage[i] = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                        MHD_RESPMEM_PERSISTENT);
+        if (s->garbage[i] == NULL ||
+            MHD_add_response_header(s->garbage[i], MHD_HTTP_HEADER_CONTENT_TYPE,
+                                    garbage_bodies[i].content_type) != MHD_YES)
+            return -1;
+    }
     return 0;
 }
 
@@ -818,6 +929,11 @@ static void free_canned(struct ob_sim *s)
         if (*all[i] != NULL)
             MHD_destroy_response(*all[i]);
         *all[i] = NULL;
+    }
+    for (size_t i = 0; i < N_GARBAGE; i++) {
+        if (s->garbage[i] != NULL)
+            MHD_destroy_response(s->garbage[i]);
+        s->garbage[i] = NULL;
     }
 }
 
@@ -893,9 +1009,7 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
         errfmt(errstr, errstr_size, "no options");
         return NULL;
     }
-    if (!valid_rate(opt->fail_5xx_rate) || !valid_rate(opt->fail_429_rate) ||
-        !valid_rate(opt->reset_rate) || !valid_rate(opt->reset_after_create_rate) ||
-        !valid_rate(opt->slow_rate)) {
+    if (!valid_rates(opt)) {
         errfmt(errstr, errstr_size, "fault rates must be within [0, 1]");
         return NULL;
     }
@@ -939,6 +1053,7 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
     atomic_init(&s->next_id, FIRST_ORDER_ID);
     atomic_init(&s->draws, 0);
     atomic_init(&s->stored, 0);
+    store_faults(s, opt);
 
     const char *serr;
     s->secrets = copy_secrets(opt, &serr);
@@ -1061,6 +1176,9 @@ void ob_sim_get_stats(struct ob_sim *sim, struct ob_sim_stats *out)
     out->resets_after_create = GET(sim, resets_after_create);
     out->key_mismatches = GET(sim, key_mismatches);
     out->bad_signatures = GET(sim, bad_signatures);
+    out->injected_garbage = GET(sim, injected_garbage);
+    out->garbage_after_create = GET(sim, garbage_after_create);
+    out->slow_answers = GET(sim, slow_answers);
 }
 
 int ob_sim_created(struct ob_sim *sim, const char *reference_id)

@@ -31,11 +31,15 @@ struct ob_sim_options {
     unsigned long seed;
     const char *profile;                 /* "rest" (default), "sf_express", "cainiao", "qimen", "ems" */
     const struct ob_sim_secret *secrets; /* profile credentials, NULL-terminated by name == NULL; copied */
+    double garbage_rate;      /* HTTP 200 with a body that is not the profile's answer (not JSON,
+                                 cut short or empty); half of them after the request was
+                                 processed (the order may be created), half before it */
 };
 
 struct ob_sim_stats { unsigned long requests, created, duplicates, unauthorized, bad_requests,
                       injected_5xx, injected_429, injected_resets, resets_after_create, key_mismatches,
-                      bad_signatures; };
+                      bad_signatures, injected_garbage, garbage_after_create,
+                      slow_answers; };
 
 struct ob_sim;
 
@@ -46,6 +50,12 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
 unsigned short ob_sim_port(const struct ob_sim *sim);
 
 void ob_sim_get_stats(struct ob_sim *sim, struct ob_sim_stats *out);
+
+/* Change the fault rates (fail_5xx_rate, fail_429_rate, reset_rate, reset_after_create_rate,
+ * slow_rate, garbage_rate) and slow_ms of a running sim, e.g. to make a warehouse fall sick
+ * or recover mid-test; every other field of `opt` is ignored. Requests already past fault
+ * injection keep their decisions. Returns 0, or -1 (nothing changed) for a rate outside [0, 1]. */
+int ob_sim_set_faults(struct ob_sim *sim, const struct ob_sim_options *opt);
 
 /* 1 when `key` is in the dedupe store (for "rest": the reference_id was created), else 0.
  * The dedupe guarantees a key is stored at most once. */

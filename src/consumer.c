@@ -222,8 +222,13 @@ static void assign(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
     } else if (err) {
         OB_ERR("assign failed: %s", rd_kafka_err2str(err));
     }
+    /* librdkafka keeps a partition's pause across an unassign: one paused
+     * when it was revoked would come back paused and never fetch. Say
+     * which state each newly assigned partition must be in. */
     if (c->paused)
         rd_kafka_pause_partitions(c->rk, parts);
+    else
+        rd_kafka_resume_partitions(c->rk, parts);
     OB_INFO("assigned %d partition(s) of %s and %s", parts->cnt, c->topics[0], c->topics[1]);
 }
 

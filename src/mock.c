@@ -1,3 +1,7 @@
+/*
+ * mock.c — the embedded Kafka (librdkafka's mock cluster) and its fault
+ * helpers; see mock.h.
+ */
 #include "mock.h"
 
 #include <stdio.h>
@@ -11,6 +15,7 @@
 struct ob_mock {
     rd_kafka_t *rk; /* the mock cluster needs a handle to live in */
     rd_kafka_mock_cluster_t *cluster;
+    int brokers;
 };
 
 int ob_mock_start(int brokers, struct ob_mock **out, char *errstr, size_t errstr_size)
@@ -40,6 +45,7 @@ int ob_mock_start(int brokers, struct ob_mock **out, char *errstr, size_t errstr
         free(m);
         return -1;
     }
+    m->brokers = brokers;
     *out = m;
     return 0;
 }
@@ -51,7 +57,81 @@ const char *ob_mock_bootstraps(const struct ob_mock *m)
 
 int ob_mock_create_topic(struct ob_mock *m, const char *topic, int partitions)
 {
-    return rd_kafka_mock_topic_create(m->cluster, topic, partitions, 1) ? -1 : 0;
+    return ob_mock_create_topic_rf(m, topic, partitions, 1);
+}
+
+int ob_mock_create_topic_rf(struct ob_mock *m, const char *topic, int partitions,
+                            int replication_factor)
+{
+    return rd_kafka_mock_topic_create(m->cluster, topic, partitions, replication_factor) ? -1 : 0;
+}
+
+int ob_mock_brokers(const struct ob_mock *m)
+{
+    return m->brokers;
+}
+
+int ob_mock_broker_down(struct ob_mock *m, int broker_id)
+{
+    return rd_kafka_mock_broker_set_down(m->cluster, broker_id) ? -1 : 0;
+}
+
+int ob_mock_broker_up(struct ob_mock *m, int broker_id)
+{
+    return rd_kafka_mock_broker_set_up(m->cluster, broker_id) ? -1 : 0;
+}
+
+void ob_mock_push_errors(struct ob_mock *m, int16_t api_key, size_t cnt, const int *errors)
+{
+    rd_kafka_resp_err_t errs[64];
+
+    while (cnt > 0) {
+        size_t n = cnt < 64 ? cnt : 64;
+        for (size_t i = 0; i < n; i++)
+            errs[i] = (rd_kafka_resp_err_t)errors[i];
+        rd_kafka_mock_push_request_errors_array(m->cluster, api_key, n, errs);
+        errors += n;
+        cnt -= n;
+    }
+}
+
+int ob_mock_push_broker_errors(struct ob_mock *m, int broker_id, int16_t api_key, size_t cnt,
+                               const int *errors, int rtt_ms)
+{
+    for (size_t i = 0; i < cnt; i++)
+        if (rd_kafka_mock_broker_push_request_error_rtts(m->cluster, broker_id, api_key, 1,
+                                                         (rd_kafka_resp_err_t)errors[i], rtt_ms))
+            return -1;
+    return 0;
+}
+
+long ob_mock_broker_errors_left(struct ob_mock *m, int broker_id, int16_t api_key)
+{
+    size_t cnt = 0;
+
+    if (rd_kafka_mock_broker_error_stack_cnt(m->cluster, broker_id, api_key, &cnt))
+        return -1;
+    return (long)cnt;
+}
+
+void ob_mock_clear_errors(struct ob_mock *m, int16_t api_key)
+{
+    rd_kafka_mock_clear_request_errors(m->cluster, api_key);
+}
+
+int ob_mock_set_leader(struct ob_mock *m, const char *topic, int partition, int broker_id)
+{
+    return rd_kafka_mock_partition_set_leader(m->cluster, topic, partition, broker_id) ? -1 : 0;
+}
+
+int ob_mock_set_group_coordinator(struct ob_mock *m, const char *group, int broker_id)
+{
+    return rd_kafka_mock_coordinator_set(m->cluster, "group", group, broker_id) ? -1 : 0;
+}
+
+int ob_mock_broker_rtt(struct ob_mock *m, int broker_id, int rtt_ms)
+{
+    return rd_kafka_mock_broker_set_rtt(m->cluster, broker_id, rtt_ms) ? -1 : 0;
 }
 
 void ob_mock_stop(struct ob_mock *m)

@@ -1,0 +1,731 @@
+/*
+ * chaos — the chaos suite: real `orderbridge run` processes against an
+ * embedded Kafka and simulated warehouses, while things break. One
+ * scenario per run, chosen by argv:
+ *
+ *   chaos kill9      SIGKILL the bridge again and again at random moments (after a random
+ *                    number of ACCEPTED orders, status events or committed offsets), now
+ *                    and then in the middle of a graceful stop; restart it each time
+ *   chaos warehouse  simulators answering 503, 429 with Retry-After, too slowly, with reset
+ *                    connections, with lost answers after creating the order and with
+ *                    unreadable 200 bodies; plus graceful restarts (SIGTERM)
+ *   chaos broker     three brokers, replicated topics: request errors on Produce, Fetch and
+ *                    OffsetCommit, leaders moving, a broker down and up, a slow broker, a
+ *                    failover
+ *   chaos group      three bridges in one consumer group; one is SIGKILLed mid-run, the
+ *                    other two take over its partitions, then it comes back
+ *   chaos bulkhead   five warehouses, one sick (503 to everything, then hanging): the other
+ *                    four finish about as fast as without it, the breaker spares the sick
+ *                    one, and its orders are delivered once it recovers
+ *
+ * Every run but bulkhead mixes into the orders malformed messages, orders
+ * naming an unknown warehouse, and orders sent twice. At the end: every
+ * valid order created exactly once at its warehouse and ACCEPTED; every
+ * message that belongs in the DLQ dead-lettered with its reason and a
+ * DELIVERY_FAILED event, and nothing else dead-lettered; every order's
+ * events in agreement; offsets of orders and orders.retry committed to the
+ * end; nothing lost. The figures are printed.
+ *
+ * Options: --full (the full sizes), --seed N, --orders N, --kills N, --quick-restart
+ * (group: the killed instance restarts at once, before its old session expired).
+ * Without --full a reduced form runs (CI). The seed decides the moments
+ * of the faults and the simulators' fault draws; timing decides the rest.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+#define DEFAULT_SEED 20261123UL /* odd: the group scenario rebalances cooperatively */
+
+/* Breaker and retry-topic settings of the chaos warehouses; park_ms is short so that parked
+ * orders come back within the run. */
+#define BREAKER                                                                                    \
+    "\"circuit_breaker\": {\"consecutive_failures\": 20, \"error_rate\": 0.5,"                     \
+    " \"min_requests\": 20, \"window_ms\": 10000, \"open_ms\": 1000, \"half_open_probes\": 3}"
+#define ISSUE4_WAREHOUSE "{\"attempts_in_memory\": 3, \"park_ms\": 300, " BREAKER "}"
+/* Every failed push parks the order: plenty on the retry topic when a fault strikes. */
+#define ISSUE4_PARKING "{\"attempts_in_memory\": 1, \"park_ms\": 200, " BREAKER "}"
+/* The same, parked long enough that a rebalance finds retry partitions waiting (held). */
+#define ISSUE4_PARKING_LONG "{\"attempts_in_memory\": 1, \"park_ms\": 2000, " BREAKER "}"
+
+struct opts {
+    int full;
+    unsigned long seed, orders;
+    int kills;
+    int quick_restart; /* group: restart the killed instance at once, as a supervisor would */
+};
+
+static uint64_t prng;
+static double t0; /* when the scenario started */
+
+/* One line of progress, with the time since the start. */
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("  [%5.1f s] ", h_now() - t0);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+/* ---- waiting for a moment ------------------------------------------------------ */
+
+/* What the next fault waits for; the h_await() conditions below read it. */
+static struct {
+    unsigned long accepted, events;
+    int64_t committed;
+    double until, next_poll;
+} target;
+
+/* Counted since h_mark(): written by the bridge after it, not merely read after it. */
+static int accepted_reached(struct h_run *r)
+{
+    return r->since_accepted >= target.accepted;
+}
+
+static int events_reached(struct h_run *r)
+{
+    return r->since_events >= target.events;
+}
+
+static int committed_reached(struct h_run *r)
+{
+    double now = h_now();
+
+    if (now < target.next_poll)
+        return 0;
+    target.next_poll = now + 0.25;
+    return h_committed_sum(r) >= target.committed;
+}
+
+static int time_passed(struct h_run *r)
+{
+    (void)r;
+    return h_now() >= target.until;
+}
+
+/* A stop under way: done when instance 0 exited, or target.events were written. */
+static int exited_status;
+static int stopped_or_events(struct h_run *r)
+{
+    return h_bridge_exited(r, 0, &exited_status) ? 2 : r->since_events >= target.events;
+}
+
+/* Wait until `n` orders were ACCEPTED by events written since the last h_mark(). */
+static int await_accepted(struct h_run *r, unsigned long n, const char *why)
+{
+    target.accepted = n;
+    return h_await(r, accepted_reached, 120, why);
+}
+
+/* Keep a fault in place for `seconds` while orders flow (a fault's length, not a sync). */
+static void hold(struct h_run *r, double seconds)
+{
+    target.until = h_now() + seconds;
+    h_await(r, time_passed, seconds + 1, "a fault's duration");
+}
+
+/*
+ * Moments: the orders are supplied in `parts` equal parts, the next one
+ * produced after each fault (restart, broker fault), so that orders still
+ * flow at every fault however fast the bridge works. A moment is then at
+ * most half a part of work written after the fault (h_mark), which the new
+ * part guarantees.
+ */
+static unsigned long supply(struct h_run *r, int parts)
+{
+    unsigned long part = r->n_valid / (unsigned long)parts;
+
+    r->feed_window = r->n_valid;
+    r->feed_limit = r->produced_valid + part;
+    return h_rand_range(&prng, 1, part / 2 > 1 ? part / 2 : 1);
+}
+
+/* ---- the end of every run ---------------------------------------------------------- */
+
+static unsigned long dlq_distinct(const struct h_run *r)
+{
+    unsigned long n = 0;
+
+    for (unsigned long j = 0; j < r->n_bad; j++)
+        n += r->bad[j].dlq > 0;
+    return n;
+}
+
+/* Wait for every outcome and the commits, stop, read to the end, check, print. A run
+ * that failed already waits briefly: the report matters more than the wait. */
+static unsigned long finish(struct h_run *r, double deadline_s, unsigned long *repeats)
+{
+    int failed = h_failures > 0;
+
+    CHECK(h_await(r, h_all_done, failed ? 20 : deadline_s, "every order's outcome"),
+          "outcomes missing");
+    CHECK(h_await_committed(r, failed || h_failures ? 10 : 60), "offsets not committed to the end");
+    h_stop_all(r);
+    h_await_caught_up(r, 60);
+    h_check_outcome(r, repeats);
+    CHECK(r->foreign_events == 0 && r->foreign_dlq == 0,
+          "%lu status events and %lu dead letters for ids never produced", r->foreign_events,
+          r->foreign_dlq);
+    return h_lost(r);
+}
+
+static void summary(struct h_run *r, const char *name, unsigned long restarts, double start)
+{
+    unsigned long repeats = 0, lost = finish(r, 300, &repeats);
+
+    CHECK(lost == 0, "%lu orders lost", lost);
+    printf("chaos %s: produced %lu accepted %lu repeats_absorbed %lu lost %lu restarts %lu "
+           "dlq %lu/%lu in %.1f s\n",
+           name, r->produced_valid, r->accepted, repeats, lost, restarts, dlq_distinct(r), r->n_bad,
+           h_now() - start);
+    note("status events %lu (ACCEPTED %lu, DELIVERY_FAILED %lu), dead letters %lu, "
+         "parked records %lu",
+         r->events, r->accepted_events, r->failed_events, r->dlq_records, r->retry_records);
+}
+
+static void print_sim(const struct h_run *r, size_t w)
+{
+    struct ob_sim_stats st;
+
+    ob_sim_get_stats(r->wh[w].s, &st);
+    note("%s: %lu requests, %lu created, %lu duplicates, 503 %lu, 429 %lu, resets %lu, "
+         "lost answers %lu, garbage %lu (%lu after creating), slow %lu",
+         r->wh[w].code, st.requests, st.created, st.duplicates, st.injected_5xx,
+         st.injected_429, st.injected_resets, st.resets_after_create, st.injected_garbage,
+         st.garbage_after_create, st.slow_answers);
+}
+
+static void common(struct h_run *r, const struct opts *o, unsigned long reduced,
+                   unsigned long full)
+{
+    r->seed = o->seed;
+    r->n_valid = o->orders ? o->orders : o->full ? full : reduced;
+    r->n_bad = r->n_valid / 400 > 7 ? r->n_valid / 400 : 7; /* every kind, unroutable too */
+    r->dup_every = 100;
+    r->partitions = r->n_valid > 8000 ? 16 : 8; /* the mock keeps ~5 MB per partition */
+    r->out_partitions = 8;
+    r->name_warehouse = 1;
+    r->feed_window = r->n_valid / 4 > 500 ? r->n_valid / 4 : 500;
+}
+
+/* ---- a. kill -9 --------------------------------------------------------------------- */
+
+static void scenario_kill9(const struct opts *o)
+{
+    struct h_run r = {.name = "kill9", .n_wh = 2, .n_bridges = 1};
+    int kills = o->kills ? o->kills : o->full ? 10 : 3;
+    unsigned long restarts = 0;
+    double start = h_now();
+
+    common(&r, o, 4000, 20000);
+    for (size_t w = 0; w < r.n_wh; w++) {
+        /* Enough trouble that orders are retrying and parked when the kill comes. */
+        r.wh[w].sim.slow_rate = 0.05;
+        r.wh[w].sim.slow_ms = 100;
+        r.wh[w].sim.fail_5xx_rate = 0.03;
+        r.wh[w].sim.reset_after_create_rate = 0.01;
+        r.wh[w].max_attempts = 30;
+        r.wh[w].issue4 = w == 0 ? ISSUE4_PARKING : ISSUE4_WAREHOUSE;
+    }
+    h_setup(&r);
+    for (int k = 0; k < kills; k++) {
+        unsigned long n = supply(&r, kills + 1);
+        const char *what;
+        int ok;
+        switch (h_rand(&prng) % 3) {
+        case 0:
+            what = "orders ACCEPTED";
+            ok = await_accepted(&r, n, "ACCEPTED orders before a kill");
+            break;
+        case 1:
+            /* repeats count too: this kill may come while redeliveries are pushed */
+            what = "status events";
+            target.events = n;
+            ok = h_await(&r, events_reached, 120, "status events before a kill");
+            break;
+        default:
+            what = "committed offsets";
+            target.committed = h_committed_sum(&r) + (int64_t)n;
+            target.next_poll = 0;
+            ok = h_await(&r, committed_reached, 120, "committed offsets before a kill");
+            break;
+        }
+        if (!ok)
+            break;
+        if (h_rand(&prng) % 4 == 0) {
+            /* An impatient supervisor: SIGTERM, then SIGKILL in the middle of the stop. */
+            unsigned long m = h_rand_range(&prng, 1, 50);
+            h_bridge_term(&r, 0);
+            h_mark(&r);
+            target.events = m;
+            if (h_await(&r, stopped_or_events, 60, "a graceful stop or events during it") &&
+                !r.br[0].pid) {
+                CHECK(WIFEXITED(exited_status) && WEXITSTATUS(exited_status) == 0,
+                      "the bridge did not exit 0 on SIGTERM (status %d)", exited_status);
+                note("kill %d/%d: SIGTERM after %lu more %s; it stopped before %lu more events",
+                     k + 1, kills, n, what, m);
+            } else {
+                h_bridge_kill(&r, 0);
+                note("kill %d/%d: SIGTERM after %lu more %s, SIGKILL %lu events into the stop",
+                     k + 1, kills, n, what, m);
+            }
+        } else {
+            h_bridge_kill(&r, 0);
+            note("kill %d/%d after %lu more %s (accepted %lu of %lu, produced %lu)", k + 1,
+                 kills, n, what, r.accepted, r.n_valid, r.produced_valid);
+        }
+        restarts++;
+        h_mark(&r); /* the next moment is counted in the new process's work */
+        h_bridge_start(&r, 0);
+    }
+    r.feed_limit = 0; /* the rest */
+    CHECK(restarts == (unsigned long)kills, "%lu restarts of %d", restarts, kills);
+    summary(&r, "kill9", restarts, start);
+    for (size_t w = 0; w < r.n_wh; w++)
+        print_sim(&r, w);
+    h_teardown(&r);
+}
+
+/* ---- b. sick warehouses ------------------------------------------------------------ */
+
+static void scenario_warehouse(const struct opts *o)
+{
+    /* At debug level every push is logged: the token must still not appear. */
+    struct h_run r = {.name = "warehouse", .n_wh = 3, .n_bridges = 1, .log_level = "debug"};
+    int restarts = o->kills ? o->kills : o->full ? 3 : 1;
+    double start = h_now(), worst_stop = 0;
+
+    common(&r, o, 3000, 20000);
+    /* WH-1: refusals. WH-2: slowness and lost answers. WH-3: unreadable answers. */
+    r.wh[0].sim.fail_5xx_rate = 0.06;
+    r.wh[0].sim.fail_429_rate = 0.03;
+    r.wh[0].sim.retry_after_s = 1;
+    r.wh[0].sim.reset_rate = 0.03;
+    r.wh[1].sim.slow_rate = 0.05;
+    r.wh[1].sim.slow_ms = 1500; /* longer than timeout_ms: the retry races the answer */
+    r.wh[1].sim.reset_after_create_rate = 0.05;
+    r.wh[2].sim.garbage_rate = 0.06;
+    r.wh[2].sim.fail_5xx_rate = 0.02;
+    r.wh[2].sim.slow_rate = 0.02;
+    r.wh[2].sim.slow_ms = 1500;
+    for (size_t w = 0; w < r.n_wh; w++) {
+        r.wh[w].timeout_ms = 500;
+        r.wh[w].max_attempts = 40;
+        r.wh[w].issue4 = ISSUE4_WAREHOUSE;
+    }
+    h_setup(&r);
+    for (int k = 0; k < restarts; k++) {
+        unsigned long n = supply(&r, restarts + 1);
+        if (!await_accepted(&r, n, "ACCEPTED orders before a graceful restart"))
+            break;
+        double took = h_bridge_stop(&r, 0);
+        if (took > worst_stop)
+            worst_stop = took;
+        note("SIGTERM %d/%d after %lu more orders ACCEPTED (accepted %lu of %lu): stopped in "
+             "%.2f s",
+             k + 1, restarts, n, r.accepted, r.n_valid, took);
+        /* shutdown_timeout_ms, then up to 10 s for the producer, then the Kafka close */
+        CHECK(took < (double)r.shutdown_timeout_ms / 1000.0 + 12.0,
+              "the graceful stop took %.1f s", took);
+        h_mark(&r);
+        h_bridge_start(&r, 0);
+    }
+    r.feed_limit = 0;
+    summary(&r, "warehouse", r.br[0].stops, start);
+    for (size_t w = 0; w < r.n_wh; w++)
+        print_sim(&r, w);
+    /* The run must have met every fault it is about. */
+    struct ob_sim_stats a, b, c;
+    ob_sim_get_stats(r.wh[0].s, &a);
+    ob_sim_get_stats(r.wh[1].s, &b);
+    ob_sim_get_stats(r.wh[2].s, &c);
+    CHECK(a.injected_5xx && a.injected_429 && a.injected_resets && b.slow_answers &&
+              b.resets_after_create && c.injected_garbage && c.garbage_after_create &&
+              c.injected_garbage > c.garbage_after_create,
+          "a fault was never injected: the run tested less than it claims");
+    note("slowest graceful stop %.2f s", worst_stop);
+    h_teardown(&r);
+}
+
+/* ---- c. broker faults ------------------------------------------------------------- */
+
+/* Errors for every broker's requests of one type; waits until `need` of them were answered. */
+static void inject(struct h_run *r, int16_t api, const char *api_name, const int *errs, size_t n,
+                   long need)
+{
+    int brokers = ob_mock_brokers(r->mock);
+    long pushed = (long)n * brokers, left = pushed;
+    double deadline = h_now() + 60;
+
+    for (int b = 1; b <= brokers; b++)
+        if (ob_mock_push_broker_errors(r->mock, b, api, n, errs, 0) != 0)
+            h_die("cannot push %s errors", api_name);
+    while (left > pushed - need) {
+        h_drain(r, 100);
+        left = 0;
+        for (int b = 1; b <= brokers; b++)
+            left += ob_mock_broker_errors_left(r->mock, b, api);
+        if (h_now() > deadline) {
+            CHECK(0, "only %ld of %ld injected %s errors were met within 60 s", pushed - left,
+                  need, api_name);
+            return;
+        }
+    }
+    note("%ld %s errors met (accepted %lu of %lu)", pushed - left, api_name, r->accepted,
+         r->n_valid);
+}
+
+static const char *const topics[] = {"orders", H_TOPIC_RETRY, "fulfillment.status",
+                                     "orders.dlq"};
+
+/* Give every partition a random leader other than `avoid` (0: any). */
+static void move_leaders(struct h_run *r, int avoid)
+{
+    int brokers = ob_mock_brokers(r->mock);
+
+    for (size_t t = 0; t < sizeof(topics) / sizeof(topics[0]); t++) {
+        int parts = t < 2 ? r->partitions : r->out_partitions;
+        for (int p = 0; p < parts; p++) {
+            int b;
+            do
+                b = 1 + (int)(h_rand(&prng) % (uint64_t)brokers);
+            while (b == avoid);
+            if (ob_mock_set_leader(r->mock, topics[t], p, b) != 0)
+                h_die("cannot move the leader of %s [%d]", topics[t], p);
+        }
+    }
+}
+
+static void scenario_broker(const struct opts *o)
+{
+    /* Retriable errors only: the bridge must ride them out, not stop. */
+    static const int produce_errs[] = {6, 7, 19, 5, 6, 7}; /* NOT_LEADER, TIMED_OUT, ... */
+    static const int fetch_errs[] = {6, 5, 7};             /* NOT_LEADER, LEADER_NOT_AVAILABLE */
+    static const int commit_errs[] = {7, 15, 16, 14};      /* TIMED_OUT, COORDINATOR_* */
+    struct h_run r = {.name = "broker", .n_wh = 2, .n_bridges = 1, .brokers = 3,
+                      .replication = 3, .log_level = "debug"}; /* debug: pauses and resumes */
+    double start = h_now(), down_s;
+    int steps = 7;
+
+    common(&r, o, 3000, 20000);
+    down_s = o->full ? 6 : 3;
+    r.coordinator = 1 + (int)(h_rand(&prng) % 3);
+    r.max_in_flight = 128; /* small: an outage fills it, and backpressure pauses the bridge */
+    for (size_t w = 0; w < r.n_wh; w++) {
+        r.wh[w].sim.slow_rate = 0.02;
+        r.wh[w].sim.slow_ms = 50;
+        r.wh[w].issue4 = ISSUE4_WAREHOUSE;
+    }
+    h_setup(&r);
+    unsigned long n = supply(&r, steps + 1);
+    for (int step = 0; step < steps; step++) {
+        if (!await_accepted(&r, n, "ACCEPTED orders before a broker fault"))
+            break;
+        /* the next part flows through the fault (into it, for the coordinator's outage) */
+        if (step != 4) {
+            n = supply(&r, steps + 1);
+            h_mark(&r);
+        }
+        switch (step) {
+        case 0:
+            inject(&r, OB_MOCK_API_PRODUCE, "Produce", produce_errs, 6, 6);
+            break;
+        case 1:
+            inject(&r, OB_MOCK_API_FETCH, "Fetch", fetch_errs, 3, 3);
+            break;
+        case 2:
+            /* Only the bridge commits: these reach it. */
+            inject(&r, OB_MOCK_API_OFFSET_COMMIT, "OffsetCommit", commit_errs, 4, 4);
+            break;
+        case 3:
+            move_leaders(&r, 0);
+            note("leaders moved (accepted %lu of %lu)", r.accepted, r.n_valid);
+            break;
+        case 4:
+            /* It leads the output topics too: outcomes wait, the bridge fills up and pauses.
+             * Down longer than session.timeout.ms (6 s): the bridge loses its partitions,
+             * drains, joins again and gets them back. */
+            for (size_t t = 1; t < sizeof(topics) / sizeof(topics[0]); t++)
+                for (int p = 0; p < (t == 1 ? r.partitions : r.out_partitions); p++)
+                    ob_mock_set_leader(r.mock, topics[t], p, r.coordinator);
+            ob_mock_broker_down(r.mock, r.coordinator);
+            n = supply(&r, steps + 1);
+            h_mark(&r);
+            note("broker %d, the group coordinator and leader of the output topics, down for "
+                 "8 s (accepted %lu of %lu)",
+                 r.coordinator, r.accepted, r.n_valid);
+            hold(&r, 8);
+            ob_mock_broker_up(r.mock, r.coordinator);
+            break;
+        case 5: {
+            int b = 1 + (int)(h_rand(&prng) % 3);
+            ob_mock_broker_rtt(r.mock, b, 800);
+            note("broker %d answers after 800 ms for %.0f s (accepted %lu of %lu)", b, down_s,
+                 r.accepted, r.n_valid);
+            hold(&r, down_s);
+            ob_mock_broker_rtt(r.mock, b, 0);
+            break;
+        }
+        default: {
+            int b = 1 + (int)(h_rand(&prng) % 3);
+            ob_mock_broker_down(r.mock, b);
+            move_leaders(&r, b);
+            note("broker %d down for %.0f s, its partitions led elsewhere (accepted %lu of "
+                 "%lu)",
+                 b, down_s, r.accepted, r.n_valid);
+            hold(&r, down_s);
+            ob_mock_broker_up(r.mock, b);
+            move_leaders(&r, 0);
+            break;
+        }
+        }
+    }
+    r.feed_limit = 0;
+    summary(&r, "broker", 0, start);
+    h_teardown(&r);
+}
+
+/* ---- d. a consumer group losing a member ------------------------------------------ */
+
+/* Every other instance was assigned partitions since the kill of group_victim. */
+static int group_victim;
+static unsigned long group_before[H_MAX_BRIDGES];
+static int taken_over(struct h_run *r)
+{
+    for (int i = 0; i < r->n_bridges; i++)
+        if (i != group_victim && h_log_count(r, i, " assigned ") <= group_before[i])
+            return 0;
+    return 1;
+}
+
+/* Every running instance owns partitions. */
+static int all_owning(struct h_run *r)
+{
+    for (int i = 0; i < r->n_bridges; i++)
+        if (r->br[i].pid && h_log_owned(r, i) <= 0)
+            return 0;
+    return 1;
+}
+
+static void scenario_group(const struct opts *o)
+{
+    struct h_run r = {.name = "group", .n_wh = 2, .n_bridges = 3};
+    unsigned long n, part;
+    double start = h_now();
+    int victim;
+
+    common(&r, o, 3000, 20000);
+    r.partitions = 12;
+    /* Both rebalance protocols, by the seed's parity. */
+    r.assignment = o->seed % 2 ? "cooperative-sticky" : "range,roundrobin";
+    for (size_t w = 0; w < r.n_wh; w++) {
+        r.wh[w].sim.slow_rate = 0.03;
+        r.wh[w].sim.slow_ms = 100;
+        r.wh[w].sim.fail_5xx_rate = 0.03;
+        r.wh[w].issue4 = w == 0 ? ISSUE4_PARKING_LONG : ISSUE4_WAREHOUSE;
+    }
+    part = r.n_valid / 3;
+    h_setup(&r);
+    note("3 instances, partition.assignment.strategy %s", r.assignment);
+    n = supply(&r, 3);
+    CHECK(h_await(&r, all_owning, 90, "all three instances owning partitions"),
+          "the group never shared the partitions");
+    victim = (int)(h_rand(&prng) % 3);
+    await_accepted(&r, n, "ACCEPTED orders before the kill");
+    /* It must own partitions when it dies, or nothing is taken over. */
+    CHECK(h_await(&r, all_owning, 60, "the victim owning partitions"), "no partitions to take");
+    note("instance %d killed after %lu orders ACCEPTED, owning %d partition(s)", victim,
+         r.accepted, h_log_owned(&r, victim));
+    h_bridge_kill(&r, victim);
+    h_mark(&r);
+    group_victim = victim;
+    for (int i = 0; i < 3; i++)
+        group_before[i] = h_log_count(&r, i, " assigned ");
+
+    /* The other two take its partitions over (after session.timeout.ms) and go on. With
+     * --quick-restart it is back before its old session expired instead. */
+    n = supply(&r, 3);
+    if (!o->quick_restart) {
+        CHECK(h_await(&r, taken_over, 60, "the other two taking the partitions over"),
+              "the dead instance's partitions were not taken over");
+        await_accepted(&r, n, "ACCEPTED orders after the kill");
+        note("partitions taken over; %lu orders ACCEPTED by the other two since the kill",
+             r.since_accepted);
+    }
+
+    /* It comes back while the last part flows at a steady pace: partitions move again,
+     * and the instances giving them up drain them first. */
+    r.feed_limit = 0;
+    r.feed_rate = (double)part / 8.0;
+    h_bridge_start(&r, victim);
+    CHECK(h_await(&r, all_owning, 90, "the restarted instance owning partitions"),
+          "the restarted instance got no partitions");
+    note("instance %d back, owning %d partition(s) (accepted %lu of %lu, produced %lu)", victim,
+         h_log_owned(&r, victim), r.accepted, r.n_valid, r.produced_valid);
+    r.feed_rate = 0;
+    summary(&r, "group", 1, start);
+    h_teardown(&r);
+}
+
+/* ---- bulkhead ----------------------------------------------------------------------- */
+
+enum sickness { HEALTHY, ERRORS, HANGS };
+
+/* Warehouses 0-3 are the healthy ones; 4, when there, is the sick one. */
+static int healthy_done(struct h_run *r)
+{
+    for (size_t w = 0; w < 4; w++)
+        if (r->wh_accepted[w] < r->wh_orders[w])
+            return 0;
+    return 1;
+}
+
+/* Five warehouses (four without the sick one), 1000 orders each, all named by the orders.
+ * Returns the seconds from the first status event to the last healthy order ACCEPTED. */
+static double bulkhead_run(enum sickness sick, double baseline, unsigned long seed)
+{
+    static const char *const names[] = {"baseline", "sick-503", "sick-hang"};
+    struct h_run r = {.name = names[sick], .n_wh = sick == HEALTHY ? 4 : 5, .n_bridges = 1,
+                      .seed = seed, .name_warehouse = 1};
+    size_t s = 4; /* the sick one */
+    double healthy_s, recovered_at;
+
+    r.n_valid = 1000 * r.n_wh;
+    r.partitions = 8;
+    for (size_t w = 0; w < r.n_wh; w++) {
+        r.wh[w].timeout_ms = 500;
+        r.wh[w].max_connections = 16;
+        r.wh[w].max_attempts = 100; /* its orders must outlive the sickness */
+        r.wh[w].issue4 = "{\"attempts_in_memory\": 3, \"park_ms\": 1000, \"circuit_breaker\": {"
+                         "\"consecutive_failures\": 20, \"error_rate\": 0.5, \"min_requests\": 20,"
+                         " \"window_ms\": 10000, \"open_ms\": 2000, \"half_open_probes\": 3}}";
+    }
+    if (sick == ERRORS)
+        r.wh[s].sim.fail_5xx_rate = 1.0;
+    if (sick == HANGS) {
+        r.wh[s].sim.slow_rate = 1.0;
+        r.wh[s].sim.slow_ms = 10000; /* twenty times the timeout */
+    }
+    h_setup(&r);
+    h_produce_all(&r);
+    CHECK(h_await(&r, healthy_done, 90, "the healthy warehouses' orders ACCEPTED"),
+          "healthy orders stuck behind the sick warehouse");
+    /* By the bridge's own clock (the events' Kafka timestamps): from its first outcome to
+     * the last healthy order's ACCEPTED. */
+    healthy_s = 0;
+    for (size_t w = 0; w < 4; w++)
+        if ((double)(r.wh_last_ms[w] - r.first_event_ms) / 1000.0 > healthy_s)
+            healthy_s = (double)(r.wh_last_ms[w] - r.first_event_ms) / 1000.0;
+    if (sick == HEALTHY) {
+        printf("bulkhead baseline: 4 warehouses, %lu orders ACCEPTED in %.2f s\n", r.n_valid,
+               healthy_s);
+        unsigned long lost = finish(&r, 60, NULL);
+        CHECK(lost == 0, "%lu orders lost", lost);
+        h_teardown(&r);
+        return healthy_s;
+    }
+
+    struct ob_sim_stats st;
+    unsigned long sick_orders = r.wh_orders[s], limit = sick_orders / 4;
+    double allowed = 2 * baseline + 2;
+    ob_sim_get_stats(r.wh[s].s, &st);
+    printf("bulkhead %s: 4000 healthy orders ACCEPTED in %.2f s (baseline %.2f s, limit %.2f s); "
+           "the sick warehouse got %lu requests for %lu orders (limit %lu)\n",
+           names[sick], healthy_s, baseline, allowed, st.requests, sick_orders, limit);
+    CHECK(healthy_s <= allowed, "the healthy warehouses took %.2f s, more than 2 x %.2f + 2 s",
+          healthy_s, baseline);
+    CHECK(st.requests <= limit,
+          "the sick warehouse got %lu requests for %lu orders: no breaker held them back",
+          st.requests, sick_orders);
+    CHECK(r.wh_accepted[s] == 0, "%lu orders ACCEPTED by a warehouse that accepts nothing",
+          r.wh_accepted[s]);
+
+    /* Recovery: the parked orders come back, the breaker lets probes through and closes. */
+    struct ob_sim_options well = {0};
+    ob_sim_set_faults(r.wh[s].s, &well);
+    recovered_at = h_now();
+    unsigned long lost = finish(&r, 120, NULL);
+    CHECK(lost == 0, "%lu orders lost", lost);
+    ob_sim_get_stats(r.wh[s].s, &st);
+    note("recovered: its %lu orders ACCEPTED %.1f s after it recovered; %lu requests in all, "
+         "%lu duplicates; %lu records parked",
+         sick_orders, r.wh_done_at[s] - recovered_at, st.requests, st.duplicates,
+         r.retry_records);
+    h_teardown(&r);
+    return healthy_s;
+}
+
+static void scenario_bulkhead(const struct opts *o)
+{
+    double baseline = bulkhead_run(HEALTHY, 0, o->seed);
+
+    bulkhead_run(ERRORS, baseline, o->seed);
+    bulkhead_run(HANGS, baseline, o->seed);
+}
+
+/* ---- main --------------------------------------------------------------------------- */
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: chaos kill9|warehouse|broker|group|bulkhead [--full] [--seed N] "
+                    "[--orders N] [--kills N] [--quick-restart]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {.seed = DEFAULT_SEED};
+    const char *scenario;
+
+    if (argc < 2)
+        return usage();
+    scenario = argv[1];
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--full") == 0)
+            o.full = 1;
+        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+            o.seed = strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--orders") == 0 && i + 1 < argc)
+            o.orders = strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--kills") == 0 && i + 1 < argc)
+            o.kills = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--quick-restart") == 0)
+            o.quick_restart = 1;
+        else
+            return usage();
+    }
+    if (!o.seed)
+        return usage();
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows as it happens */
+    prng = o.seed;
+    t0 = h_now();
+    printf("chaos %s (%s, seed %lu; again: chaos %s%s --seed %lu)\n", scenario,
+           o.full ? "full" : "reduced", o.seed, scenario, o.full ? " --full" : "", o.seed);
+    fflush(stdout);
+    if (strcmp(scenario, "kill9") == 0)
+        scenario_kill9(&o);
+    else if (strcmp(scenario, "warehouse") == 0)
+        scenario_warehouse(&o);
+    else if (strcmp(scenario, "broker") == 0)
+        scenario_broker(&o);
+    else if (strcmp(scenario, "group") == 0)
+        scenario_group(&o);
+    else if (strcmp(scenario, "bulkhead") == 0)
+        scenario_bulkhead(&o);
+    else
+        return usage();
+    printf("%d passed, %d failed\n", h_checks - h_failures, h_failures);
+    return h_failures ? 1 : 0;
+}

@@ -1,0 +1,1056 @@
+/*
+ * harness.c — the shared harness of it_pipeline and chaos; see harness.h.
+ */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "idempotency.h"
+#include "sample.h"
+
+#ifndef OB_BINARY
+#define OB_BINARY "orderbridge"
+#endif
+
+#define TOKEN_ENV "IT_WH_TOKEN"
+#define MAX_REPORTED 10 /* problems of one kind printed in full; the rest are counted */
+
+extern char **environ;
+
+int h_checks, h_failures;
+
+/* The run whose bridges die with this process (SIGTERM/SIGINT, e.g. a test timeout). */
+static struct h_run *volatile current;
+
+static void on_signal(int sig)
+{
+    struct h_run *r = current;
+
+    for (int i = 0; r && i < H_MAX_BRIDGES; i++)
+        if (r->br[i].pid > 0)
+            kill(r->br[i].pid, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static const char *const watched[] = {"fulfillment.status", "orders.dlq", H_TOPIC_RETRY};
+
+double h_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void h_die(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fputs("harness: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+uint64_t h_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+unsigned long h_rand_range(uint64_t *state, unsigned long lo, unsigned long hi)
+{
+    return hi <= lo ? lo : lo + (unsigned long)(h_rand(state) % (hi - lo + 1));
+}
+
+/* ---- ids ------------------------------------------------------------------ */
+
+void h_order_id(const struct h_run *r, unsigned long i, char *buf, size_t size)
+{
+    snprintf(buf, size, "DEMO-%lu-%08lu", r->seed, i);
+}
+
+void h_bad_id(unsigned long j, char *buf, size_t size)
+{
+    snprintf(buf, size, "BAD-%08lu", j); /* ob_sample_malformed's own order_id */
+}
+
+int h_bad_unroutable(unsigned long j)
+{
+    return j % 7 == 6;
+}
+
+/* Index of "<prefix><8 digits>" below n, or -1. */
+static long parse_id(const char *id, const char *prefix, unsigned long n)
+{
+    size_t plen = strlen(prefix);
+    char *end;
+
+    if (!id || strncmp(id, prefix, plen) != 0 || strlen(id + plen) != 8)
+        return -1;
+    unsigned long i = strtoul(id + plen, &end, 10);
+    return *end == '\0' && i < n ? (long)i : -1;
+}
+
+static long valid_index(const struct h_run *r, const char *id)
+{
+    char prefix[32];
+
+    snprintf(prefix, sizeof(prefix), "DEMO-%lu-", r->seed);
+    return parse_id(id, prefix, r->n_valid);
+}
+
+static long bad_index(const struct h_run *r, const char *id)
+{
+    return parse_id(id, "BAD-", r->n_bad);
+}
+
+/* ---- config and processes ---------------------------------------------------- */
+
+static void write_config(struct h_run *r, int i)
+{
+    struct h_bridge *b = &r->br[i];
+    json_t *whs = json_object(), *routing = json_object(), *consumer, *cfg;
+
+    for (size_t w = 0; w < r->n_wh; w++) {
+        struct h_warehouse *wh = &r->wh[w];
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/", ob_sim_port(wh->s));
+        json_t *block = json_pack(
+            "{s:s, s:s, s:{s:s}, s:I, s:I, s:I, s:I, s:I, s:I}", "adapter", "rest", "endpoint", url,
+            "credentials", "token", "env:" TOKEN_ENV, "timeout_ms", (json_int_t)wh->timeout_ms,
+            "connect_timeout_ms", (json_int_t)wh->connect_timeout_ms, "max_attempts",
+            (json_int_t)wh->max_attempts, "backoff_ms", (json_int_t)wh->backoff_ms,
+            "max_backoff_ms", (json_int_t)wh->max_backoff_ms, "max_connections",
+            (json_int_t)wh->max_connections);
+        if (r->new_keys && wh->issue4) {
+            json_error_t err;
+            json_t *extra = json_loads(wh->issue4, 0, &err);
+            if (!json_is_object(extra))
+                h_die("%s: issue4 settings are not a JSON object: %s", wh->code, err.text);
+            json_object_update(block, extra);
+            json_decref(extra);
+        }
+        json_object_set_new(whs, wh->code, block);
+    }
+    if (!r->name_warehouse)
+        json_object_set_new(routing, "default", json_string(r->wh[0].code));
+    consumer = json_pack("{s:s, s:s, s:s, s:s}", "fetch.wait.max.ms", "10", "session.timeout.ms",
+                         "6000", "heartbeat.interval.ms", "1000", "max.poll.interval.ms", "10000");
+    if (r->assignment)
+        json_object_set_new(consumer, "partition.assignment.strategy", json_string(r->assignment));
+    if (getenv("OB_TEST_KAFKA_DEBUG")) /* librdkafka's debug contexts, into the bridge's log */
+        json_object_set_new(consumer, "debug", json_string(getenv("OB_TEST_KAFKA_DEBUG")));
+    const char *level = getenv("OB_TEST_KAFKA_DEBUG") ? "debug" : r->log_level;
+    cfg = json_pack("{s:{s:s, s:s, s:o}, s:{s:I, s:I, s:I}, s:{s:s}, s:o, s:o}", "kafka",
+                    "bootstrap_servers", ob_mock_bootstraps(r->mock), "group_id", r->group,
+                    "consumer", consumer, "pipeline", "max_in_flight",
+                    (json_int_t)r->max_in_flight, "commit_interval_ms",
+                    (json_int_t)r->commit_interval_ms, "shutdown_timeout_ms",
+                    (json_int_t)r->shutdown_timeout_ms, "log", "level", level,
+                    "warehouses", whs, "routing", routing);
+    if (!cfg)
+        h_die("cannot build the config");
+    if (r->new_keys)
+        json_object_set_new(cfg, "ledger",
+                            json_pack("{s:s, s:i, s:i}", "path", b->ledger, "ttl_hours", 168,
+                                      "max_mb", 256));
+    if (json_dump_file(cfg, b->config, JSON_INDENT(2)) != 0)
+        h_die("cannot write %s", b->config);
+    json_decref(cfg);
+}
+
+void h_bridge_start(struct h_run *r, int i)
+{
+    struct h_bridge *b = &r->br[i];
+    char *argv[] = {(char *)r->binary, "run", "-c", b->config, NULL};
+    posix_spawn_file_actions_t fa;
+    FILE *f;
+
+    if (b->pid)
+        h_die("instance %d is already running", i);
+    if (!b->config[0]) {
+        snprintf(b->config, sizeof(b->config), "%s/bridge-%d.json", r->dir, i);
+        snprintf(b->ledger, sizeof(b->ledger), "%s/ledger-%d", r->dir, i);
+        snprintf(b->log, sizeof(b->log), "%s/bridge-%d.log", r->dir, i);
+        write_config(r, i);
+    }
+    if ((f = fopen(b->log, "a"))) {
+        fprintf(f, "=== harness: start %u of instance %d at %.3f s\n", b->starts + 1, i,
+                h_now() - r->started_at);
+        fclose(f);
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, b->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);
+    if (posix_spawn(&b->pid, r->binary, &fa, NULL, argv, environ) != 0)
+        h_die("cannot start %s", r->binary);
+    posix_spawn_file_actions_destroy(&fa);
+    b->starts++;
+    b->started_at = h_now();
+}
+
+void h_bridge_kill(struct h_run *r, int i)
+{
+    struct h_bridge *b = &r->br[i];
+    int status;
+
+    if (!b->pid)
+        return;
+    kill(b->pid, SIGKILL);
+    waitpid(b->pid, &status, 0);
+    b->pid = 0;
+    b->stopping = 0;
+    b->kills++;
+}
+
+static void describe_status(int status, char *buf, size_t size)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, size, "exit %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, size, "killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(buf, size, "status %d", status);
+}
+
+double h_bridge_stop(struct h_run *r, int i)
+{
+    struct h_bridge *b = &r->br[i];
+    double start = h_now(), deadline = start + (double)r->shutdown_timeout_ms / 1000.0 + 20.0;
+    int status = 0;
+    char what[64];
+
+    if (!b->pid && !b->exited)
+        return 0;
+    if (!b->stopping)
+        h_bridge_term(r, i);
+    while (!h_bridge_exited(r, i, &status)) {
+        if (h_now() > deadline) {
+            CHECK(0, "instance %d did not stop within shutdown_timeout_ms + 20 s of SIGTERM", i);
+            h_bridge_kill(r, i);
+            return h_now() - start;
+        }
+        h_drain(r, 50);
+    }
+    describe_status(status, what, sizeof(what));
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "instance %d did not exit 0 on SIGTERM: %s (log %s)", i, what, b->log);
+    return h_now() - start;
+}
+
+void h_bridge_term(struct h_run *r, int i)
+{
+    struct h_bridge *b = &r->br[i];
+
+    if (!b->pid || b->stopping)
+        return;
+    b->stopping = 1;
+    kill(b->pid, SIGTERM);
+}
+
+int h_bridge_exited(struct h_run *r, int i, int *status)
+{
+    struct h_bridge *b = &r->br[i];
+
+    if (b->pid && waitpid(b->pid, &b->exit_status, WNOHANG) == b->pid) {
+        b->pid = 0;
+        b->stops++;
+        b->exited = 1;
+    }
+    if (!b->exited)
+        return 0;
+    *status = b->exit_status;
+    b->exited = b->stopping = 0;
+    return 1;
+}
+
+void h_stop_all(struct h_run *r)
+{
+    /* Signal all first: instances of one group stop together, as in a deploy. */
+    for (int i = 0; i < H_MAX_BRIDGES; i++)
+        h_bridge_term(r, i);
+    for (int i = 0; i < H_MAX_BRIDGES; i++)
+        h_bridge_stop(r, i);
+}
+
+/* A bridge that exited without being told to: fails the run. One told to
+ * stop (h_bridge_term) is left for h_bridge_exited(). */
+static int bridges_alive(struct h_run *r)
+{
+    int alive = 1;
+
+    for (int i = 0; i < H_MAX_BRIDGES; i++) {
+        struct h_bridge *b = &r->br[i];
+        int status;
+        char what[64];
+        if (!b->pid || b->stopping || waitpid(b->pid, &status, WNOHANG) != b->pid)
+            continue;
+        b->pid = 0;
+        describe_status(status, what, sizeof(what));
+        CHECK(0, "instance %d stopped on its own after %.1f s: %s (log %s)", i,
+              h_now() - b->started_at, what, b->log);
+        alive = 0;
+    }
+    return alive;
+}
+
+unsigned long h_log_count(const struct h_run *r, int i, const char *needle)
+{
+    FILE *f = fopen(r->br[i].log, "r");
+    char line[4096];
+    unsigned long n = 0;
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, needle))
+            n++;
+    fclose(f);
+    return n;
+}
+
+int h_log_owned(const struct h_run *r, int i)
+{
+    FILE *f = fopen(r->br[i].log, "r");
+    char line[4096];
+    int owned = -1;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        const char *a = strstr(line, " assigned "), *v = strstr(line, " revoked ");
+        if (strstr(line, "=== harness: start"))
+            owned = -1;
+        else if (a)
+            owned = (owned < 0 ? 0 : owned) + atoi(a + 10);
+        else if (v)
+            owned = (owned < 0 ? 0 : owned) - atoi(v + 9);
+    }
+    fclose(f);
+    return owned;
+}
+
+void h_dump_logs(const struct h_run *r, int lines)
+{
+    for (int i = 0; i < H_MAX_BRIDGES; i++) {
+        const struct h_bridge *b = &r->br[i];
+        char cmd[512];
+        if (!b->starts)
+            continue;
+        fprintf(stderr, "---- last %d lines of %s ----\n", lines, b->log);
+        fflush(stderr);
+        snprintf(cmd, sizeof(cmd), "tail -n %d '%s' >&2", lines, b->log);
+        if (system(cmd) != 0)
+            fprintf(stderr, "(cannot show it)\n");
+    }
+}
+
+/* ---- producing --------------------------------------------------------------- */
+
+void h_produce_raw(struct h_run *r, const char *key, const void *value, size_t len)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            r->producer, RD_KAFKA_V_TOPIC("orders"), RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(r->producer, 100);
+            continue;
+        }
+        if (err)
+            h_die("produce: %s", rd_kafka_err2str(err));
+        rd_kafka_poll(r->producer, 0);
+        return;
+    }
+}
+
+void h_flush(struct h_run *r)
+{
+    if (rd_kafka_flush(r->producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        h_die("the orders were not all acknowledged by Kafka within 60 s");
+}
+
+static int route_of(const struct h_run *r, unsigned long i)
+{
+    int w = r->route ? r->route(r, i) : (int)(i % r->n_wh);
+
+    if (w < 0 || (size_t)w >= r->n_wh)
+        h_die("route of order %lu is warehouse %d of %zu", i, w, r->n_wh);
+    return w;
+}
+
+/* The plan spreads the malformed messages evenly among the valid ones. */
+static int next_is_bad(const struct h_run *r)
+{
+    unsigned long every = r->n_bad ? (r->n_valid + r->n_bad) / r->n_bad : 0;
+
+    return r->produced_bad < r->n_bad &&
+           (r->next_msg % every == every - 1 || r->produced_valid == r->n_valid);
+}
+
+/* A well-formed order naming a warehouse nobody configured, with the order id `id`. */
+static char *unroutable_order(const struct h_run *r, unsigned long j, const char *id, size_t *len)
+{
+    char *doc = ob_sample_order(r->seed + 1, j, H_UNKNOWN_WH, NULL), *out;
+    json_t *o = doc ? json_loads(doc, 0, NULL) : NULL;
+
+    if (!o || json_object_set_new(o, "order_id", json_string(id)) != 0)
+        h_die("cannot build an unroutable order");
+    out = json_dumps(o, JSON_COMPACT);
+    *len = out ? strlen(out) : 0;
+    json_decref(o);
+    free(doc);
+    return out;
+}
+
+unsigned long h_produce(struct h_run *r, unsigned long count)
+{
+    unsigned long total = r->n_valid + r->n_bad, n = 0;
+    char key[64];
+
+    while (n < count && r->next_msg < total) {
+        size_t len = 0;
+        char *value;
+        int twice = 0;
+        if (next_is_bad(r)) {
+            unsigned long j = r->produced_bad++;
+            h_bad_id(j, key, sizeof(key));
+            value = h_bad_unroutable(j) ? unroutable_order(r, j, key, &len)
+                                        : ob_sample_malformed(j, &len, NULL);
+        } else {
+            unsigned long i = r->produced_valid++;
+            const struct h_warehouse *wh = &r->wh[r->valid[i].wh];
+            value = ob_sample_order(r->seed, i, r->name_warehouse ? wh->code : NULL, &len);
+            h_order_id(r, i, key, sizeof(key));
+            twice = r->dup_every && i % r->dup_every == r->dup_every - 1;
+        }
+        if (!value)
+            h_die("out of memory");
+        h_produce_raw(r, key, value, len);
+        if (twice) { /* as an at-least-once producer upstream sends it now and then */
+            h_produce_raw(r, key, value, len);
+            r->dup_messages++;
+        }
+        free(value);
+        r->next_msg++;
+        n++;
+    }
+    return n;
+}
+
+void h_produce_all(struct h_run *r)
+{
+    h_produce(r, r->n_valid + r->n_bad);
+    h_flush(r);
+}
+
+/* Keep feed_window valid orders ahead of the accepted ones, up to feed_limit, at most
+ * feed_rate a second. */
+static void feed(struct h_run *r)
+{
+    unsigned long limit = r->feed_limit && r->feed_limit < r->n_valid ? r->feed_limit : r->n_valid;
+
+    if (!r->feed_window)
+        return;
+    if (r->feed_rate > 0) {
+        double now = h_now();
+        if (r->rate_since == 0) {
+            r->rate_since = now;
+            r->rate_base = r->produced_valid;
+        }
+        unsigned long due = r->rate_base + (unsigned long)((now - r->rate_since) * r->feed_rate);
+        if (due < limit)
+            limit = due;
+    } else {
+        r->rate_since = 0;
+    }
+    /* a malformed message due next goes out even at the limit: it is not an order */
+    while (r->produced_valid - r->accepted < r->feed_window &&
+           (r->produced_valid < limit || next_is_bad(r)))
+        if (!h_produce(r, 1))
+            break;
+    rd_kafka_poll(r->producer, 0);
+}
+
+/* ---- reading back ------------------------------------------------------------ */
+
+static const char *header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *value = NULL;
+    size_t len = 0;
+
+    buf[0] = '\0';
+    if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(hdrs, name, &value, &len) == RD_KAFKA_RESP_ERR_NO_ERROR && value)
+        snprintf(buf, size, "%.*s", (int)len, (const char *)value);
+    return buf;
+}
+
+static enum h_status status_of(const char *s)
+{
+    if (!s)
+        return H_NONE;
+    if (strcmp(s, "ACCEPTED") == 0)
+        return H_ACCEPTED;
+    if (strcmp(s, "REJECTED") == 0)
+        return H_REJECTED;
+    if (strcmp(s, "DELIVERY_FAILED") == 0)
+        return H_DELIVERY_FAILED;
+    return H_OTHER;
+}
+
+static const char *status_name(int s)
+{
+    static const char *const names[] = {"none", "ACCEPTED", "REJECTED", "DELIVERY_FAILED", "other"};
+    return s >= 0 && s <= H_OTHER ? names[s] : "?";
+}
+
+static void unexpected(struct h_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void unexpected(struct h_run *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (r->unexpected++ >= MAX_REPORTED)
+        return;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: unexpected: ", r->name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void bad_progress(struct h_run *r, struct h_msg *x, int new_event, int new_dlq)
+{
+    /* accounted once it has both its dead letter and its event */
+    if ((new_event && x->events == 1 && x->dlq > 0) || (new_dlq && x->dlq == 1 && x->events > 0))
+        r->bad_done++;
+}
+
+static void on_status(struct h_run *r, const rd_kafka_message_t *msg)
+{
+    json_t *doc = json_loadb(msg->payload, msg->len, 0, NULL);
+    const char *order_id = json_string_value(json_object_get(doc, "order_id"));
+    const char *schema = json_string_value(json_object_get(doc, "schema"));
+    const char *key = json_string_value(json_object_get(doc, "idempotency_key"));
+    const char *wh = json_string_value(json_object_get(doc, "warehouse"));
+    json_t *rev = json_object_get(doc, "revision");
+    enum h_status st = status_of(json_string_value(json_object_get(doc, "status")));
+    int64_t ts = rd_kafka_message_timestamp(msg, NULL); /* set by the bridge's producer */
+    long vi, bi;
+    struct h_msg *x;
+
+    r->events++;
+    if (ts > 0 && (r->first_event_ms == 0 || ts < r->first_event_ms))
+        r->first_event_ms = ts;
+    if (ts >= r->mark_ms)
+        r->since_events++;
+    CHECK(doc && schema && strcmp(schema, "fulfillment.v1") == 0 &&
+              json_is_string(json_object_get(doc, "occurred_at")),
+          "status event is not fulfillment.v1: %.*s", (int)msg->len, (const char *)msg->payload);
+    CHECK(order_id && msg->key_len == strlen(order_id) &&
+              memcmp(msg->key, order_id, msg->key_len) == 0,
+          "status event key is not its order_id: %.*s", (int)msg->len, (const char *)msg->payload);
+    if (st == H_ACCEPTED)
+        r->accepted_events++;
+    else if (st == H_DELIVERY_FAILED)
+        r->failed_events++;
+    else if (st == H_REJECTED)
+        r->rejected_events++;
+    vi = valid_index(r, order_id);
+    bi = bad_index(r, order_id);
+    if (vi < 0 && bi < 0) {
+        r->foreign_events++;
+        goto out;
+    }
+    /* Later revisions (it_pipeline's ordered scenario) are only counted. */
+    if (json_is_integer(rev) && json_integer_value(rev) != 1)
+        goto out;
+    x = vi >= 0 ? &r->valid[vi] : &r->bad[bi];
+    if (x->events == 0) {
+        x->status = (unsigned char)st;
+        snprintf(x->key, sizeof(x->key), "%s", key ? key : "");
+        snprintf(x->warehouse, sizeof(x->warehouse), "%s", wh ? wh : "");
+    } else if (x->status != st || strcmp(x->key, key ? key : "") != 0 ||
+               strcmp(x->warehouse, wh ? wh : "") != 0) {
+        x->conflicts++;
+        if (r->conflicts++ < MAX_REPORTED)
+            fprintf(stderr,
+                    "%s: %s: event %u contradicts the first (%s, key %s, warehouse %s): %.*s\n",
+                    r->name, order_id, x->events + 1, status_name(x->status), x->key, x->warehouse,
+                    (int)msg->len, (const char *)msg->payload);
+    }
+    x->events++;
+    if (vi >= 0) {
+        const char *code = r->wh[x->wh].code;
+        char expect[65];
+        ob_idempotency_key(code, order_id, "order.created", 1, expect);
+        if (st != H_ACCEPTED)
+            unexpected(r, "order %s (to %s) ended %s: %.*s", order_id, code, status_name(st),
+                       (int)msg->len, (const char *)msg->payload);
+        else if (!key || strcmp(key, expect) != 0 || !wh || strcmp(wh, code) != 0)
+            unexpected(r, "order %s: ACCEPTED with key %s at %s, expected key %s at %s", order_id,
+                       key ? key : "(none)", wh ? wh : "(none)", expect, code);
+        if (st == H_ACCEPTED && x->events == 1) {
+            r->accepted++;
+            if (ts >= r->mark_ms)
+                r->since_accepted++;
+            if (ts > r->wh_last_ms[x->wh])
+                r->wh_last_ms[x->wh] = ts;
+            if (++r->wh_accepted[x->wh] == r->wh_orders[x->wh])
+                r->wh_done_at[x->wh] = h_now();
+        }
+    } else {
+        if (st != H_DELIVERY_FAILED)
+            unexpected(r, "malformed %s got a %s event", order_id, status_name(st));
+        bad_progress(r, x, 1, 0);
+    }
+out:
+    json_decref(doc);
+}
+
+static void on_dead_letter(struct h_run *r, const rd_kafka_message_t *msg)
+{
+    char key[128], reason[128], topic[64], offset[32];
+    long vi, bi;
+
+    r->dlq_records++;
+    snprintf(key, sizeof(key), "%.*s", (int)msg->key_len, msg->key ? (const char *)msg->key : "");
+    header(msg, "ob.reason", reason, sizeof(reason));
+    json_object_set_new(r->dlq_reasons, key, json_string(reason));
+    header(msg, "ob.topic", topic, sizeof(topic));
+    CHECK(strcmp(topic, "orders") == 0 || strcmp(topic, H_TOPIC_RETRY) == 0,
+          "dead letter of %s names topic '%s'", key, topic);
+    CHECK(header(msg, "ob.offset", offset, sizeof(offset))[0] != '\0',
+          "dead letter of %s has no ob.offset", key);
+    vi = valid_index(r, key);
+    bi = bad_index(r, key);
+    if (vi >= 0) {
+        char error[512];
+        r->valid[vi].dlq++;
+        unexpected(r, "valid order %s dead-lettered: %s: %s", key, reason,
+                   header(msg, "ob.error", error, sizeof(error)));
+    } else if (bi >= 0) {
+        /* ob_sample_malformed's kinds, in its order, and the class each must get */
+        static const char *const want[OB_SAMPLE_MALFORMED_KINDS] = {
+            "invalid_json", "invalid_order", "invalid_order", "not_utf8", "empty", "invalid_order"};
+        const char *expect = h_bad_unroutable((unsigned long)bi)
+                                 ? "unroutable"
+                                 : want[bi % OB_SAMPLE_MALFORMED_KINDS];
+        if (strcmp(reason, expect) != 0)
+            unexpected(r, "malformed %s dead-lettered as '%s', expected '%s'", key, reason, expect);
+        r->bad[bi].dlq++;
+        bad_progress(r, &r->bad[bi], 0, 1);
+    } else {
+        r->foreign_dlq++;
+    }
+}
+
+void h_drain(struct h_run *r, int timeout_ms)
+{
+    rd_kafka_message_t *msg;
+    int n = 0;
+
+    /* A bounded batch, so that callers see every moment they wait for. */
+    while (n++ < 64 && (msg = ob_watch_next(r->watch, timeout_ms))) {
+        const char *topic = rd_kafka_topic_name(msg->rkt);
+        if (strcmp(topic, "orders.dlq") == 0)
+            on_dead_letter(r, msg);
+        else if (strcmp(topic, H_TOPIC_RETRY) == 0)
+            r->retry_records++;
+        else
+            on_status(r, msg);
+        rd_kafka_message_destroy(msg);
+        timeout_ms = timeout_ms < 10 ? timeout_ms : 10; /* drain what is there, then return soon */
+        if (r->feed_window)
+            feed(r);
+    }
+    rd_kafka_poll(r->producer, 0);
+}
+
+void h_mark(struct h_run *r)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r->mark_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    r->since_events = r->since_accepted = 0;
+}
+
+int h_all_done(struct h_run *r)
+{
+    return r->produced_valid == r->n_valid && r->produced_bad == r->n_bad &&
+           r->accepted == r->n_valid && r->bad_done == r->n_bad;
+}
+
+static int lag_of(const struct h_run *r, const char *topic, int64_t *low, char *report, size_t size)
+{
+    return ob_watch_committed_lag(ob_mock_bootstraps(r->mock), r->group, topic, low, report, size);
+}
+
+static void report_missing(struct h_run *r)
+{
+    unsigned long missing = 0;
+    char id[64];
+
+    for (unsigned long i = 0; i < r->produced_valid; i++) {
+        const struct h_msg *x = &r->valid[i];
+        if (x->status == H_ACCEPTED)
+            continue;
+        if (missing++ < 5) {
+            h_order_id(r, i, id, sizeof(id));
+            fprintf(stderr, "  e.g. %s to %s: %u events (first %s), %u dead letters, created %d\n",
+                    id, r->wh[x->wh].code, x->events, status_name(x->status), x->dlq,
+                    ob_sim_created(r->wh[x->wh].s, id));
+        }
+    }
+    for (unsigned long j = 0; j < r->produced_bad; j++) {
+        const struct h_msg *x = &r->bad[j];
+        if (x->events && x->dlq)
+            continue;
+        if (missing++ < 10) {
+            h_bad_id(j, id, sizeof(id));
+            fprintf(stderr, "  e.g. malformed %s: %u events, %u dead letters\n", id, x->events,
+                    x->dlq);
+        }
+    }
+    fprintf(stderr, "  produced %lu + %lu of %lu + %lu; accepted %lu, malformed accounted %lu, "
+            "%lu unaccounted\n",
+            r->produced_valid, r->produced_bad, r->n_valid, r->n_bad, r->accepted, r->bad_done,
+            missing);
+    /* Whose is the stall: the bridge's (offsets behind) or this reader's (topics unread)? */
+    char report[2048];
+    int64_t low;
+    int lag = lag_of(r, "orders", &low, report, sizeof(report));
+    fprintf(stderr, "  the reader has %s the status and DLQ topics; orders committed %s\n%s",
+            ob_watch_caught_up(r->watch) == 1 ? "read all of" : "NOT read all of",
+            lag == 0 ? "to the end" : lag < 0 ? "(cannot tell)" : "behind:", lag > 0 ? report : "");
+}
+
+int h_await(struct h_run *r, int (*done)(struct h_run *r), double seconds, const char *what)
+{
+    double deadline = h_now() + seconds;
+
+    feed(r);
+    while (!done(r)) {
+        if (!bridges_alive(r)) {
+            fprintf(stderr, "%s: a bridge died while waiting for %s\n", r->name, what);
+            report_missing(r);
+            return 0;
+        }
+        if (h_now() > deadline) {
+            CHECK(0, "%s: timed out after %.0f s waiting for %s", r->name, seconds, what);
+            report_missing(r);
+            return 0;
+        }
+        h_drain(r, 100);
+        feed(r);
+    }
+    return 1;
+}
+
+
+int h_committed_to_end(struct h_run *r)
+{
+    char report[1024];
+    int64_t low;
+
+    return lag_of(r, "orders", &low, report, sizeof(report)) == 0 &&
+           lag_of(r, H_TOPIC_RETRY, &low, report, sizeof(report)) == 0;
+}
+
+int h_await_committed(struct h_run *r, double seconds)
+{
+    double deadline = h_now() + seconds;
+    char report[2048] = "", more[1024] = "";
+    int64_t low;
+
+    while (!h_committed_to_end(r)) {
+        if (h_now() > deadline || !bridges_alive(r)) {
+            lag_of(r, "orders", &low, report, sizeof(report));
+            lag_of(r, H_TOPIC_RETRY, &low, more, sizeof(more));
+            CHECK(0, "%s: offsets not committed to the end within %.0f s:\n%s%s", r->name, seconds,
+                  report, more);
+            return 0;
+        }
+        h_drain(r, 200);
+    }
+    return 1;
+}
+
+int64_t h_committed_sum(struct h_run *r)
+{
+    int64_t committed, end;
+
+    if (ob_watch_committed_totals(ob_mock_bootstraps(r->mock), r->group, "orders", &committed,
+                                  &end) != 0)
+        return -1;
+    return committed;
+}
+
+int h_await_caught_up(struct h_run *r, double seconds)
+{
+    double deadline = h_now() + seconds;
+
+    for (;;) {
+        h_drain(r, 100);
+        if (ob_watch_caught_up(r->watch) == 1) /* positions are past what we were handed */
+            return 1;
+        if (h_now() > deadline) {
+            CHECK(0, "%s: the reader did not reach the end of the topics within %.0f s", r->name,
+                  seconds);
+            return 0;
+        }
+    }
+}
+
+/* ---- verdict ------------------------------------------------------------------ */
+
+unsigned long h_lost(const struct h_run *r)
+{
+    unsigned long lost = 0;
+    char id[64];
+
+    for (unsigned long i = 0; i < r->n_valid; i++) {
+        h_order_id(r, i, id, sizeof(id));
+        lost += r->valid[i].status != H_ACCEPTED || !ob_sim_created(r->wh[r->valid[i].wh].s, id);
+    }
+    for (unsigned long j = 0; j < r->n_bad; j++)
+        lost += !(r->bad[j].dlq && r->bad[j].events);
+    return lost;
+}
+
+static int file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    int found = 0;
+
+    if (!f)
+        return 0;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+void h_check_outcome(struct h_run *r, unsigned long *repeats)
+{
+    unsigned long not_once = 0, elsewhere = 0, sum_dup = 0;
+    char id[64], report[2048];
+    int64_t low = 0;
+
+    CHECK(r->produced_valid == r->n_valid && r->produced_bad == r->n_bad,
+          "%s: produced %lu + %lu of %lu + %lu messages", r->name, r->produced_valid,
+          r->produced_bad, r->n_valid, r->n_bad);
+    for (unsigned long i = 0; i < r->n_valid; i++) {
+        int w = r->valid[i].wh;
+        h_order_id(r, i, id, sizeof(id));
+        if (ob_sim_created(r->wh[w].s, id) != 1 && not_once++ < MAX_REPORTED)
+            fprintf(stderr, "%s: %s not created at %s\n", r->name, id, r->wh[w].code);
+        for (size_t o = 0; o < r->n_wh; o++)
+            if ((int)o != w && ob_sim_created(r->wh[o].s, id) && elsewhere++ < MAX_REPORTED)
+                fprintf(stderr, "%s: %s (for %s) created at %s\n", r->name, id, r->wh[w].code,
+                        r->wh[o].code);
+    }
+    CHECK(not_once == 0, "%s: %lu valid orders not created at their warehouse", r->name, not_once);
+    CHECK(elsewhere == 0, "%s: %lu orders created at another warehouse", r->name, elsewhere);
+    CHECK(r->accepted == r->n_valid, "%s: %lu of %lu valid orders have an ACCEPTED event", r->name,
+          r->accepted, r->n_valid);
+    CHECK(r->bad_done == r->n_bad,
+          "%s: %lu of %lu malformed messages have both a dead letter and a DELIVERY_FAILED event",
+          r->name, r->bad_done, r->n_bad);
+    if (r->dup_every) {
+        unsigned long short_of = 0;
+        for (unsigned long i = r->dup_every - 1; i < r->n_valid; i += r->dup_every)
+            short_of += r->valid[i].events < 2;
+        CHECK(short_of == 0, "%s: %lu orders sent twice have fewer than two status events",
+              r->name, short_of);
+    }
+    CHECK(r->conflicts == 0, "%s: %lu status events contradict an earlier event of their order",
+          r->name, r->conflicts);
+    CHECK(r->unexpected == 0, "%s: %lu unexpected events or dead letters", r->name, r->unexpected);
+    CHECK(lag_of(r, "orders", &low, report, sizeof(report)) == 0,
+          "%s: committed offsets behind the end:\n%s", r->name, report);
+    CHECK(low == 0, "%s: the embedded Kafka dropped orders (low watermarks sum %" PRId64 ")",
+          r->name, low);
+    CHECK(lag_of(r, H_TOPIC_RETRY, &low, report, sizeof(report)) == 0,
+          "%s: committed offsets of %s behind the end:\n%s", r->name, H_TOPIC_RETRY, report);
+    for (size_t w = 0; w < r->n_wh; w++) {
+        struct ob_sim_stats st;
+        ob_sim_get_stats(r->wh[w].s, &st);
+        sum_dup += st.duplicates;
+        CHECK(st.key_mismatches == 0, "%s: %s: %lu repeats came with another Idempotency-Key",
+              r->name, r->wh[w].code, st.key_mismatches);
+        CHECK(st.unauthorized == 0 && st.bad_requests == 0,
+              "%s: %s: unauthorized %lu, bad requests %lu", r->name, r->wh[w].code,
+              st.unauthorized, st.bad_requests);
+    }
+    for (int i = 0; i < H_MAX_BRIDGES; i++) {
+        if (!r->br[i].starts)
+            continue;
+        CHECK(!file_contains(r->br[i].log, H_TOKEN), "%s: the token appears in %s", r->name,
+              r->br[i].log);
+        CHECK(!file_contains(r->br[i].log, "runtime error:") &&
+                  !file_contains(r->br[i].log, "Sanitizer"),
+              "%s: a sanitizer report in %s", r->name, r->br[i].log);
+    }
+    if (repeats)
+        *repeats = sum_dup;
+}
+
+/* ---- setup and teardown -------------------------------------------------------- */
+
+static void defaults(struct h_run *r)
+{
+    const char *legacy = getenv("OB_TEST_LEGACY_CONFIG");
+
+    r->binary = getenv("OB_TEST_BINARY") ? getenv("OB_TEST_BINARY") : OB_BINARY;
+    r->new_keys = !r->plain_config && !(legacy && strcmp(legacy, "1") == 0);
+    if (!r->name)
+        r->name = "run";
+    if (!r->brokers)
+        r->brokers = 1;
+    if (!r->replication)
+        r->replication = 1;
+    if (!r->partitions)
+        r->partitions = 8;
+    if (!r->out_partitions)
+        r->out_partitions = 4;
+    if (!r->group)
+        r->group = "it-orderbridge";
+    if (!r->max_in_flight)
+        r->max_in_flight = 512;
+    if (!r->commit_interval_ms)
+        r->commit_interval_ms = 200;
+    if (!r->shutdown_timeout_ms)
+        r->shutdown_timeout_ms = 5000;
+    if (!r->log_level)
+        r->log_level = "info";
+    if (!r->n_wh)
+        r->n_wh = 1;
+    if (r->n_wh > H_MAX_WH || r->n_bridges > H_MAX_BRIDGES)
+        h_die("too many warehouses or bridges");
+    for (size_t w = 0; w < r->n_wh; w++) {
+        struct h_warehouse *wh = &r->wh[w];
+        if (!wh->code[0])
+            snprintf(wh->code, sizeof(wh->code), "WH-%zu", w + 1);
+        if (!wh->sim.token)
+            wh->sim.token = H_TOKEN;
+        if (!wh->sim.seed)
+            wh->sim.seed = r->seed + w;
+        if (!wh->timeout_ms)
+            wh->timeout_ms = 2000;
+        if (!wh->connect_timeout_ms)
+            wh->connect_timeout_ms = wh->timeout_ms < 1000 ? wh->timeout_ms : 1000;
+        if (!wh->max_attempts)
+            wh->max_attempts = 10;
+        if (!wh->backoff_ms)
+            wh->backoff_ms = 20;
+        if (!wh->max_backoff_ms)
+            wh->max_backoff_ms = 200;
+        if (!wh->max_connections)
+            wh->max_connections = 32;
+    }
+}
+
+void h_setup(struct h_run *r)
+{
+    char err[512];
+
+    defaults(r);
+    snprintf(r->dir, sizeof(r->dir), "/tmp/ob-%s-XXXXXX", r->name);
+    if (!mkdtemp(r->dir))
+        h_die("cannot create %s: %s", r->dir, strerror(errno));
+    setenv(TOKEN_ENV, H_TOKEN, 1);
+    if (ob_mock_start(r->brokers, &r->mock, err, sizeof(err)) != 0)
+        h_die("mock cluster: %s", err);
+    if (ob_mock_create_topic_rf(r->mock, "orders", r->partitions, r->replication) != 0 ||
+        ob_mock_create_topic_rf(r->mock, H_TOPIC_RETRY, r->partitions, r->replication) != 0 ||
+        ob_mock_create_topic_rf(r->mock, "fulfillment.status", r->out_partitions,
+                                r->replication) != 0 ||
+        ob_mock_create_topic_rf(r->mock, "orders.dlq", r->out_partitions, r->replication) != 0)
+        h_die("cannot create the topics");
+    if (r->coordinator && ob_mock_set_group_coordinator(r->mock, r->group, r->coordinator) != 0)
+        h_die("cannot make broker %d the coordinator", r->coordinator);
+    for (size_t w = 0; w < r->n_wh; w++) {
+        r->wh[w].s = ob_sim_start(&r->wh[w].sim, err, sizeof(err));
+        if (!r->wh[w].s)
+            h_die("simulator %s: %s", r->wh[w].code, err);
+    }
+    r->valid = calloc(r->n_valid ? r->n_valid : 1, sizeof(*r->valid));
+    r->bad = calloc(r->n_bad ? r->n_bad : 1, sizeof(*r->bad));
+    r->dlq_reasons = json_object();
+    if (!r->valid || !r->bad || !r->dlq_reasons)
+        h_die("out of memory");
+    for (unsigned long i = 0; i < r->n_valid; i++) {
+        r->valid[i].wh = (unsigned char)route_of(r, i);
+        r->wh_orders[r->valid[i].wh]++;
+    }
+    r->producer = ob_watch_producer(ob_mock_bootstraps(r->mock), err, sizeof(err));
+    if (!r->producer)
+        h_die("producer: %s", err);
+    if (ob_watch_create(ob_mock_bootstraps(r->mock), watched, sizeof(watched) / sizeof(watched[0]),
+                        &r->watch, err, sizeof(err)) != 0)
+        h_die("watch: %s", err);
+    r->started_at = h_now();
+    current = r;
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    for (int i = 0; i < r->n_bridges; i++)
+        h_bridge_start(r, i);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void h_teardown(struct h_run *r)
+{
+    const char *keep = getenv("OB_TEST_KEEP");
+
+    h_stop_all(r);
+    current = NULL;
+    if (h_failures)
+        h_dump_logs(r, 30);
+    rd_kafka_flush(r->producer, 5000);
+    rd_kafka_destroy(r->producer);
+    ob_watch_destroy(r->watch);
+    for (size_t w = 0; w < r->n_wh; w++) {
+        ob_sim_stop(r->wh[w].s);
+        r->wh[w].s = NULL;
+    }
+    ob_mock_stop(r->mock);
+    json_decref(r->dlq_reasons);
+    free(r->valid);
+    free(r->bad);
+    if (h_failures || (keep && strcmp(keep, "1") == 0))
+        fprintf(stderr, "%s: configs, logs and ledgers kept in %s\n", r->name, r->dir);
+    else
+        nftw(r->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
