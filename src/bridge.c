@@ -932,26 +932,10 @@ static void job_push(struct job *job)
         lane_pump(job->b, job->wh);
 }
 
-static const char *header_text(const rd_kafka_message_t *msg, const char *name, char *buf,
-                               size_t size)
-{
-    rd_kafka_headers_t *hdrs = NULL;
-    const void *value;
-    size_t len;
-
-    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(hdrs, name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        !value || len >= size)
-        return NULL;
-    memcpy(buf, value, len);
-    buf[len] = '\0';
-    return buf;
-}
-
 static int64_t header_int(const rd_kafka_message_t *msg, const char *name, int64_t def)
 {
     char buf[32], *end;
-    const char *text = header_text(msg, name, buf, sizeof(buf));
+    const char *text = ob_header_text(msg, name, buf, sizeof(buf));
     long long v;
 
     if (!text)
@@ -965,7 +949,7 @@ static void set_trace_id(struct job *job)
     char value[sizeof(job->trace_id)];
     size_t n = 0;
 
-    if (header_text(job->msg, "trace_id", value, sizeof(value))) {
+    if (ob_header_text(job->msg, "trace_id", value, sizeof(value))) {
         for (const char *p = value; *p; p++)
             if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                 *p == '-' || *p == '_' || *p == '.')

@@ -161,6 +161,22 @@ static void add_time_header(rd_kafka_headers_t *h, const char *name, int64_t epo
     add_header(h, name, text);
 }
 
+const char *ob_header_text(const rd_kafka_message_t *msg, const char *name, char *buf,
+                           size_t size)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *value;
+    size_t len;
+
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !value || len >= size)
+        return NULL;
+    memcpy(buf, value, len);
+    buf[len] = '\0';
+    return buf;
+}
+
 rd_kafka_headers_t *ob_headers_foreign(const rd_kafka_message_t *orig)
 {
     rd_kafka_headers_t *from = NULL, *h = rd_kafka_headers_new(12);

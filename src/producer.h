@@ -54,6 +54,11 @@ struct ob_park_info {
 rd_kafka_resp_err_t ob_producer_park(struct ob_producer *p, const rd_kafka_message_t *orig,
                                      const struct ob_park_info *info, void *opaque);
 
+/* The last header `name` of `msg` as a string in buf, or NULL when absent
+ * or not shorter than size. */
+const char *ob_header_text(const rd_kafka_message_t *msg, const char *name, char *buf,
+                           size_t size);
+
 /* A copy of `orig`'s headers without our own ob.* ones. */
 rd_kafka_headers_t *ob_headers_foreign(const rd_kafka_message_t *orig);
 

@@ -114,21 +114,6 @@ static int parse_since(const char *s, int64_t *out_ms)
     return -1;
 }
 
-static const char *header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size)
-{
-    rd_kafka_headers_t *hdrs = NULL;
-    const void *value;
-    size_t len;
-
-    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(hdrs, name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        !value || len >= size)
-        return NULL;
-    memcpy(buf, value, len);
-    buf[len] = '\0';
-    return buf;
-}
-
 static int is_replayable(const char *reason)
 {
     for (size_t i = 0; i < sizeof(replayable) / sizeof(replayable[0]); i++)
@@ -174,9 +159,9 @@ static void consider(struct replay *r, const rd_kafka_message_t *msg)
     int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
 
     r->read++;
-    if (!header(msg, "ob.reason", reason, sizeof(reason)))
+    if (!ob_header_text(msg, "ob.reason", reason, sizeof(reason)))
         snprintf(reason, sizeof(reason), "unknown");
-    whp = header(msg, "ob.warehouse", wh, sizeof(wh));
+    whp = ob_header_text(msg, "ob.warehouse", wh, sizeof(wh));
     if (r->warehouse && (!whp || strcmp(whp, r->warehouse) != 0))
         return;
     if (r->reason && strcmp(reason, r->reason) != 0)
