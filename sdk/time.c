@@ -238,6 +238,171 @@ fail:
     return -1;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int64_t y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+static int64_t civil_to_ms(const struct civil *c, int offset_min)
+{
+    int64_t days = days_from_civil(c->year, c->month, c->day);
+
+    return days * MS_PER_DAY + (int64_t)c->hour * 3600000 + (int64_t)c->minute * 60000 +
+           (int64_t)c->second * 1000 + c->ms - (int64_t)offset_min * 60000;
+}
+
+static int civil_valid(const struct civil *c)
+{
+    return c->year >= 1 && c->year <= 9999 && c->month >= 1 && c->month <= 12 && c->day >= 1 &&
+           c->day <= days_in_month(c->year, c->month) && c->hour <= 23 && c->minute <= 59 &&
+           c->second <= 59;
+}
+
+/* Read `min`..`max` digits at *s into *out. */
+static int digits(const char **s, size_t min, size_t max, int *out)
+{
+    size_t n = 0;
+    int v = 0;
+
+    while (n < max && (*s)[n] >= '0' && (*s)[n] <= '9')
+        v = v * 10 + ((*s)[n++] - '0');
+    if (n < min)
+        return -1;
+    *s += n;
+    *out = v;
+    return 0;
+}
+
+int ob_time_parse(const char *text, const char *tz, const char *pattern, int64_t *epoch_ms)
+{
+    struct civil c = {.year = 0, .month = 1, .day = 1};
+    const char *p = pattern, *t = text;
+    int offset_min, v;
+
+    if (!text || !pattern || !epoch_ms || zone_offset(tz, &offset_min) != 0)
+        return -1;
+    while (*p) {
+        if (*p == '\'') {
+            if (p[1] == '\'') {
+                if (*t++ != '\'')
+                    return -1;
+                p += 2;
+                continue;
+            }
+            for (p++;; p++) {
+                if (*p == '\0')
+                    return -1;
+                if (*p == '\'' && p[1] == '\'') {
+                    if (*t++ != '\'')
+                        return -1;
+                    p++;
+                } else if (*p == '\'') {
+                    p++;
+                    break;
+                } else if (*t++ != *p) {
+                    return -1;
+                }
+            }
+        } else if (is_letter(*p)) {
+            size_t count = 1;
+
+            while (p[count] == p[0])
+                count++;
+            switch (p[0]) {
+            case 'y':
+                if (count != 4 || digits(&t, 4, 4, &v) != 0)
+                    return -1;
+                c.year = v;
+                break;
+            case 'M': case 'd': case 'H': case 'm': case 's':
+                if (count > 2 || digits(&t, count, 2, &v) != 0)
+                    return -1;
+                if (p[0] == 'M')
+                    c.month = v;
+                else if (p[0] == 'd')
+                    c.day = v;
+                else if (p[0] == 'H')
+                    c.hour = v;
+                else if (p[0] == 'm')
+                    c.minute = v;
+                else
+                    c.second = v;
+                break;
+            case 'S':
+                if (count != 3 || digits(&t, 3, 3, &c.ms) != 0)
+                    return -1;
+                break;
+            default:
+                return -1;
+            }
+            p += count;
+        } else if (*t++ != *p++) {
+            return -1;
+        }
+    }
+    if (*t != '\0' || !civil_valid(&c))
+        return -1;
+    *epoch_ms = civil_to_ms(&c, offset_min);
+    return 0;
+}
+
+int ob_time_parse_rfc3339(const char *text, int64_t *epoch_ms)
+{
+    struct civil c = {0};
+    const char *t = text;
+    int offset_min = 0, v, oh, om;
+
+    if (!text || !epoch_ms || digits(&t, 4, 4, &v) != 0)
+        return -1;
+    c.year = v;
+    if (*t++ != '-' || digits(&t, 2, 2, &c.month) != 0 || *t++ != '-' ||
+        digits(&t, 2, 2, &c.day) != 0 || (*t != 'T' && *t != 't' && *t != ' '))
+        return -1;
+    t++;
+    if (digits(&t, 2, 2, &c.hour) != 0 || *t++ != ':' || digits(&t, 2, 2, &c.minute) != 0 ||
+        *t++ != ':' || digits(&t, 2, 2, &c.second) != 0)
+        return -1;
+    if (*t == '.') {
+        int scale = 100;
+        t++;
+        if (*t < '0' || *t > '9')
+            return -1;
+        for (; *t >= '0' && *t <= '9'; t++, scale /= 10)
+            c.ms += (*t - '0') * scale; /* digits past milliseconds add 0 */
+    }
+    if (*t == 'Z' || *t == 'z') {
+        t++;
+    } else if (*t == '+' || *t == '-') {
+        int sign = *t++ == '-' ? -1 : 1;
+        if (digits(&t, 2, 2, &oh) != 0 || *t++ != ':' || digits(&t, 2, 2, &om) != 0 || oh > 23 ||
+            om > 59)
+            return -1;
+        offset_min = sign * (oh * 60 + om);
+    } else {
+        return -1;
+    }
+    if (*t != '\0' || !civil_valid(&c))
+        return -1;
+    *epoch_ms = civil_to_ms(&c, offset_min);
+    return 0;
+}
+
 int ob_uuid4(char out[37])
 {
     unsigned char b[16];

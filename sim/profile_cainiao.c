@@ -1,10 +1,12 @@
 /*
- * profile_cainiao.c — the Cainiao LINK gateway, message WMS_CONSIGN_ORDER_NOTIFY.
+ * profile_cainiao.c — the Cainiao LINK gateway: message WMS_CONSIGN_ORDER_NOTIFY
+ * (create an order) and WMS_ORDER_STATUS_QUERY (where an order stands).
  *
  * POST /gateway/link.do, an application/x-www-form-urlencoded body with
- * msg_type, logistic_provider_id, logistics_interface (an XML document),
- * data_digest = Base64(MD5(logistics_interface + secret)) and an optional
- * to_code. Every business answer is HTTP 200 with a JSON body
+ * msg_type, logistic_provider_id, logistics_interface (an XML document for
+ * the notify, a JSON object for the query), data_digest =
+ * Base64(MD5(logistics_interface + secret)) and an optional to_code. Every
+ * business answer is HTTP 200 with a JSON body
  * {"success":"true"|"false","errorCode","errorMsg"} (+ "orderCode" when the
  * order is there). The checks, in this order:
  *
@@ -14,11 +16,12 @@
  *   body not a form, a field repeated,
  *   msg_type/logistic_provider_id/
  *   logistics_interface/data_digest missing S01                bad_requests
- *   msg_type not WMS_CONSIGN_ORDER_NOTIFY   S04                bad_requests
+ *   msg_type neither of the two             S04                bad_requests
  *   logistic_provider_id not the secret
  *   "logistic_provider_id" (when set)       S03                unauthorized
  *   no secret "secret" configured           S03                unauthorized
  *   data_digest wrong                       S02                bad_signatures
+ * then for WMS_CONSIGN_ORDER_NOTIFY:
  *   logistics_interface not well-formed
  *   XML with root <request>                 S01                bad_requests
  *   a required element missing or empty,
@@ -28,14 +31,33 @@
  *                                                              when the document's digest differs)
  *   dedupe store full                       S07 (system error, retry)
  *   new                                     success, orderCode LBX<next id>; created
+ * and for WMS_ORDER_STATUS_QUERY ({"logisticsOrderCode", "orderCode"?}):
+ *   not a JSON object                       S01                bad_requests
+ *   no logisticsOrderCode, orderCode not
+ *   a string                                S05                bad_requests
+ *   order unknown, or orderCode given and
+ *   not the order's                         ORDER_NOT_FOUND    —
+ *   known                                   success, orderCode, logisticsOrderCode and
+ *                                           orderStatusList: the steps due so far
+ *
+ * The timeline: an order created at t has step n (1, 2, ...) at
+ * t + n * ob_sim_status_step_ms(): WMS_ACCEPT, WMS_PRINT, WMS_PICK,
+ * WMS_PACKAGE, WMS_CONSIGN (tmsCode YTO, tmsOrderCode "YT" + the digits of
+ * its orderCode), TMS_SIGN. The orders ob_sim_status_exception() names (1 in
+ * 20, by a hash of the logisticsOrderCode) have WMS_EXCEPTION (remark: stock
+ * shortage) after WMS_PICK, and their later steps each come one step later.
+ * Each entry:
+ * {"status", "statusDesc", "operateTime" ("yyyy-MM-dd HH:mm:ss",
+ * Asia/Shanghai, whole seconds), "remark"?, "tmsCode"?, "tmsOrderCode"?}.
  *
  * The digest is recomputed from the received bytes with the SDK and the
  * secret from ob_sim_secret(sim, "secret"); the dedupe key is the
  * logisticsOrderCode, so ob_sim_created(sim, order_id) tells whether an
- * order was created.
+ * order was created. Its value is "<orderCode> <digest> <created epoch ms>".
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +74,7 @@
 
 #define PATH "/gateway/link.do"
 #define MSG_TYPE "WMS_CONSIGN_ORDER_NOTIFY"
+#define QUERY_MSG_TYPE "WMS_ORDER_STATUS_QUERY"
 #define MAX_FIELDS 16
 
 /* ------------------------------------------------------------------------ */
@@ -304,6 +327,186 @@ static const char *check_request(xmlNodePtr root, char *why, size_t why_size)
     return NULL;
 }
 
+/* What the dedupe store keeps for an order: "<orderCode> <digest> <ms>". */
+struct stored_order {
+    char order_code[64];
+    char digest[64];
+    int64_t created_ms;
+};
+
+static int stored_parse(const char *value, struct stored_order *o)
+{
+    long long ms;
+    int used = 0;
+
+    memset(o, 0, sizeof *o);
+    if (sscanf(value, "%63s %63s %lld%n", o->order_code, o->digest, &ms, &used) != 3 ||
+        value[used] != '\0')
+        return -1;
+    o->created_ms = ms;
+    return 0;
+}
+
+/* WMS_CONSIGN_ORDER_NOTIFY: create the order of a verified document. */
+static void create(struct ob_sim *sim, const char *content, const char *digest,
+                   struct ob_sim_reply *reply)
+{
+    char why[256], stored[160], value[160], order_code[64];
+    xmlDocPtr doc;
+    xmlChar *code = NULL;
+    const char *problem;
+
+    pthread_once(&xml_once, xml_init);
+    doc = xmlReadMemory(content, (int)strlen(content), "logistics_interface.xml", "UTF-8",
+                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!root || strcmp((const char *)root->name, "request") != 0) {
+        refuse(sim, OB_SIM_BAD_REQUEST, reply, "S01",
+               root ? "logistics_interface: the root element must be <request>"
+                    : "logistics_interface is not well-formed XML");
+        goto done;
+    }
+    if ((problem = check_request(root, why, sizeof why)) != NULL) {
+        refuse(sim, OB_SIM_BAD_REQUEST, reply, "S05", "%s", problem);
+        goto done;
+    }
+    code = child_text(root, "logisticsOrderCode");
+    snprintf(order_code, sizeof order_code, "LBX%013lu", ob_sim_next_id(sim));
+    /* stored: "<orderCode> <digest> <created epoch ms>": the digest tells a
+     * redelivery from another document under the same logisticsOrderCode,
+     * the time drives the status timeline */
+    snprintf(value, sizeof value, "%s %s %lld", order_code, digest, (long long)ob_time_now_ms());
+    switch (ob_sim_remember(sim, (const char *)code, value, stored, sizeof stored)) {
+    case 1:
+        ob_sim_count(sim, OB_SIM_CREATED);
+        reply->created = 1;
+        answer(reply, 1, "", "", order_code);
+        break;
+    case 0: {
+        struct stored_order first;
+        if (stored_parse(stored, &first) == 0 && strcmp(first.digest, digest) != 0)
+            ob_sim_count(sim, OB_SIM_KEY_MISMATCH);
+        ob_sim_count(sim, OB_SIM_DUPLICATE);
+        snprintf(why, sizeof why, "order %.64s already exists", (const char *)code);
+        answer(reply, 0, "ORDER_EXISTS", why, first.order_code);
+        break;
+    }
+    default:
+        answer(reply, 0, "S07", "system error (capacity exceeded), please retry", NULL);
+        break;
+    }
+done:
+    xmlFree(code);
+    xmlFreeDoc(doc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the status query                                                          */
+
+/* One step of the warehouse's work on an order. */
+struct step {
+    const char *status, *desc, *remark;
+};
+
+static const struct step ladder[] = {
+    {"WMS_ACCEPT", "仓库接单", NULL},      {"WMS_PRINT", "打印面单", NULL},
+    {"WMS_PICK", "拣货完成", NULL},        {"WMS_PACKAGE", "打包完成", NULL},
+    {"WMS_CONSIGN", "仓库已发货", NULL},   {"TMS_SIGN", "买家已签收", NULL},
+};
+#define LADDER_STEPS (sizeof ladder / sizeof ladder[0])
+#define EXCEPTION_AFTER 3 /* inserted after WMS_PICK */
+static const struct step exception_step = {"WMS_EXCEPTION", "仓库作业异常",
+                                           "库存不足，等待补货"};
+
+static const struct step *step_at(size_t n, int exception)
+{
+    if (exception && n == EXCEPTION_AFTER)
+        return &exception_step;
+    if (exception && n > EXCEPTION_AFTER)
+        n--;
+    return n < LADDER_STEPS ? &ladder[n] : NULL;
+}
+
+/* The steps due at `now`: step n (1, 2, ...) at created + n * status_step_ms. */
+static json_t *status_list(struct ob_sim *sim, const char *code, const struct stored_order *o,
+                           int64_t now)
+{
+    int64_t step_ms = ob_sim_status_step_ms(sim);
+    int exception = ob_sim_status_exception(code);
+    json_t *list = json_array();
+    const struct step *s;
+    char when[32];
+
+    for (size_t n = 0; list && (s = step_at(n, exception)) != NULL; n++) {
+        int64_t at = o->created_ms + (int64_t)(n + 1) * step_ms;
+        json_t *entry;
+
+        if (at > now)
+            break;
+        if (ob_time_format(at, "Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", when, sizeof when) != 0)
+            when[0] = '\0';
+        entry = json_pack("{s:s, s:s, s:s}", "status", s->status, "statusDesc", s->desc,
+                          "operateTime", when);
+        if (entry && s->remark)
+            json_object_set_new(entry, "remark", json_string(s->remark));
+        if (entry && strcmp(s->status, "WMS_CONSIGN") == 0) {
+            char mail_no[64];
+            snprintf(mail_no, sizeof mail_no, "YT%s", o->order_code + 3);
+            json_object_set_new(entry, "tmsCode", json_string("YTO"));
+            json_object_set_new(entry, "tmsOrderCode", json_string(mail_no));
+        }
+        if (json_array_append_new(list, entry) != 0) { /* steals entry, even on failure */
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    return list;
+}
+
+/* QUERY_MSG_TYPE: the statuses of a known order so far. */
+static void query(struct ob_sim *sim, const char *content, struct ob_sim_reply *reply)
+{
+    json_t *doc = json_loads(content, JSON_REJECT_DUPLICATES, NULL), *list, *out;
+    const char *code = json_string_value(json_object_get(doc, "logisticsOrderCode"));
+    json_t *order_code = json_object_get(doc, "orderCode");
+    struct stored_order o;
+    char stored[160], why[160];
+
+    if (!json_is_object(doc)) {
+        refuse(sim, OB_SIM_BAD_REQUEST, reply, "S01", "logistics_interface is not a JSON object");
+        goto done;
+    }
+    if (!code || !*code || (order_code && !json_is_string(order_code))) {
+        refuse(sim, OB_SIM_BAD_REQUEST, reply, "S05", "%s",
+               !code || !*code ? "logisticsOrderCode is required"
+                               : "orderCode must be a string");
+        goto done;
+    }
+    /* look up without storing: a key is never forgotten, so once created it
+     * stays, and remember() then only copies its value */
+    if (!ob_sim_created(sim, code) || ob_sim_remember(sim, code, "", stored, sizeof stored) != 0 ||
+        stored_parse(stored, &o) != 0 ||
+        (order_code && *json_string_value(order_code) &&
+         strcmp(json_string_value(order_code), o.order_code) != 0)) {
+        snprintf(why, sizeof why, "order %.64s does not exist", code);
+        answer(reply, 0, "ORDER_NOT_FOUND", why, NULL);
+        goto done;
+    }
+    list = status_list(sim, code, &o, ob_time_now_ms());
+    out = list ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "success", "true", "errorCode", "",
+                           "errorMsg", "", "orderCode", o.order_code, "logisticsOrderCode", code,
+                           "orderStatusList", list)
+               : NULL; /* "o" steals list, even on failure */
+    reply->status = 200;
+    reply->content_type = "application/json;charset=UTF-8";
+    reply->body = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(out);
+    if (!reply->body)
+        answer(reply, 0, "S07", "system error, please retry", NULL);
+done:
+    json_decref(doc);
+}
+
 /* ------------------------------------------------------------------------ */
 /* the profile                                                               */
 
@@ -328,11 +531,9 @@ static void handle(struct ob_sim *sim, const struct ob_sim_request *req, struct 
     const char *secret = ob_sim_secret(sim, "secret");
     const char *want_provider = ob_sim_secret(sim, "logistic_provider_id");
     const char *msg_type, *provider, *content, *digest;
-    char why[256], expected[64], stored[128], value[128], order_code[64];
+    char why[256], expected[64];
     struct form f;
-    xmlDocPtr doc = NULL;
-    xmlChar *code = NULL;
-    const char *problem;
+    int is_query;
 
     if (screen(sim, req, reply))
         return;
@@ -358,7 +559,8 @@ static void handle(struct ob_sim *sim, const struct ob_sim_request *req, struct 
                                              : "data_digest");
         goto done;
     }
-    if (strcmp(msg_type, MSG_TYPE) != 0) {
+    is_query = strcmp(msg_type, QUERY_MSG_TYPE) == 0;
+    if (!is_query && strcmp(msg_type, MSG_TYPE) != 0) {
         refuse(sim, OB_SIM_BAD_REQUEST, reply, "S04", "unsupported msg_type %.64s", msg_type);
         goto done;
     }
@@ -376,50 +578,11 @@ static void handle(struct ob_sim *sim, const struct ob_sim_request *req, struct 
         refuse(sim, OB_SIM_BAD_SIGNATURE, reply, "S02", "digest check failed");
         goto done;
     }
-    pthread_once(&xml_once, xml_init);
-    doc = xmlReadMemory(content, (int)strlen(content), "logistics_interface.xml", "UTF-8",
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-    if (!root || strcmp((const char *)root->name, "request") != 0) {
-        refuse(sim, OB_SIM_BAD_REQUEST, reply, "S01",
-               root ? "logistics_interface: the root element must be <request>"
-                    : "logistics_interface is not well-formed XML");
-        goto done;
-    }
-    if ((problem = check_request(root, why, sizeof why)) != NULL) {
-        refuse(sim, OB_SIM_BAD_REQUEST, reply, "S05", "%s", problem);
-        goto done;
-    }
-    code = child_text(root, "logisticsOrderCode");
-    snprintf(order_code, sizeof order_code, "LBX%013lu", ob_sim_next_id(sim));
-    /* stored: "<orderCode> <digest>", to tell a redelivery from another
-     * document under the same logisticsOrderCode */
-    snprintf(value, sizeof value, "%s %s", order_code, digest);
-    switch (ob_sim_remember(sim, (const char *)code, value, stored, sizeof stored)) {
-    case 1:
-        ob_sim_count(sim, OB_SIM_CREATED);
-        reply->created = 1;
-        answer(reply, 1, "", "", order_code);
-        break;
-    case 0: {
-        char *space = strchr(stored, ' ');
-        if (space) {
-            *space = '\0';
-            if (strcmp(space + 1, digest) != 0)
-                ob_sim_count(sim, OB_SIM_KEY_MISMATCH);
-        }
-        ob_sim_count(sim, OB_SIM_DUPLICATE);
-        snprintf(why, sizeof why, "order %.64s already exists", (const char *)code);
-        answer(reply, 0, "ORDER_EXISTS", why, stored);
-        break;
-    }
-    default:
-        answer(reply, 0, "S07", "system error (capacity exceeded), please retry", NULL);
-        break;
-    }
+    if (is_query)
+        query(sim, content, reply);
+    else
+        create(sim, content, digest, reply);
 done:
-    xmlFree(code);
-    xmlFreeDoc(doc);
     form_free(&f);
 }
 

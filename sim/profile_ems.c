@@ -1,14 +1,15 @@
 /*
- * profile_ems.c — China Post EMS, create-order API 020003, as the ems
- * adapter (adapters/ems) speaks it.
+ * profile_ems.c — China Post EMS, create-order API 020003 and the trace
+ * query 040001 (modeled), as the ems adapter (adapters/ems) speaks them.
  *
  * POST (any path: the endpoint is EMS's gateway URL) with an
- * application/x-www-form-urlencoded body: apiCode=020003, senderNo,
- * authorization, msgType=0, timeStamp (yyyy-MM-dd HH:mm:ss), version=V1.0.0
- * and logitcsInterface = "|$4|" + Base64(SM4-ECB/PKCS#7(Base64Decode(signKey),
- * json + signKey)). Secrets: "sender_no", "authorization", "sign_key" (the
- * Base64 text EMS issues). Every answer to a POST is HTTP 200 with EMS's
- * envelope {"serialNo","retCode","retMsg","retBody","retDate","success"}:
+ * application/x-www-form-urlencoded body: apiCode (020003 or 040001),
+ * senderNo, authorization, msgType=0, timeStamp (yyyy-MM-dd HH:mm:ss),
+ * version=V1.0.0 and logitcsInterface = "|$4|" +
+ * Base64(SM4-ECB/PKCS#7(Base64Decode(signKey), json + signKey)). Secrets:
+ * "sender_no", "authorization", "sign_key" (the Base64 text EMS issues).
+ * Every answer to a POST is HTTP 200 with EMS's envelope
+ * {"serialNo","retCode","retMsg","retBody","retDate","success"}:
  *
  *   S00001  senderNo or authorization wrong               unauthorized
  *   S00002  logitcsInterface not "|$4|"+Base64, does not
@@ -18,14 +19,32 @@
  *           changed block decrypts to garbage)             bad_signatures
  *   B00001  a form field missing or wrong (apiCode,
  *           msgType, version, timeStamp), or a required
- *           member of the order missing                    bad_requests
+ *           member of the order / query missing            bad_requests
+ * 020003 (the order, or an array of one):
  *   B00021  logisticsOrderNo seen before; retBody has the
  *           waybillNo it was given                         duplicates
  *   00000   created; retBody (a JSON string) has
  *           waybillNo "11" + 11 digits and logisticsOrderNo created
+ * 040001 ({"logisticsOrderNo", "waybillNo"?}):
+ *   B00010  no such order, or waybillNo given and not the
+ *           order's (邮件信息不存在)                          —
+ *   00000   retBody (a JSON string) {"waybillNo",
+ *           "logisticsOrderNo", "responseItems": [...]}: the
+ *           trace entries due so far
+ *
+ * The timeline: an order created at t has entry n (1, 2, ...) at
+ * t + n * ob_sim_status_step_ms(), each {"waybillNo", "opTime"
+ * ("yyyy-MM-dd HH:mm:ss", Asia/Shanghai, whole seconds), "opCode",
+ * "opName", "opDesc", "opOrgName"}: W10 accepted by the warehouse, W20
+ * picked, W30 packed (warehouse codes, modeled), 203 收寄 (collected),
+ * 306 封发 (in transit), 704 妥投 (delivered). The orders
+ * ob_sim_status_exception() names (1 in 20, by a hash of logisticsOrderNo)
+ * have W90 (warehouse exception: stock shortage) after W20, and their later
+ * entries each come one step later.
  *
  * The dedupe key is logisticsOrderNo, so ob_sim_created(sim, order_id)
- * tells whether an order was created.
+ * tells whether an order was created; its value is
+ * "<waybillNo> <created epoch ms>".
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -45,6 +64,9 @@
 #define FORM_CT "application/x-www-form-urlencoded"
 #define EMS_CT "application/json;charset=UTF-8"
 #define MAX_FIELDS 32
+#define API_CREATE "020003"
+#define API_TRACE "040001"
+#define CODE_NOT_FOUND "B00010"
 
 static const char *const form_fields[] = {"apiCode",   "senderNo", "authorization",   "msgType",
                                           "timeStamp", "version",  "logitcsInterface"};
@@ -253,17 +275,20 @@ static const char *check_order(json_t *o, char *why, size_t why_size)
 static void create(struct ob_sim *sim, json_t *order, struct ob_sim_reply *reply)
 {
     const char *order_no = nonempty(order, "logisticsOrderNo");
-    char waybill[32], existing[64] = "";
+    char waybill[32], value[64], existing[64] = "";
     int rc;
 
     snprintf(waybill, sizeof(waybill), "11%011lu", ob_sim_next_id(sim));
-    rc = ob_sim_remember(sim, order_no, waybill, existing, sizeof(existing));
+    /* stored: "<waybillNo> <created epoch ms>"; the time drives the trace */
+    snprintf(value, sizeof(value), "%s %lld", waybill, (long long)ob_time_now_ms());
+    rc = ob_sim_remember(sim, order_no, value, existing, sizeof(existing));
     if (rc == 1) {
         ob_sim_count(sim, OB_SIM_CREATED);
         reply->created = 1;
         answer(reply, "00000", "成功",
                json_pack("{s:s, s:s}", "waybillNo", waybill, "logisticsOrderNo", order_no));
     } else if (rc == 0) {
+        existing[strcspn(existing, " ")] = '\0';
         ob_sim_count(sim, OB_SIM_DUPLICATE);
         answer(reply, "B00021", "订单已存在",
                json_pack("{s:s, s:s}", "waybillNo", existing, "logisticsOrderNo", order_no));
@@ -272,6 +297,106 @@ static void create(struct ob_sim *sim, json_t *order, struct ob_sim_reply *reply
         reply->content_type = "application/json";
         reply->body = strdup("{\"error\":\"capacity exceeded\"}");
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* the trace query                                                           */
+
+/* One trace entry of the order's ladder. */
+struct step {
+    const char *op_code, *op_name, *op_desc;
+};
+
+static const struct step ladder[] = {
+    {"W10", "仓库接单", "仓库已接单"},
+    {"W20", "拣货完成", "仓库已拣货"},
+    {"W30", "打包完成", "仓库已打包"},
+    {"203", "收寄", "邮件已收寄"},
+    {"306", "封发", "邮件已封发，发往目的地处理中心"},
+    {"704", "投递结果反馈-妥投", "邮件已妥投，本人签收"},
+};
+#define LADDER_STEPS (sizeof(ladder) / sizeof(ladder[0]))
+#define EXCEPTION_AFTER 2 /* inserted after W20 */
+static const struct step exception_step = {"W90", "仓库作业异常", "库存不足，等待补货"};
+
+static const struct step *step_at(size_t n, int exception)
+{
+    if (exception && n == EXCEPTION_AFTER)
+        return &exception_step;
+    if (exception && n > EXCEPTION_AFTER)
+        n--;
+    return n < LADDER_STEPS ? &ladder[n] : NULL;
+}
+
+/* The entries due at `now`: step n (1, 2, ...) at created + n * status_step_ms. */
+static json_t *trace(struct ob_sim *sim, const char *order_no, const char *waybill,
+                     int64_t created_ms, int64_t now)
+{
+    int64_t step_ms = ob_sim_status_step_ms(sim);
+    int exception = ob_sim_status_exception(order_no);
+    json_t *items = json_array();
+    const struct step *s;
+    char when[32];
+
+    for (size_t n = 0; items && (s = step_at(n, exception)) != NULL; n++) {
+        int64_t at = created_ms + (int64_t)(n + 1) * step_ms;
+
+        if (at > now)
+            break;
+        if (ob_time_format(at, "Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", when, sizeof(when)) != 0)
+            when[0] = '\0';
+        /* json_array_append_new steals the entry, even on failure */
+        if (json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "waybillNo",
+                                                   waybill, "opTime", when, "opCode", s->op_code,
+                                                   "opName", s->op_name, "opDesc", s->op_desc,
+                                                   "opOrgName", "模拟仓配中心")) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+    return items;
+}
+
+/* 040001: the trace of a known order so far. */
+static void query(struct ob_sim *sim, json_t *doc, struct ob_sim_reply *reply)
+{
+    const char *order_no = nonempty(doc, "logisticsOrderNo");
+    json_t *waybill_no = json_object_get(doc, "waybillNo");
+    char stored[64], *space;
+    long long created_ms;
+    json_t *items;
+
+    if (!json_is_object(doc) || !order_no) {
+        bad_request(sim, reply, "logisticsOrderNo 不能为空");
+        return;
+    }
+    if (waybill_no && !json_is_string(waybill_no)) {
+        bad_request(sim, reply, "waybillNo 必须为字符串");
+        return;
+    }
+    /* look up without storing: a key is never forgotten, so once created it
+     * stays, and remember() then only copies its value */
+    if (!ob_sim_created(sim, order_no) ||
+        ob_sim_remember(sim, order_no, "", stored, sizeof(stored)) != 0 ||
+        !(space = strchr(stored, ' ')) || sscanf(space + 1, "%lld", &created_ms) != 1) {
+        answer(reply, CODE_NOT_FOUND, "邮件信息不存在", NULL);
+        return;
+    }
+    *space = '\0';
+    if (waybill_no && *json_string_value(waybill_no) &&
+        strcmp(json_string_value(waybill_no), stored) != 0) {
+        answer(reply, CODE_NOT_FOUND, "邮件信息不存在", NULL);
+        return;
+    }
+    items = trace(sim, order_no, stored, created_ms, ob_time_now_ms());
+    if (!items) {
+        reply->status = 0; /* out of memory: close without an answer */
+        return;
+    }
+    /* "o" steals items, even on failure */
+    answer(reply, "00000", "成功",
+           json_pack("{s:s, s:s, s:o}", "waybillNo", stored, "logisticsOrderNo", order_no,
+                     "responseItems", items));
 }
 
 static void handle(struct ob_sim *sim, const struct ob_sim_request *req,
@@ -307,7 +432,7 @@ static void handle(struct ob_sim *sim, const struct ob_sim_request *req,
         }
     }
     /* v[]: apiCode senderNo authorization msgType timeStamp version logitcsInterface */
-    if (strcmp(v[0], "020003") != 0) {
+    if (strcmp(v[0], API_CREATE) != 0 && strcmp(v[0], API_TRACE) != 0) {
         bad_request(sim, reply, "apiCode %.32s 不支持", v[0]);
         goto done;
     }
@@ -344,6 +469,10 @@ static void handle(struct ob_sim *sim, const struct ob_sim_request *req,
         bad_request(sim, reply, "timeStamp 格式应为 yyyy-MM-dd HH:mm:ss");
         goto done;
     }
+    if (strcmp(v[0], API_TRACE) == 0) {
+        query(sim, doc, reply);
+        goto done;
+    }
     /* an array of one order, or the order object */
     order = json_is_array(doc) && json_array_size(doc) == 1 ? json_array_get(doc, 0) : doc;
     if ((problem = check_order(order, why, sizeof(why))) != NULL) {
@@ -378,4 +507,8 @@ static int screen(struct ob_sim *sim, const struct ob_sim_request *req, struct o
     return 0;
 }
 
-const struct ob_sim_profile ob_sim_profile_ems = {"ems", handle, screen};
+const struct ob_sim_profile ob_sim_profile_ems = {
+    .name = "ems",
+    .handle = handle,
+    .screen = screen,
+};

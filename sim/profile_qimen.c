@@ -28,6 +28,15 @@
  * checked), "app_key" and "customer_id" (each checked only when given).
  * Other methods than POST get 405 before the body is read. The timestamp is
  * checked for its shape only: the sim does not know the client's zone.
+ *
+ * Status reports (callbacks), signed with the same recipe as above:
+ * POST <callback_url>?method=...&app_key=&customerId=&format=xml
+ * &sign_method=md5&timestamp=<yyyy-MM-dd HH:mm:ss, Asia/Shanghai>&v=2.0&sign=
+ * (app_key and customerId from the secrets, "" when not set; no "secret":
+ * signed with ""). ACCEPT, PRINT, PICK, CHECK, PACKAGE (and EXCEPTION) go
+ * as taobao.qimen.orderprocess.report, the shipment as
+ * taobao.qimen.deliveryorder.confirm with status DELIVERED. Success is HTTP
+ * 200 with <response><flag>success</flag>...; anything else is a failure.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -45,6 +54,10 @@
 
 #define CONTENT_TYPE "text/xml;charset=utf-8"
 #define API_METHOD "taobao.qimen.deliveryorder.create"
+#define REPORT_METHOD "taobao.qimen.orderprocess.report"
+#define CONFIRM_METHOD "taobao.qimen.deliveryorder.confirm"
+#define TIME_ZONE "Asia/Shanghai"
+#define TIME_PATTERN "yyyy-MM-dd HH:mm:ss"
 #define MAX_PARAMS 32
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
@@ -185,15 +198,15 @@ static int time_shape(const char *s)
     return 1;
 }
 
-/* 1 when the sign matches. */
-static int sign_ok(const char *secret, struct ob_params *p, const char *body, size_t body_len,
-                   const char *sign)
+/* UPPER(hex(MD5(secret + sorted k+v (all but sign) + body + secret))) into
+ * hex[2 * OB_DIGEST_MAX + 1]; sorts p. 0, or -1. */
+static int make_sign(const char *secret, struct ob_params *p, const char *body, size_t body_len,
+                     char *hex)
 {
     struct ob_buf b;
     unsigned char md[OB_DIGEST_MAX];
     size_t md_len = 0;
-    char hex[2 * OB_DIGEST_MAX + 1];
-    int ok = 0;
+    int rc = -1;
 
     ob_params_sort(p);
     ob_buf_init(&b, OB_BUF_DEFAULT_MAX);
@@ -201,10 +214,19 @@ static int sign_ok(const char *secret, struct ob_params *p, const char *body, si
         ob_buf_append(&b, body, body_len) == 0 && ob_buf_appends(&b, secret) == 0 &&
         ob_digest(OB_MD5, b.data, b.len, md, &md_len) == 0) {
         ob_hex_upper(md, md_len, hex);
-        ok = strcmp(hex, sign) == 0;
+        rc = 0;
     }
     ob_buf_cleanse(&b);
-    return ok;
+    return rc;
+}
+
+/* 1 when the sign matches. */
+static int sign_ok(const char *secret, struct ob_params *p, const char *body, size_t body_len,
+                   const char *sign)
+{
+    char hex[2 * OB_DIGEST_MAX + 1];
+
+    return make_sign(secret, p, body, body_len, hex) == 0 && strcmp(hex, sign) == 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -238,8 +260,9 @@ static int text_of(xmlNode *parent, const char *name, char *out, size_t size)
 }
 
 /* Checks the required elements; 0, or -1 with the missing path in msg.
- * The deliveryOrderCode goes into code. */
-static int check_body(xmlDoc *doc, char *code, size_t code_size, char *msg, size_t msg_size)
+ * The deliveryOrderCode goes into code, the warehouseCode into wh. */
+static int check_body(xmlDoc *doc, char *code, size_t code_size, char *wh, size_t wh_size,
+                      char *msg, size_t msg_size)
 {
     static const char *const order_fields[] = {"deliveryOrderCode", "orderType", "warehouseCode",
                                                "createTime"};
@@ -265,6 +288,8 @@ static int check_body(xmlDoc *doc, char *code, size_t code_size, char *msg, size
         }
         if (i == 0)
             snprintf(code, code_size, "%s", text);
+        if (i == 2)
+            snprintf(wh, wh_size, "%s", text);
         if (i == 3 && !time_shape(text)) {
             snprintf(msg, msg_size, "deliveryOrder.createTime must be yyyy-MM-dd HH:mm:ss");
             return -1;
@@ -345,7 +370,7 @@ static void handle(struct ob_sim *sim, const struct ob_sim_request *req,
     const char *want_app_key = ob_sim_secret(sim, "app_key");
     const char *want_customer = ob_sim_secret(sim, "customer_id");
     struct ob_params p = {0};
-    char msg[512], code[1024], id[64], value[192], existing[192], digest[65];
+    char msg[512], code[1024], wh[1024], id[64], value[192], existing[192], digest[65];
     xmlDoc *doc = NULL;
     const char *v;
 
@@ -411,7 +436,7 @@ static void handle(struct ob_sim *sim, const struct ob_sim_request *req,
         failure(sim, OB_SIM_BAD_REQUEST, reply, "invalid-parameter", "the body is not XML");
         goto out;
     }
-    if (check_body(doc, code, sizeof(code), msg, sizeof(msg)) != 0) {
+    if (check_body(doc, code, sizeof(code), wh, sizeof(wh), msg, sizeof(msg)) != 0) {
         failure(sim, OB_SIM_BAD_REQUEST, reply, "invalid-parameter", "%s", msg);
         goto out;
     }
@@ -427,6 +452,7 @@ static void handle(struct ob_sim *sim, const struct ob_sim_request *req,
     case 1:
         ob_sim_count(sim, OB_SIM_CREATED);
         reply->created = 1;
+        ob_sim_order_created(sim, code, id, wh);
         answer(reply, "success", "0", "success", id);
         break;
     case 0: {
@@ -450,8 +476,155 @@ out:
     ob_params_free(&p);
 }
 
+/* ------------------------------------------------------------------------ */
+/* status reports                                                            */
+
+static const struct ob_sim_status qimen_steps[] = {
+    {"ACCEPT", "仓库接单"},
+    {"PRINT", "打印面单"},
+    {"PICK", "拣货完成"},
+    {"CHECK", "复核完成"},
+    {"PACKAGE", "打包完成"},
+    {"DELIVERED", "已发货"}, /* sent as deliveryorder.confirm */
+};
+
+static const struct ob_sim_ladder qimen_ladder = {
+    .steps = qimen_steps,
+    .n_steps = sizeof(qimen_steps) / sizeof(qimen_steps[0]),
+    .exception = {"EXCEPTION", "库存不足，等待补货"},
+    .exception_after = 2, /* after PICK */
+    .swap_at = 4,         /* PACKAGE <-> DELIVERED */
+    .max_batch = 1,
+};
+
+static int report_body(const struct ob_sim_cb_item *it, const char *when, struct ob_buf *out)
+{
+    const char *code = it->status->code;
+    struct ob_xml *x = ob_xml_new();
+    int is_exception = it->status == &qimen_ladder.exception;
+    int rc = -1;
+
+    if (!x)
+        return -1;
+    if (strcmp(code, "DELIVERED") == 0) {
+        char express[32];
+        snprintf(express, sizeof(express), "SF1%012llu",
+                 strtoull(it->warehouse_id + strcspn(it->warehouse_id, "0123456789"), NULL, 10));
+        if (ob_xml_start(x, "request") == 0 && ob_xml_start(x, "deliveryOrder") == 0 &&
+            ob_xml_element(x, "deliveryOrderCode", it->order_ref) == 0 &&
+            ob_xml_element(x, "deliveryOrderId", it->warehouse_id) == 0 &&
+            ob_xml_element(x, "warehouseCode", it->extra) == 0 &&
+            ob_xml_element(x, "orderType", "JYCK") == 0 &&
+            ob_xml_element(x, "status", "DELIVERED") == 0 &&
+            ob_xml_element(x, "orderConfirmTime", when) == 0 && ob_xml_end(x) == 0 &&
+            ob_xml_start(x, "packages") == 0 && ob_xml_start(x, "package") == 0 &&
+            ob_xml_element(x, "logisticsCode", "SF") == 0 &&
+            ob_xml_element(x, "expressCode", express) == 0 && ob_xml_finish(x, 1, out) == 0)
+            rc = 0;
+    } else {
+        if (ob_xml_start(x, "request") == 0 && ob_xml_start(x, "order") == 0 &&
+            ob_xml_element(x, "orderCode", it->order_ref) == 0 &&
+            ob_xml_element(x, "orderId", it->warehouse_id) == 0 &&
+            ob_xml_element(x, "orderType", "JYCK") == 0 &&
+            ob_xml_element(x, "warehouseCode", it->extra) == 0 && ob_xml_end(x) == 0 &&
+            ob_xml_start(x, "process") == 0 && ob_xml_element(x, "processStatus", code) == 0 &&
+            ob_xml_element(x, "operateTime", when) == 0 &&
+            ob_xml_element(x, "operateInfo", is_exception ? "异常" : it->status->meaning) == 0 &&
+            ob_xml_element(x, "remark", is_exception ? it->status->meaning : "") == 0 &&
+            ob_xml_finish(x, 1, out) == 0)
+            rc = 0;
+    }
+    ob_xml_free(x);
+    return rc;
+}
+
+static int qimen_build_callback(struct ob_sim *sim, const char *callback_url,
+                                const struct ob_sim_cb_item *items, size_t n,
+                                const char *delivery_id, int tamper,
+                                struct ob_sim_cb_request *out)
+{
+    const struct ob_sim_cb_item *it = &items[0];
+    const char *secret = ob_sim_secret(sim, "secret");
+    const char *app_key = ob_sim_secret(sim, "app_key");
+    const char *customer = ob_sim_secret(sim, "customer_id");
+    struct ob_params p = {0}, all = {0};
+    struct ob_buf body, query;
+    char when[32], now[32], sign[2 * OB_DIGEST_MAX + 1], msg[128];
+    size_t len;
+    int rc = -1;
+
+    (void)delivery_id; /* Qimen has no delivery id */
+    ob_buf_init(&body, 64 * 1024);
+    ob_buf_init(&query, 8 * 1024);
+    if (n != 1 || ob_time_format(it->occurred_ms, TIME_ZONE, TIME_PATTERN, when, sizeof(when)) ||
+        ob_time_format(ob_time_now_ms(), TIME_ZONE, TIME_PATTERN, now, sizeof(now)) ||
+        report_body(it, when, &body) != 0)
+        goto done;
+    if (ob_params_add(&p, "method",
+                      strcmp(it->status->code, "DELIVERED") == 0 ? CONFIRM_METHOD
+                                                                 : REPORT_METHOD) != 0 ||
+        ob_params_add(&p, "app_key", app_key ? app_key : "") != 0 ||
+        ob_params_add(&p, "customerId", customer ? customer : "") != 0 ||
+        ob_params_add(&p, "format", "xml") != 0 || ob_params_add(&p, "sign_method", "md5") != 0 ||
+        ob_params_add(&p, "timestamp", now) != 0 || ob_params_add(&p, "v", "2.0") != 0)
+        goto done;
+    /* the sign covers every URL parameter, those already in callback_url too */
+    const char *q = strchr(callback_url, '?');
+    if (parse_query(q ? q + 1 : NULL, &all, msg, sizeof(msg)) != 0)
+        goto done;
+    for (size_t i = 0; i < p.n; i++)
+        if (ob_params_add(&all, p.items[i].key, p.items[i].value) != 0)
+            goto done;
+    if (make_sign(secret ? secret : "", &all, body.data, body.len, sign) != 0)
+        goto done;
+    if (tamper)
+        sign[0] = sign[0] == '0' ? '1' : '0'; /* still 32 upper hex, no longer the sign */
+    if (ob_params_add(&p, "sign", sign) != 0 ||
+        ob_buf_appends(&query, callback_url) != 0 ||
+        ob_buf_appends(&query, strchr(callback_url, '?') ? "&" : "?") != 0 ||
+        ob_params_form(&p, OB_URL_RFC3986, &query) != 0)
+        goto done;
+    out->body_len = body.len;
+    out->body = ob_buf_steal(&body, &len);
+    out->url = ob_buf_steal(&query, &len);
+    out->headers[0] = strdup("Content-Type: " CONTENT_TYPE);
+    if (out->body && out->url && out->headers[0])
+        rc = 0;
+done:
+    ob_params_free(&p);
+    ob_params_free(&all);
+    ob_buf_reset(&body);
+    ob_buf_reset(&query);
+    return rc;
+}
+
+/* HTTP 200 and <response><flag>success</flag>. */
+static int qimen_callback_ok(long http_status, const char *body, size_t body_len)
+{
+    xmlDoc *doc;
+    char flag[32];
+    int ok = 0;
+
+    if (http_status != 200 || body_len == 0 || body_len > 1 << 20)
+        return 0;
+    pthread_once(&xml_once, xml_init);
+    doc = xmlReadMemory(body, (int)body_len, NULL, "UTF-8",
+                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc)
+        return 0;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    if (root && strcmp((const char *)root->name, "response") == 0 &&
+        text_of(root, "flag", flag, sizeof(flag)) == 0)
+        ok = strcmp(flag, "success") == 0;
+    xmlFreeDoc(doc);
+    return ok;
+}
+
 const struct ob_sim_profile ob_sim_profile_qimen = {
     .name = "qimen",
     .handle = handle,
     .screen = screen,
+    .ladder = &qimen_ladder,
+    .build_callback = qimen_build_callback,
+    .callback_ok = qimen_callback_ok,
 };

@@ -34,6 +34,14 @@
  *
  * The codes of the first three rows and of the msgData row are the
  * simulator's choice where SF's documentation names no specific code.
+ *
+ * Status reports: SF's route push (路由推送), JSON mode. POST <callback_url>
+ * (which carries the bridge's secret token as its last path segment; SF
+ * does not sign) with Content-Type application/json and
+ * {"Body":{"WaybillRoute":[{"mailno","orderid","acceptTime","acceptAddress",
+ * "remark","opCode"}, ...]}}: up to 10 routes of different orders that are
+ * due together share one push. Success is JSON with "return_code":"0000";
+ * anything else (e.g. "1000") means: send it again.
  */
 #include "sim.h"
 
@@ -55,6 +63,8 @@
 #define SF_CONTENT_TYPE "application/json;charset=UTF-8"
 #define SF_MAX_SKEW_MS (30LL * 60 * 1000)
 #define SF_FIELDS 6
+#define SF_TIME_ZONE "Asia/Shanghai"
+#define SF_ROUTE_BATCH 10
 
 static const char *const field_names[SF_FIELDS] = {"partnerID", "requestID", "serviceCode",
                                                    "timestamp", "msgDigest", "msgData"};
@@ -331,6 +341,7 @@ static void sf_handle(struct ob_sim *sim, const struct ob_sim_request *req,
     case 1:
         ob_sim_count(sim, OB_SIM_CREATED);
         reply->created = 1;
+        ob_sim_order_created(sim, order_id, waybill, NULL);
         business(reply, &f, 1, "S0000", NULL,
                  json_pack("{s:s, s:s, s:s, s:i, s:[{s:i, s:s}]}", "orderId", order_id,
                            "originCode", "755", "destCode", "021", "filterResult", 2,
@@ -345,8 +356,97 @@ done:
     form_free(&f);
 }
 
+/* ---- status reports (route push) ------------------------------------------ */
+
+static const struct ob_sim_status sf_steps[] = {
+    {"50", "顺丰速运 已收取快件"},
+    {"30", "快件在【深圳宝安转运中心】完成分拣，准备发往下一站"},
+    {"44", "快件交给派送员，正在派送途中"},
+    {"80", "已签收，感谢使用顺丰，期待再次为您服务"},
+};
+
+static const struct ob_sim_ladder sf_ladder = {
+    .steps = sf_steps,
+    .n_steps = sizeof(sf_steps) / sizeof(sf_steps[0]),
+    .exception = {"33", "快件滞留：收方客户要求延期派送"},
+    .exception_after = 1, /* after 30 */
+    .swap_at = 2,         /* 44 <-> 80 */
+    .max_batch = SF_ROUTE_BATCH,
+};
+
+/* callback_url with its last path segment (the token) replaced. */
+static char *forged_url(const char *url)
+{
+    const char *path = strstr(url, "://");
+    path = path ? strchr(path + 3, '/') : strchr(url, '/');
+    size_t end = path ? (size_t)(path - url) + strcspn(path, "?#") : strlen(url);
+    size_t slash = end;
+    while (path && slash > (size_t)(path - url) && url[slash - 1] != '/')
+        slash--;
+    char *out = NULL;
+    if (asprintf(&out, "%.*s%sforged-%s%s", (int)slash, url, path ? "" : "/",
+                 "0000000000000000", url + end) < 0)
+        return NULL;
+    return out;
+}
+
+static int sf_build_callback(struct ob_sim *sim, const char *callback_url,
+                             const struct ob_sim_cb_item *items, size_t n, const char *delivery_id,
+                             int tamper, struct ob_sim_cb_request *out)
+{
+    json_t *routes = json_array(), *body = NULL;
+    char when[32];
+    int rc = -1;
+
+    (void)sim;
+    (void)delivery_id; /* a route push has no delivery id */
+    if (!routes)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const struct ob_sim_cb_item *it = &items[i];
+        if (ob_time_format(it->occurred_ms, SF_TIME_ZONE, "yyyy-MM-dd HH:mm:ss", when,
+                           sizeof(when)) != 0 ||
+            json_array_append_new(
+                routes, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "mailno", it->warehouse_id,
+                                  "orderid", it->order_ref, "acceptTime", when, "acceptAddress",
+                                  "Shenzhen", "remark", it->status->meaning, "opCode",
+                                  it->status->code)) != 0)
+            goto done;
+    }
+    body = json_pack("{s:{s:O}}", "Body", "WaybillRoute", routes);
+    if (!body || !(out->body = json_dumps(body, JSON_COMPACT)))
+        goto done;
+    out->body_len = strlen(out->body);
+    out->url = tamper ? forged_url(callback_url) : strdup(callback_url);
+    out->headers[0] = strdup("Content-Type: application/json");
+    if (out->url && out->headers[0])
+        rc = 0;
+done:
+    json_decref(routes);
+    json_decref(body);
+    return rc;
+}
+
+/* JSON with "return_code":"0000". */
+static int sf_callback_ok(long http_status, const char *body, size_t body_len)
+{
+    json_t *j;
+    int ok;
+
+    if (http_status < 200 || http_status > 299)
+        return 0;
+    j = json_loadb(body, body_len, 0, NULL);
+    ok = json_is_string(json_object_get(j, "return_code")) &&
+         strcmp(json_string_value(json_object_get(j, "return_code")), "0000") == 0;
+    json_decref(j);
+    return ok;
+}
+
 const struct ob_sim_profile ob_sim_profile_sf_express = {
     .name = "sf_express",
     .handle = sf_handle,
     .screen = sf_screen,
+    .ladder = &sf_ladder,
+    .build_callback = sf_build_callback,
+    .callback_ok = sf_callback_ok,
 };

@@ -22,8 +22,12 @@
  *
  * The fault rates and slow_ms are atomics so that a test can change them
  * while the server runs (ob_sim_set_faults).
+ *
+ * Status reports (callbacks to the bridge) have their own thread and state
+ * in callbacks.c; this file only creates, stops and asks it.
  */
 #include "sim.h"
+#include "callbacks.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -180,6 +184,8 @@ struct ob_sim {
     /* first MHD log line during start, for errstr */
     pthread_mutex_t log_mu;
     char log[256];
+
+    struct ob_sim__cb *cb; /* status reports; NULL when the profile sends none */
 };
 
 #define INC(s, f) atomic_fetch_add_explicit(&(s)->c.f, 1, memory_order_relaxed)
@@ -418,6 +424,16 @@ const char *ob_sim_secret(const struct ob_sim *sim, const char *name)
     return NULL;
 }
 
+unsigned ob_sim_status_step_ms(const struct ob_sim *sim)
+{
+    return sim != NULL && sim->opt.status_step_ms ? sim->opt.status_step_ms : 100;
+}
+
+struct ob_sim__cb *ob_sim__cb_of(struct ob_sim *sim)
+{
+    return sim != NULL ? sim->cb : NULL;
+}
+
 unsigned long ob_sim_next_id(struct ob_sim *sim)
 {
     if (sim == NULL)
@@ -509,18 +525,24 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
 
 static enum MHD_Result reply_stats(struct ob_sim *s, struct MHD_Connection *c)
 {
-    char buf[1024];
+    char buf[2048];
+    struct ob_sim_stats cb = {0};
+    ob_sim__cb_stats(s->cb, &cb);
     int n = snprintf(buf, sizeof(buf),
                      "{\"requests\":%lu,\"created\":%lu,\"duplicates\":%lu,\"unauthorized\":%lu,"
                      "\"bad_requests\":%lu,\"injected_5xx\":%lu,\"injected_429\":%lu,"
                      "\"injected_resets\":%lu,\"resets_after_create\":%lu,\"key_mismatches\":%lu,"
                      "\"bad_signatures\":%lu,\"injected_garbage\":%lu,\"garbage_after_create\":%lu,"
-                     "\"slow_answers\":%lu,\"stored\":%zu,\"capacity\":%zu,\"profile\":\"%s\"}",
+                     "\"slow_answers\":%lu,\"cb_sent\":%lu,\"cb_ok\":%lu,\"cb_refused\":%lu,"
+                     "\"cb_errors\":%lu,\"cb_forged_accepted\":%lu,\"cb_pending\":%lu,"
+                     "\"stored\":%zu,\"capacity\":%zu,\"profile\":\"%s\"}",
                      GET(s, requests), GET(s, created), GET(s, duplicates), GET(s, unauthorized),
                      GET(s, bad_requests), GET(s, injected_5xx), GET(s, injected_429),
                      GET(s, injected_resets), GET(s, resets_after_create), GET(s, key_mismatches),
                      GET(s, bad_signatures), GET(s, injected_garbage), GET(s, garbage_after_create),
-                     GET(s, slow_answers), atomic_load(&s->stored), s->capacity, s->profile->name);
+                     GET(s, slow_answers), cb.cb_sent, cb.cb_ok, cb.cb_refused, cb.cb_errors,
+                     cb.cb_forged_accepted, cb.cb_pending, atomic_load(&s->stored), s->capacity,
+                     s->profile->name);
     if (n < 0 || (size_t)n >= sizeof(buf))
         return MHD_NO;
     struct MHD_Response *r =
@@ -1045,6 +1067,7 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
     s->opt.bind_addr = NULL;
     s->opt.profile = NULL;
     s->opt.secrets = NULL;
+    s->opt.callback_url = NULL; /* callbacks.c keeps its own copy */
     if (s->opt.threads == 0)
         s->opt.threads = 2;
     if (s->opt.retry_after_s == 0)
@@ -1081,6 +1104,9 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
     locks_ready = true;
     if (store_init(s) < 0 || make_canned(s) < 0)
         goto fail_mem;
+    /* before the daemon: a profile may report an order from its first request */
+    if (ob_sim__cb_create(s, profile, opt, &s->cb, errstr, errstr_size) != 0)
+        goto fail;
 
     const char *addr = opt->bind_addr ? opt->bind_addr : "127.0.0.1";
     memset(&ss, 0, sizeof(ss));
@@ -1179,6 +1205,7 @@ void ob_sim_get_stats(struct ob_sim *sim, struct ob_sim_stats *out)
     out->injected_garbage = GET(sim, injected_garbage);
     out->garbage_after_create = GET(sim, garbage_after_create);
     out->slow_answers = GET(sim, slow_answers);
+    ob_sim__cb_stats(sim->cb, out);
 }
 
 int ob_sim_created(struct ob_sim *sim, const char *reference_id)
@@ -1201,8 +1228,10 @@ void ob_sim_stop(struct ob_sim *sim)
         pthread_mutex_unlock(&sim->mu);
         pthread_join(sim->sleeper, NULL);
     }
+    ob_sim__cb_stop(sim->cb); /* nothing is sent after this */
     if (sim->daemon != NULL)
         MHD_stop_daemon(sim->daemon);
+    ob_sim__cb_destroy(sim->cb); /* no profile code runs any more */
     free_canned(sim);
     store_free(sim);
     pthread_mutex_destroy(&sim->log_mu);

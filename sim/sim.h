@@ -8,7 +8,9 @@
  * GET /stats and a sharded dedupe store. A *profile* (sim/profile_<name>.c)
  * models one warehouse API on top of it: it checks credentials and the
  * request, dedupes and answers. "rest" (ShipBob-like POST /orders, bearer
- * token, dedupe by reference_id) is the default.
+ * token, dedupe by reference_id) is the default. After the push, rest, qimen
+ * and sf_express send each order's statuses back to a callback URL (sent by
+ * callbacks.c, formatted and signed by the profile), with faults.
  * See sim/README.md for the exact behaviour and how to write a profile.
  */
 #ifndef OB_SIM_H
@@ -34,12 +36,34 @@ struct ob_sim_options {
     double garbage_rate;      /* HTTP 200 with a body that is not the profile's answer (not JSON,
                                  cut short or empty); half of them after the request was
                                  processed (the order may be created), half before it */
+
+    /* Status after the push (sim/README.md "Status reports"). An order created at t has
+     * the n-th status of its sequence (n = 1, 2, ...) at t + n * status_step_ms. */
+    unsigned status_step_ms;  /* default 100 */
+    const char *callback_url; /* rest, qimen, sf_express: where statuses are sent (the
+                                 bridge's callback URL for this warehouse, copied); NULL
+                                 or "": none (see ob_sim_set_callback_url). Start fails
+                                 for a profile that sends none */
+    /* Callback faults, in [0, 1], decided from seed + the order's reference (+ the step),
+     * so the same orders get the same faults on every run: */
+    double cb_tamper_rate;    /* per report: a copy with a broken signature/token first */
+    double cb_replay_rate;    /* per report: the same bytes again after its success */
+    double cb_duplicate_rate; /* per report: delivered twice, as two deliveries (new ids) */
+    double cb_reorder_rate;   /* per order: PACKED and SHIPPED (or the profile's pair) sent
+                                 swapped */
+    unsigned cb_max_in_flight; /* callbacks in flight at once, default 64 */
 };
 
 struct ob_sim_stats { unsigned long requests, created, duplicates, unauthorized, bad_requests,
                       injected_5xx, injected_429, injected_resets, resets_after_create, key_mismatches,
                       bad_signatures, injected_garbage, garbage_after_create,
-                      slow_answers; };
+                      slow_answers;
+                      /* callbacks: HTTP requests sent; answered with the warehouse's success;
+                       * answered otherwise; no answer (connect error, timeout); tampered
+                       * ones answered with success (a bridge bug); real reports not yet
+                       * delivered with success (including those not due yet) */
+                      unsigned long cb_sent, cb_ok, cb_refused, cb_errors, cb_forged_accepted,
+                      cb_pending; };
 
 struct ob_sim;
 
@@ -57,11 +81,59 @@ void ob_sim_get_stats(struct ob_sim *sim, struct ob_sim_stats *out);
  * injection keep their decisions. Returns 0, or -1 (nothing changed) for a rate outside [0, 1]. */
 int ob_sim_set_faults(struct ob_sim *sim, const struct ob_sim_options *opt);
 
+/* The status step of a running sim (status_step_ms, default applied). */
+unsigned ob_sim_status_step_ms(const struct ob_sim *sim);
+
 /* 1 when `key` is in the dedupe store (for "rest": the reference_id was created), else 0.
  * The dedupe guarantees a key is stored at most once. */
 int ob_sim_created(struct ob_sim *sim, const char *reference_id);
 
-void ob_sim_stop(struct ob_sim *sim);   /* NULL is a no-op */
+void ob_sim_stop(struct ob_sim *sim);   /* NULL is a no-op; also stops and joins the
+                                           callback sender (nothing is sent after it) */
+
+/* ---- status reports (callbacks) ------------------------------------------
+ * rest, qimen and sf_express call the bridge back with each order's statuses
+ * (sim/README.md "Status reports"). Only orders created while a callback URL
+ * is set are reported. */
+
+/* Set (or replace) the callback URL of a running sim, e.g. once the bridge's
+ * port is known; copied. NULL or "": orders created from now on are not
+ * reported (those already known wait for a URL). Returns 0, or -1 when the
+ * profile sends no callbacks or out of memory. */
+int ob_sim_set_callback_url(struct ob_sim *sim, const char *url);
+
+/* One callback as the sim sent it. Strings live as long as the sim. */
+struct ob_sim_report {
+    const char *order_ref;   /* the order's reference as the bridge pushed it */
+    const char *code;        /* the warehouse code sent: "order.picked", "PICK", "DELIVERED", "50" */
+    const char *kind;        /* "report", "tamper", "replay", "duplicate" */
+    int answered_ok;         /* the bridge answered with the warehouse's success */
+    long long occurred_ms;   /* epoch ms the status happened (what the callback says) */
+    int http_status;         /* the answer's status; 0: no answer */
+};
+
+/* Every callback sent so far (each attempt, retries too), per order in send order,
+ * orders in creation order, to fn. A snapshot: fn runs without the sim's locks held
+ * and may call the sim. */
+void ob_sim_reports(struct ob_sim *sim, void (*fn)(const struct ob_sim_report *r, void *arg),
+                    void *arg);
+
+/* 1 when every order reported so far has had its whole sequence sent (each report
+ * delivered with success, the faulty copies sent), else 0. */
+int ob_sim_reports_done(struct ob_sim *sim);
+
+/* Wait until ob_sim_reports_done() (1) or timeout_ms passed (0). */
+int ob_sim_wait_reports_done(struct ob_sim *sim, int timeout_ms);
+
+/* 1 when the order with this reference gets an exception in its sequence: the same
+ * for every profile, seed and run (1 order in 20, by hash; see sim/README.md). */
+int ob_sim_status_exception(const char *order_ref);
+
+/* The Standard Webhooks signature "v1,<base64>" of id.timestamp.body with `secret`
+ * ("whsec_<base64>", or plain base64) into out. Returns 0, or -1 (bad secret, out too
+ * small: 48 bytes are enough). */
+int ob_sim_webhook_sign(const char *secret, const char *id, const char *timestamp,
+                        const char *body, size_t body_len, char *out, size_t out_size);
 
 /* ---- profiles ------------------------------------------------------------
  * A profile is one file, sim/profile_<name>.c, defining
@@ -85,6 +157,45 @@ struct ob_sim_reply {
     const char *retry_after;  /* static string for a Retry-After header, or NULL */
 };
 
+/* A status a warehouse reports after the push. */
+struct ob_sim_status {
+    const char *code;    /* the warehouse's code: "order.picked", "PICK", "50" */
+    const char *meaning; /* a short description the profile may send along */
+};
+
+#define OB_SIM_LADDER_MAX 15 /* steps of one order's sequence, exception included */
+
+/* What every order of a profile goes through after it was created. */
+struct ob_sim_ladder {
+    const struct ob_sim_status *steps; /* in the order they happen, at most OB_SIM_LADDER_MAX - 1 */
+    size_t n_steps;
+    struct ob_sim_status exception;    /* inserted after steps[exception_after] for the orders
+                                          ob_sim_status_exception() names */
+    size_t exception_after;
+    size_t swap_at;                    /* cb_reorder_rate: steps[swap_at] and steps[swap_at + 1]
+                                          are sent swapped */
+    unsigned max_batch;                /* > 1: due reports of different orders share a callback */
+};
+
+/* One report inside a callback. */
+struct ob_sim_cb_item {
+    const char *order_ref;    /* as given to ob_sim_order_created() */
+    const char *warehouse_id;
+    const char *extra;        /* "" when none */
+    const struct ob_sim_status *status;
+    long long occurred_ms;    /* epoch ms */
+};
+
+#define OB_SIM_CB_MAX_HEADERS 8
+
+/* A callback request, built by the profile. */
+struct ob_sim_cb_request {
+    char *url;                             /* malloc()ed */
+    char *headers[OB_SIM_CB_MAX_HEADERS];  /* "Name: value", malloc()ed; unused: NULL */
+    char *body;                            /* malloc()ed */
+    size_t body_len;
+};
+
 struct ob_sim_profile {
     const char *name;
     /* Answer one request that fault injection decided to answer normally. Runs on any MHD pool thread, concurrently. */
@@ -96,6 +207,19 @@ struct ob_sim_profile {
      * reply->created is ignored. Return 0 (leaving `reply` alone) to go on: fault
      * injection, then the body, then handle(). Same threading as handle(). */
     int (*screen)(struct ob_sim *sim, const struct ob_sim_request *req, struct ob_sim_reply *reply);
+
+    /* ---- appended: status reports (all three set, or none: no callbacks) ---- */
+    const struct ob_sim_ladder *ladder;
+    /* Build one callback carrying items[0..n) (n > 1 only when ladder->max_batch > 1;
+     * then of n different orders) into `out` (zeroed; everything malloc()ed, the core
+     * frees it). delivery_id is unique per status delivery: the same for its tampered
+     * copy, the report and its retries, another for the duplicate.
+     * tamper: break the signature or token. Runs on the sender thread. 0, or -1. */
+    int (*build_callback)(struct ob_sim *sim, const char *callback_url,
+                          const struct ob_sim_cb_item *items, size_t n, const char *delivery_id,
+                          int tamper, struct ob_sim_cb_request *out);
+    /* 1 when the answer is the warehouse's success, else 0. */
+    int (*callback_ok)(long http_status, const char *body, size_t body_len);
 };
 
 /* A request header (case-insensitive), or NULL. */
@@ -110,6 +234,13 @@ int ob_sim_remember(struct ob_sim *sim, const char *key, const char *value, char
 unsigned long ob_sim_next_id(struct ob_sim *sim);
 enum ob_sim_counter { OB_SIM_CREATED, OB_SIM_DUPLICATE, OB_SIM_UNAUTHORIZED, OB_SIM_BAD_SIGNATURE, OB_SIM_BAD_REQUEST, OB_SIM_KEY_MISMATCH };
 void ob_sim_count(struct ob_sim *sim, enum ob_sim_counter counter);
+/* A profile that sends callbacks calls this when a request created an order (with
+ * reply->created = 1): its status sequence starts now. order_ref is what the bridge
+ * knows the order by, warehouse_id the warehouse's id for it, extra whatever else
+ * build_callback needs (may be NULL); all copied. A no-op when no callback URL is set
+ * or the profile sends no callbacks. Thread-safe. */
+void ob_sim_order_created(struct ob_sim *sim, const char *order_ref, const char *warehouse_id,
+                          const char *extra);
 /*   (The core counts requests, injected faults, resets_after_create and 413s itself; everything
  *   in this enum is the profile's to count, OB_SIM_CREATED too: reply->created does not count.) */
 

@@ -60,6 +60,14 @@ static int try_open(const char *path, struct ob_plugin *out, char *errstr, size_
         snprintf(errstr, errstr_size, "%s: adapter lacks a name or a required function", path);
         goto fail;
     }
+    if (!out->vt.decode_callback != !out->vt.answer_callback ||
+        !out->vt.poll_encode != !out->vt.poll_decode) {
+        snprintf(errstr, errstr_size,
+                 "%s: adapter has half a pair: decode_callback and answer_callback, "
+                 "poll_encode and poll_decode go together",
+                 path);
+        goto fail;
+    }
     out->dl = dl;
     out->path = strdup(path);
     if (!out->path) {

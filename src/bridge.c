@@ -35,15 +35,18 @@
 
 #include "adapter.h"
 #include "bulkhead.h"
+#include "callbacks.h"
 #include "consumer.h"
 #include "dispatch.h"
 #include "idempotency.h"
 #include "ledger.h"
 #include "log.h"
 #include "order.h"
+#include "poller.h"
 #include "producer.h"
 #include "router.h"
 #include "status.h"
+#include "tracker.h"
 
 #define CONSUME_BATCH 256
 #define UNCOMMITTED_PER_JOB 64
@@ -59,6 +62,7 @@ struct job;
 
 /* The opaque of one Kafka record, so its delivery report finds its job. */
 struct record {
+    int tag; /* 0; the tracker's records start with OB_TRACKER_TAG */
     struct job *job;
     enum record_kind kind;
     int wanted, queued, acked;
@@ -156,6 +160,10 @@ struct ob_bridge {
     struct job **timers; /* min-heap on due_ms */
     size_t n_timers, cap_timers;
     struct ob_ledger *ledger; /* NULL when not configured */
+    struct ob_adapter_instance **adapters; /* by warehouse index, for the modules below */
+    struct ob_tracker *tracker;     /* status after the push; NULL without a ledger */
+    struct ob_callbacks *callbacks; /* the HTTP server; NULL without http.listen */
+    struct ob_poller *poller;       /* NULL when no warehouse is polled */
     unsigned long rng;
     struct ob_metrics metrics;
 };
@@ -288,6 +296,19 @@ static void order_index_remove(struct ob_bridge *b, struct job *job)
     }
 }
 
+/* Whether an event of order_id is being worked on (for the tracker: a
+ * callback may come before the push's own outcome is in Kafka). Walks
+ * every job, but only for a report naming an order without a track. */
+static int order_in_flight(void *arg, const char *order_id)
+{
+    const struct ob_bridge *b = arg;
+
+    for (const struct job *job = b->all_jobs; job; job = job->next)
+        if (strcmp(job->order_id, order_id) == 0)
+            return 1;
+    return 0;
+}
+
 /* Index `job`; returns 1 when an earlier event of its order is unfinished
  * (the job then waits), 0 when it may go now. */
 static int order_wait(struct ob_bridge *b, struct job *job)
@@ -406,6 +427,14 @@ static const char *static_status(const char *status)
     return NULL;
 }
 
+/* Whether the bridge follows warehouse wh's orders after the push. */
+static int tracks_status(const struct ob_bridge *b, int wh)
+{
+    const struct ob_warehouse_conf *w = wh >= 0 ? &b->cfg->warehouses[wh] : NULL;
+
+    return b->tracker && w && (w->callback.path || w->poll.interval_ms);
+}
+
 /* The ledger learns what happened before the offset can be committed: the
  * loop flushes it before every commit. */
 static void ledger_record(struct job *job)
@@ -431,6 +460,11 @@ static void ledger_record(struct job *job)
         return;
     }
     ob_ledger_put(job->b->ledger, job->idem_key, &e);
+    if (e.state == OB_LEDGER_DONE && strcmp(job->status, "ACCEPTED") == 0 &&
+        tracks_status(job->b, job->wh))
+        ob_tracker_accepted(job->b->tracker, job->wh, job->order_id,
+                            job->po ? job->po->order.revision : 0, job->idem_key,
+                            job->outcome.warehouse_order_id);
 }
 
 static void job_complete(struct job *job)
@@ -573,6 +607,10 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, void *arg
 
     if (b->destroying)
         return; /* the job may be gone already */
+    if (rec->tag == OB_TRACKER_TAG) {
+        ob_tracker_delivered(b->tracker, opaque, err);
+        return;
+    }
     rec->queued = 0;
     job = rec->job;
     if (err) {
@@ -1372,13 +1410,21 @@ int ob_bridge_run(struct ob_bridge *b)
                     b->jobs, cfg->pipeline.shutdown_timeout_ms);
             drain_start(b);
         }
-        if (b->stopping && (b->jobs == 0 || now >= deadline))
+        if (b->stopping && ((b->jobs == 0 && ob_tracker_pending(b->tracker) == 0) ||
+                            now >= deadline))
             break;
-        if (!b->stopping)
+        if (!b->stopping) {
             more = consume(b, now);
+            ob_callbacks_run(b->callbacks);
+        }
         ob_producer_poll(b->producer);
         run_timers(b, now);
         lanes_due = run_lanes(b, now);
+        if (!b->stopping && b->poller) {
+            uint64_t due = ob_poller_run(b->poller, now);
+            if (due && (!lanes_due || due < lanes_due))
+                lanes_due = due;
+        }
         /* Finished orders may have made room for messages already waiting. */
         if (b->full_since && !is_full(b))
             more = 1;
@@ -1411,12 +1457,16 @@ int ob_bridge_run(struct ob_bridge *b)
         if (b->stopping && deadline > now && (int)(deadline - now) < timeout)
             timeout = (int)(deadline - now);
         ledger_flush(b);
+        /* Callbacks hear "success" only now: events in Kafka, tracks on disk. */
+        ob_tracker_finish(b->tracker);
         if (ob_dispatch_poll(b->dispatch, b->wake[0], timeout) == 1)
             drain_wake(b);
     }
 
     /* Deliver what is queued; each acknowledged outcome finishes its job. */
     ob_producer_flush(b->producer, 10000);
+    ledger_flush(b);
+    ob_tracker_finish(b->tracker);
     if (b->jobs) {
         OB_WARN("%zu order(s) unfinished at shutdown: not committed, they will be redelivered",
                 b->jobs);
@@ -1442,6 +1492,11 @@ const struct ob_metrics *ob_bridge_metrics(const struct ob_bridge *b)
     return &b->metrics;
 }
 
+unsigned short ob_bridge_http_port(const struct ob_bridge *b)
+{
+    return ob_callbacks_port(b->callbacks);
+}
+
 int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *errstr,
                      size_t errstr_size)
 {
@@ -1459,10 +1514,6 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
     b->rng = (unsigned long)mono_us() | 1;
     if (cfg->log_level && ob_log_level_parse(cfg->log_level, &level) == 0)
         ob_log_set_level(level);
-    if (cfg->http.listen)
-        OB_WARN("http.listen is set, but this version serves no HTTP yet (warehouse callbacks "
-                "and metrics come later): nothing listens on %s",
-                cfg->http.listen);
     if (pipe2(b->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
         goto fail;
@@ -1479,7 +1530,8 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
         }
     }
     b->warehouses = calloc(cfg->n_warehouses, sizeof(*b->warehouses));
-    if (!b->warehouses) {
+    b->adapters = calloc(cfg->n_warehouses + 1, sizeof(*b->adapters));
+    if (!b->warehouses || !b->adapters) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -1502,6 +1554,7 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
         if (ob_adapter_open(cfg, &cfg->warehouses[i], &b->warehouses[i].adapter, errstr,
                             errstr_size) != 0)
             goto fail;
+        b->adapters[i] = b->warehouses[i].adapter;
         b->n_warehouses++;
         /* Lanes bound each warehouse; curl's per-host cap only has to
          * allow warehouses that share a host their sum. */
@@ -1527,6 +1580,18 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
         OB_WARN("no ledger configured: a redelivered order is pushed again (the warehouse's "
                 "dedupe by idempotency key absorbs it)");
     }
+    if (b->ledger && ob_tracker_create(cfg, b->ledger, b->producer, &b->metrics, order_in_flight,
+                                       b, &b->tracker) != 0) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    if (ob_poller_create(cfg, b->adapters, b->ledger, b->dispatch, b->tracker, &b->metrics,
+                         &b->poller, errstr, errstr_size) != 0)
+        goto fail;
+    if (cfg->http.listen && ob_callbacks_create(cfg, b->adapters, b->tracker, &b->metrics,
+                                                b->wake[1], &b->callbacks, errstr,
+                                                errstr_size) != 0)
+        goto fail;
     if (ob_consumer_create(cfg, b->wake[1], &b->consumer, errstr, errstr_size) != 0)
         goto fail;
     ob_consumer_on_revoke(b->consumer, on_revoke, b);
@@ -1549,6 +1614,12 @@ void ob_bridge_destroy(struct ob_bridge *b)
         ob_producer_purge(b->producer);
     if (b->dispatch)
         ob_dispatch_abort_all(b->dispatch);
+    /* Reports left get "retry" (their warehouses send again), then the
+     * server and the queries go. */
+    ob_tracker_abort(b->tracker);
+    ob_callbacks_destroy(b->callbacks);
+    ob_poller_destroy(b->poller);
+    ob_tracker_destroy(b->tracker);
     for (struct job *job = b->all_jobs; job; job = job->next) {
         job->indexed = 0; /* every job goes: no chain to follow */
         job->order_next = NULL;
@@ -1568,6 +1639,7 @@ void ob_bridge_destroy(struct ob_bridge *b)
     for (size_t i = 0; i < b->n_warehouses; i++)
         ob_adapter_close(b->warehouses[i].adapter);
     free(b->warehouses);
+    free(b->adapters);
     free(b->timers);
     free(b->order_index);
     if (b->wake[0] >= 0)

@@ -28,6 +28,10 @@ void ob_bridge_stop(struct ob_bridge *b);
 /* Live counters, readable from any thread. */
 const struct ob_metrics *ob_bridge_metrics(const struct ob_bridge *b);
 
+/* The port of the bridge's HTTP server (callbacks, /metrics), 0 when it
+ * has none; useful with http.listen "host:0". */
+unsigned short ob_bridge_http_port(const struct ob_bridge *b);
+
 void ob_bridge_destroy(struct ob_bridge *b);
 
 #endif

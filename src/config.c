@@ -193,6 +193,7 @@ static const char *check_endpoint(char *v);
 static const char *check_channel(char *v);
 static const char *check_priority(char *v);
 static const char *check_rule_name(char *v);
+static const char *check_callback_path(char *v);
 static int parse_warehouses(struct ctx *c, const char *path, json_t *v, void *base);
 static int parse_credentials(struct ctx *c, const char *path, json_t *v, void *base);
 static int parse_aliases(struct ctx *c, const char *path, json_t *v, void *base);
@@ -221,6 +222,10 @@ static const struct opt kafka_opts[] = {
 
 static const struct opt http_opts[] = {
     STR("listen", REQ, NULL, C(http.listen), check_listen, "host:port the bridge's HTTP server binds"),
+    STR("tls_cert", 0, NULL, C(http.tls_cert), NULL, "PEM certificate file: serve HTTPS (with tls_key)"),
+    STR("tls_key", 0, NULL, C(http.tls_key), NULL, "PEM private key file of tls_cert"),
+    INT("max_pending", "4096", C(http.max_pending), 1, 1000000,
+        "callbacks being handled at once; more are answered 503"),
     END};
 
 static const struct opt pipeline_opts[] = {
@@ -297,6 +302,23 @@ static const struct opt breaker_opts[] = {
         "requests let through half-open; all must succeed to close"),
     END};
 
+static const struct opt callback_opts[] = {
+    STR("path", REQ, NULL, W(callback.path), check_callback_path,
+        "URL path of the bridge's HTTP server this warehouse calls back on"),
+    STRLIST("allow_from", W(callback.allow_from), W(callback.n_allow_from),
+            "source addresses or CIDRs allowed to call back; absent: any"),
+    LONG("max_body_bytes", "1048576", W(callback.max_body_bytes), 1, 1000000000L,
+         "larger callbacks are refused unread"),
+    END};
+
+static const struct opt poll_opts[] = {
+    LONG("interval_ms", "0", W(poll.interval_ms), 0, MS_MAX,
+         "each order not yet delivered, cancelled or rejected is asked about this often; "
+         "0: never"),
+    DOUBLE("per_second", "20", W(poll.per_second), 0.01, 1000000, "queries per second at most"),
+    INT("max_in_flight", "4", W(poll.max_in_flight), 1, 10000, "queries at once"),
+    END};
+
 static const struct opt warehouse_opts[] = {
     STR("adapter", REQ, NULL, W(adapter), NULL, "adapter name (\"rest\") or path to a .so"),
     STR("endpoint", REQ, NULL, W(endpoint), check_endpoint, "base URL, http:// or https://"),
@@ -314,6 +336,8 @@ static const struct opt warehouse_opts[] = {
          "an order not delivered this long after it was first seen is dead-lettered"),
     BLOCK("rate_limit", 0, rate_limit_opts, "token bucket"),
     BLOCK("circuit_breaker", 0, breaker_opts, "stop pushing to a failing warehouse for a while"),
+    BLOCK("callback", 0, callback_opts, "status callbacks from this warehouse; absent: none"),
+    BLOCK("poll", 0, poll_opts, "ask this warehouse for the status of its orders; absent: never"),
     JSON("settings", W(settings), "adapter-specific object"),
     END};
 
@@ -321,6 +345,17 @@ static const struct opt warehouse_opts[] = {
 
 /* ------------------------------------------------------------------------ */
 /* String checks (T_STR)                                                     */
+
+static const char *check_callback_path(char *v)
+{
+    size_t n = strlen(v);
+
+    if (v[0] != '/' || n < 2 || v[n - 1] == '/' || strpbrk(v, "?#% ") ||
+        strstr(v, "//") || strcmp(v, "/metrics") == 0 || strcmp(v, "/healthz") == 0)
+        return "must be a path like \"/callbacks/SF-SH-01\" (starts with '/', no trailing "
+               "'/', no '?', '#', '%', spaces; not /metrics or /healthz)";
+    return NULL;
+}
 
 static const char *check_topic(char *v)
 {
@@ -332,13 +367,13 @@ static const char *check_topic(char *v)
 
 static const char *check_listen(char *v)
 {
-    static const char *msg = "must be \"host:port\" with a port from 1 to 65535";
+    static const char *msg = "must be \"host:port\" with a port from 0 (any free one) to 65535";
     char *colon = strrchr(v, ':');
     if (!colon || colon == v || colon[1] == '\0' || strlen(colon + 1) > 5 ||
         strspn(colon + 1, "0123456789") != strlen(colon + 1))
         return msg;
     long port = strtol(colon + 1, NULL, 10);
-    if (port < 1 || port > 65535)
+    if (port > 65535)
         return msg;
     /* An IPv6 host must be bracketed, or "::1:8080" would be ambiguous. */
     size_t hl = (size_t)(colon - v);
@@ -1076,6 +1111,37 @@ static void check_topics(struct ctx *c, const struct ob_config *cfg)
         problem(c, "$.kafka.topics.retry", "must differ from the orders, status and dlq topics");
 }
 
+/* Callbacks need the HTTP server and unique paths; callbacks and polling
+ * need the ledger, where the bridge keeps each order's state. */
+static void check_status_sources(struct ctx *c, const struct ob_config *cfg)
+{
+    char path[PATH_LEN];
+
+    if ((cfg->http.tls_cert == NULL) != (cfg->http.tls_key == NULL))
+        problem(c, "$.http", "tls_cert and tls_key go together");
+    for (size_t i = 0; i < cfg->n_warehouses; i++) {
+        const struct ob_warehouse_conf *w = &cfg->warehouses[i];
+
+        if (!w->code || (!w->callback.path && !w->poll.interval_ms))
+            continue;
+        if (!cfg->ledger.path) {
+            snprintf(path, sizeof path, "$.warehouses.%s", w->code);
+            problem(c, path, "callback and poll need $.ledger (each order's state is kept there)");
+        }
+        if (w->callback.path && !cfg->http.listen) {
+            snprintf(path, sizeof path, "$.warehouses.%s.callback", w->code);
+            problem(c, path, "needs $.http.listen");
+        }
+        for (size_t j = 0; w->callback.path && j < i; j++) {
+            if (cfg->warehouses[j].callback.path &&
+                strcmp(cfg->warehouses[j].callback.path, w->callback.path) == 0) {
+                snprintf(path, sizeof path, "$.warehouses.%s.callback.path", w->code);
+                problem(c, path, "already used by warehouse %s", cfg->warehouses[j].code);
+            }
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* errbuf                                                                    */
 
@@ -1155,6 +1221,7 @@ int ob_config_parse(const char *text, size_t len, const char *origin, struct ob_
     parse_block(&c, "$", root, root_opts, cfg);
     check_topics(&c, cfg);
     check_routing(&c, cfg);
+    check_status_sources(&c, cfg);
     if (c.n || c.oom)
         goto fail;
 
@@ -1221,6 +1288,8 @@ void ob_config_destroy(struct ob_config *cfg)
     free_kv(cfg->kafka.consumer, cfg->kafka.n_consumer);
     free_kv(cfg->kafka.producer, cfg->kafka.n_producer);
     free(cfg->http.listen);
+    free(cfg->http.tls_cert);
+    free(cfg->http.tls_key);
     for (size_t i = 0; i < cfg->n_adapter_path; i++)
         free(cfg->adapter_path[i]);
     free(cfg->adapter_path);
@@ -1236,6 +1305,10 @@ void ob_config_destroy(struct ob_config *cfg)
             free_secret(w->credentials[j].value);
         }
         free(w->credentials);
+        free(w->callback.path);
+        for (size_t j = 0; j < w->callback.n_allow_from; j++)
+            free(w->callback.allow_from[j]);
+        free(w->callback.allow_from);
         json_decref(w->settings);
     }
     free(cfg->warehouses);

@@ -50,6 +50,17 @@ struct ob_warehouse_conf {
         long open_ms;             /* default 5000 */
         int half_open_probes;     /* default 3 */
     } breaker;
+    struct {
+        char *path;           /* URL path the warehouse calls back on; NULL: no callbacks */
+        char **allow_from;    /* source CIDRs; none: any address */
+        size_t n_allow_from;
+        long max_body_bytes;  /* default 1048576 */
+    } callback;
+    struct {
+        long interval_ms;     /* each order not yet terminal is asked this often; 0: no polling */
+        double per_second;    /* queries per second at most, default 20 */
+        int max_in_flight;    /* queries at once, default 4 */
+    } poll;
     json_t *settings;        /* adapter-specific "settings" object, or NULL; owned */
 };
 
@@ -106,6 +117,9 @@ struct ob_config {
 
     struct {
         char *listen; /* "127.0.0.1:8080"; NULL when the block is absent */
+        char *tls_cert; /* PEM file; with tls_key: HTTPS */
+        char *tls_key;
+        int max_pending; /* callbacks being handled at once, default 4096 */
     } http;
 
     struct {

@@ -1,13 +1,14 @@
 /*
  * demo.c — `orderbridge demo`: the whole pipeline on one machine.
  *
- * Starts an embedded Kafka (librdkafka's mock cluster) and two simulated
- * REST warehouses (one of them flaky), produces realistic sample orders
- * plus malformed messages, runs the real bridge on them, reads the status
- * and dead-letter topics back like the mid-platform would, and exits 0 only
+ * Starts an embedded Kafka (librdkafka's mock cluster) and six simulated
+ * warehouses (one of them flaky), produces realistic sample orders plus
+ * malformed messages, runs the real bridge on them, reads the status and
+ * dead-letter topics back like the mid-platform would, and exits 0 only
  * when every message is accounted for: each valid order ACCEPTED exactly
  * once and created exactly once at its warehouse, every bad or unroutable
- * message in the dead-letter topic, and every offset committed.
+ * message in the dead-letter topic, every offset committed, and every order
+ * at a warehouse that reports status at its last status, no status twice.
  */
 #include "demo.h"
 
@@ -40,16 +41,18 @@
 
 static const char demo_help[] =
     "usage: orderbridge demo [--orders N] [--malformed M] [--seed S] [--partitions P]\n"
-    "                        [--no-faults] [--verbose]\n"
+    "                        [--no-faults] [--no-status] [--verbose]\n"
     "\n"
     "Run the whole pipeline on this machine: an embedded Kafka (librdkafka's mock\n"
     "cluster), six simulated warehouses, one per adapter (rest, mapping,\n"
     "sf_express, cainiao, qimen, ems), each checking its own signature scheme;\n"
     "REST-SH-01 answers 503, 429 and slowly now and then, and sometimes drops its\n"
     "answer after creating the order. Orders name their warehouse or are routed\n"
-    "by rules;\n"
-    "N realistic sample orders and M malformed messages. Prints a summary and\n"
-    "exits 0 only when every message is accounted for.\n"
+    "by rules; N realistic sample orders and M malformed messages. Then the\n"
+    "warehouses report each order's progress: rest, sf_express and qimen by signed\n"
+    "callbacks (a few forged, replayed, doubled or out of order), cainiao and ems\n"
+    "when polled. Prints a summary and exits 0 only when every message is\n"
+    "accounted for and every order reached its last status exactly once.\n"
     "\n"
     "  --orders N      sample orders (default 5000)\n"
     "  --malformed M   malformed messages mixed in (default 30)\n"
@@ -57,6 +60,8 @@ static const char demo_help[] =
     "  --partitions P  partitions of the orders topic (default 16); the embedded\n"
     "                  Kafka keeps ~5 MB per partition, so give large runs more\n"
     "  --no-faults     both warehouses answer promptly and correctly (benchmarks)\n"
+    "  --no-status     warehouses report nothing after the push (no callbacks, no\n"
+    "                  polling): the push path alone, for benchmarks\n"
     "  --verbose       the bridge's own log at info level\n";
 
 /*
@@ -64,17 +69,24 @@ static const char demo_help[] =
  * kind. Credentials are made up at start and handed to both sides, the
  * bridge through env: references as in production.
  */
+/* How the demo learns what happens after the push. */
+enum demo_status_source { NO_STATUS, BY_CALLBACK, BY_POLL };
+
 struct demo_wh {
     const char *code, *adapter, *profile;
     const char *const *credentials; /* names; values are generated */
     const char *settings;           /* JSON; "%M" stands for the mappings folder */
     const char *const *sim_fixed;   /* name, value pairs the simulator also knows */
     int flaky;
+    enum demo_status_source status;
+    const char *final_status;       /* the last status its orders reach */
     struct ob_sim *sim;
+    char sf_token[64];              /* sf_express: its callback path ends in it */
 };
 
 static const char *const cred_token[] = {"token", NULL};
-static const char *const cred_sf[] = {"partner_id", "check_word", NULL};
+static const char *const cred_rest[] = {"token", "webhook_secret", NULL};
+static const char *const cred_sf[] = {"partner_id", "check_word", "callback_token", NULL};
 static const char *const cred_cainiao[] = {"secret", NULL};
 static const char *const cred_qimen[] = {"app_key", "secret", NULL};
 static const char *const cred_ems[] = {"sender_no", "authorization", "sign_key", NULL};
@@ -85,8 +97,8 @@ static const char *const fixed_qimen[] = {"customer_id", "c-demo-01", NULL};
 #define WH_EMS 5
 
 static struct demo_wh warehouses[N_WAREHOUSES] = {
-    {"REST-SH-01", "rest", "rest", cred_token, "{\"shipping_methods\": {\"express\": \"Expedited\"}}",
-     NULL, 1, NULL},
+    {"REST-SH-01", "rest", "rest", cred_rest, "{\"shipping_methods\": {\"express\": \"Expedited\"}}",
+     NULL, 1, BY_CALLBACK, "DELIVERED", NULL, ""},
     {"MAP-BJ-02", "mapping", "rest", cred_token,
      "{\"request\": {\"path\": \"/orders\", \"body\": \"%M/rest.json\","
      " \"content_type\": \"application/json\", \"headers\": {"
@@ -94,23 +106,26 @@ static struct demo_wh warehouses[N_WAREHOUSES] = {
      " \"Idempotency-Key\": \"{{ @idempotency_key }}\"}},"
      " \"answers\": [{\"status\": [201], \"outcome\": \"accepted\", \"warehouse_order_id\": \"id\"},"
      " {\"status\": [422], \"body_contains\": \"Duplicate reference ID\", \"outcome\": \"accepted\"}]}",
-     NULL, 0, NULL},
-    {"SF-SZ-03", "sf_express", "sf_express", cred_sf, "{\"express_type_id\": 2}", NULL, 0, NULL},
+     NULL, 0, NO_STATUS, NULL, NULL, ""},
+    {"SF-SZ-03", "sf_express", "sf_express", cred_sf, "{\"express_type_id\": 2}", NULL, 0,
+     BY_CALLBACK, "DELIVERED", NULL, ""},
     {"CN-HZ-04", "cainiao", "cainiao", cred_cainiao, "{\"logistic_provider_id\": \"LP-DEMO-01\"}",
-     fixed_cainiao, 0, NULL},
+     fixed_cainiao, 0, BY_POLL, "DELIVERED", NULL, ""},
     {"QM-GZ-05", "qimen", "qimen", cred_qimen,
-     "{\"customer_id\": \"c-demo-01\", \"owner_code\": \"DEMO\"}", fixed_qimen, 0, NULL},
-    {"EMS-CD-06", "ems", "ems", cred_ems, "{}", NULL, 0, NULL},
+     "{\"customer_id\": \"c-demo-01\", \"owner_code\": \"DEMO\"}", fixed_qimen, 0,
+     BY_CALLBACK, "SHIPPED", NULL, ""}, /* Qimen's last word is DELIVERED: left the warehouse */
+    {"EMS-CD-06", "ems", "ems", cred_ems, "{}", NULL, 0, BY_POLL, "DELIVERED", NULL, ""},
 };
 
 struct demo {
     unsigned long orders, malformed, seed;
-    int partitions, no_faults;
+    int partitions, no_faults, no_status;
     struct ob_mock *mock;
     struct ob_config *cfg;
     struct ob_bridge *bridge;
     unsigned long expect_accepted, expect_dlq, produced, expect_no_county;
     unsigned char *accepted; /* per order index: ACCEPTED events seen */
+    uint16_t *seen;          /* per order index: statuses after ACCEPTED seen (bit per status) */
     char ledger_dir[64];     /* a fresh delivery ledger, removed at the end */
 };
 
@@ -155,15 +170,17 @@ static void env_name(char *out, size_t size, const char *code, const char *cred)
         out[i] = out[i] == '-' ? '_' : (char)toupper((unsigned char)out[i]);
 }
 
-/* A fresh credential: 16 random bytes, as base64 for an SM4 key, else hex. */
+/* A fresh credential: 16 random bytes, as base64 for an SM4 key or (after
+ * "whsec_") a Standard Webhooks secret, else hex. */
 static int make_secret(const char *name, char *out, size_t size)
 {
     unsigned char raw[16];
     struct ob_buf b;
+    int webhook = strcmp(name, "webhook_secret") == 0;
 
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return -1;
-    if (strcmp(name, "sign_key") != 0) {
+    if (strcmp(name, "sign_key") != 0 && !webhook) {
         ob_hex_lower(raw, sizeof(raw), out);
         return 0;
     }
@@ -172,7 +189,7 @@ static int make_secret(const char *name, char *out, size_t size)
         ob_buf_reset(&b);
         return -1;
     }
-    snprintf(out, size, "%s", b.data);
+    snprintf(out, size, "%s%s", webhook ? "whsec_" : "", b.data);
     ob_buf_reset(&b);
     return 0;
 }
@@ -195,11 +212,20 @@ static int start_sims(struct demo *d, char *err, size_t err_size)
             env_name(env, sizeof(env), wh->code, wh->credentials[c]);
             setenv(env, values[n], 1); /* the config refers to it as env:NAME */
             secrets[n] = (struct ob_sim_secret){wh->credentials[c], values[n]};
+            if (strcmp(wh->credentials[c], "callback_token") == 0)
+                snprintf(wh->sf_token, sizeof(wh->sf_token), "%s", values[n]);
         }
         for (size_t f = 0; wh->sim_fixed && wh->sim_fixed[f]; f += 2)
             secrets[n++] = (struct ob_sim_secret){wh->sim_fixed[f], wh->sim_fixed[f + 1]};
         secrets[n] = (struct ob_sim_secret){NULL, NULL};
         opt.secrets = secrets;
+        if (wh->status == BY_CALLBACK && !d->no_faults) {
+            opt.cb_tamper_rate = 0.01;
+            opt.cb_replay_rate = 0.01;
+            opt.cb_duplicate_rate = 0.02;
+            opt.cb_reorder_rate = 0.02;
+        }
+        opt.cb_max_in_flight = 256;
         if (wh->flaky && !d->no_faults) {
             opt.fail_5xx_rate = 0.02;
             opt.fail_429_rate = 0.005;
@@ -269,6 +295,16 @@ static int make_config(struct demo *d, char *err, size_t err_size)
                                       creds, "settings", settings, "timeout_ms", 2000,
                                       "max_attempts", 8, "backoff_ms", 50, "max_connections", 32,
                                       "attempts_in_memory", 2, "park_ms", 300));
+        if (wh->status == BY_CALLBACK && !d->no_status) {
+            char path[64];
+            snprintf(path, sizeof(path), "/callbacks/%s", wh->code);
+            json_object_set_new(json_object_get(whs, wh->code), "callback",
+                                json_pack("{s:s, s:[s]}", "path", path, "allow_from", "127.0.0.1"));
+        } else if (wh->status == BY_POLL && !d->no_status) {
+            json_object_set_new(json_object_get(whs, wh->code), "poll",
+                                json_pack("{s:i, s:i, s:i}", "interval_ms", 500, "per_second",
+                                          20000, "max_in_flight", 32));
+        }
     }
     snprintf(d->ledger_dir, sizeof(d->ledger_dir), "/tmp/orderbridge-demo-ledger-XXXXXX");
     if (!mkdtemp(d->ledger_dir)) {
@@ -277,11 +313,12 @@ static int make_config(struct demo *d, char *err, size_t err_size)
         return -1;
     }
     cfg = json_pack(
-        "{s:{s:s, s:s, s:{s:s}}, s:{s:i, s:i, s:i}, s:{s:s}, s:{s:s}, s:o,"
+        "{s:{s:s, s:s, s:{s:s}}, s:{s:s}, s:{s:i, s:i, s:i}, s:{s:s}, s:{s:s}, s:o,"
         " s:{s:[{s:s, s:{s:[s]}, s:s}, {s:s, s:{s:[s, s]}, s:s}, {s:s, s:{s:[s]}, s:s}],"
         "    s:{s:s}, s:s}}",
         "kafka", "bootstrap_servers", ob_mock_bootstraps(d->mock), "group_id", DEMO_GROUP,
         "consumer", "fetch.wait.max.ms", "10",
+        "http", "listen", "127.0.0.1:0",
         "pipeline", "max_in_flight", 2048, "commit_interval_ms", 500, "shutdown_timeout_ms", 10000,
         "ledger", "path", d->ledger_dir,
         "log", "level",
@@ -394,21 +431,57 @@ static long order_index(const struct demo *d, const char *order_id)
 
 struct tally {
     unsigned long accepted_events, accepted_distinct, duplicate_accepts, other_events, dlq;
+    unsigned long tracked;        /* accepted by a warehouse that reports status */
+    unsigned long finished;       /* of those, orders that reached their final status */
+    unsigned long later_events;   /* status events after ACCEPTED (callbacks, polls) */
+    unsigned long unmapped_events;
+    unsigned long duplicate_statuses; /* a status emitted twice for one order */
 };
+
+static const struct demo_wh *demo_wh_of(const char *code)
+{
+    for (int w = 0; code && w < N_WAREHOUSES; w++)
+        if (strcmp(warehouses[w].code, code) == 0)
+            return &warehouses[w];
+    return NULL;
+}
+
+static const char *const later_statuses[] = {"ALLOCATED", "PICKED",    "PACKED",   "SHIPPED",
+                                             "DELIVERED", "CANCELLED", "EXCEPTION"};
 
 static void count_status(struct demo *d, const rd_kafka_message_t *msg, struct tally *t)
 {
     json_t *doc = json_loadb(msg->payload, msg->len, 0, NULL);
     const char *status = json_string_value(json_object_get(doc, "status"));
     const char *order_id = json_string_value(json_object_get(doc, "order_id"));
+    const char *source = json_string_value(json_object_get(doc, "source"));
+    const struct demo_wh *wh = demo_wh_of(json_string_value(json_object_get(doc, "warehouse")));
+    long idx = order_id ? order_index(d, order_id) : -1;
 
-    if (status && order_id && strcmp(status, "ACCEPTED") == 0) {
-        long idx = order_index(d, order_id);
+    if (status && order_id && strcmp(status, "ACCEPTED") == 0 && source &&
+        strcmp(source, "push") == 0) {
         t->accepted_events++;
-        if (idx >= 0 && d->accepted[idx]++ == 0)
+        if (idx >= 0 && d->accepted[idx]++ == 0) {
             t->accepted_distinct++;
-        else if (idx >= 0)
+            t->tracked += wh && wh->final_status && !d->no_status;
+        } else if (idx >= 0) {
             t->duplicate_accepts++;
+        }
+    } else if (source && (strcmp(source, "callback") == 0 || strcmp(source, "poll") == 0)) {
+        t->later_events++;
+        if (json_is_true(json_object_get(doc, "unmapped"))) {
+            t->unmapped_events++;
+        } else if (idx >= 0 && status) {
+            for (unsigned k = 0; k < sizeof(later_statuses) / sizeof(later_statuses[0]); k++) {
+                if (strcmp(status, later_statuses[k]) != 0 || strcmp(status, "EXCEPTION") == 0)
+                    continue;
+                if (d->seen[idx] & (1u << k))
+                    t->duplicate_statuses++;
+                d->seen[idx] |= (uint16_t)(1u << k);
+            }
+            if (wh && wh->final_status && strcmp(status, wh->final_status) == 0)
+                t->finished++;
+        }
     } else {
         t->other_events++;
     }
@@ -416,7 +489,7 @@ static void count_status(struct demo *d, const rd_kafka_message_t *msg, struct t
 }
 
 static void print_summary(const struct demo *d, const struct tally *t, double secs,
-                          double first_consume_s, int ok)
+                          double first_consume_s, double statuses_s, int ok)
 {
     const struct ob_metrics *m = ob_bridge_metrics(d->bridge);
     unsigned long total = d->orders + d->malformed;
@@ -432,8 +505,18 @@ static void print_summary(const struct demo *d, const struct tally *t, double se
            ", failed %" PRIu64 ": %lu for EMS without a county)\n",
            t->dlq, OB_METRIC_GET(m, invalid), OB_METRIC_GET(m, unroutable),
            OB_METRIC_GET(m, failed), d->expect_no_county);
-    printf("  status events      %lu (%lu ACCEPTED, %lu other)\n",
-           t->accepted_events + t->other_events, t->accepted_events, t->other_events);
+    printf("  status events      %lu (%lu ACCEPTED, %lu from callbacks and polls, %lu other)\n",
+           t->accepted_events + t->later_events + t->other_events, t->accepted_events,
+           t->later_events, t->other_events);
+    printf("  after the push     %lu of %lu orders reached their last status (DELIVERED; Qimen: "
+           "SHIPPED); %lu raw codes kept unmapped; %lu statuses emitted twice\n",
+           t->finished, t->tracked, t->unmapped_events, t->duplicate_statuses);
+    printf("  callbacks          %" PRIu64 " received: %" PRIu64 " ok, %" PRIu64
+           " forged or stale refused, %" PRIu64 " told to retry (before the push's ACCEPTED "
+           "was in Kafka), %" PRIu64 " replays; %" PRIu64 " polls\n",
+           OB_METRIC_GET(m, callbacks), OB_METRIC_GET(m, callbacks_ok),
+           OB_METRIC_GET(m, callbacks_forbidden), OB_METRIC_GET(m, callbacks_retry),
+           OB_METRIC_GET(m, callbacks_replayed), OB_METRIC_GET(m, polls));
     printf("  HTTP pushes        %" PRIu64 " (%" PRIu64 " retries)\n",
            OB_METRIC_GET(m, http_requests), OB_METRIC_GET(m, http_retries));
     printf("  parked             %" PRIu64 " on orders.retry (attempts in memory used up, or a "
@@ -457,6 +540,9 @@ static void print_summary(const struct demo *d, const struct tally *t, double se
     printf("  throughput         %.0f orders/s (%lu messages in %.2f s after the consumer "
            "group formed; %.1f s in all)\n",
            secs > 0 ? (double)total / secs : 0.0, total, secs, first_consume_s + secs);
+    printf("  statuses           the last one %.2f s after the last push outcome (warehouses "
+           "report every %u ms; cainiao and ems are polled every 500 ms)\n",
+           statuses_s, ob_sim_status_step_ms(warehouses[0].sim));
     printf("  result             %s\n", ok ? "OK: every message accounted for"
                                           : "FAILED: see above");
 }
@@ -469,13 +555,17 @@ static int run_demo(struct demo *d)
     struct tally t = {0};
     pthread_t thread;
     int bridge_started = 0, ok = 0;
-    double start, first_consume = 0, done_at = 0;
+    double start, first_consume = 0, done_at = 0, pushed_at = 0;
     char lag[2048];
     int64_t low_sum = 0;
 
     d->accepted = calloc(d->orders ? d->orders : 1, 1);
-    if (!d->accepted)
+    d->seen = calloc(d->orders ? d->orders : 1, sizeof(*d->seen));
+    if (!d->accepted || !d->seen) {
+        free(d->accepted);
+        free(d->seen);
         return 1;
+    }
     if (ob_mock_start(1, &d->mock, err, sizeof(err)) != 0 ||
         ob_mock_create_topic(d->mock, "orders", d->partitions) != 0 ||
         ob_mock_create_topic(d->mock, "orders.retry", d->partitions) != 0 ||
@@ -501,6 +591,18 @@ static int run_demo(struct demo *d)
         fprintf(stderr, "demo: %s\n", err);
         goto cleanup;
     }
+    for (int w = 0; w < N_WAREHOUSES; w++) {
+        char url[160];
+        if (warehouses[w].status != BY_CALLBACK || d->no_status)
+            continue;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/callbacks/%s%s%s",
+                 ob_bridge_http_port(d->bridge), warehouses[w].code,
+                 warehouses[w].sf_token[0] ? "/" : "", warehouses[w].sf_token);
+        if (ob_sim_set_callback_url(warehouses[w].sim, url) != 0) {
+            fprintf(stderr, "demo: cannot give %s its callback URL\n", warehouses[w].code);
+            goto cleanup;
+        }
+    }
     if (ob_watch_create(ob_mock_bootstraps(d->mock), topics, 2, &watch, err, sizeof(err)) != 0) {
         fprintf(stderr, "demo: %s\n", err);
         goto cleanup;
@@ -515,11 +617,14 @@ static int run_demo(struct demo *d)
         fprintf(stderr, "demo: %s\n", err);
         goto cleanup;
     }
-    while (t.accepted_distinct < d->expect_accepted || t.dlq < d->expect_dlq) {
+    while (t.accepted_distinct < d->expect_accepted || t.dlq < d->expect_dlq ||
+           t.finished < t.tracked) {
         rd_kafka_message_t *msg = ob_watch_next(watch, 200);
         if (!first_consume && OB_METRIC_GET(ob_bridge_metrics(d->bridge), consumed) > 0)
             first_consume = now_s();
-        if (now_s() - start > 120) {
+        if (!pushed_at && t.accepted_distinct >= d->expect_accepted && t.dlq >= d->expect_dlq)
+            pushed_at = now_s();
+        if (now_s() - start > 180) {
             fprintf(stderr, "demo: timed out waiting for every outcome\n");
             break;
         }
@@ -532,6 +637,8 @@ static int run_demo(struct demo *d)
         rd_kafka_message_destroy(msg);
     }
     done_at = now_s();
+    if (!pushed_at)
+        pushed_at = done_at;
     ob_bridge_stop(d->bridge);
     pthread_join(thread, NULL);
     bridge_started = 0;
@@ -555,7 +662,16 @@ static int run_demo(struct demo *d)
         created += st.created;
         refused += st.bad_signatures + st.bad_requests + st.unauthorized + st.key_mismatches;
     }
+    for (int w = 0; w < N_WAREHOUSES; w++) {
+        struct ob_sim_stats st;
+        ob_sim_get_stats(warehouses[w].sim, &st);
+        if (st.cb_forged_accepted)
+            fprintf(stderr, "demo: %s: %lu forged callbacks answered with success\n",
+                    warehouses[w].code, st.cb_forged_accepted);
+        refused += st.cb_forged_accepted;
+    }
     ok = t.accepted_distinct == d->expect_accepted && t.duplicate_accepts == 0 &&
+         t.finished == t.tracked && t.duplicate_statuses == 0 &&
          t.dlq == d->expect_dlq && created == d->expect_accepted && refused == 0 &&
          lagging == 0 && low_sum == 0;
     if (refused)
@@ -565,8 +681,8 @@ static int run_demo(struct demo *d)
     if (low_sum != 0)
         fprintf(stderr, "demo: the embedded Kafka dropped old records (low watermark %" PRId64
                         "): use fewer orders\n", low_sum);
-    print_summary(d, &t, done_at - (first_consume ? first_consume : start),
-                  (first_consume ? first_consume : start) - start, ok);
+    print_summary(d, &t, pushed_at - (first_consume ? first_consume : start),
+                  (first_consume ? first_consume : start) - start, done_at - pushed_at, ok);
 cleanup:
     if (bridge_started) {
         ob_bridge_stop(d->bridge);
@@ -582,6 +698,7 @@ cleanup:
     ob_mock_stop(d->mock);
     remove_ledger(d->ledger_dir);
     free(d->accepted);
+    free(d->seen);
     return ok ? 0 : 1;
 }
 
@@ -592,6 +709,7 @@ int ob_demo_main(int argc, char **argv)
                                          {"seed", required_argument, NULL, 's'},
                                          {"partitions", required_argument, NULL, 'p'},
                                          {"no-faults", no_argument, NULL, 'f'},
+                                         {"no-status", no_argument, NULL, 'S'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -619,6 +737,9 @@ int ob_demo_main(int argc, char **argv)
             break;
         case 'f':
             d.no_faults = 1;
+            break;
+        case 'S':
+            d.no_status = 1;
             break;
         case 'v':
             ob_log_set_level(getenv("OB_DEMO_DEBUG") ? OB_LOG_DEBUG : OB_LOG_INFO);

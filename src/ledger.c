@@ -79,9 +79,17 @@
 _Static_assert(sizeof(((struct ob_ledger_entry *)0)->reason) <= 256,
                "string lengths are encoded in one byte");
 
+/* Where ob_ledger_expire() stopped in one table. */
+struct expiry {
+    unsigned char key[KEY_MAX];
+    size_t len; /* 0: start from the first key */
+};
+
 struct ob_ledger {
     MDB_env *env;
     MDB_dbi deliveries;
+    MDB_dbi tracks;
+    int has_tracks; /* a read-only open of a file without the table: none */
     MDB_txn *wtxn;  /* the staged write transaction, or NULL */
     MDB_txn *rtxn;  /* long-lived read transaction, reset between reads */
     size_t staged;  /* writes in wtxn, for the message when they are lost */
@@ -97,8 +105,7 @@ struct ob_ledger {
     size_t full_lost;      /* writes lost in this episode */
     int64_t full_until_ms; /* no map-full eviction before this */
     int64_t reader_check_ms; /* when to look for dead readers next */
-    unsigned char exp_key[KEY_MAX]; /* the key ob_ledger_expire() examined last */
-    size_t exp_len;                 /* 0: start from the first key */
+    struct expiry exp_deliveries, exp_tracks; /* where ob_ledger_expire() stopped */
     unsigned char evict_key[KEY_MAX]; /* the key eviction looks at next */
     size_t evict_len;
     atomic_ulong commits;  /* commits so far, for the syncer */
@@ -314,6 +321,13 @@ static int usage(struct ob_ledger *l, size_t *pages, size_t *entries)
     if (!txn)
         return -1;
     rc = mdb_stat(txn, l->deliveries, &d);
+    if (rc == 0 && l->has_tracks) {
+        MDB_stat t;
+        rc = mdb_stat(txn, l->tracks, &t);
+        d.ms_branch_pages += t.ms_branch_pages;
+        d.ms_leaf_pages += t.ms_leaf_pages;
+        d.ms_overflow_pages += t.ms_overflow_pages;
+    }
     read_end(l, txn);
     if (rc != 0)
         return -1;
@@ -558,7 +572,7 @@ static int open_env(struct ob_ledger *l, const char *path)
         return errno;
     rc = mdb_env_create(&l->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(l->env, 1);
+        rc = mdb_env_set_maxdbs(l->env, 2);
     if (rc == 0 && !l->read_only)
         rc = mdb_env_set_mapsize(l->env, l->map_bytes); /* a reader takes the writer's size */
     if (rc == 0)
@@ -568,6 +582,12 @@ static int open_env(struct ob_ledger *l, const char *path)
         rc = mdb_txn_begin(l->env, NULL, l->read_only ? MDB_RDONLY : 0, &txn);
     if (rc == 0)
         rc = mdb_dbi_open(txn, "deliveries", l->read_only ? 0 : MDB_CREATE, &l->deliveries);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "orders", l->read_only ? 0 : MDB_CREATE, &l->tracks);
+        l->has_tracks = rc == 0;
+        if (rc == MDB_NOTFOUND && l->read_only)
+            rc = 0;
+    }
     if (rc == 0) {
         rc = mdb_txn_commit(txn);
         txn = NULL;
@@ -730,11 +750,12 @@ int ob_ledger_get(struct ob_ledger *l, const char *key, struct ob_ledger_entry *
 
 /* Staged in the write transaction; on MDB_MAP_FULL make room and try once
  * more in a fresh one. Any failure aborts the transaction. */
+static int put_value(struct ob_ledger *l, MDB_dbi dbi, const char *key, MDB_val *k, MDB_val *v);
+
 int ob_ledger_put(struct ob_ledger *l, const char *key, const struct ob_ledger_entry *e)
 {
     unsigned char buf[ENTRY_MAX];
     MDB_val k, v = {0, buf};
-    int rc = 0;
 
     if (!l || !e || check_key(l, key, "put") != 0)
         return -1;
@@ -749,10 +770,18 @@ int ob_ledger_put(struct ob_ledger *l, const char *key, const struct ob_ledger_e
     k.mv_size = strlen(key);
     k.mv_data = (void *)key;
     v.mv_size = encode(e, ob_now_epoch_ms(), buf);
+    return put_value(l, l->deliveries, key, &k, &v);
+}
+
+static int put_value(struct ob_ledger *l, MDB_dbi dbi, const char *key, MDB_val *kp, MDB_val *vp)
+{
+    MDB_val k = *kp, v = *vp;
+    int rc = 0;
+
     for (int attempt = 0; attempt < 2; attempt++) {
         if (write_begin(l) != 0)
             return -1;
-        rc = mdb_put(l->wtxn, l->deliveries, &k, &v, 0);
+        rc = mdb_put(l->wtxn, dbi, &k, &v, 0);
         if (rc == 0) {
             l->staged++;
             return 0;
@@ -801,52 +830,54 @@ int ob_ledger_flush(struct ob_ledger *l)
     return -1;
 }
 
-size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max)
+static int64_t entry_updated(const MDB_val *v);
+static int64_t track_updated(const MDB_val *v);
+
+/* Delete up to `max` entries of `dbi` updated before cutoff, or unreadable
+ * (updated() returns INT64_MIN), resuming after the key examined last and
+ * wrapping around. Staged. Returns how many went, or -1 when the staged
+ * transaction was lost. */
+static long expire_table(struct ob_ledger *l, MDB_dbi dbi, struct expiry *x,
+                         int64_t (*updated)(const MDB_val *), int64_t cutoff, size_t max,
+                         size_t *bad)
 {
     MDB_cursor *cur;
     MDB_stat st;
     MDB_val k, v;
-    struct ob_ledger_entry e;
-    size_t limit, seen = 0, gone = 0, bad = 0;
-    int64_t cutoff;
+    size_t limit, seen = 0, gone = 0;
     int rc;
 
-    if (!l || l->read_only || max == 0 || write_begin(l) != 0)
-        return 0;
-    cutoff = now_ms < INT64_MIN + l->ttl_ms ? INT64_MIN : now_ms - l->ttl_ms;
-    rc = mdb_stat(l->wtxn, l->deliveries, &st);
+    rc = mdb_stat(l->wtxn, dbi, &st);
     if (rc == 0)
-        rc = mdb_cursor_open(l->wtxn, l->deliveries, &cur);
+        rc = mdb_cursor_open(l->wtxn, dbi, &cur);
     if (rc != 0) {
         OB_WARN("ledger: expire: %s", mdb_strerror(rc));
         return 0;
     }
     limit = st.ms_entries < max ? st.ms_entries : max; /* each entry at most once */
 
-    /* Resume after the key examined last; wrap around at the end. */
-    k.mv_size = l->exp_len;
-    k.mv_data = l->exp_key;
-    rc = mdb_cursor_get(cur, &k, &v, l->exp_len ? MDB_SET_RANGE : MDB_FIRST);
-    if (rc == 0 && l->exp_len && k.mv_size == l->exp_len &&
-        memcmp(k.mv_data, l->exp_key, l->exp_len) == 0)
+    k.mv_size = x->len;
+    k.mv_data = x->key;
+    rc = mdb_cursor_get(cur, &k, &v, x->len ? MDB_SET_RANGE : MDB_FIRST);
+    if (rc == 0 && x->len && k.mv_size == x->len && memcmp(k.mv_data, x->key, x->len) == 0)
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     if (rc == MDB_NOTFOUND)
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 
     while (rc == 0 && seen < limit) {
-        int unreadable = decode(&v, &e) != 0;
+        int64_t when = updated(&v);
 
         seen++;
-        if (k.mv_size <= sizeof l->exp_key) {
-            memcpy(l->exp_key, k.mv_data, k.mv_size);
-            l->exp_len = k.mv_size;
+        if (k.mv_size <= sizeof x->key) {
+            memcpy(x->key, k.mv_data, k.mv_size);
+            x->len = k.mv_size;
         }
-        if (unreadable || e.updated_ms < cutoff) {
+        if (when == INT64_MIN || when < cutoff) {
             rc = mdb_cursor_del(cur, 0);
             if (rc != 0)
                 break;
             gone++;
-            bad += unreadable;
+            *bad += when == INT64_MIN;
         }
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
         if (rc == MDB_NOTFOUND)
@@ -860,12 +891,27 @@ size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max)
         write_abort(l, rc);
         if (rc == MDB_MAP_FULL)
             make_room(l);
-        return 0;
+        return -1;
     }
+    l->staged += gone;
+    return (long)gone;
+}
+
+size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max)
+{
+    size_t bad = 0;
+    long a, b = 0;
+    int64_t cutoff;
+
+    if (!l || l->read_only || max == 0 || write_begin(l) != 0)
+        return 0;
+    cutoff = now_ms < INT64_MIN + l->ttl_ms ? INT64_MIN + 1 : now_ms - l->ttl_ms;
+    a = expire_table(l, l->deliveries, &l->exp_deliveries, entry_updated, cutoff, max, &bad);
+    if (a >= 0 && l->has_tracks && write_begin(l) == 0)
+        b = expire_table(l, l->tracks, &l->exp_tracks, track_updated, cutoff, max, &bad);
     if (bad)
         OB_WARN("ledger: expire deleted %zu unreadable entries", bad);
-    l->staged += gone;
-    return gone;
+    return (size_t)(a > 0 ? a : 0) + (size_t)(b > 0 ? b : 0);
 }
 
 size_t ob_ledger_count(struct ob_ledger *l)
@@ -877,6 +923,198 @@ size_t ob_ledger_count(struct ob_ledger *l)
     if (!l || !(txn = read_begin(l)))
         return 0;
     if (mdb_stat(txn, l->deliveries, &st) == 0)
+        n = st.ms_entries;
+    read_end(l, txn);
+    return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Order tracks                                                              */
+
+/* Encoding of a track, little-endian, version 1:
+ *   u8 version, u8 current, u8 terminal, u8 seen_next, u32 emitted,
+ *   i64 revision, i64 updated_ms, OB_TRACK_SEEN x u32 seen, then
+ *   idempotency_key and warehouse_order_id as u8 length + bytes. */
+#define TRACK_V1 1
+#define TRACK_MIN (4 + 4 + 2 * 8 + 4 * OB_TRACK_SEEN + 2)
+#define TRACK_MAX (TRACK_MIN + 64 + 127)
+#define TRACK_KEY_MAX 256
+
+static int64_t entry_updated(const MDB_val *v)
+{
+    struct ob_ledger_entry e;
+
+    return decode(v, &e) == 0 ? e.updated_ms : INT64_MIN;
+}
+
+static size_t track_encode(const struct ob_track *t, int64_t updated_ms,
+                           unsigned char buf[TRACK_MAX])
+{
+    unsigned char *p = buf;
+
+    *p++ = TRACK_V1;
+    *p++ = (unsigned char)t->current;
+    *p++ = (unsigned char)(t->terminal != 0);
+    *p++ = (unsigned char)(t->seen_next % OB_TRACK_SEEN);
+    p = put_u64(p, t->emitted, 4);
+    p = put_u64(p, (uint64_t)t->revision, 8);
+    p = put_u64(p, (uint64_t)updated_ms, 8);
+    for (int i = 0; i < OB_TRACK_SEEN; i++)
+        p = put_u64(p, t->seen[i], 4);
+    p = put_str(p, t->idempotency_key, sizeof t->idempotency_key);
+    p = put_str(p, t->warehouse_order_id, sizeof t->warehouse_order_id);
+    return (size_t)(p - buf);
+}
+
+static int track_decode(const MDB_val *v, struct ob_track *t)
+{
+    struct reader r = {v->mv_data, (const unsigned char *)v->mv_data + v->mv_size, 0};
+
+    memset(t, 0, sizeof *t);
+    if (get_u64(&r, 1) != TRACK_V1)
+        return -1;
+    t->current = (int)get_u64(&r, 1);
+    t->terminal = (int)get_u64(&r, 1);
+    t->seen_next = (int)get_u64(&r, 1);
+    t->emitted = (uint32_t)get_u64(&r, 4);
+    t->revision = (int64_t)get_u64(&r, 8);
+    t->updated_ms = (int64_t)get_u64(&r, 8);
+    for (int i = 0; i < OB_TRACK_SEEN; i++)
+        t->seen[i] = (uint32_t)get_u64(&r, 4);
+    get_str(&r, t->idempotency_key, sizeof t->idempotency_key);
+    get_str(&r, t->warehouse_order_id, sizeof t->warehouse_order_id);
+    return r.bad || r.p != r.end || t->seen_next >= OB_TRACK_SEEN ? -1 : 0;
+}
+
+static int64_t track_updated(const MDB_val *v)
+{
+    struct ob_track t;
+
+    return track_decode(v, &t) == 0 ? t.updated_ms : INT64_MIN;
+}
+
+/* "<warehouse>\x1f<order_id>": order ids never hold 0x1f (order.v1). */
+static int track_key(const char *warehouse, const char *order_id, char out[TRACK_KEY_MAX],
+                     MDB_val *k)
+{
+    int n = snprintf(out, TRACK_KEY_MAX, "%s\x1f%s", warehouse ? warehouse : "",
+                     order_id ? order_id : "");
+
+    if (!warehouse || !*warehouse || !order_id || n < 0 || n >= TRACK_KEY_MAX) {
+        OB_WARN("ledger: track key too long or empty");
+        return -1;
+    }
+    k->mv_size = (size_t)n;
+    k->mv_data = out;
+    return 0;
+}
+
+int ob_ledger_track_get(struct ob_ledger *l, const char *warehouse, const char *order_id,
+                        struct ob_track *out)
+{
+    char key[TRACK_KEY_MAX];
+    struct ob_track t;
+    MDB_val k, v;
+    MDB_txn *txn;
+    int rc, found = -1;
+
+    if (!l || !*order_id || track_key(warehouse, order_id, key, &k) != 0)
+        return -1;
+    if (!l->has_tracks)
+        return 0;
+    if (!(txn = read_begin(l)))
+        return -1;
+    rc = mdb_get(txn, l->tracks, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        found = 0;
+    } else if (rc != 0) {
+        OB_WARN("ledger: track get: %s", mdb_strerror(rc));
+    } else if (track_decode(&v, &t) != 0) {
+        OB_WARN("ledger: a track of %s is unreadable (%zu bytes); taken as absent", warehouse,
+                v.mv_size);
+        found = 0;
+    } else {
+        if (out)
+            *out = t;
+        found = 1;
+    }
+    read_end(l, txn);
+    return found;
+}
+
+int ob_ledger_track_put(struct ob_ledger *l, const char *warehouse, const char *order_id,
+                        const struct ob_track *t)
+{
+    char key[TRACK_KEY_MAX];
+    unsigned char buf[TRACK_MAX];
+    MDB_val k, v = {0, buf};
+
+    if (!l || !t || !*order_id || track_key(warehouse, order_id, key, &k) != 0)
+        return -1;
+    if (l->read_only || !l->has_tracks) {
+        OB_WARN("ledger: track put: the ledger is open read-only");
+        return -1;
+    }
+    v.mv_size = track_encode(t, ob_now_epoch_ms(), buf);
+    return put_value(l, l->tracks, order_id, &k, &v);
+}
+
+int ob_ledger_track_next(struct ob_ledger *l, const char *warehouse, char order_id[65],
+                         struct ob_track *out)
+{
+    char key[TRACK_KEY_MAX];
+    size_t prefix;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    MDB_txn *txn;
+    int rc, found = 0;
+
+    if (!l || track_key(warehouse, order_id, key, &k) != 0)
+        return -1;
+    if (!l->has_tracks)
+        return 0;
+    prefix = strlen(warehouse) + 1;
+    if (!(txn = read_begin(l)))
+        return -1;
+    rc = mdb_cursor_open(txn, l->tracks, &cur);
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == 0) {
+            if (k.mv_size < prefix || memcmp(k.mv_data, key, prefix) != 0) {
+                rc = MDB_NOTFOUND; /* past this warehouse */
+                break;
+            }
+            size_t id_len = k.mv_size - prefix;
+            const char *id = (const char *)k.mv_data + prefix;
+            if (id_len > 0 && id_len < 65 &&
+                !(id_len == strlen(order_id) && memcmp(id, order_id, id_len) == 0) &&
+                track_decode(&v, out) == 0) {
+                memcpy(order_id, id, id_len);
+                order_id[id_len] = '\0';
+                found = 1;
+                break;
+            }
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+    }
+    read_end(l, txn);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        OB_WARN("ledger: track walk: %s", mdb_strerror(rc));
+        return -1;
+    }
+    return found;
+}
+
+size_t ob_ledger_track_count(struct ob_ledger *l)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    size_t n = 0;
+
+    if (!l || !l->has_tracks || !(txn = read_begin(l)))
+        return 0;
+    if (mdb_stat(txn, l->tracks, &st) == 0)
         n = st.ms_entries;
     read_end(l, txn);
     return n;

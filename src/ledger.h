@@ -91,4 +91,42 @@ size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max);
 /* Entries stored now, staged writes included (for metrics and tests). */
 size_t ob_ledger_count(struct ob_ledger *l);
 
+/*
+ * Order tracks: what the bridge knows about an accepted order after its
+ * push, for status callbacks and polling (track.h decides with them). Kept
+ * in a second table of the same environment, keyed by warehouse code and
+ * order_id, staged and flushed with the deliveries, expired by the same TTL
+ * (since the last update); never evicted for room while not terminal.
+ */
+#define OB_TRACK_SEEN 32
+
+struct ob_track {
+    int current;        /* enum ob_fulfillment_status: the state the order has reached */
+    uint32_t emitted;   /* bit (1u << status) per status already in Kafka */
+    uint32_t seen[OB_TRACK_SEEN]; /* hashes of EXCEPTION and unmapped reports in Kafka (ring) */
+    int seen_next;
+    int terminal;       /* no more polling */
+    int64_t revision;
+    int64_t updated_ms; /* set by put */
+    char idempotency_key[65];
+    char warehouse_order_id[128];
+};
+
+/* 1 found, 0 not found (or unreadable), -1 on error (logged). */
+int ob_ledger_track_get(struct ob_ledger *l, const char *warehouse, const char *order_id,
+                        struct ob_track *out);
+
+/* Stage a track (updated_ms set to now). 0, or -1 (logged). */
+int ob_ledger_track_put(struct ob_ledger *l, const char *warehouse, const char *order_id,
+                        const struct ob_track *t);
+
+/* The track of `warehouse` that follows order_id (in key order; "" for the
+ * first) into order_id/out. Returns 1, 0 when there is none after it, -1
+ * on error. order_id has room for 65 bytes. */
+int ob_ledger_track_next(struct ob_ledger *l, const char *warehouse, char order_id[65],
+                         struct ob_track *out);
+
+/* Tracks stored now, staged writes included. */
+size_t ob_ledger_track_count(struct ob_ledger *l);
+
 #endif

@@ -217,6 +217,21 @@ static int cmd_check(int argc, char **argv)
         } else {
             printf("  %s\n", summary);
         }
+        const struct ob_warehouse_conf *w = &cfg->warehouses[i];
+        if (w->callback.path && !inst->plugin.vt.decode_callback) {
+            fprintf(stderr, "%s: $.warehouses.%s.callback: adapter %s does not take status "
+                            "callbacks\n", path, w->code, inst->plugin.vt.name);
+            bad = 1;
+        } else if (w->callback.path) {
+            printf("  status callbacks on %s\n", w->callback.path);
+        }
+        if (w->poll.interval_ms && !inst->plugin.vt.poll_encode) {
+            fprintf(stderr, "%s: $.warehouses.%s.poll: adapter %s cannot be polled\n", path,
+                    w->code, inst->plugin.vt.name);
+            bad = 1;
+        } else if (w->poll.interval_ms) {
+            printf("  status polled every %ld ms\n", w->poll.interval_ms);
+        }
         ob_adapter_close(inst);
     }
     if (!bad)

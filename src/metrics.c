@@ -1,5 +1,10 @@
 #include "metrics.h"
 
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 static unsigned bucket_of(uint64_t v)
 {
     unsigned msb, idx;
@@ -45,4 +50,80 @@ uint64_t ob_histogram_quantile(const struct ob_histogram *h, double quantile)
             return bucket_top(i);
     }
     return bucket_top(OB_HIST_BUCKETS - 1);
+}
+
+/* Every counter, for the Prometheus text of GET /metrics. */
+static const struct {
+    const char *name;
+    size_t offset;
+    const char *type;
+    const char *help;
+} counters[] = {
+    {"consumed", offsetof(struct ob_metrics, consumed), "counter", "messages taken from the orders and retry topics"},
+    {"accepted", offsetof(struct ob_metrics, accepted), "counter", "ACCEPTED by a warehouse"},
+    {"rejected", offsetof(struct ob_metrics, rejected), "counter", "refused by a warehouse (REJECTED + DLQ)"},
+    {"invalid", offsetof(struct ob_metrics, invalid), "counter", "not a valid order.v1 (DLQ)"},
+    {"unroutable", offsetof(struct ob_metrics, unroutable), "counter", "no warehouse for it (DLQ)"},
+    {"failed", offsetof(struct ob_metrics, failed), "counter", "retries exhausted or not encodable (DLQ)"},
+    {"dead_lettered", offsetof(struct ob_metrics, dead_lettered), "counter", "records acknowledged on the DLQ topic"},
+    {"status_events", offsetof(struct ob_metrics, status_events), "counter", "records acknowledged on the status topic"},
+    {"http_requests", offsetof(struct ob_metrics, http_requests), "counter", "pushes sent"},
+    {"http_retries", offsetof(struct ob_metrics, http_retries), "counter", "pushes that were a retry"},
+    {"produce_errors", offsetof(struct ob_metrics, produce_errors), "counter", "delivery reports with an error (re-sent)"},
+    {"finished", offsetof(struct ob_metrics, finished), "counter", "orders whose outcome is final and in Kafka"},
+    {"in_flight", offsetof(struct ob_metrics, in_flight), "gauge", "orders being worked on now"},
+    {"parked", offsetof(struct ob_metrics, parked), "counter", "orders put on the retry topic"},
+    {"ledger_skipped", offsetof(struct ob_metrics, ledger_skipped), "counter", "redelivered orders already done: status re-emitted"},
+    {"ledger_resent", offsetof(struct ob_metrics, ledger_resent), "counter", "redelivered orders found in flight: resent, same key"},
+    {"breaker_opened", offsetof(struct ob_metrics, breaker_opened), "counter", "times a warehouse's circuit breaker opened"},
+    {"rate_limited", offsetof(struct ob_metrics, rate_limited), "counter", "pushes that waited for the rate limit"},
+    {"abandoned", offsetof(struct ob_metrics, abandoned), "counter", "orders left uncommitted at revoke or stop"},
+    {"callbacks", offsetof(struct ob_metrics, callbacks), "counter", "callback requests received"},
+    {"callbacks_ok", offsetof(struct ob_metrics, callbacks_ok), "counter", "answered with success"},
+    {"callbacks_forbidden", offsetof(struct ob_metrics, callbacks_forbidden), "counter", "bad signature, token, timestamp or source"},
+    {"callbacks_malformed", offsetof(struct ob_metrics, callbacks_malformed), "counter", "not understood"},
+    {"callbacks_too_large", offsetof(struct ob_metrics, callbacks_too_large), "counter", "body over the limit"},
+    {"callbacks_unknown_order", offsetof(struct ob_metrics, callbacks_unknown_order), "counter", "named no order pushed to that warehouse"},
+    {"callbacks_retry", offsetof(struct ob_metrics, callbacks_retry), "counter", "not taken now (Kafka): the warehouse sends again"},
+    {"callbacks_replayed", offsetof(struct ob_metrics, callbacks_replayed), "counter", "a delivery id seen before: success, nothing emitted"},
+    {"polls", offsetof(struct ob_metrics, polls), "counter", "status queries sent"},
+    {"poll_errors", offsetof(struct ob_metrics, poll_errors), "counter", "queries without a usable answer"},
+    {"reports_emitted", offsetof(struct ob_metrics, reports_emitted), "counter", "status events from callbacks and polls in Kafka"},
+    {"reports_repeated", offsetof(struct ob_metrics, reports_repeated), "counter", "reports of a status already emitted: dropped"},
+    {"reports_late", offsetof(struct ob_metrics, reports_late), "counter", "emitted, but the order was already further"},
+    {"reports_unmapped", offsetof(struct ob_metrics, reports_unmapped), "counter", "warehouse codes with no status: emitted raw"},
+    {"reports_unknown_order", offsetof(struct ob_metrics, reports_unknown_order), "counter", "reports about an order unknown there"},
+};
+
+char *ob_metrics_text(const struct ob_metrics *m, size_t *len)
+{
+    size_t cap = 256 + sizeof(counters) / sizeof(counters[0]) * 256, n = 0;
+    char *out = malloc(cap);
+    static const double quantiles[] = {0.5, 0.9, 0.99};
+
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        const _Atomic uint64_t *v =
+            (const _Atomic uint64_t *)(const void *)((const char *)m + counters[i].offset);
+        const char *suffix = strcmp(counters[i].type, "counter") == 0 ? "_total" : "";
+        int w = snprintf(out + n, cap - n,
+                         "# HELP orderbridge_%s%s %s\n# TYPE orderbridge_%s%s %s\n"
+                         "orderbridge_%s%s %llu\n",
+                         counters[i].name, suffix, counters[i].help, counters[i].name, suffix,
+                         counters[i].type, counters[i].name, suffix,
+                         (unsigned long long)atomic_load_explicit(v, memory_order_relaxed));
+        if (w < 0 || (size_t)w >= cap - n)
+            break;
+        n += (size_t)w;
+    }
+    for (size_t i = 0; i < sizeof(quantiles) / sizeof(quantiles[0]); i++) {
+        int w = snprintf(out + n, cap - n, "orderbridge_latency_seconds{quantile=\"%g\"} %.6f\n",
+                         quantiles[i], (double)ob_histogram_quantile(&m->latency, quantiles[i]) / 1e6);
+        if (w < 0 || (size_t)w >= cap - n)
+            break;
+        n += (size_t)w;
+    }
+    *len = n;
+    return out;
 }

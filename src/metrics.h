@@ -8,6 +8,7 @@
 #define OB_METRICS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Log-linear buckets over microseconds: 16 per power of two, up to ~2^36 us. */
@@ -43,8 +44,28 @@ struct ob_metrics {
     _Atomic uint64_t breaker_opened;  /* times a warehouse's circuit breaker opened */
     _Atomic uint64_t rate_limited;    /* pushes that waited for the rate limit */
     _Atomic uint64_t abandoned;       /* orders left uncommitted at revoke or stop */
+    /* status after the push: callbacks and polls */
+    _Atomic uint64_t callbacks;               /* callback requests received */
+    _Atomic uint64_t callbacks_ok;            /* answered with success */
+    _Atomic uint64_t callbacks_forbidden;     /* bad signature, token, timestamp or source */
+    _Atomic uint64_t callbacks_malformed;     /* not understood */
+    _Atomic uint64_t callbacks_too_large;     /* body over the limit */
+    _Atomic uint64_t callbacks_unknown_order; /* named no order pushed to that warehouse */
+    _Atomic uint64_t callbacks_retry;         /* not taken now (Kafka): the warehouse sends again */
+    _Atomic uint64_t callbacks_replayed;      /* a delivery id seen before: success, nothing emitted */
+    _Atomic uint64_t polls;                   /* status queries sent */
+    _Atomic uint64_t poll_errors;             /* queries without a usable answer */
+    _Atomic uint64_t reports_emitted;         /* status events from callbacks and polls in Kafka */
+    _Atomic uint64_t reports_repeated;        /* reports of a status already emitted: dropped */
+    _Atomic uint64_t reports_late;            /* emitted, but the order was already further */
+    _Atomic uint64_t reports_unmapped;        /* warehouse codes with no status: emitted raw */
+    _Atomic uint64_t reports_unknown_order;   /* reports about an order unknown there */
     struct ob_histogram latency;      /* consumed -> outcome acknowledged by Kafka */
 };
+
+/* Every counter and the latency quantiles as Prometheus text (GET /metrics),
+ * malloc()ed, length in *len; NULL when out of memory. Any thread. */
+char *ob_metrics_text(const struct ob_metrics *m, size_t *len);
 
 #define OB_METRIC_ADD(m, field, n) atomic_fetch_add_explicit(&(m)->field, (n), memory_order_relaxed)
 #define OB_METRIC_GET(m, field) atomic_load_explicit(&(m)->field, memory_order_relaxed)

@@ -132,6 +132,17 @@ char *ob_status_event_json(const struct ob_status_event *ev, size_t *len)
     rc |= set_optional(doc, "tracking_no", ev->tracking_no);
     rc |= set_optional(doc, "reason", ev->reason);
     rc |= set_string(doc, "source", ev->source);
+    if (ev->raw_code && *ev->raw_code) {
+        json_t *raw = json_object();
+        rc |= raw ? 0 : -1;
+        if (raw) {
+            rc |= set_string(raw, "code", ev->raw_code);
+            rc |= set_optional(raw, "text", ev->raw_text);
+            rc |= json_object_set_new(doc, "raw", raw);
+        }
+    }
+    if (ev->unmapped)
+        rc |= json_object_set_new(doc, "unmapped", json_true());
     rc |= set_optional(doc, "idempotency_key", ev->idempotency_key);
     rc |= set_optional(doc, "trace_id", ev->trace_id);
     if (rc == 0)

@@ -21,6 +21,9 @@ struct ob_status_event {
     const char *tracking_no;
     const char *reason;
     const char *source; /* "push", "callback", "poll", "bridge" */
+    const char *raw_code; /* the warehouse's own code (callback, poll); NULL: no "raw" */
+    const char *raw_text;
+    int unmapped;         /* raw_code maps to no status: `status` is the order's state */
     const char *idempotency_key;
     const char *trace_id;
 };

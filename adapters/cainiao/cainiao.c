@@ -13,6 +13,11 @@
  * "errorMsg"}: the business outcome is in the body. It dedupes by
  * logisticsOrderCode (our order_id) and answers a repeat with errorCode
  * ORDER_EXISTS, which means it already has the order: accepted.
+ *
+ * Status after the push is polled: the same form with msg_type
+ * WMS_ORDER_STATUS_QUERY and logistics_interface = {"logisticsOrderCode",
+ * "orderCode"?} (JSON), answered with orderStatusList, the order's statuses
+ * oldest first (README.md "Status polling").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +32,8 @@
 #define GATEWAY_PATH "/gateway/link.do"
 #define DEFAULT_TIME_ZONE "Asia/Shanghai"
 #define CODE_EXISTS "ORDER_EXISTS"
+#define QUERY_MSG_TYPE "WMS_ORDER_STATUS_QUERY"
+#define CODE_NOT_FOUND "ORDER_NOT_FOUND"
 #define MAX_QUOTE 300 /* bytes of a warehouse message quoted in a reason */
 
 /* Business codes that mean "try again later" unless settings.retry_codes
@@ -292,34 +299,24 @@ static int data_digest(const char *content, size_t len, const char *secret, stru
     return rc;
 }
 
-static int cainiao_encode(void *state, const struct ob_order *order,
-                          const struct ob_delivery *delivery, struct ob_request *out,
-                          char *errstr, size_t errstr_size)
+/* The signed LINK request carrying `content` as message `msg_type`, into
+ * `out`. Returns 0, or -1 with errstr set. */
+static int link_request(const struct cainiao *c, const char *msg_type, const char *content,
+                        size_t content_len, struct ob_request *out, char *errstr,
+                        size_t errstr_size)
 {
-    struct cainiao *c = state;
-    struct ob_buf doc, digest, body;
+    struct ob_buf digest, body;
     struct ob_params params = {0};
     char *text;
     size_t len;
     int rc = -1;
 
-    (void)delivery; /* LINK dedupes by logisticsOrderCode; it has no field for the key */
-    /* Only creation is modelled; an update or a cancellation pushed as a
-     * create would be answered ORDER_EXISTS and wrongly reported ACCEPTED. */
-    if (order->event != OB_EVENT_CREATED) {
-        ob_strlcpyf(errstr, errstr_size, "event %s is not supported by the cainiao adapter yet",
-                    order->event_name);
-        return -1;
-    }
-    ob_buf_init(&doc, OB_BUF_DEFAULT_MAX);
     ob_buf_init(&digest, OB_BUF_DEFAULT_MAX);
     ob_buf_init(&body, OB_BUF_DEFAULT_MAX);
-    if (build_document(order, &doc, errstr, errstr_size) != 0)
-        goto cleanup;
-    if (data_digest(doc.data, doc.len, c->secret, &digest) != 0 ||
-        ob_params_add(&params, "msg_type", MSG_TYPE) != 0 ||
+    if (data_digest(content, content_len, c->secret, &digest) != 0 ||
+        ob_params_add(&params, "msg_type", msg_type) != 0 ||
         ob_params_add(&params, "logistic_provider_id", c->provider_id) != 0 ||
-        ob_params_add(&params, "logistics_interface", doc.data) != 0 ||
+        ob_params_add(&params, "logistics_interface", content) != 0 ||
         ob_params_add(&params, "data_digest", digest.data) != 0 ||
         (c->to_code && ob_params_add(&params, "to_code", c->to_code) != 0) ||
         /* java.net.URLEncoder, as LINK's own clients: '+' of the digest -> %2B */
@@ -338,9 +335,33 @@ static int cainiao_encode(void *state, const struct ob_order *order,
     rc = 0;
 cleanup:
     ob_params_free(&params);
-    ob_buf_reset(&doc);
     ob_buf_reset(&digest);
     ob_buf_reset(&body);
+    return rc;
+}
+
+static int cainiao_encode(void *state, const struct ob_order *order,
+                          const struct ob_delivery *delivery, struct ob_request *out,
+                          char *errstr, size_t errstr_size)
+{
+    struct cainiao *c = state;
+    struct ob_buf doc;
+    int rc = -1;
+
+    (void)delivery; /* LINK dedupes by logisticsOrderCode; it has no field for the key */
+    /* Only creation is modelled; an update or a cancellation pushed as a
+     * create would be answered ORDER_EXISTS and wrongly reported ACCEPTED. */
+    if (order->event != OB_EVENT_CREATED) {
+        ob_strlcpyf(errstr, errstr_size, "event %s is not supported by the cainiao adapter yet",
+                    order->event_name);
+        return -1;
+    }
+    ob_buf_init(&doc, OB_BUF_DEFAULT_MAX);
+    if (build_document(order, &doc, errstr, errstr_size) != 0)
+        goto cleanup;
+    rc = link_request(c, MSG_TYPE, doc.data, doc.len, out, errstr, errstr_size);
+cleanup:
+    ob_buf_reset(&doc);
     return rc;
 }
 
@@ -438,16 +459,199 @@ static void cainiao_decode_response(void *state, const struct ob_order *order,
         classify_body(c, resp, out);
 }
 
+/* ------------------------------------------------------------------------ */
+/* status polling: WMS_ORDER_STATUS_QUERY                                    */
+
+/* What each status code of the query answer means (anything else: UNMAPPED,
+ * kept in raw_code). */
+static const struct {
+    const char *code;
+    enum ob_fulfillment_status status;
+} status_map[] = {
+    {"WMS_ACCEPT", OB_STATUS_ALLOCATED}, {"WMS_PICK", OB_STATUS_PICKED},
+    {"WMS_PACKAGE", OB_STATUS_PACKED},   {"WMS_CONSIGN", OB_STATUS_SHIPPED},
+    {"TMS_SIGN", OB_STATUS_DELIVERED},   {"WMS_EXCEPTION", OB_STATUS_EXCEPTION},
+    {"WMS_CANCEL", OB_STATUS_CANCELLED}, {"WMS_REJECT", OB_STATUS_REJECTED},
+};
+
+static enum ob_fulfillment_status map_status(const char *code)
+{
+    for (size_t i = 0; i < sizeof status_map / sizeof status_map[0]; i++)
+        if (strcmp(code, status_map[i].code) == 0)
+            return status_map[i].status;
+    return OB_STATUS_UNMAPPED;
+}
+
+/* Copy `src` into dst[size], cut on a UTF-8 character boundary. */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (size == 0)
+        return;
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int cainiao_poll_encode(void *state, const struct ob_poll_target *target,
+                               struct ob_request *out, char *errstr, size_t errstr_size)
+{
+    const struct cainiao *c = state;
+    json_t *query = json_object();
+    char *text = NULL;
+    int rc = -1;
+
+    /* json_string() refuses invalid UTF-8: NULL here, so the set fails */
+    if (!query ||
+        json_object_set_new(query, "logisticsOrderCode", json_string(target->order_id)) != 0 ||
+        (target->warehouse_order_id && *target->warehouse_order_id &&
+         json_object_set_new(query, "orderCode", json_string(target->warehouse_order_id)) != 0)) {
+        ob_strlcpyf(errstr, errstr_size,
+                    "cannot write the order ids as JSON text (out of memory or invalid UTF-8)");
+        goto cleanup;
+    }
+    if (!(text = json_dumps(query, JSON_COMPACT))) {
+        ob_strlcpyf(errstr, errstr_size, "out of memory");
+        goto cleanup;
+    }
+    rc = link_request(c, QUERY_MSG_TYPE, text, strlen(text), out, errstr, errstr_size);
+cleanup:
+    free(text);
+    json_decref(query);
+    return rc;
+}
+
+/* One entry of orderStatusList into `u`. */
+static void status_update(const struct cainiao *c, const struct ob_poll_target *target,
+                          const char *order_code, json_t *entry, struct ob_status_update *u)
+{
+    const char *code = member(entry, "status"), *when = member(entry, "operateTime");
+    const char *tracking = member(entry, "tmsOrderCode");
+
+    memset(u, 0, sizeof *u);
+    copy_text(u->order_id, sizeof u->order_id, target->order_id);
+    copy_text(u->warehouse_order_id, sizeof u->warehouse_order_id,
+              *order_code ? order_code
+                          : target->warehouse_order_id ? target->warehouse_order_id : "");
+    u->status = map_status(code);
+    copy_text(u->raw_code, sizeof u->raw_code, code);
+    copy_text(u->raw_text, sizeof u->raw_text, member(entry, "statusDesc"));
+    /* unreadable or absent: 0, the bridge uses the time it learnt it */
+    if (!*when || ob_time_parse(when, c->time_zone, "yyyy-MM-dd HH:mm:ss", &u->occurred_at_ms) != 0)
+        u->occurred_at_ms = 0;
+    copy_text(u->carrier, sizeof u->carrier, member(entry, "tmsCode"));
+    copy_text(u->tracking_no, sizeof u->tracking_no,
+              *tracking ? tracking : member(entry, "mailNo"));
+    if (u->status == OB_STATUS_EXCEPTION || u->status == OB_STATUS_CANCELLED ||
+        u->status == OB_STATUS_REJECTED)
+        copy_text(u->reason, sizeof u->reason, member(entry, "remark"));
+}
+
+static int cainiao_poll_decode(void *state, const struct ob_poll_target *target,
+                               const struct ob_response *resp, struct ob_status_update *out,
+                               size_t max, char *errstr, size_t errstr_size)
+{
+    const struct cainiao *c = state;
+    json_t *doc = NULL, *success, *list, *entry;
+    const char *s, *code, *about;
+    size_t i, n, unmapped = 0, drop_unmapped, drop_oldest, written = 0;
+    int ok, rc = -1;
+
+    if (resp->status == 0) {
+        ob_strlcpyf(errstr, errstr_size, "no answer: %s",
+                    resp->transport_error ? resp->transport_error : "(no detail)");
+        return -1;
+    }
+    if (resp->status < 200 || resp->status > 299) {
+        ob_strlcpyf(errstr, errstr_size, "HTTP %ld", resp->status);
+        return -1;
+    }
+    doc = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    success = json_object_get(doc, "success");
+    s = json_string_value(success);
+    if (json_is_boolean(success))
+        ok = json_is_true(success);
+    else if (s && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0))
+        ok = strcmp(s, "true") == 0;
+    else {
+        ob_strlcpyf(errstr, errstr_size, "HTTP %ld but no LINK result (%s)", resp->status,
+                    !doc                   ? "not JSON"
+                    : !json_is_object(doc) ? "not a JSON object"
+                    : success              ? "\"success\" is neither \"true\" nor \"false\""
+                                           : "no \"success\"");
+        goto cleanup;
+    }
+    code = member(doc, "errorCode");
+    if (!ok) {
+        if (strcmp(code, CODE_NOT_FOUND) == 0)
+            ob_strlcpyf(errstr, errstr_size,
+                        "cainiao " CODE_NOT_FOUND ": the warehouse does not know the order");
+        else
+            ob_strlcpyf(errstr, errstr_size, "cainiao %s: %.*s", *code ? code : "(no errorCode)",
+                        quote_len(member(doc, "errorMsg")), member(doc, "errorMsg"));
+        goto cleanup;
+    }
+    about = member(doc, "logisticsOrderCode");
+    if (*about && strcmp(about, target->order_id) != 0) {
+        ob_strlcpyf(errstr, errstr_size, "the answer is about another order");
+        goto cleanup;
+    }
+    list = json_object_get(doc, "orderStatusList");
+    if (!list || json_is_null(list)) { /* nothing to report yet */
+        rc = 0;
+        goto cleanup;
+    }
+    if (!json_is_array(list)) {
+        ob_strlcpyf(errstr, errstr_size, "orderStatusList is not an array");
+        goto cleanup;
+    }
+    n = json_array_size(list);
+    json_array_foreach(list, i, entry) {
+        if (!json_is_object(entry) || !*member(entry, "status")) {
+            ob_strlcpyf(errstr, errstr_size, "orderStatusList[%zu] has no status", i);
+            goto cleanup;
+        }
+        unmapped += map_status(member(entry, "status")) == OB_STATUS_UNMAPPED;
+    }
+    /* More than fit: drop the oldest unmapped entries first, then the
+     * oldest of the rest (likely emitted already). */
+    drop_unmapped = n > max ? (n - max < unmapped ? n - max : unmapped) : 0;
+    drop_oldest = n - drop_unmapped > max ? n - drop_unmapped - max : 0;
+    json_array_foreach(list, i, entry) {
+        if (drop_unmapped > 0 && map_status(member(entry, "status")) == OB_STATUS_UNMAPPED) {
+            drop_unmapped--;
+            continue;
+        }
+        if (drop_oldest > 0) {
+            drop_oldest--;
+            continue;
+        }
+        status_update(c, target, member(doc, "orderCode"), entry, &out[written++]);
+    }
+    rc = (int)written;
+cleanup:
+    json_decref(doc);
+    return rc;
+}
+
 static const struct ob_adapter cainiao_adapter = {
     .abi = OB_ADAPTER_ABI,
     .size = sizeof(struct ob_adapter),
     .name = "cainiao",
     .description = "Cainiao LINK gateway: form POST /gateway/link.do, " MSG_TYPE
-                   " XML, data_digest Base64(MD5(content+secret))",
+                   " XML, data_digest Base64(MD5(content+secret)); status polled with "
+                   QUERY_MSG_TYPE,
     .init = cainiao_init,
     .encode = cainiao_encode,
     .decode_response = cainiao_decode_response,
     .destroy = cainiao_destroy,
+    .poll_encode = cainiao_poll_encode,
+    .poll_decode = cainiao_poll_decode,
 };
 
 OB_ADAPTER_EXPORT const struct ob_adapter *ob_adapter_entry(void)

@@ -16,6 +16,11 @@
  * (retBody, a JSON string, has waybillNo), "B00021" the order already exists
  * (accepted: a redelivery), "S00001"/"S00002" refused. EMS dedupes by
  * logisticsOrderNo (our order_id).
+ *
+ * Status after the push is polled with the trace query 040001 (modeled):
+ * the same form and sealing, json = {"logisticsOrderNo", "waybillNo"?},
+ * answered with retBody.responseItems, the trace oldest first (README.md
+ * "Status polling").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +31,7 @@
 #include <orderbridge/sdk.h>
 
 #define EMS_API_CODE "020003"
+#define EMS_TRACE_API_CODE "040001" /* the trace query (modeled) */
 #define EMS_MSG_TYPE "0" /* 0: the message is JSON */
 #define EMS_VERSION "V1.0.0"
 #define EMS_CIPHER_PREFIX "|$4|"
@@ -35,6 +41,7 @@
 
 #define CODE_OK "00000"
 #define CODE_EXISTS "B00021"
+#define CODE_NOT_FOUND "B00010" /* trace query: no such order (modeled) */
 
 /* retCodes EMS documents as refusals of the request itself. */
 static const char *const permanent_codes[] = {"S00001", "S00002"};
@@ -308,31 +315,20 @@ static int seal(const struct ems *e, const char *json, struct ob_buf *out)
     return rc;
 }
 
-static int ems_encode(void *state, const struct ob_order *order,
-                      const struct ob_delivery *delivery, struct ob_request *out, char *errstr,
-                      size_t errstr_size)
+/* The form EMS's gateway takes, for `api_code` with the business document
+ * `json` (sealed here), into `out`. Returns 0, or -1 with errstr set. */
+static int ems_request(const struct ems *e, const char *api_code, const char *json,
+                       struct ob_request *out, char *errstr, size_t errstr_size)
 {
-    struct ems *e = state;
     struct ob_params params = {0};
     struct ob_buf sealed, form;
     char stamp[32];
-    char *json = NULL, *body;
+    char *body;
     size_t body_len;
     int rc = -1;
 
-    (void)delivery; /* EMS dedupes by logisticsOrderNo = order_id; it has no key field */
     ob_buf_init(&sealed, OB_BUF_DEFAULT_MAX);
     ob_buf_init(&form, OB_BUF_DEFAULT_MAX);
-
-    /* Only creation is modelled; pushing an update or a cancellation as a
-     * create would be answered B00021 "exists" and wrongly reported ACCEPTED. */
-    if (order->event != OB_EVENT_CREATED) {
-        ob_strlcpyf(errstr, errstr_size, "event %s is not supported by the ems adapter yet",
-                    order->event_name);
-        return -1;
-    }
-    if (!(json = order_json(order, errstr, errstr_size)))
-        goto cleanup;
     if (seal(e, json, &sealed) != 0) {
         ob_strlcpyf(errstr, errstr_size, "cannot encrypt logitcsInterface (SM4)");
         goto cleanup;
@@ -342,7 +338,7 @@ static int ems_encode(void *state, const struct ob_order *order,
         ob_strlcpyf(errstr, errstr_size, "cannot format timeStamp in %s", e->time_zone);
         goto cleanup;
     }
-    if (ob_params_add(&params, "apiCode", EMS_API_CODE) != 0 ||
+    if (ob_params_add(&params, "apiCode", api_code) != 0 ||
         ob_params_add(&params, "senderNo", e->sender_no) != 0 ||
         ob_params_add(&params, "authorization", e->authorization) != 0 ||
         ob_params_add(&params, "msgType", EMS_MSG_TYPE) != 0 ||
@@ -364,10 +360,33 @@ static int ems_encode(void *state, const struct ob_order *order,
     }
     rc = 0;
 cleanup:
-    free(json);
     ob_buf_reset(&sealed);
     ob_buf_reset(&form);
     ob_params_free(&params);
+    return rc;
+}
+
+static int ems_encode(void *state, const struct ob_order *order,
+                      const struct ob_delivery *delivery, struct ob_request *out, char *errstr,
+                      size_t errstr_size)
+{
+    struct ems *e = state;
+    char *json;
+    int rc;
+
+    (void)delivery; /* EMS dedupes by logisticsOrderNo = order_id; it has no key field */
+
+    /* Only creation is modelled; pushing an update or a cancellation as a
+     * create would be answered B00021 "exists" and wrongly reported ACCEPTED. */
+    if (order->event != OB_EVENT_CREATED) {
+        ob_strlcpyf(errstr, errstr_size, "event %s is not supported by the ems adapter yet",
+                    order->event_name);
+        return -1;
+    }
+    if (!(json = order_json(order, errstr, errstr_size)))
+        return -1;
+    rc = ems_request(e, EMS_API_CODE, json, out, errstr, errstr_size);
+    free(json);
     return rc;
 }
 
@@ -452,15 +471,209 @@ static void ems_decode_response(void *state, const struct ob_order *order,
     json_decref(answer);
 }
 
+/* ------------------------------------------------------------------------ */
+/* status polling: the trace query 040001                                    */
+
+/* What each opCode of the trace means (anything else: UNMAPPED, kept in
+ * raw_code). W.. are the warehouse's own steps (modeled); 203 and 704 are
+ * EMS's collection and delivery. */
+static const struct {
+    const char *code;
+    enum ob_fulfillment_status status;
+} op_map[] = {
+    {"W10", OB_STATUS_ALLOCATED}, {"W20", OB_STATUS_PICKED},    {"W30", OB_STATUS_PACKED},
+    {"203", OB_STATUS_SHIPPED},   {"704", OB_STATUS_DELIVERED}, {"W90", OB_STATUS_EXCEPTION},
+    {"W99", OB_STATUS_CANCELLED},
+};
+
+static enum ob_fulfillment_status map_op(const char *code)
+{
+    for (size_t i = 0; i < sizeof(op_map) / sizeof(op_map[0]); i++)
+        if (strcmp(code, op_map[i].code) == 0)
+            return op_map[i].status;
+    return OB_STATUS_UNMAPPED;
+}
+
+static const char *text_of(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+
+    return s ? s : "";
+}
+
+/* Copy `src` into dst[size], cut on a UTF-8 character boundary. */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (size == 0)
+        return;
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int ems_poll_encode(void *state, const struct ob_poll_target *target,
+                           struct ob_request *out, char *errstr, size_t errstr_size)
+{
+    const struct ems *e = state;
+    json_t *query = json_object();
+    char *json = NULL;
+    int rc = -1;
+
+    /* json_string() refuses invalid UTF-8: NULL here, so the set fails */
+    if (!query ||
+        json_object_set_new(query, "logisticsOrderNo", json_string(target->order_id)) != 0 ||
+        (target->warehouse_order_id && *target->warehouse_order_id &&
+         json_object_set_new(query, "waybillNo", json_string(target->warehouse_order_id)) != 0)) {
+        ob_strlcpyf(errstr, errstr_size,
+                    "cannot write the order ids as JSON text (out of memory or invalid UTF-8)");
+        goto cleanup;
+    }
+    if (!(json = json_dumps(query, JSON_COMPACT))) {
+        ob_strlcpyf(errstr, errstr_size, "out of memory");
+        goto cleanup;
+    }
+    rc = ems_request(e, EMS_TRACE_API_CODE, json, out, errstr, errstr_size);
+cleanup:
+    free(json);
+    json_decref(query);
+    return rc;
+}
+
+/* One trace entry into `u`. */
+static void trace_update(const struct ems *e, const struct ob_poll_target *target,
+                         const char *waybill, const json_t *item, struct ob_status_update *u)
+{
+    const char *code = text_of(item, "opCode"), *when = text_of(item, "opTime");
+    const char *desc = text_of(item, "opDesc");
+
+    memset(u, 0, sizeof(*u));
+    if (!*waybill)
+        waybill = text_of(item, "waybillNo");
+    if (!*waybill && target->warehouse_order_id)
+        waybill = target->warehouse_order_id;
+    copy_text(u->order_id, sizeof(u->order_id), target->order_id);
+    copy_text(u->warehouse_order_id, sizeof(u->warehouse_order_id), waybill);
+    u->status = map_op(code);
+    copy_text(u->raw_code, sizeof(u->raw_code), code);
+    copy_text(u->raw_text, sizeof(u->raw_text), *desc ? desc : text_of(item, "opName"));
+    /* unreadable or absent: 0, the bridge uses the time it learnt it */
+    if (!*when || ob_time_parse(when, e->time_zone, EMS_TIME_PATTERN, &u->occurred_at_ms) != 0)
+        u->occurred_at_ms = 0;
+    if (u->status == OB_STATUS_SHIPPED || u->status == OB_STATUS_DELIVERED) {
+        copy_text(u->carrier, sizeof(u->carrier), "EMS");
+        copy_text(u->tracking_no, sizeof(u->tracking_no), waybill);
+    }
+    if (u->status == OB_STATUS_EXCEPTION || u->status == OB_STATUS_CANCELLED)
+        copy_text(u->reason, sizeof(u->reason), desc);
+}
+
+static int ems_poll_decode(void *state, const struct ob_poll_target *target,
+                           const struct ob_response *resp, struct ob_status_update *out,
+                           size_t max, char *errstr, size_t errstr_size)
+{
+    const struct ems *e = state;
+    json_t *answer = NULL, *parsed = NULL, *items, *item;
+    const json_t *body;
+    const char *code, *about;
+    size_t i, n, unmapped = 0, drop_unmapped, drop_oldest, written = 0;
+    int rc = -1;
+
+    if (resp->status == 0) {
+        ob_strlcpyf(errstr, errstr_size, "no answer: %s",
+                    resp->transport_error ? resp->transport_error : "(no detail)");
+        return -1;
+    }
+    if (resp->status < 200 || resp->status > 299) {
+        ob_strlcpyf(errstr, errstr_size, "HTTP %ld", resp->status);
+        return -1;
+    }
+    answer = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    code = json_string_value(json_object_get(answer, "retCode"));
+    if (!code || !*code) {
+        ob_strlcpyf(errstr, errstr_size, "EMS answered HTTP %ld without a retCode (%s)",
+                    resp->status, answer ? "no retCode" : "not JSON");
+        goto cleanup;
+    }
+    if (strcmp(code, CODE_NOT_FOUND) == 0) {
+        ob_strlcpyf(errstr, errstr_size, "EMS " CODE_NOT_FOUND ": EMS does not know the order");
+        goto cleanup;
+    }
+    if (strcmp(code, CODE_OK) != 0) {
+        ob_strlcpyf(errstr, errstr_size, "EMS %.32s: %.200s", code, text_of(answer, "retMsg"));
+        goto cleanup;
+    }
+    /* retBody: a JSON string (an object is read too) */
+    body = json_object_get(answer, "retBody");
+    if (json_is_string(body)) {
+        parsed = json_loadb(json_string_value(body), json_string_length(body), 0, NULL);
+        body = parsed;
+    }
+    if (!json_is_object(body)) {
+        ob_strlcpyf(errstr, errstr_size, "EMS 00000 without a readable retBody");
+        goto cleanup;
+    }
+    about = text_of(body, "logisticsOrderNo");
+    if (*about && strcmp(about, target->order_id) != 0) {
+        ob_strlcpyf(errstr, errstr_size, "the answer is about another order");
+        goto cleanup;
+    }
+    items = json_object_get(body, "responseItems");
+    if (!items || json_is_null(items)) { /* nothing to report yet */
+        rc = 0;
+        goto cleanup;
+    }
+    if (!json_is_array(items)) {
+        ob_strlcpyf(errstr, errstr_size, "responseItems is not an array");
+        goto cleanup;
+    }
+    n = json_array_size(items);
+    json_array_foreach(items, i, item) {
+        if (!json_is_object(item) || !*text_of(item, "opCode")) {
+            ob_strlcpyf(errstr, errstr_size, "responseItems[%zu] has no opCode", i);
+            goto cleanup;
+        }
+        unmapped += map_op(text_of(item, "opCode")) == OB_STATUS_UNMAPPED;
+    }
+    /* More than fit (a long transit trace): drop the oldest unmapped entries
+     * first, then the oldest of the rest (likely emitted already). */
+    drop_unmapped = n > max ? (n - max < unmapped ? n - max : unmapped) : 0;
+    drop_oldest = n - drop_unmapped > max ? n - drop_unmapped - max : 0;
+    json_array_foreach(items, i, item) {
+        if (drop_unmapped > 0 && map_op(text_of(item, "opCode")) == OB_STATUS_UNMAPPED) {
+            drop_unmapped--;
+            continue;
+        }
+        if (drop_oldest > 0) {
+            drop_oldest--;
+            continue;
+        }
+        trace_update(e, target, text_of(body, "waybillNo"), item, &out[written++]);
+    }
+    rc = (int)written;
+cleanup:
+    json_decref(parsed);
+    json_decref(answer);
+    return rc;
+}
+
 static const struct ob_adapter ems_adapter = {
     .abi = OB_ADAPTER_ABI,
     .size = sizeof(struct ob_adapter),
     .name = "ems",
-    .description = "China Post EMS 020003: form POST, SM4-ECB logitcsInterface, retCode answers",
+    .description = "China Post EMS 020003: form POST, SM4-ECB logitcsInterface, retCode answers; "
+                   "status polled with the trace query " EMS_TRACE_API_CODE,
     .init = ems_init,
     .encode = ems_encode,
     .decode_response = ems_decode_response,
     .destroy = ems_destroy,
+    .poll_encode = ems_poll_encode,
+    .poll_decode = ems_poll_decode,
 };
 
 OB_ADAPTER_EXPORT const struct ob_adapter *ob_adapter_entry(void)

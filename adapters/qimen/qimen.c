@@ -16,8 +16,14 @@
  * flag, not the status, says whether the order was taken. The warehouse
  * dedupes by deliveryOrderCode (our order_id) and answers a repeat with
  * success and the same deliveryOrderId, so a redelivery is accepted.
+ *
+ * Status callbacks: the WMS calls us with taobao.qimen.deliveryorder.confirm
+ * (shipped, with packages) or taobao.qimen.orderprocess.report (each step),
+ * signed with the same recipe and secret; see qimen_decode_callback().
  */
 #include <ctype.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +33,7 @@
 #include <jansson.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <openssl/crypto.h>
 
 #include <orderbridge/adapter.h>
 #include <orderbridge/sdk.h>
@@ -692,6 +699,353 @@ static void qimen_decode_response(void *state, const struct ob_order *order,
                 a.code[0] ? a.code : "(no code)", a.message);
 }
 
+/* ------------------------------------------------------------------------ */
+/* status callbacks                                                          */
+
+#define CB_CONFIRM "taobao.qimen.deliveryorder.confirm"
+#define CB_REPORT "taobao.qimen.orderprocess.report"
+#define CB_TOLERANCE_MS (10 * 60 * 1000) /* the Qimen gateway's rule for timestamp */
+#define CB_MAX_PARAMS 64
+
+/* processStatus (orderprocess.report) and deliveryOrder/status
+ * (deliveryorder.confirm) share Qimen's vocabulary. Anything else (NEW,
+ * PRINT, CHECK, PARTDELIVERED, ...) is kept as UNMAPPED. */
+static const struct {
+    const char *code;
+    enum ob_fulfillment_status status;
+} qimen_statuses[] = {
+    {"ACCEPT", OB_STATUS_ALLOCATED},   {"PICK", OB_STATUS_PICKED},
+    {"PACKAGE", OB_STATUS_PACKED},     {"DELIVERED", OB_STATUS_SHIPPED}, /* left the warehouse */
+    {"EXCEPTION", OB_STATUS_EXCEPTION}, {"CANCELED", OB_STATUS_CANCELLED},
+};
+
+static enum ob_fulfillment_status status_of(const char *code)
+{
+    for (size_t i = 0; i < sizeof(qimen_statuses) / sizeof(qimen_statuses[0]); i++)
+        if (strcmp(code, qimen_statuses[i].code) == 0)
+            return qimen_statuses[i].status;
+    return OB_STATUS_UNMAPPED;
+}
+
+static const char *param_value(const struct ob_params *p, const char *key)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->items[i].key, key) == 0)
+            return p->items[i].value;
+    return NULL;
+}
+
+static xmlNode *child_element(xmlNode *parent, const char *name)
+{
+    for (xmlNode *n = parent ? parent->children : NULL; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, (const xmlChar *)name) == 0)
+            return n;
+    return NULL;
+}
+
+/* The trimmed text of parent's first <name> into out, cut to fit at a
+ * character boundary. Returns its whole length, or -1 when absent. */
+static long child_text(xmlNode *parent, const char *name, char *out, size_t size)
+{
+    xmlNode *n = child_element(parent, name);
+    xmlChar *content;
+    const char *s;
+    size_t len;
+
+    out[0] = '\0';
+    if (!n)
+        return -1;
+    content = xmlNodeGetContent(n);
+    s = content ? (const char *)content : "";
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    len = strlen(s);
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
+    if (len < size) {
+        memcpy(out, s, len);
+        out[len] = '\0';
+    } else {
+        char *copy = strndup(s, len);
+        ob_strlcpy_utf8(out, size, copy ? copy : "");
+        free(copy);
+    }
+    xmlFree(content);
+    return len > LONG_MAX ? LONG_MAX : (long)len;
+}
+
+/* Our order id from <name>: required, and never cut (a cut id would name
+ * another order). Returns 0, or -1 with out->reason set. */
+static int order_id_from(xmlNode *parent, const char *path, const char *name,
+                         struct ob_status_update *u, struct ob_callback_result *out)
+{
+    long len = child_text(parent, name, u->order_id, sizeof(u->order_id));
+
+    if (len <= 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "%s/%s: required", path, name);
+        return -1;
+    }
+    if ((size_t)len >= sizeof(u->order_id)) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "%s/%s: longer than %zu bytes", path, name,
+                    sizeof(u->order_id) - 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* An optional yyyy-MM-dd HH:mm:ss in the warehouse's zone; absent: 0. */
+static int time_from(const struct qimen *q, xmlNode *parent, const char *path, const char *name,
+                     struct ob_status_update *u, struct ob_callback_result *out)
+{
+    char text[64];
+
+    if (child_text(parent, name, text, sizeof(text)) <= 0)
+        return 0;
+    if (ob_time_parse(text, q->time_zone, TIME_PATTERN, &u->occurred_at_ms) != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "%s/%s: not %s", path, name, TIME_PATTERN);
+        return -1;
+    }
+    return 0;
+}
+
+/* <request><deliveryOrder>...<status/>...</deliveryOrder><packages>
+ * <package><logisticsCode/><expressCode/></package>...</packages></request>:
+ * the order left the warehouse; the first package's carrier and waybill. */
+static int read_confirm(const struct qimen *q, xmlNode *root, struct ob_status_update *u,
+                        struct ob_callback_result *out)
+{
+    xmlNode *order = child_element(root, "deliveryOrder");
+    xmlNode *package = child_element(child_element(root, "packages"), "package");
+
+    if (!order) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "request/deliveryOrder: required");
+        return -1;
+    }
+    if (order_id_from(order, "deliveryOrder", "deliveryOrderCode", u, out) != 0)
+        return -1;
+    if (child_text(order, "status", u->raw_code, sizeof(u->raw_code)) <= 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "deliveryOrder/status: required");
+        return -1;
+    }
+    if (time_from(q, order, "deliveryOrder", "orderConfirmTime", u, out) != 0)
+        return -1;
+    child_text(order, "deliveryOrderId", u->warehouse_order_id, sizeof(u->warehouse_order_id));
+    child_text(package, "logisticsCode", u->carrier, sizeof(u->carrier));
+    child_text(package, "expressCode", u->tracking_no, sizeof(u->tracking_no));
+    u->status = status_of(u->raw_code);
+    return 0;
+}
+
+/* <request><order><orderCode/><orderId/>...</order><process><processStatus/>
+ * <operateTime/><operateInfo/><remark/></process></request>. */
+static int read_report(const struct qimen *q, xmlNode *root, struct ob_status_update *u,
+                       struct ob_callback_result *out)
+{
+    xmlNode *order = child_element(root, "order");
+    xmlNode *process = child_element(root, "process");
+    char info[sizeof(u->raw_text)], remark[sizeof(u->reason)];
+
+    if (!order || !process) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "request/%s: required",
+                    order ? "process" : "order");
+        return -1;
+    }
+    if (order_id_from(order, "order", "orderCode", u, out) != 0)
+        return -1;
+    if (child_text(process, "processStatus", u->raw_code, sizeof(u->raw_code)) <= 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "process/processStatus: required");
+        return -1;
+    }
+    if (time_from(q, process, "process", "operateTime", u, out) != 0)
+        return -1;
+    child_text(order, "orderId", u->warehouse_order_id, sizeof(u->warehouse_order_id));
+    child_text(process, "operateInfo", info, sizeof(info));
+    child_text(process, "remark", remark, sizeof(remark));
+    u->status = status_of(u->raw_code);
+    ob_strlcpy_utf8(u->raw_text, sizeof(u->raw_text), info[0] ? info : remark);
+    if (u->status == OB_STATUS_EXCEPTION || u->status == OB_STATUS_CANCELLED)
+        ob_strlcpy_utf8(u->reason, sizeof(u->reason), remark[0] ? remark : info);
+    return 0;
+}
+
+/* The body, already authenticated, into one update. */
+static enum ob_callback_verdict read_callback_body(const struct qimen *q, const char *method,
+                                                   const char *body, size_t len,
+                                                   struct ob_callback_result *out)
+{
+    enum ob_callback_verdict v = OB_CALLBACK_MALFORMED;
+    xmlDoc *doc = NULL;
+    xmlNode *root;
+    int rc;
+
+    if (!body || len == 0 || len > INT32_MAX) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "empty body");
+        return v;
+    }
+    /* A DTD is never needed and is how entity expansion attacks start. */
+    if (memmem(body, len, "<!DOCTYPE", 9)) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "a DTD is refused");
+        return v;
+    }
+    /* No network, no entity substitution (no XML_PARSE_NOENT), no DTD
+     * loading, no error printing. */
+    doc = xmlReadMemory(body, (int)len, NULL, NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    root = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!root || doc->intSubset || doc->extSubset ||
+        xmlStrcmp(root->name, (const xmlChar *)"request") != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "body is not a <request> XML document");
+        goto cleanup;
+    }
+    if (strcmp(method, CB_CONFIRM) == 0)
+        rc = read_confirm(q, root, &out->updates[0], out);
+    else
+        rc = read_report(q, root, &out->updates[0], out);
+    if (rc == 0) {
+        out->n_updates = 1;
+        v = OB_CALLBACK_OK;
+    } else {
+        memset(&out->updates[0], 0, sizeof(out->updates[0]));
+    }
+cleanup:
+    xmlFreeDoc(doc);
+    return v;
+}
+
+/*
+ * Qimen signs a call to us the way we sign ours: the same sign() over the
+ * URL parameters (decoded, sign left out) and the body bytes. app_key and
+ * customerId must be ours, and the timestamp (gateway time, our time_zone)
+ * within 10 minutes of arrival.
+ */
+static enum ob_callback_verdict qimen_decode_callback(void *state,
+                                                      const struct ob_callback_request *req,
+                                                      struct ob_callback_result *out)
+{
+    const struct qimen *q = state;
+    enum ob_callback_verdict v = OB_CALLBACK_FORBIDDEN;
+    struct ob_params params = {0};
+    const char *got, *method, *format, *timestamp;
+    char want[33], sign_upper[33];
+    int64_t sent_ms, skew_ms;
+
+    if (ob_params_parse_query(req->query, CB_MAX_PARAMS, &params) != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "malformed or repeated query parameters");
+        v = OB_CALLBACK_MALFORMED;
+        goto cleanup;
+    }
+    got = param_value(&params, "sign");
+    if (!got || strlen(got) != 32) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "sign: missing or not 32 hex digits");
+        goto cleanup;
+    }
+    if (!param_value(&params, "sign_method") ||
+        strcmp(param_value(&params, "sign_method"), "md5") != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "sign_method: only md5 is accepted");
+        goto cleanup;
+    }
+    if (!param_value(&params, "app_key") ||
+        strcmp(param_value(&params, "app_key"), q->app_key) != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "app_key: not this warehouse's");
+        goto cleanup;
+    }
+    if (!param_value(&params, "customerId") ||
+        strcmp(param_value(&params, "customerId"), q->customer_id) != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "customerId: not this warehouse's");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < 32; i++)
+        sign_upper[i] = (char)toupper((unsigned char)got[i]);
+    sign_upper[32] = '\0';
+    /* sign() sorts the parameters; look values up by key from here on. */
+    if (sign(q->secret, &params, req->body ? req->body : "", req->body_len, want) != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "cannot check the sign (out of memory)");
+        v = OB_CALLBACK_MALFORMED;
+        goto cleanup;
+    }
+    if (CRYPTO_memcmp(want, sign_upper, 32) != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "sign mismatch");
+        goto cleanup;
+    }
+    timestamp = param_value(&params, "timestamp");
+    if (!timestamp || ob_time_parse(timestamp, q->time_zone, TIME_PATTERN, &sent_ms) != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "timestamp: missing or not %s",
+                    TIME_PATTERN);
+        goto cleanup;
+    }
+    skew_ms = req->now_ms - sent_ms;
+    if (skew_ms > CB_TOLERANCE_MS || skew_ms < -CB_TOLERANCE_MS) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "timestamp %" PRId64 " s %s (tolerance %d s)",
+                    (skew_ms < 0 ? -skew_ms : skew_ms) / 1000,
+                    skew_ms > 0 ? "in the past" : "in the future", CB_TOLERANCE_MS / 1000);
+        goto cleanup;
+    }
+
+    /* Authentic from here: what is not understood is MALFORMED. */
+    v = OB_CALLBACK_MALFORMED;
+    method = param_value(&params, "method");
+    format = param_value(&params, "format");
+    if (!method || (strcmp(method, CB_CONFIRM) != 0 && strcmp(method, CB_REPORT) != 0)) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "method: \"%.64s\" is not %s or %s",
+                    method ? method : "", CB_CONFIRM, CB_REPORT);
+        goto cleanup;
+    }
+    if (format && strcasecmp(format, "xml") != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "format: only xml is accepted");
+        goto cleanup;
+    }
+    v = read_callback_body(q, method, req->body, req->body_len, out);
+cleanup:
+    ob_params_free(&params);
+    return v;
+}
+
+static void qimen_answer_callback(void *state, const struct ob_callback_request *req,
+                                  enum ob_callback_verdict verdict, const char *reason,
+                                  struct ob_callback_reply *out)
+{
+    const char *flag = "failure", *code, *message;
+
+    (void)state;
+    (void)req;
+    (void)reason; /* never echoed: fixed messages tell an attacker nothing */
+
+    switch (verdict) {
+    case OB_CALLBACK_OK:
+        flag = "success";
+        code = "0";
+        message = "ok";
+        break;
+    case OB_CALLBACK_FORBIDDEN:
+        code = "sign-check-failure";
+        message = "Illegal request";
+        break;
+    case OB_CALLBACK_MALFORMED:
+        code = "malformed";
+        message = "malformed request";
+        break;
+    case OB_CALLBACK_UNKNOWN_ORDER:
+        code = "unknown-order";
+        message = "unknown order";
+        break;
+    case OB_CALLBACK_TOO_LARGE:
+        code = "too-large";
+        message = "request too large";
+        break;
+    case OB_CALLBACK_RETRY:
+    default: /* a verdict added later: have the warehouse send it again */
+        code = "retry";
+        message = "try again later";
+        break;
+    }
+    /* Fixed ASCII: nothing to escape. */
+    ob_strlcpyf(out->body, sizeof(out->body),
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><response><flag>%s</flag><code>%s"
+                "</code><message>%s</message></response>",
+                flag, code, message);
+    ob_strlcpyf(out->content_type, sizeof(out->content_type), "%s", CONTENT_TYPE);
+}
+
 static const struct ob_adapter qimen_adapter = {
     .abi = OB_ADAPTER_ABI,
     .size = sizeof(struct ob_adapter),
@@ -701,6 +1055,8 @@ static const struct ob_adapter qimen_adapter = {
     .encode = qimen_encode,
     .decode_response = qimen_decode_response,
     .destroy = qimen_destroy,
+    .decode_callback = qimen_decode_callback,
+    .answer_callback = qimen_answer_callback,
 };
 
 OB_ADAPTER_EXPORT const struct ob_adapter *ob_adapter_entry(void)

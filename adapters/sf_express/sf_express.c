@@ -18,11 +18,17 @@
  * SF already has an order with this orderId: accepted, not an error. SF
  * dedupes by orderId, which is our order_id, so a redelivered push is safe.
  * See README.md for the full classification table.
+ *
+ * Status callbacks are SF's route push (路由推送) in JSON mode, POSTed to
+ * <callback.path>/<callback_token>: {"Body":{"WaybillRoute":[{"mailno":...,
+ * "orderid":<our order_id>, "acceptTime":..., "remark":..., "opCode":"50"},
+ * ...]}}, at most 10 routes, answered {"return_code":"0000"|"1000", ...}.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include <orderbridge/adapter.h>
 #include <orderbridge/sdk.h>
@@ -39,6 +45,7 @@ struct sf {
     const struct ob_adapter_env *env;
     const char *partner_id; /* the bridge's strings, valid until destroy; never logged */
     const char *check_word;
+    const char *callback_token; /* NULL: route pushes refused; never logged */
     json_int_t express_type_id;
     json_int_t pay_method;
     char *monthly_card; /* NULL: not sent */
@@ -96,6 +103,10 @@ static int sf_init(const struct ob_adapter_env *env, const void *settings_v, voi
     s->env = env;
     s->partner_id = partner_id;
     s->check_word = check_word;
+    /* Optional: without it every route push is refused (FORBIDDEN). */
+    s->callback_token = env->credential(env, "callback_token");
+    if (s->callback_token && !*s->callback_token)
+        s->callback_token = NULL;
     s->express_type_id = DEFAULT_EXPRESS_TYPE_ID;
     s->pay_method = DEFAULT_PAY_METHOD;
     s->time_zone = strdup(DEFAULT_TIME_ZONE);
@@ -420,6 +431,192 @@ static void sf_decode_response(void *state, const struct ob_order *order,
     json_decref(envelope);
 }
 
+/* ------------------------------------------------------------------------ */
+/* status callbacks: the route push (路由推送), JSON mode                     */
+
+#define CB_MAX_ROUTES 10 /* SF pushes at most 10 routes per request */
+#define CB_CARRIER "SF"
+
+/* Route opCodes (SF's 路由操作码) that mean something went wrong with the
+ * shipment; see README.md "Status callbacks" for why these. */
+static const char *const exception_codes[] = {
+    "33",  /* 滞留: held (customer asked to deliver later, address problem, ...) */
+    "70",  /* 派件不成功: delivery attempt failed */
+    "99",  /* 退回: being returned to the sender */
+    "648", /* 退回/转寄: returned or forwarded under a new waybill */
+};
+
+static enum ob_fulfillment_status route_status(const char *op_code)
+{
+    if (strcmp(op_code, "50") == 0) /* 顺丰已收取快件: collected */
+        return OB_STATUS_SHIPPED;
+    if (strcmp(op_code, "80") == 0) /* 已签收: signed for */
+        return OB_STATUS_DELIVERED;
+    for (size_t i = 0; i < sizeof(exception_codes) / sizeof(exception_codes[0]); i++)
+        if (strcmp(op_code, exception_codes[i]) == 0)
+            return OB_STATUS_EXCEPTION;
+    return OB_STATUS_UNMAPPED;
+}
+
+/* A member that must be a string without NUL when present: 0 with *out
+ * (NULL when absent or null), -1 for another type. */
+static int opt_string(const json_t *obj, const char *key, const char **out)
+{
+    const json_t *v = json_object_get(obj, key);
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+        return -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* One WaybillRoute element into `u`. Returns 0, or -1 with out->reason. */
+static int read_route(const struct sf *s, const json_t *route, size_t i,
+                      struct ob_status_update *u, struct ob_callback_result *out)
+{
+    const char *mailno, *order_id, *op_code, *accept_time, *remark, *reason_name;
+
+    if (!json_is_object(route)) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "WaybillRoute[%zu]: not an object", i);
+        return -1;
+    }
+    if (opt_string(route, "mailno", &mailno) != 0 || !mailno || !*mailno ||
+        opt_string(route, "orderid", &order_id) != 0 || !order_id || !*order_id ||
+        opt_string(route, "opCode", &op_code) != 0 || !op_code || !*op_code) {
+        ob_strlcpyf(out->reason, sizeof(out->reason),
+                    "WaybillRoute[%zu]: mailno, orderid and opCode must be non-empty strings", i);
+        return -1;
+    }
+    if (strlen(order_id) >= sizeof(u->order_id)) {
+        ob_strlcpyf(out->reason, sizeof(out->reason),
+                    "WaybillRoute[%zu].orderid: longer than %zu bytes", i, sizeof(u->order_id) - 1);
+        return -1;
+    }
+    if (opt_string(route, "acceptTime", &accept_time) != 0 ||
+        (accept_time &&
+         ob_time_parse(accept_time, s->time_zone, "yyyy-MM-dd HH:mm:ss", &u->occurred_at_ms) != 0)) {
+        ob_strlcpyf(out->reason, sizeof(out->reason),
+                    "WaybillRoute[%zu].acceptTime: not yyyy-MM-dd HH:mm:ss", i);
+        return -1;
+    }
+    if (opt_string(route, "remark", &remark) != 0 ||
+        opt_string(route, "reasonName", &reason_name) != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason),
+                    "WaybillRoute[%zu]: remark and reasonName must be strings", i);
+        return -1;
+    }
+    ob_strlcpy_utf8(u->order_id, sizeof(u->order_id), order_id);
+    u->status = route_status(op_code);
+    ob_strlcpy_utf8(u->raw_code, sizeof(u->raw_code), op_code);
+    ob_strlcpy_utf8(u->raw_text, sizeof(u->raw_text), remark);
+    /* SF's own id for the shipment is the waybill, as in the push answer. */
+    ob_strlcpy_utf8(u->warehouse_order_id, sizeof(u->warehouse_order_id), mailno);
+    ob_strlcpy_utf8(u->carrier, sizeof(u->carrier), CB_CARRIER);
+    ob_strlcpy_utf8(u->tracking_no, sizeof(u->tracking_no), mailno);
+    if (u->status == OB_STATUS_EXCEPTION)
+        ob_strlcpy_utf8(u->reason, sizeof(u->reason),
+                        remark && *remark ? remark : reason_name);
+    return 0;
+}
+
+/*
+ * SF documents no signature for route pushes, so the URL is the secret: the
+ * warehouse is given <callback.path>/<callback_token> and the subpath must
+ * be exactly "/<callback_token>".
+ */
+static enum ob_callback_verdict sf_decode_callback(void *state,
+                                                   const struct ob_callback_request *req,
+                                                   struct ob_callback_result *out)
+{
+    const struct sf *s = state;
+    const char *sub = req->subpath ? req->subpath : "";
+    enum ob_callback_verdict v = OB_CALLBACK_MALFORMED;
+    json_t *doc = NULL;
+    const json_t *routes;
+    size_t token_len;
+
+    if (!s->callback_token) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "callback_token not configured");
+        return OB_CALLBACK_FORBIDDEN;
+    }
+    token_len = strlen(s->callback_token);
+    if (sub[0] != '/' || strlen(sub + 1) != token_len ||
+        CRYPTO_memcmp(sub + 1, s->callback_token, token_len) != 0) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "token in the path does not match");
+        return OB_CALLBACK_FORBIDDEN;
+    }
+
+    doc = req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    routes = json_object_get(json_object_get(doc, "Body"), "WaybillRoute");
+    if (!json_is_array(routes)) {
+        ob_strlcpyf(out->reason, sizeof(out->reason),
+                    "body is not {\"Body\":{\"WaybillRoute\":[...]}}");
+        goto cleanup;
+    }
+    if (json_array_size(routes) > CB_MAX_ROUTES) {
+        ob_strlcpyf(out->reason, sizeof(out->reason), "%zu routes (at most %d)",
+                    json_array_size(routes), CB_MAX_ROUTES);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < json_array_size(routes); i++)
+        if (read_route(s, json_array_get(routes, i), i, &out->updates[i], out) != 0)
+            goto cleanup;
+    out->n_updates = json_array_size(routes);
+    v = OB_CALLBACK_OK;
+cleanup:
+    if (v != OB_CALLBACK_OK) {
+        memset(out->updates, 0, sizeof(out->updates));
+        out->n_updates = 0;
+    }
+    json_decref(doc);
+    return v;
+}
+
+static void sf_answer_callback(void *state, const struct ob_callback_request *req,
+                               enum ob_callback_verdict verdict, const char *reason,
+                               struct ob_callback_reply *out)
+{
+    const char *msg;
+
+    (void)state;
+    (void)req;
+    (void)reason; /* never echoed: fixed messages tell an attacker nothing */
+
+    switch (verdict) {
+    case OB_CALLBACK_OK:
+        msg = NULL;
+        break;
+    case OB_CALLBACK_FORBIDDEN:
+        msg = "forbidden";
+        break;
+    case OB_CALLBACK_MALFORMED:
+        msg = "malformed";
+        break;
+    case OB_CALLBACK_UNKNOWN_ORDER:
+        msg = "unknown order";
+        break;
+    case OB_CALLBACK_TOO_LARGE:
+        msg = "too large";
+        break;
+    case OB_CALLBACK_RETRY:
+    default: /* a verdict added later: have SF push it again */
+        msg = "try again later";
+        break;
+    }
+    /* Always HTTP 200: SF reads return_code, and pushes again on 1000. */
+    out->status = 200;
+    if (msg)
+        ob_strlcpyf(out->body, sizeof(out->body),
+                    "{\"return_code\":\"1000\",\"return_msg\":\"%s\"}", msg);
+    else
+        ob_strlcpyf(out->body, sizeof(out->body),
+                    "{\"return_code\":\"0000\",\"return_msg\":\"成功\"}");
+    ob_strlcpyf(out->content_type, sizeof(out->content_type), "application/json;charset=UTF-8");
+}
+
 static const struct ob_adapter sf_adapter = {
     .abi = OB_ADAPTER_ABI,
     .size = sizeof(struct ob_adapter),
@@ -429,6 +626,8 @@ static const struct ob_adapter sf_adapter = {
     .encode = sf_encode,
     .decode_response = sf_decode_response,
     .destroy = sf_destroy,
+    .decode_callback = sf_decode_callback,
+    .answer_callback = sf_answer_callback,
 };
 
 OB_ADAPTER_EXPORT const struct ob_adapter *ob_adapter_entry(void)

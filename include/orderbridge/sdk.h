@@ -211,6 +211,16 @@ int64_t ob_time_now_ms(void); /* epoch milliseconds */
 int ob_time_format(int64_t epoch_ms, const char *tz, const char *pattern, char *out,
                    size_t out_size);
 
+/* The inverse of ob_time_format() for the same patterns and zones: the
+ * text must match the pattern whole ("M", "d", ... take one or two digits,
+ * "MM" exactly two). Returns 0 with *epoch_ms, or -1 (bad shape, bad date
+ * such as 02-30, unknown zone). */
+int ob_time_parse(const char *text, const char *tz, const char *pattern, int64_t *epoch_ms);
+
+/* RFC 3339 ("2026-11-11T10:00:00Z", "...T10:00:00.5+08:00") to epoch ms;
+ * digits past milliseconds are dropped. Returns 0, or -1. */
+int ob_time_parse_rfc3339(const char *text, int64_t *epoch_ms);
+
 /* `len` cryptographically random bytes (OpenSSL's RAND), for IVs and nonces. */
 int ob_random_bytes(void *out, size_t len);
 
@@ -228,6 +238,26 @@ void ob_money_format(int64_t minor, char out[32]);
 
 /* printf into a fixed buffer, always NUL-terminated, truncating. */
 void ob_strlcpyf(char *dst, size_t size, const char *fmt, ...) OB_PRINTF(3, 4);
+
+/* --- status callbacks (sdk/webhook.c) -------------------------------- */
+
+/* The first header of a callback request named `name` (case-insensitive),
+ * or NULL. The string belongs to the request. */
+const char *ob_callback_header(const struct ob_callback_request *req, const char *name);
+
+/* Copy `src` into dst[size], always NUL-terminated, cut at a UTF-8
+ * character boundary so a cut never leaves half a character (the fixed
+ * fields of struct ob_status_update). Returns 0 when it all fit, 1 when it
+ * was cut. */
+int ob_strlcpy_utf8(char *dst, size_t size, const char *src);
+
+/* A raw query string ("a=1&b=x%20y+z", without '?'; NULL or "" has none)
+ * into `p`, keys and values percent-decoded with '+' as a space (HTML forms,
+ * java.net.URLDecoder), in the order given. Returns 0, or -1 on a pair
+ * without '=' or with an empty key, a bad %-escape, a decoded NUL, a
+ * repeated key, more than `max` pairs, or out of memory; `p` may then hold
+ * the pairs before the fault (ob_params_free() it either way). */
+int ob_params_parse_query(const char *query, size_t max, struct ob_params *p);
 
 #ifdef __cplusplus
 }

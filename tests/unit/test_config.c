@@ -378,12 +378,63 @@ static void test_out_of_range(void **state)
                "$.warehouses.W.max_backoff_ms: must be >= backoff_ms (20000)");
 }
 
+static void test_status_sources(void **state)
+{
+    (void)state;
+    char err[1024];
+    struct ob_config *cfg = parse(
+        "{" KAFKA ",'http':{'listen':'127.0.0.1:0','max_pending':10},'ledger':{'path':'/tmp/l'},"
+        "'warehouses':{'W1':{'adapter':'rest','endpoint':'https://w1.example',"
+        "'callback':{'path':'/cb/W1','allow_from':['10.0.0.0/8','::1']}},"
+        "'W2':{'adapter':'ems','endpoint':'https://w2.example','poll':{'interval_ms':60000}}}}",
+        err, sizeof err);
+    const struct ob_warehouse_conf *w1 = ob_config_warehouse(cfg, "W1");
+    const struct ob_warehouse_conf *w2 = ob_config_warehouse(cfg, "W2");
+    assert_string_equal(w1->callback.path, "/cb/W1");
+    assert_int_equal(w1->callback.n_allow_from, 2);
+    assert_string_equal(w1->callback.allow_from[1], "::1");
+    assert_int_equal(w1->callback.max_body_bytes, 1048576);
+    assert_int_equal(w1->poll.interval_ms, 0);
+    assert_null(w2->callback.path);
+    assert_int_equal(w2->poll.interval_ms, 60000);
+    assert_true(w2->poll.per_second == 20.0);
+    assert_int_equal(w2->poll.max_in_flight, 4);
+    assert_int_equal(cfg->http.max_pending, 10);
+    ob_config_destroy(cfg);
+
+    /* callbacks need the server and the ledger; polling the ledger */
+    fails_with("{" KAFKA ",'warehouses':{'W1':{'adapter':'rest','endpoint':'https://w1.example',"
+               "'callback':{'path':'/cb/W1'}}}}",
+               "$.warehouses.W1.callback: needs $.http.listen");
+    fails_with("{" KAFKA ",'warehouses':{'W1':{'adapter':'rest','endpoint':'https://w1.example',"
+               "'poll':{'interval_ms':1000}}}}",
+               "$.warehouses.W1: callback and poll need $.ledger (each order's state is kept there)");
+    /* one path per warehouse; a path is a path */
+    fails_with("{" KAFKA ",'http':{'listen':'127.0.0.1:0'},'ledger':{'path':'/tmp/l'},"
+               "'warehouses':{'W1':{'adapter':'rest','endpoint':'https://w1.example',"
+               "'callback':{'path':'/cb'}},'W2':{'adapter':'rest','endpoint':'https://w2.example',"
+               "'callback':{'path':'/cb'}}}}",
+               "$.warehouses.W2.callback.path: already used by warehouse W1");
+    static const char *const bad_paths[] = {"cb", "/", "/cb/", "/a//b", "/cb?x=1", "/metrics",
+                                            "/a b"};
+    for (size_t i = 0; i < sizeof bad_paths / sizeof *bad_paths; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{" KAFKA ",'http':{'listen':'127.0.0.1:0'},'ledger':{'path':'/tmp/l'},"
+                 "'warehouses':{'W1':{'adapter':'rest','endpoint':'https://w1.example',"
+                 "'callback':{'path':'%s'}}}}", bad_paths[i]);
+        fails(text);
+    }
+    fails_with("{" KAFKA ",'http':{'listen':'127.0.0.1:0','tls_cert':'/c.pem'}," WH "}",
+               "$.http: tls_cert and tls_key go together");
+}
+
 static void test_listen(void **state)
 {
     (void)state;
     static const char *good[] = {"127.0.0.1:8080", "0.0.0.0:1", "localhost:65535", "[::1]:8080",
                                  "[::]:80"};
-    static const char *bad[] = {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", ":8080",
+    static const char *bad[] = {"127.0.0.1", "127.0.0.1:65536", ":8080",
                                 "h:", "h:80a", "h:-1", "h:+80", "h:123456", "h:99999"};
     char text[512], err[512];
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
@@ -394,7 +445,7 @@ static void test_listen(void **state)
     }
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snprintf(text, sizeof text, "{" KAFKA "," WH ",'http':{'listen':'%s'}}", bad[i]);
-        fails_with(text, "$.http.listen: must be \"host:port\" with a port from 1 to 65535");
+        fails_with(text, "$.http.listen: must be \"host:port\" with a port from 0 (any free one) to 65535");
     }
     fails_with("{" KAFKA "," WH ",'http':{'listen':'::1:8080'}}",
                "$.http.listen: must be \"host:port\"; an IPv6 host is written in brackets: \"[::1]:8080\"");
@@ -1090,6 +1141,7 @@ static void test_example_config(void **state)
 {
     (void)state;
     setenv("SF_SH_TOKEN", "example-token-sh", 1);
+    setenv("SF_SH_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 1);
     setenv("JD_BJ_TOKEN", "example-token-bj", 1);
     setenv("KAFKA_SASL_PASSWORD", "example-kafka", 1);
     char err[4096];
@@ -1104,6 +1156,7 @@ static void test_example_config(void **state)
     assert_int_equal(cfg->n_rules, 3);
     assert_string_equal(cfg->rules[1].name, "jd-channel");
     assert_non_null(cfg->http.listen);
+    assert_string_equal(cfg->warehouses[0].callback.path, "/callbacks/SF-SH-01");
     ob_config_destroy(cfg);
 }
 
@@ -1117,6 +1170,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_status_sources),
         cmocka_unit_test(test_bad_endpoint),
         cmocka_unit_test(test_bad_code),
         cmocka_unit_test(test_routing),

@@ -1339,6 +1339,50 @@ static void test_time_format(void **state)
     assert_true(now > 1700000000000LL && now < 4102444800000LL);
 }
 
+static void test_time_parse(void **state)
+{
+    (void)state;
+    int64_t ms = 0;
+
+    /* values from Python's datetime, not from the formatter */
+    assert_int_equal(ob_time_parse("2026-11-11 10:00:00", "Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", &ms), 0);
+    assert_true(ms == 1794362400000LL);
+    assert_int_equal(ob_time_parse("20240229235959123", "UTC", "yyyyMMddHHmmssSSS", &ms), 0);
+    assert_true(ms == 1709251199123LL);
+    assert_int_equal(ob_time_parse("2026/11/11 2:0:0", "UTC", "yyyy/M/d H:m:s", &ms), 0);
+    assert_true(ms == 1794362400000LL);
+    assert_int_equal(ob_time_parse("T'2026-11-11", "+08:00", "'T'''yyyy-MM-dd", &ms), 0);
+    assert_true(ms == 1794326400000LL);
+    /* refused: wrong shape, trailing text, impossible dates, unknown zone */
+    assert_int_equal(ob_time_parse("2026-11-11 10:00", "UTC", "yyyy-MM-dd HH:mm:ss", &ms), -1);
+    assert_int_equal(ob_time_parse("2026-11-11 10:00:00x", "UTC", "yyyy-MM-dd HH:mm:ss", &ms), -1);
+    assert_int_equal(ob_time_parse("2023-02-29", "UTC", "yyyy-MM-dd", &ms), -1);
+    assert_int_equal(ob_time_parse("2026-13-01", "UTC", "yyyy-MM-dd", &ms), -1);
+    assert_int_equal(ob_time_parse("2026-11-11 24:00:00", "UTC", "yyyy-MM-dd HH:mm:ss", &ms), -1);
+    assert_int_equal(ob_time_parse("2026-11-11", "Mars/Base", "yyyy-MM-dd", &ms), -1);
+    assert_int_equal(ob_time_parse("2026-11-11", "UTC", "YYYY-MM-dd", &ms), -1);
+
+    /* round trip with the formatter */
+    char out[32];
+    assert_int_equal(ob_time_format(1709251199123LL, "Asia/Tokyo", "yyyy-MM-dd HH:mm:ss.SSS", out, sizeof(out)), 0);
+    assert_int_equal(ob_time_parse(out, "Asia/Tokyo", "yyyy-MM-dd HH:mm:ss.SSS", &ms), 0);
+    assert_true(ms == 1709251199123LL);
+
+    assert_int_equal(ob_time_parse_rfc3339("2021-02-26T02:22:10Z", &ms), 0);
+    assert_true(ms == 1614306130000LL);
+    assert_int_equal(ob_time_parse_rfc3339("2021-02-26T10:22:10+08:00", &ms), 0);
+    assert_true(ms == 1614306130000LL);
+    assert_int_equal(ob_time_parse_rfc3339("2024-02-29T23:59:59.123456Z", &ms), 0);
+    assert_true(ms == 1709251199123LL);
+    assert_int_equal(ob_time_parse_rfc3339("1969-12-31T23:00:00Z", &ms), 0);
+    assert_true(ms == -3600000LL);
+    assert_int_equal(ob_time_parse_rfc3339("2021-02-26T02:22:10", &ms), -1);
+    assert_int_equal(ob_time_parse_rfc3339("2021-02-26", &ms), -1);
+    assert_int_equal(ob_time_parse_rfc3339("2021-02-30T00:00:00Z", &ms), -1);
+    assert_int_equal(ob_time_parse_rfc3339("2021-02-26T02:22:10.Z", &ms), -1);
+    assert_int_equal(ob_time_parse_rfc3339("2021-02-26T02:22:10Zjunk", &ms), -1);
+}
+
 static void test_uuid4(void **state)
 {
     (void)state;
@@ -1450,6 +1494,7 @@ int main(void)
         cmocka_unit_test(test_xml_escaping_round_trip),
         cmocka_unit_test(test_xml_shapes),
         cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_time_parse),
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_money),
     };

@@ -1487,6 +1487,606 @@ static void test_sim_throttled(void **state)
     ob_sim_stop(sim);
 }
 
+/* ------------------------------------------------------------------------ */
+/* status polling: WMS_ORDER_STATUS_QUERY (poll_encode / poll_decode)        */
+
+#define QUERY_MSG_TYPE "WMS_ORDER_STATUS_QUERY"
+#define MAX_UPDATES 32
+
+static struct ob_poll_target poll_target(const char *order_id, const char *warehouse_order_id)
+{
+    struct ob_poll_target t = {
+        .order_id = order_id,
+        .warehouse_order_id = warehouse_order_id,
+        .idempotency_key = IDEM_KEY,
+        .current = OB_STATUS_ACCEPTED,
+    };
+    return t;
+}
+
+static int poll_decode_on(struct ob_adapter_instance *inst, const struct ob_poll_target *t,
+                          long status, const char *body, struct ob_status_update *out,
+                          size_t max)
+{
+    struct ob_response resp = {
+        .status = status,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .transport_error = status == 0 ? "Connection refused" : NULL,
+    };
+    err[0] = '\0';
+    memset(out, 0xA5, max * sizeof *out); /* the adapter must fill what it returns */
+    return inst->plugin.vt.poll_decode(inst->state, t, &resp, out, max, err, sizeof err);
+}
+
+/* A canned answer about the example order. */
+static int poll_decode_body(const char *body, struct ob_status_update *out, size_t max)
+{
+    struct ob_poll_target t = poll_target("SO20231111000123", "LBX0000001000001");
+    return poll_decode_on(fx.hz, &t, 200, body, out, max);
+}
+
+/* Ask the simulator where `t` stands: poll_encode, HTTP, poll_decode. */
+static int poll_sim(struct ob_adapter_instance *inst, const struct ob_poll_target *t,
+                    struct http_answer *a, struct ob_status_update *out, size_t max)
+{
+    struct ob_request req;
+
+    memset(&req, 0, sizeof req);
+    err[0] = '\0';
+    if (inst->plugin.vt.poll_encode(inst->state, t, &req, err, sizeof err) != 0) {
+        print_error("poll_encode failed: %s\n", err);
+        fail();
+    }
+    send_request(&req, a);
+    ob_request_reset(&req);
+    struct ob_response resp = {
+        .status = a->status,
+        .body = a->body,
+        .body_len = a->len,
+        .headers = a->headers,
+        .n_headers = a->n_headers,
+    };
+    err[0] = '\0';
+    return inst->plugin.vt.poll_decode(inst->state, t, &resp, out, max, err, sizeof err);
+}
+
+/* The simulator's timeline runs on the wall clock: wait until it has passed
+ * `ms` (epoch). A wait for a time computed from the clock, not for an event. */
+static void wait_past(int64_t ms)
+{
+    while (ob_time_now_ms() <= ms) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+struct want_step {
+    const char *code;
+    enum ob_fulfillment_status status;
+};
+
+static const struct want_step sim_ladder[] = {
+    {"WMS_ACCEPT", OB_STATUS_ALLOCATED}, {"WMS_PRINT", OB_STATUS_UNMAPPED},
+    {"WMS_PICK", OB_STATUS_PICKED},      {"WMS_PACKAGE", OB_STATUS_PACKED},
+    {"WMS_CONSIGN", OB_STATUS_SHIPPED},  {"TMS_SIGN", OB_STATUS_DELIVERED},
+};
+static const struct want_step sim_exception = {"WMS_EXCEPTION", OB_STATUS_EXCEPTION};
+
+/* The whole ladder of `order_id` in the simulator; returns its length. */
+static size_t sim_steps(const char *order_id, struct want_step *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof sim_ladder / sizeof sim_ladder[0]; i++) {
+        out[n++] = sim_ladder[i];
+        if (i == 2 && ob_sim_status_exception(order_id))
+            out[n++] = sim_exception;
+    }
+    return n;
+}
+
+/* The request asks for the order with the same signing as the push. */
+static void test_poll_encode_request(void **state)
+{
+    (void)state;
+    struct ob_request req;
+    struct form f;
+    struct ob_poll_target t = poll_target("SO20231111000123", "LBX0000001000001");
+    char digest[64];
+
+    memset(&req, 0, sizeof req);
+    assert_int_equal(fx.hz->plugin.vt.poll_encode(fx.hz->state, &t, &req, err, sizeof err), 0);
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(req.url, "https://link.cainiao.com/gateway/link.do");
+    assert_int_equal(req.n_headers, 1);
+    assert_string_equal(req_header(&req, "Content-Type"),
+                        "application/x-www-form-urlencoded; charset=UTF-8");
+    assert_null(strstr(req.body, SECRET));
+    form_parse(&req, &f);
+    assert_int_equal(f.n, 5);
+    assert_string_equal(f.key[0], "msg_type");
+    assert_string_equal(f.key[1], "logistic_provider_id");
+    assert_string_equal(f.key[2], "logistics_interface");
+    assert_string_equal(f.key[3], "data_digest");
+    assert_string_equal(f.key[4], "to_code");
+    assert_string_equal(form_get(&f, "msg_type"), QUERY_MSG_TYPE);
+    assert_string_equal(form_get(&f, "logistic_provider_id"), PROVIDER_ID);
+    assert_string_equal(form_get(&f, "logistics_interface"),
+                        "{\"logisticsOrderCode\":\"SO20231111000123\","
+                        "\"orderCode\":\"LBX0000001000001\"}");
+    link_digest(form_get(&f, "logistics_interface"), SECRET, digest, sizeof digest);
+    assert_string_equal(form_get(&f, "data_digest"), digest);
+    assert_string_equal(form_get(&f, "to_code"), TO_CODE);
+    form_free(&f);
+    ob_request_reset(&req);
+
+    /* no warehouse order id (the push answer was lost): the order code only;
+     * no to_code setting: no to_code field */
+    t = poll_target("SO20231111000123", "");
+    assert_int_equal(fx.sb->plugin.vt.poll_encode(fx.sb->state, &t, &req, err, sizeof err), 0);
+    assert_string_equal(req.url, "http://linkdaily.tbsandbox.com:8080/gateway/link.do");
+    form_parse(&req, &f);
+    assert_int_equal(f.n, 4);
+    assert_string_equal(form_get(&f, "logistic_provider_id"), "LP-SANDBOX");
+    assert_string_equal(form_get(&f, "logistics_interface"),
+                        "{\"logisticsOrderCode\":\"SO20231111000123\"}");
+    link_digest(form_get(&f, "logistics_interface"), SECRET, digest, sizeof digest);
+    assert_string_equal(form_get(&f, "data_digest"), digest);
+    assert_null(form_get(&f, "to_code"));
+    form_free(&f);
+    ob_request_reset(&req);
+
+    /* JSON escapes what it must */
+    t = poll_target("SO-\"q\"&<x>\\", NULL);
+    assert_int_equal(fx.hz->plugin.vt.poll_encode(fx.hz->state, &t, &req, err, sizeof err), 0);
+    form_parse(&req, &f);
+    json_t *doc = json_loads(form_get(&f, "logistics_interface"), JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "logisticsOrderCode")),
+                        "SO-\"q\"&<x>\\");
+    assert_null(json_object_get(doc, "orderCode"));
+    json_decref(doc);
+    form_free(&f);
+    ob_request_reset(&req);
+
+    /* an order id that is not UTF-8 cannot be sent */
+    t = poll_target("SO-\xff", "");
+    assert_int_equal(fx.hz->plugin.vt.poll_encode(fx.hz->state, &t, &req, err, sizeof err), -1);
+    assert_contains(err, "invalid UTF-8");
+    assert_null(strstr(err, SECRET));
+    ob_request_reset(&req);
+}
+
+/* Every code of the mapping table, with what each entry carries. */
+static void test_poll_decode_mapping(void **state)
+{
+    (void)state;
+    struct ob_status_update u[MAX_UPDATES];
+    const char *body =
+        "{\"success\":\"true\",\"errorCode\":\"\",\"errorMsg\":\"\","
+        "\"orderCode\":\"LBX0000001000001\",\"logisticsOrderCode\":\"SO20231111000123\","
+        "\"orderStatusList\":["
+        "{\"status\":\"WMS_ACCEPT\",\"statusDesc\":\"仓库接单\",\"operateTime\":\"2026-11-11 10:00:00\"},"
+        "{\"status\":\"WMS_PRINT\",\"statusDesc\":\"打印面单\",\"operateTime\":\"2026-11-11 10:00:01\"},"
+        "{\"status\":\"WMS_PICK\",\"statusDesc\":\"拣货完成\",\"operateTime\":\"2026-11-11 10:00:02\"},"
+        "{\"status\":\"WMS_EXCEPTION\",\"statusDesc\":\"仓库作业异常\",\"operateTime\":"
+        "\"2026-11-11 10:00:03\",\"remark\":\"库存不足\"},"
+        "{\"status\":\"WMS_PACKAGE\",\"statusDesc\":\"打包完成\",\"operateTime\":\"2026-11-11 10:00:04\"},"
+        "{\"status\":\"WMS_CONSIGN\",\"statusDesc\":\"仓库已发货\",\"operateTime\":"
+        "\"2026-11-11 10:00:05\",\"tmsCode\":\"YTO\",\"tmsOrderCode\":\"YT0000001000001\"},"
+        "{\"status\":\"TMS_SIGN\",\"statusDesc\":\"买家已签收\",\"operateTime\":\"2026-11-11 10:00:06\"},"
+        "{\"status\":\"WMS_CANCEL\",\"statusDesc\":\"取消\",\"operateTime\":\"2026-11-11 10:00:07\","
+        "\"remark\":\"买家取消\"},"
+        "{\"status\":\"WMS_REJECT\",\"statusDesc\":\"拒单\",\"operateTime\":\"2026-11-11 10:00:08\","
+        "\"remark\":\"地址不全\"},"
+        "{\"status\":\"WMS_CHECK\",\"statusDesc\":\"复核\",\"operateTime\":\"yesterday\","
+        "\"remark\":\"not a reason\"}]}";
+    static const struct want_step want[] = {
+        {"WMS_ACCEPT", OB_STATUS_ALLOCATED},   {"WMS_PRINT", OB_STATUS_UNMAPPED},
+        {"WMS_PICK", OB_STATUS_PICKED},        {"WMS_EXCEPTION", OB_STATUS_EXCEPTION},
+        {"WMS_PACKAGE", OB_STATUS_PACKED},     {"WMS_CONSIGN", OB_STATUS_SHIPPED},
+        {"TMS_SIGN", OB_STATUS_DELIVERED},     {"WMS_CANCEL", OB_STATUS_CANCELLED},
+        {"WMS_REJECT", OB_STATUS_REJECTED},    {"WMS_CHECK", OB_STATUS_UNMAPPED},
+    };
+    const int64_t t0 = 1794362400000; /* 2026-11-11T02:00:00Z = 10:00:00 in Shanghai */
+
+    assert_int_equal(poll_decode_body(body, u, MAX_UPDATES), 10);
+    for (size_t i = 0; i < 10; i++) {
+        assert_string_equal(u[i].order_id, "SO20231111000123");
+        assert_string_equal(u[i].warehouse_order_id, "LBX0000001000001");
+        assert_string_equal(u[i].raw_code, want[i].code);
+        assert_int_equal(u[i].status, want[i].status);
+        assert_true(u[i].raw_text[0] != '\0');
+        if (i < 9)
+            assert_int_equal(u[i].occurred_at_ms, t0 + (int64_t)i * 1000);
+        if (i != 5) {
+            assert_string_equal(u[i].carrier, "");
+            assert_string_equal(u[i].tracking_no, "");
+        }
+    }
+    assert_string_equal(u[0].raw_text, "仓库接单");
+    assert_int_equal(u[9].occurred_at_ms, 0); /* unreadable time: unknown */
+    assert_string_equal(u[5].carrier, "YTO");
+    assert_string_equal(u[5].tracking_no, "YT0000001000001");
+    assert_string_equal(u[3].reason, "库存不足");
+    assert_string_equal(u[7].reason, "买家取消");
+    assert_string_equal(u[8].reason, "地址不全");
+    assert_string_equal(u[0].reason, "");
+    assert_string_equal(u[9].reason, ""); /* a remark is a reason only for those three */
+
+    /* success as a JSON boolean; no orderCode in the answer: the target's;
+     * mailNo read when there is no tmsOrderCode */
+    assert_int_equal(poll_decode_body("{\"success\":true,\"orderStatusList\":[{\"status\":"
+                                      "\"WMS_CONSIGN\",\"mailNo\":\"YT42\"}]}",
+                                      u, MAX_UPDATES),
+                     1);
+    assert_string_equal(u[0].warehouse_order_id, "LBX0000001000001");
+    assert_string_equal(u[0].tracking_no, "YT42");
+    assert_int_equal(u[0].occurred_at_ms, 0);
+
+    /* nothing yet: an empty, absent or null list */
+    assert_int_equal(poll_decode_body("{\"success\":\"true\",\"orderStatusList\":[]}", u, 4), 0);
+    assert_int_equal(poll_decode_body("{\"success\":\"true\"}", u, 4), 0);
+    assert_int_equal(poll_decode_body("{\"success\":\"true\",\"orderStatusList\":null}", u, 4), 0);
+
+    /* long text is cut on a character boundary */
+    char long_desc[1024] = "";
+    for (int i = 0; i < 200; i++)
+        strcat(long_desc, "é");
+    char long_body[2048];
+    snprintf(long_body, sizeof long_body,
+             "{\"success\":\"true\",\"orderStatusList\":[{\"status\":\"WMS_EXCEPTION\","
+             "\"statusDesc\":\"%s\",\"remark\":\"%s\"}]}",
+             long_desc, long_desc);
+    assert_int_equal(poll_decode_body(long_body, u, MAX_UPDATES), 1);
+    assert_int_equal(strlen(u[0].raw_text), 254);
+    assert_int_equal(strlen(u[0].reason), 254);
+    assert_int_equal(strncmp(u[0].raw_text, long_desc, 254), 0);
+}
+
+/* More entries than fit: unmapped ones go first, then the oldest. */
+static void test_poll_decode_more_than_max(void **state)
+{
+    (void)state;
+    struct ob_status_update u[MAX_UPDATES];
+    const char *body = "{\"success\":\"true\",\"orderStatusList\":["
+                       "{\"status\":\"WMS_ACCEPT\"},{\"status\":\"WMS_PRINT\"},"
+                       "{\"status\":\"WMS_PICK\"},{\"status\":\"WMS_CHECK\"},"
+                       "{\"status\":\"WMS_PACKAGE\"},{\"status\":\"WMS_CONSIGN\"},"
+                       "{\"status\":\"X1\"},{\"status\":\"X2\"},{\"status\":\"X3\"},"
+                       "{\"status\":\"TMS_SIGN\"}]}";
+
+    assert_int_equal(poll_decode_body(body, u, 10), 10);
+    assert_int_equal(poll_decode_body(body, u, 7), 7); /* X1 X2 X3 ... kept: the newest */
+    assert_string_equal(u[0].raw_code, "WMS_ACCEPT");
+    assert_string_equal(u[1].raw_code, "WMS_PICK");
+    assert_string_equal(u[2].raw_code, "WMS_PACKAGE");
+    assert_string_equal(u[3].raw_code, "WMS_CONSIGN");
+    assert_string_equal(u[4].raw_code, "X2");
+    assert_string_equal(u[6].raw_code, "TMS_SIGN");
+    assert_int_equal(poll_decode_body(body, u, 5), 5);
+    static const char *const mapped[] = {"WMS_ACCEPT", "WMS_PICK", "WMS_PACKAGE", "WMS_CONSIGN",
+                                         "TMS_SIGN"};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(u[i].raw_code, mapped[i]);
+    assert_int_equal(poll_decode_body(body, u, 2), 2);
+    assert_string_equal(u[0].raw_code, "WMS_CONSIGN");
+    assert_string_equal(u[1].raw_code, "TMS_SIGN");
+    assert_int_equal(poll_decode_body(body, u, 0), 0);
+}
+
+/* Errors and answers that cannot be read: -1, a message, no secret. */
+static void test_poll_decode_unreadable(void **state)
+{
+    (void)state;
+    struct ob_status_update u[4];
+    struct ob_poll_target t = poll_target("SO20231111000123", "LBX0000001000001");
+    static const struct {
+        long status;
+        const char *body, *want;
+    } cases[] = {
+        {0, NULL, "no answer: Connection refused"},
+        {502, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+         "HTTP 502"},
+        {404, "{\"error\":\"not found\"}", "HTTP 404"},
+        {200, "<html><head><title>502 Bad Gateway</title></head></html>", "not JSON"},
+        {200, "garbage", "not JSON"},
+        {200, "", "not JSON"},
+        {200, "{\"success\":\"true\",\"orderStatusList\":[{\"status\":\"WMS_AC", "not JSON"},
+        {200, "[1,2]", "not a JSON object"},
+        {200, "{\"orderStatusList\":[]}", "no \"success\""},
+        {200, "{\"success\":\"maybe\"}", "neither"},
+        {200, "{\"success\":\"true\",\"orderStatusList\":{}}", "not an array"},
+        {200, "{\"success\":\"true\",\"orderStatusList\":[{\"statusDesc\":\"x\"}]}",
+         "orderStatusList[0] has no status"},
+        {200, "{\"success\":\"true\",\"orderStatusList\":[{\"status\":\"WMS_ACCEPT\"},7]}",
+         "orderStatusList[1] has no status"},
+        {200, "{\"success\":\"true\",\"logisticsOrderCode\":\"SO-OTHER\",\"orderStatusList\":[]}",
+         "another order"},
+        {200, "{\"success\":\"false\",\"errorCode\":\"ORDER_NOT_FOUND\",\"errorMsg\":\"x\"}",
+         "ORDER_NOT_FOUND"},
+        {200, "{\"success\":\"false\",\"errorCode\":\"S02\",\"errorMsg\":\"digest check failed\"}",
+         "cainiao S02: digest check failed"},
+        {200, "{\"success\":\"false\"}", "(no errorCode)"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = poll_decode_on(fx.hz, &t, cases[i].status, cases[i].body, u, 4);
+        if (n != -1 || !strstr(err, cases[i].want)) {
+            print_error("case %zu: %d, \"%s\" (want -1, \"%s\")\n", i, n, err, cases[i].want);
+            fail();
+        }
+        assert_null(strstr(err, SECRET));
+    }
+}
+
+/* Against the simulator: push, then every step of the ladder (all due at
+ * once with a 1 ms step), with the same answer whether or not the query
+ * names the warehouse's order code. */
+static void test_poll_sim_ladder(void **state)
+{
+    (void)state;
+    struct ob_sim_options o;
+    struct sim_wh w;
+    struct http_answer a;
+    struct ob_status_update u[MAX_UPDATES];
+    struct want_step want[8];
+    struct ob_sim_stats st;
+
+    memset(&o, 0, sizeof o);
+    o.status_step_ms = 1;
+    struct ob_sim *sim = start_sim(&o);
+    sim_wh_open(&w, ob_sim_port(sim), SECRET_ENV, "LP-SIM");
+
+    int64_t t0 = ob_time_now_ms();
+    struct ob_outcome oc = push(w.inst, &fx.example->order, &a);
+    int64_t t1 = ob_time_now_ms();
+    assert_int_equal(oc.kind, OB_OUTCOME_ACCEPTED);
+    size_t n_want = sim_steps("SO20231111000123", want);
+    assert_int_equal(n_want, 6); /* the example order is not in the exception share */
+    wait_past(t1 + (int64_t)n_want * 1);
+
+    struct ob_poll_target t = poll_target("SO20231111000123", oc.warehouse_order_id);
+    for (int round = 0; round < 2; round++) {
+        int n = poll_sim(w.inst, &t, &a, u, MAX_UPDATES);
+        if (n != (int)n_want) {
+            print_error("%d updates (%s): %s\n", n, err, a.body);
+            fail();
+        }
+        for (size_t i = 0; i < n_want; i++) {
+            assert_string_equal(u[i].order_id, "SO20231111000123");
+            assert_string_equal(u[i].warehouse_order_id, oc.warehouse_order_id);
+            assert_string_equal(u[i].raw_code, want[i].code);
+            assert_int_equal(u[i].status, want[i].status);
+            assert_true(u[i].raw_text[0] != '\0');
+            /* whole seconds, Shanghai time, read back to epoch ms */
+            assert_true(u[i].occurred_at_ms >= t0 - t0 % 1000);
+            assert_true(u[i].occurred_at_ms <= t1 + (int64_t)(i + 1));
+            assert_int_equal(u[i].occurred_at_ms % 1000, 0);
+            if (i > 0)
+                assert_true(u[i].occurred_at_ms >= u[i - 1].occurred_at_ms);
+        }
+        assert_string_equal(u[4].carrier, "YTO");
+        assert_string_equal(u[4].tracking_no, "YT0000001000001");
+        assert_string_equal(oc.warehouse_order_id, "LBX0000001000001");
+        t.warehouse_order_id = ""; /* round 2: by the order code alone */
+    }
+
+    /* a warehouse order code that is not the order's: not found */
+    t.warehouse_order_id = "LBX0000009999999";
+    assert_int_equal(poll_sim(w.inst, &t, &a, u, MAX_UPDATES), -1);
+    assert_contains(a.body, "ORDER_NOT_FOUND");
+    assert_contains(err, "ORDER_NOT_FOUND");
+
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.requests, 4);
+    assert_int_equal(st.created, 1); /* queries create nothing */
+    assert_int_equal(st.duplicates, 0);
+    assert_int_equal(st.bad_requests, 0);
+    assert_int_equal(st.bad_signatures, 0);
+    sim_wh_close(&w);
+    ob_sim_stop(sim);
+}
+
+/* Step timing: step n is due at created + n * step; bounds from the clock
+ * read around the push and the query (the only waits are for the clock). */
+static void test_poll_sim_step_timing(void **state)
+{
+    (void)state;
+    const int64_t step = 40;
+    struct ob_sim_options o;
+    struct sim_wh w;
+    struct http_answer a;
+    struct ob_status_update u[MAX_UPDATES];
+
+    memset(&o, 0, sizeof o);
+    o.status_step_ms = (unsigned)step;
+    struct ob_sim *sim = start_sim(&o);
+    assert_int_equal(ob_sim_status_step_ms(sim), step);
+    sim_wh_open(&w, ob_sim_port(sim), SECRET_ENV, "LP-SIM");
+
+    int64_t p0 = ob_time_now_ms();
+    struct ob_outcome oc = push(w.inst, &fx.example->order, &a);
+    int64_t p1 = ob_time_now_ms();
+    assert_int_equal(oc.kind, OB_OUTCOME_ACCEPTED);
+    struct ob_poll_target t = poll_target("SO20231111000123", oc.warehouse_order_id);
+
+    int64_t waits[] = {0, 2 * step + 1, 4 * step + 1, 7 * step};
+    for (size_t k = 0; k < sizeof waits / sizeof waits[0]; k++) {
+        wait_past(p1 + waits[k]);
+        int64_t q0 = ob_time_now_ms();
+        int n = poll_sim(w.inst, &t, &a, u, MAX_UPDATES);
+        int64_t q1 = ob_time_now_ms();
+        /* created in [p0, p1], answered in [q0, q1]: step i due when
+         * created + i * step <= answered */
+        int64_t lo = (q0 - p1) / step, hi = (q1 - p0) / step;
+        if (lo > 6)
+            lo = 6;
+        if (hi > 6)
+            hi = 6;
+        if (n < lo || n > hi) {
+            print_error("round %zu: %d steps, want %lld..%lld (%s)\n", k, n, (long long)lo,
+                        (long long)hi, err);
+            fail();
+        }
+        for (int i = 0; i < n; i++) {
+            int64_t due_lo = p0 + (i + 1) * step, due_hi = p1 + (i + 1) * step;
+            assert_string_equal(u[i].raw_code, sim_ladder[i].code);
+            assert_true(u[i].occurred_at_ms >= due_lo - due_lo % 1000);
+            assert_true(u[i].occurred_at_ms <= due_hi);
+        }
+        if (k == sizeof waits / sizeof waits[0] - 1)
+            assert_int_equal(n, 6); /* the whole ladder, nothing after TMS_SIGN */
+    }
+    sim_wh_close(&w);
+    ob_sim_stop(sim);
+}
+
+/* The orders ob_sim_status_exception() names (1 in 20, by a hash of the
+ * order code) get WMS_EXCEPTION after WMS_PICK, and then go on to TMS_SIGN. */
+static void test_poll_sim_exception_share(void **state)
+{
+    (void)state;
+    enum { ORDERS = 40 };
+    struct ob_sim_options o;
+    struct sim_wh w;
+    struct http_answer a;
+    struct ob_status_update u[MAX_UPDATES];
+    struct want_step want[8];
+    char ids[ORDERS][32], wh_ids[ORDERS][128];
+    int exceptions = 0, expected = 0;
+
+    memset(&o, 0, sizeof o);
+    o.status_step_ms = 1;
+    struct ob_sim *sim = start_sim(&o);
+    sim_wh_open(&w, ob_sim_port(sim), SECRET_ENV, "LP-SIM");
+
+    json_t *doc = json_loadb(fx.example_text, fx.example_len, 0, NULL);
+    assert_non_null(doc);
+    for (int i = 0; i < ORDERS; i++) {
+        snprintf(ids[i], sizeof ids[i], "SO-POLL-%03d", i);
+        json_object_set_new(doc, "order_id", json_string(ids[i]));
+        char *text = json_dumps(doc, JSON_COMPACT);
+        struct ob_parsed_order *po = parse_order(text, strlen(text));
+        free(text);
+        assert_non_null(po);
+        struct ob_outcome oc = push(w.inst, &po->order, &a);
+        ob_order_free(po);
+        assert_int_equal(oc.kind, OB_OUTCOME_ACCEPTED);
+        snprintf(wh_ids[i], sizeof wh_ids[i], "%s", oc.warehouse_order_id);
+    }
+    json_decref(doc);
+    wait_past(ob_time_now_ms() + 7);
+
+    for (int i = 0; i < ORDERS; i++) {
+        struct ob_poll_target t = poll_target(ids[i], wh_ids[i]);
+        size_t n_want = sim_steps(ids[i], want);
+        expected += ob_sim_status_exception(ids[i]);
+        int n = poll_sim(w.inst, &t, &a, u, MAX_UPDATES);
+        assert_int_equal(n, (int)n_want);
+        for (size_t k = 0; k < n_want; k++) {
+            assert_string_equal(u[k].raw_code, want[k].code);
+            assert_int_equal(u[k].status, want[k].status);
+        }
+        if (n_want == 7) {
+            exceptions++;
+            assert_int_equal(u[3].status, OB_STATUS_EXCEPTION);
+            assert_true(u[3].reason[0] != '\0');
+            assert_int_equal(u[6].status, OB_STATUS_DELIVERED);
+        }
+    }
+    assert_int_equal(exceptions, expected); /* SO-POLL-004 and SO-POLL-030 today */
+    assert_true(expected > 0); /* the share must show among these orders */
+    sim_wh_close(&w);
+    ob_sim_stop(sim);
+}
+
+/* An order the warehouse does not know, a wrong secret, an unknown
+ * provider, garbage answers: -1 every time. */
+static void test_poll_sim_refusals(void **state)
+{
+    (void)state;
+    struct ob_sim_stats st;
+    struct sim_wh good, wrong, stranger;
+    struct http_answer a;
+    struct ob_status_update u[MAX_UPDATES];
+    struct ob_sim_options o;
+
+    memset(&o, 0, sizeof o);
+    o.status_step_ms = 1;
+    struct ob_sim *sim = start_sim(&o);
+    setenv("OB_TEST_CAINIAO_WRONG", "not-the-secret", 1);
+    sim_wh_open(&good, ob_sim_port(sim), SECRET_ENV, "LP-SIM");
+    sim_wh_open(&wrong, ob_sim_port(sim), "OB_TEST_CAINIAO_WRONG", "LP-SIM");
+    sim_wh_open(&stranger, ob_sim_port(sim), SECRET_ENV, "LP-OTHER");
+
+    /* never pushed */
+    struct ob_poll_target t = poll_target("SO-NEVER-PUSHED", "");
+    assert_int_equal(poll_sim(good.inst, &t, &a, u, MAX_UPDATES), -1);
+    assert_contains(a.body, "\"ORDER_NOT_FOUND\"");
+    assert_contains(err, "ORDER_NOT_FOUND");
+    assert_int_equal(ob_sim_created(sim, "SO-NEVER-PUSHED"), 0); /* asking stores nothing */
+
+    struct ob_outcome oc = push(good.inst, &fx.example->order, &a);
+    assert_int_equal(oc.kind, OB_OUTCOME_ACCEPTED);
+    t = poll_target("SO20231111000123", oc.warehouse_order_id);
+
+    /* signed with another secret: S02, counted */
+    assert_int_equal(poll_sim(wrong.inst, &t, &a, u, MAX_UPDATES), -1);
+    assert_contains(a.body, "\"S02\"");
+    assert_contains(err, "cainiao S02");
+    assert_null(strstr(err, SECRET));
+    assert_null(strstr(err, "not-the-secret"));
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.bad_signatures, 1);
+
+    /* the query's document tampered with, the digest kept */
+    struct ob_request req;
+    memset(&req, 0, sizeof req);
+    assert_int_equal(good.inst->plugin.vt.poll_encode(good.inst->state, &t, &req, err, sizeof err),
+                     0);
+    char *c = strstr(req.body, "SO20231111000123");
+    assert_non_null(c);
+    c[2] = '3';
+    send_request(&req, &a);
+    ob_request_reset(&req);
+    assert_contains(a.body, "\"S02\"");
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.bad_signatures, 2);
+
+    /* a provider id the gateway does not know: S03 */
+    assert_int_equal(poll_sim(stranger.inst, &t, &a, u, MAX_UPDATES), -1);
+    assert_contains(err, "cainiao S03");
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.unauthorized, 1);
+
+    /* and the right one still answers */
+    wait_past(ob_time_now_ms() + 7);
+    assert_int_equal(poll_sim(good.inst, &t, &a, u, MAX_UPDATES), 6);
+
+    /* the gateway's answers replaced by garbage (HTML 502 page, cut JSON,
+     * empty, "OK"): unreadable, -1 */
+    o.garbage_rate = 1.0;
+    assert_int_equal(ob_sim_set_faults(sim, &o), 0);
+    for (int i = 0; i < 8; i++) {
+        int n = poll_sim(good.inst, &t, &a, u, MAX_UPDATES);
+        assert_int_equal(a.status, 200);
+        if (n != -1) {
+            print_error("garbage answer read as %d updates: %s\n", n, a.body);
+            fail();
+        }
+    }
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.injected_garbage, 8);
+    assert_int_equal(st.created, 1);
+
+    sim_wh_close(&good);
+    sim_wh_close(&wrong);
+    sim_wh_close(&stranger);
+    unsetenv("OB_TEST_CAINIAO_WRONG");
+    ob_sim_stop(sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1517,6 +2117,14 @@ int main(void)
         cmocka_unit_test(test_sim_bad_signature),
         cmocka_unit_test(test_sim_official_vector_and_refusals),
         cmocka_unit_test(test_sim_throttled),
+        cmocka_unit_test(test_poll_encode_request),
+        cmocka_unit_test(test_poll_decode_mapping),
+        cmocka_unit_test(test_poll_decode_more_than_max),
+        cmocka_unit_test(test_poll_decode_unreadable),
+        cmocka_unit_test(test_poll_sim_ladder),
+        cmocka_unit_test(test_poll_sim_step_timing),
+        cmocka_unit_test(test_poll_sim_exception_share),
+        cmocka_unit_test(test_poll_sim_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1268,8 +1268,8 @@ static void test_sim_wrong_credentials(void **state)
 
 /* A hand-made form carrying `sealed`, posted to the simulator; without the
  * field `skip` when not NULL. */
-static void post_form_without(unsigned short port, const char *sealed, const char *skip,
-                              struct http_answer *a)
+static void post_form_api(unsigned short port, const char *api_code, const char *sealed,
+                          const char *skip, struct http_answer *a)
 {
     struct ob_params p = {0};
     struct ob_buf body;
@@ -1278,7 +1278,7 @@ static void post_form_without(unsigned short port, const char *sealed, const cha
     memset(&req, 0, sizeof req);
     ob_buf_init(&body, 1 << 20);
     const char *fields[][2] = {
-        {"apiCode", "020003"},  {"senderNo", SENDER_NO},           {"authorization", AUTHORIZATION},
+        {"apiCode", api_code},  {"senderNo", SENDER_NO},           {"authorization", AUTHORIZATION},
         {"msgType", "0"},       {"timeStamp", "2020-06-18 10:00:00"}, {"version", "V1.0.0"},
         {"logitcsInterface", sealed},
     };
@@ -1298,6 +1298,12 @@ static void post_form_without(unsigned short port, const char *sealed, const cha
     ob_buf_reset(&body);
     http_send(&req, a);
     ob_request_reset(&req);
+}
+
+static void post_form_without(unsigned short port, const char *sealed, const char *skip,
+                              struct http_answer *a)
+{
+    post_form_api(port, "020003", sealed, skip, a);
 }
 
 static void post_form(unsigned short port, const char *sealed, struct http_answer *a)
@@ -1373,6 +1379,668 @@ static void test_sim_official_vector_and_missing_field(void **state)
     ob_sim_stop(sim);
 }
 
+/* ------------------------------------------------------------------------ */
+/* status polling: the trace query 040001 (poll_encode / poll_decode)        */
+
+#define MAX_UPDATES 32
+
+static struct ob_poll_target poll_target(const char *order_id, const char *warehouse_order_id)
+{
+    struct ob_poll_target t = {
+        .order_id = order_id,
+        .warehouse_order_id = warehouse_order_id,
+        .idempotency_key = delivery.idempotency_key,
+        .current = OB_STATUS_ACCEPTED,
+    };
+    return t;
+}
+
+static int poll_decode_on(struct ob_adapter_instance *inst, const struct ob_poll_target *t,
+                          long status, const char *body, struct ob_status_update *out,
+                          size_t max)
+{
+    struct ob_response resp = {
+        .status = status,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .transport_error = status == 0 ? "Operation timed out after 10000 milliseconds" : NULL,
+    };
+    err[0] = '\0';
+    memset(out, 0xA5, max * sizeof *out); /* the adapter must fill what it returns */
+    return inst->plugin.vt.poll_decode(inst->state, t, &resp, out, max, err, sizeof err);
+}
+
+/* EMS's envelope around `ret_body` (sent as a JSON string, as EMS does, or
+ * as an object); free() it. */
+static char *envelope(const char *code, const char *msg, const char *ret_body, int as_object)
+{
+    json_t *body = NULL;
+    if (ret_body && as_object) {
+        body = json_loads(ret_body, 0, NULL);
+        assert_non_null(body);
+    } else if (ret_body) {
+        body = json_string(ret_body);
+    }
+    json_t *env = json_pack("{s:s, s:s, s:s, s:o, s:s, s:b}", "serialNo", "x", "retCode", code,
+                            "retMsg", msg, "retBody", body ? body : json_null(), "retDate",
+                            "2026-11-11 10:00:00", "success", strcmp(code, "00000") == 0);
+    assert_non_null(env);
+    char *text = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+    return text;
+}
+
+/* A canned trace of the example order. */
+static int poll_decode_trace(const char *ret_body, int as_object, struct ob_status_update *out,
+                             size_t max)
+{
+    struct ob_poll_target t = poll_target("SO20231111000123", "1100001000001");
+    char *body = envelope("00000", "成功", ret_body, as_object);
+    int n = poll_decode_on(fx.bj, &t, 200, body, out, max);
+    free(body);
+    return n;
+}
+
+/* Ask the simulator where `t` stands: poll_encode, HTTP, poll_decode. */
+static int poll_sim(struct ob_adapter_instance *inst, const struct ob_poll_target *t,
+                    struct http_answer *a, struct ob_status_update *out, size_t max)
+{
+    struct ob_request req;
+
+    memset(&req, 0, sizeof req);
+    err[0] = '\0';
+    if (inst->plugin.vt.poll_encode(inst->state, t, &req, err, sizeof err) != 0) {
+        print_error("poll_encode failed: %s\n", err);
+        fail();
+    }
+    http_send(&req, a);
+    ob_request_reset(&req);
+    struct ob_response resp = {
+        .status = a->status,
+        .body = a->body.data,
+        .body_len = a->body.len,
+        .headers = a->headers,
+        .n_headers = a->n_headers,
+        .transport_error = a->status == 0 ? a->transport_error : NULL,
+    };
+    err[0] = '\0';
+    return inst->plugin.vt.poll_decode(inst->state, t, &resp, out, max, err, sizeof err);
+}
+
+/* The simulator's timeline runs on the wall clock: wait until it has passed
+ * `ms` (epoch). A wait for a time computed from the clock, not for an event. */
+static void wait_past(int64_t ms)
+{
+    while (ob_time_now_ms() <= ms) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+struct want_step {
+    const char *code;
+    enum ob_fulfillment_status status;
+};
+
+static const struct want_step sim_ladder[] = {
+    {"W10", OB_STATUS_ALLOCATED}, {"W20", OB_STATUS_PICKED}, {"W30", OB_STATUS_PACKED},
+    {"203", OB_STATUS_SHIPPED},   {"306", OB_STATUS_UNMAPPED}, {"704", OB_STATUS_DELIVERED},
+};
+
+static size_t sim_steps(const char *order_id, struct want_step *out)
+{
+    static const struct want_step exception = {"W90", OB_STATUS_EXCEPTION};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof sim_ladder / sizeof sim_ladder[0]; i++) {
+        out[n++] = sim_ladder[i];
+        if (i == 1 && ob_sim_status_exception(order_id))
+            out[n++] = exception;
+    }
+    return n;
+}
+
+static struct ob_sim *start_sim_with(const struct ob_sim_options *extra)
+{
+    const struct ob_sim_secret secrets[] = {
+        {.name = "sender_no", .value = SENDER_NO},
+        {.name = "authorization", .value = AUTHORIZATION},
+        {.name = "sign_key", .value = SIGN_KEY},
+        {.name = NULL, .value = NULL},
+    };
+    struct ob_sim_options o = *extra;
+    o.profile = "ems";
+    o.secrets = secrets;
+    struct ob_sim *sim = ob_sim_start(&o, err, sizeof err);
+    if (!sim) {
+        print_error("ob_sim_start: %s\n", err);
+        fail();
+    }
+    return sim;
+}
+
+/* The business document of a query request: its JSON (sign key checked
+ * and stripped); free() it. */
+static char *sent_query(const struct ob_request *req, struct form *f)
+{
+    form_parse(req->body, req->body_len, f);
+    char *plain = ems_open(SIGN_KEY, form_get(f, "logitcsInterface"));
+    char *json = strip_key(plain);
+    free(plain);
+    return json;
+}
+
+/* The trace query: the push's form, apiCode 040001, signed the same way. */
+static void test_poll_encode_request(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"apiCode",   "senderNo", "authorization",   "msgType",
+                                       "timeStamp", "version",  "logitcsInterface"};
+    struct ob_request req;
+    struct form f;
+    struct ob_poll_target t = poll_target("SO20231111000123", "1100001000001");
+
+    memset(&req, 0, sizeof req);
+    int64_t t0 = ob_time_now_ms();
+    assert_int_equal(fx.bj->plugin.vt.poll_encode(fx.bj->state, &t, &req, err, sizeof err), 0);
+    int64_t t1 = ob_time_now_ms();
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(req.url, ENDPOINT_BJ);
+    assert_int_equal(req.n_headers, 1);
+    assert_string_equal(req_header(&req, "Content-Type"),
+                        "application/x-www-form-urlencoded; charset=UTF-8");
+    assert_null(strstr(req.body, SIGN_KEY));
+    char *json = sent_query(&req, &f);
+    assert_int_equal(f.n, 7);
+    for (size_t i = 0; i < 7; i++)
+        assert_string_equal(f.key[i], keys[i]);
+    assert_string_equal(form_get(&f, "apiCode"), "040001");
+    assert_string_equal(form_get(&f, "senderNo"), SENDER_NO);
+    assert_string_equal(form_get(&f, "authorization"), AUTHORIZATION);
+    assert_string_equal(form_get(&f, "msgType"), "0");
+    assert_string_equal(form_get(&f, "version"), "V1.0.0");
+    assert_stamp_between(form_get(&f, "timeStamp"), t0, t1, "Asia/Shanghai");
+    assert_string_equal(json, "{\"logisticsOrderNo\":\"SO20231111000123\","
+                              "\"waybillNo\":\"1100001000001\"}");
+    /* the recipe recomputed: the same sealed text */
+    char *sealed = ems_seal(SIGN_KEY, json);
+    assert_string_equal(form_get(&f, "logitcsInterface"), sealed);
+    free(sealed);
+    free(json);
+    form_free(&f);
+    ob_request_reset(&req);
+
+    /* no waybill known: the order number only; time_zone UTC on SZ */
+    t = poll_target("SO20231111000123", "");
+    t0 = ob_time_now_ms();
+    assert_int_equal(fx.sz->plugin.vt.poll_encode(fx.sz->state, &t, &req, err, sizeof err), 0);
+    t1 = ob_time_now_ms();
+    assert_string_equal(req.url, ENDPOINT_SZ);
+    json = sent_query(&req, &f);
+    assert_string_equal(json, "{\"logisticsOrderNo\":\"SO20231111000123\"}");
+    assert_stamp_between(form_get(&f, "timeStamp"), t0, t1, "UTC");
+    free(json);
+    form_free(&f);
+    ob_request_reset(&req);
+
+    /* an order id that is not UTF-8 cannot be sent */
+    t = poll_target("SO-\xc3", NULL);
+    assert_int_equal(fx.bj->plugin.vt.poll_encode(fx.bj->state, &t, &req, err, sizeof err), -1);
+    assert_contains(err, "invalid UTF-8");
+    assert_null(strstr(err, SIGN_KEY));
+    ob_request_reset(&req);
+}
+
+/* Every opCode of the mapping table, with what each entry carries. */
+static void test_poll_decode_mapping(void **state)
+{
+    (void)state;
+    struct ob_status_update u[MAX_UPDATES];
+    const char *trace =
+        "{\"waybillNo\":\"1100001000001\",\"logisticsOrderNo\":\"SO20231111000123\","
+        "\"responseItems\":["
+        "{\"opTime\":\"2026-11-11 10:00:00\",\"opCode\":\"W10\",\"opName\":\"仓库接单\","
+        "\"opDesc\":\"仓库已接单\"},"
+        "{\"opTime\":\"2026-11-11 10:00:01\",\"opCode\":\"W20\",\"opName\":\"拣货完成\"},"
+        "{\"opTime\":\"2026-11-11 10:00:02\",\"opCode\":\"W90\",\"opName\":\"仓库作业异常\","
+        "\"opDesc\":\"库存不足\"},"
+        "{\"opTime\":\"2026-11-11 10:00:03\",\"opCode\":\"W30\",\"opName\":\"打包完成\"},"
+        "{\"opTime\":\"2026-11-11 10:00:04\",\"opCode\":\"203\",\"opName\":\"收寄\","
+        "\"opDesc\":\"邮件已收寄\"},"
+        "{\"opTime\":\"2026-11-11 10:00:05\",\"opCode\":\"306\",\"opName\":\"封发\"},"
+        "{\"opTime\":\"2026-11-11 10:00:06\",\"opCode\":\"704\",\"opName\":\"妥投\"},"
+        "{\"opTime\":\"2026-11-11 10:00:07\",\"opCode\":\"W99\",\"opName\":\"订单取消\","
+        "\"opDesc\":\"客户取消\"},"
+        "{\"opTime\":\"11/11/2026\",\"opCode\":\"999\",\"opDesc\":\"not a reason\"}]}";
+    static const struct want_step want[] = {
+        {"W10", OB_STATUS_ALLOCATED}, {"W20", OB_STATUS_PICKED},    {"W90", OB_STATUS_EXCEPTION},
+        {"W30", OB_STATUS_PACKED},    {"203", OB_STATUS_SHIPPED},   {"306", OB_STATUS_UNMAPPED},
+        {"704", OB_STATUS_DELIVERED}, {"W99", OB_STATUS_CANCELLED}, {"999", OB_STATUS_UNMAPPED},
+    };
+    const int64_t t0 = 1794362400000; /* 2026-11-11T02:00:00Z = 10:00:00 in Shanghai */
+
+    for (int as_object = 0; as_object <= 1; as_object++) {
+        assert_int_equal(poll_decode_trace(trace, as_object, u, MAX_UPDATES), 9);
+        for (size_t i = 0; i < 9; i++) {
+            assert_string_equal(u[i].order_id, "SO20231111000123");
+            assert_string_equal(u[i].warehouse_order_id, "1100001000001");
+            assert_string_equal(u[i].raw_code, want[i].code);
+            assert_int_equal(u[i].status, want[i].status);
+            assert_true(u[i].raw_text[0] != '\0');
+            if (i < 8)
+                assert_int_equal(u[i].occurred_at_ms, t0 + (int64_t)i * 1000);
+            int shipped = want[i].status == OB_STATUS_SHIPPED ||
+                          want[i].status == OB_STATUS_DELIVERED;
+            assert_string_equal(u[i].carrier, shipped ? "EMS" : "");
+            assert_string_equal(u[i].tracking_no, shipped ? "1100001000001" : "");
+        }
+        assert_string_equal(u[0].raw_text, "仓库已接单"); /* opDesc, else opName */
+        assert_string_equal(u[1].raw_text, "拣货完成");
+        assert_int_equal(u[8].occurred_at_ms, 0); /* unreadable time: unknown */
+        assert_string_equal(u[2].reason, "库存不足");
+        assert_string_equal(u[7].reason, "客户取消");
+        assert_string_equal(u[0].reason, "");
+        assert_string_equal(u[8].reason, "");
+    }
+
+    /* time_zone UTC on SZ: the same text is 10:00 UTC */
+    struct ob_poll_target t = poll_target("SO20231111000123", "1100001000001");
+    char *body = envelope("00000", "成功",
+                          "{\"responseItems\":[{\"opTime\":\"2026-11-11 10:00:00\","
+                          "\"opCode\":\"203\",\"waybillNo\":\"1100009999999\"}]}",
+                          0);
+    assert_int_equal(poll_decode_on(fx.sz, &t, 200, body, u, MAX_UPDATES), 1);
+    free(body);
+    assert_int_equal(u[0].occurred_at_ms, t0 + 8 * 3600 * 1000);
+    assert_string_equal(u[0].tracking_no, "1100009999999"); /* the entry's own waybill */
+
+    /* no waybill anywhere in the answer: the target's */
+    assert_int_equal(poll_decode_trace("{\"responseItems\":[{\"opCode\":\"704\"}]}", 0, u,
+                                       MAX_UPDATES),
+                     1);
+    assert_string_equal(u[0].warehouse_order_id, "1100001000001");
+    assert_string_equal(u[0].tracking_no, "1100001000001");
+
+    /* nothing yet */
+    assert_int_equal(poll_decode_trace("{\"responseItems\":[]}", 0, u, 4), 0);
+    assert_int_equal(poll_decode_trace("{\"waybillNo\":\"1100001000001\"}", 0, u, 4), 0);
+    assert_int_equal(poll_decode_trace("{\"responseItems\":null}", 1, u, 4), 0);
+}
+
+/* A long trace: unmapped (transit) entries go first, then the oldest. */
+static void test_poll_decode_more_than_max(void **state)
+{
+    (void)state;
+    struct ob_status_update u[MAX_UPDATES];
+    const char *trace = "{\"responseItems\":[{\"opCode\":\"W10\"},{\"opCode\":\"W20\"},"
+                        "{\"opCode\":\"W30\"},{\"opCode\":\"203\"},{\"opCode\":\"306\"},"
+                        "{\"opCode\":\"307\"},{\"opCode\":\"389\"},{\"opCode\":\"702\"},"
+                        "{\"opCode\":\"704\"}]}";
+
+    assert_int_equal(poll_decode_trace(trace, 0, u, 9), 9);
+    assert_int_equal(poll_decode_trace(trace, 0, u, 7), 7);
+    static const char *const seven[] = {"W10", "W20", "W30", "203", "389", "702", "704"};
+    for (size_t i = 0; i < 7; i++)
+        assert_string_equal(u[i].raw_code, seven[i]);
+    assert_int_equal(poll_decode_trace(trace, 0, u, 5), 5);
+    static const char *const five[] = {"W10", "W20", "W30", "203", "704"};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(u[i].raw_code, five[i]);
+    assert_int_equal(poll_decode_trace(trace, 0, u, 1), 1);
+    assert_string_equal(u[0].raw_code, "704");
+    assert_int_equal(poll_decode_trace(trace, 0, u, 0), 0);
+}
+
+/* Errors and answers that cannot be read: -1, a message, no secret. */
+static void test_poll_decode_unreadable(void **state)
+{
+    (void)state;
+    struct ob_status_update u[4];
+    struct ob_poll_target t = poll_target("SO20231111000123", "1100001000001");
+    char *not_found = envelope("B00010", "邮件信息不存在", NULL, 0);
+    char *refused = envelope("S00001", "授权码或协议客户号无效", NULL, 0);
+    char *tampered = envelope("S00002", "报文解密或验签失败", NULL, 0);
+    char *cut_body = envelope("00000", "成功", "{\"responseItems\":[{\"opCode\":\"W1", 0);
+    char *array_body = envelope("00000", "成功", "[1]", 0);
+    char *no_body = envelope("00000", "成功", NULL, 0);
+    char *items_object = envelope("00000", "成功", "{\"responseItems\":{}}", 0);
+    char *no_code = envelope("00000", "成功", "{\"responseItems\":[{\"opName\":\"x\"}]}", 0);
+    char *other = envelope("00000", "成功",
+                           "{\"logisticsOrderNo\":\"SO-OTHER\",\"responseItems\":[]}", 0);
+    const struct {
+        long status;
+        const char *body, *want;
+    } cases[] = {
+        {0, NULL, "no answer: Operation timed out"},
+        {502, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+         "HTTP 502"},
+        {403, "forbidden", "HTTP 403"},
+        {200, "<html><head><title>502 Bad Gateway</title></head></html>", "not JSON"},
+        {200, "garbage", "not JSON"},
+        {200, "", "not JSON"},
+        {200, "{\"serialNo\":\"x\",\"retCode\":\"000", "not JSON"},
+        {200, "{\"retMsg\":\"ok\"}", "no retCode"},
+        {200, not_found, "B00010"},
+        {200, refused, "EMS S00001"},
+        {200, tampered, "EMS S00002"},
+        {200, cut_body, "without a readable retBody"},
+        {200, array_body, "without a readable retBody"},
+        {200, no_body, "without a readable retBody"},
+        {200, items_object, "responseItems is not an array"},
+        {200, no_code, "responseItems[0] has no opCode"},
+        {200, other, "another order"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = poll_decode_on(fx.bj, &t, cases[i].status, cases[i].body, u, 4);
+        if (n != -1 || !strstr(err, cases[i].want)) {
+            print_error("case %zu: %d, \"%s\" (want -1, \"%s\")\n", i, n, err, cases[i].want);
+            fail();
+        }
+        assert_null(strstr(err, SIGN_KEY));
+        assert_null(strstr(err, AUTHORIZATION));
+    }
+    free(not_found);
+    free(refused);
+    free(tampered);
+    free(cut_body);
+    free(array_body);
+    free(no_body);
+    free(items_object);
+    free(no_code);
+    free(other);
+}
+
+/* Against the simulator: push, then the whole trace (all due at once with a
+ * 1 ms step), with or without the waybill in the query. */
+static void test_poll_sim_ladder(void **state)
+{
+    (void)state;
+    struct ob_sim_options o = {.status_step_ms = 1};
+    struct ob_sim *sim = start_sim_with(&o);
+    struct ob_config *cfg = NULL;
+    struct ob_adapter_instance *inst = NULL;
+    struct http_answer a;
+    struct ob_status_update u[MAX_UPDATES];
+    struct want_step want[8];
+    struct ob_sim_stats st;
+
+    open_sim_warehouse(ob_sim_port(sim), CREDENTIALS, &cfg, &inst);
+    int64_t t0 = ob_time_now_ms();
+    struct ob_outcome oc = push(inst, &fx.example->order, &a);
+    int64_t t1 = ob_time_now_ms();
+    http_free(&a);
+    assert_int_equal(oc.kind, OB_OUTCOME_ACCEPTED);
+    assert_string_equal(oc.warehouse_order_id, "1100001000001");
+    size_t n_want = sim_steps("SO20231111000123", want);
+    assert_int_equal(n_want, 6); /* the example order is not in the exception share */
+    wait_past(t1 + (int64_t)n_want);
+
+    struct ob_poll_target t = poll_target("SO20231111000123", oc.warehouse_order_id);
+    for (int round = 0; round < 2; round++) {
+        int n = poll_sim(inst, &t, &a, u, MAX_UPDATES);
+        if (n != (int)n_want) {
+            print_error("%d updates (%s): %s\n", n, err, a.body.data);
+            fail();
+        }
+        http_free(&a);
+        for (size_t i = 0; i < n_want; i++) {
+            assert_string_equal(u[i].order_id, "SO20231111000123");
+            assert_string_equal(u[i].warehouse_order_id, "1100001000001");
+            assert_string_equal(u[i].raw_code, want[i].code);
+            assert_int_equal(u[i].status, want[i].status);
+            assert_true(u[i].raw_text[0] != '\0');
+            assert_true(u[i].occurred_at_ms >= t0 - t0 % 1000);
+            assert_true(u[i].occurred_at_ms <= t1 + (int64_t)(i + 1));
+            assert_int_equal(u[i].occurred_at_ms % 1000, 0);
+            if (i > 0)
+                assert_true(u[i].occurred_at_ms >= u[i - 1].occurred_at_ms);
+        }
+        assert_string_equal(u[3].carrier, "EMS");
+        assert_string_equal(u[3].tracking_no, "1100001000001");
+        assert_string_equal(u[5].tracking_no, "1100001000001");
+        t.warehouse_order_id = ""; /* round 2: by the order number alone */
+    }
+
+    /* a waybill that is not the order's: not found */
+    t.warehouse_order_id = "1100009999999";
+    assert_int_equal(poll_sim(inst, &t, &a, u, MAX_UPDATES), -1);
+    assert_string_equal(answer_code(&a), "B00010");
+    assert_contains(err, "B00010");
+    http_free(&a);
+
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.requests, 4);
+    assert_int_equal(st.created, 1); /* queries create nothing */
+    assert_int_equal(st.duplicates, 0);
+    assert_int_equal(st.bad_requests, 0);
+    assert_int_equal(st.bad_signatures, 0);
+    ob_adapter_close(inst);
+    ob_config_destroy(cfg);
+    ob_sim_stop(sim);
+}
+
+/* Step timing: entry n is due at created + n * step; bounds from the clock
+ * read around the push and the query (the only waits are for the clock). */
+static void test_poll_sim_step_timing(void **state)
+{
+    (void)state;
+    const int64_t step = 40;
+    struct ob_sim_options o = {.status_step_ms = (unsigned)step};
+    struct ob_sim *sim = start_sim_with(&o);
+    struct ob_config *cfg = NULL;
+    struct ob_adapter_instance *inst = NULL;
+    struct http_answer a;
+    struct ob_status_update u[MAX_UPDATES];
+
+    assert_int_equal(ob_sim_status_step_ms(sim), step);
+    open_sim_warehouse(ob_sim_port(sim), CREDENTIALS, &cfg, &inst);
+    int64_t p0 = ob_time_now_ms();
+    struct ob_outcome oc = push(inst, &fx.example->order, &a);
+    int64_t p1 = ob_time_now_ms();
+    http_free(&a);
+    assert_int_equal(oc.kind, OB_OUTCOME_ACCEPTED);
+    struct ob_poll_target t = poll_target("SO20231111000123", oc.warehouse_order_id);
+
+    int64_t waits[] = {0, 2 * step + 1, 4 * step + 1, 7 * step};
+    for (size_t k = 0; k < sizeof waits / sizeof waits[0]; k++) {
+        wait_past(p1 + waits[k]);
+        int64_t q0 = ob_time_now_ms();
+        int n = poll_sim(inst, &t, &a, u, MAX_UPDATES);
+        int64_t q1 = ob_time_now_ms();
+        http_free(&a);
+        int64_t lo = (q0 - p1) / step, hi = (q1 - p0) / step;
+        if (lo > 6)
+            lo = 6;
+        if (hi > 6)
+            hi = 6;
+        if (n < lo || n > hi) {
+            print_error("round %zu: %d entries, want %lld..%lld (%s)\n", k, n, (long long)lo,
+                        (long long)hi, err);
+            fail();
+        }
+        for (int i = 0; i < n; i++) {
+            int64_t due_lo = p0 + (i + 1) * step, due_hi = p1 + (i + 1) * step;
+            assert_string_equal(u[i].raw_code, sim_ladder[i].code);
+            assert_true(u[i].occurred_at_ms >= due_lo - due_lo % 1000);
+            assert_true(u[i].occurred_at_ms <= due_hi);
+        }
+        if (k == sizeof waits / sizeof waits[0] - 1)
+            assert_int_equal(n, 6); /* the whole trace, nothing after 704 */
+    }
+    ob_adapter_close(inst);
+    ob_config_destroy(cfg);
+    ob_sim_stop(sim);
+}
+
+/* The orders ob_sim_status_exception() names (1 in 20, by a hash of the
+ * order number) get W90 after W20, and then go on to 704. */
+static void test_poll_sim_exception_share(void **state)
+{
+    (void)state;
+    enum { ORDERS = 40 };
+    struct ob_sim_options o = {.status_step_ms = 1};
+    struct ob_sim *sim = start_sim_with(&o);
+    struct ob_config *cfg = NULL;
+    struct ob_adapter_instance *inst = NULL;
+    struct http_answer a;
+    struct ob_status_update u[MAX_UPDATES];
+    struct want_step want[8];
+    char ids[ORDERS][32], waybills[ORDERS][128];
+    int exceptions = 0, expected = 0;
+
+    open_sim_warehouse(ob_sim_port(sim), CREDENTIALS, &cfg, &inst);
+    json_t *doc = json_loadb(fx.example_text, fx.example_len, 0, NULL);
+    assert_non_null(doc);
+    for (int i = 0; i < ORDERS; i++) {
+        snprintf(ids[i], sizeof ids[i], "SO-POLL-%03d", i);
+        json_object_set_new(doc, "order_id", json_string(ids[i]));
+        char *text = json_dumps(doc, JSON_COMPACT);
+        struct ob_parsed_order *po = parse_order(text, strlen(text));
+        free(text);
+        assert_non_null(po);
+        struct ob_outcome oc = push(inst, &po->order, &a);
+        http_free(&a);
+        ob_order_free(po);
+        assert_int_equal(oc.kind, OB_OUTCOME_ACCEPTED);
+        snprintf(waybills[i], sizeof waybills[i], "%s", oc.warehouse_order_id);
+    }
+    json_decref(doc);
+    wait_past(ob_time_now_ms() + 7);
+
+    for (int i = 0; i < ORDERS; i++) {
+        struct ob_poll_target t = poll_target(ids[i], waybills[i]);
+        size_t n_want = sim_steps(ids[i], want);
+        expected += ob_sim_status_exception(ids[i]);
+        int n = poll_sim(inst, &t, &a, u, MAX_UPDATES);
+        http_free(&a);
+        assert_int_equal(n, (int)n_want);
+        for (size_t k = 0; k < n_want; k++) {
+            assert_string_equal(u[k].raw_code, want[k].code);
+            assert_int_equal(u[k].status, want[k].status);
+        }
+        if (n_want == 7) {
+            exceptions++;
+            assert_int_equal(u[2].status, OB_STATUS_EXCEPTION);
+            assert_true(u[2].reason[0] != '\0');
+            assert_int_equal(u[6].status, OB_STATUS_DELIVERED);
+        }
+    }
+    assert_int_equal(exceptions, expected); /* SO-POLL-004 and SO-POLL-030 today */
+    assert_true(expected > 0); /* the share must show among these orders */
+    ob_adapter_close(inst);
+    ob_config_destroy(cfg);
+    ob_sim_stop(sim);
+}
+
+/* An order EMS does not know, wrong credentials, bad query documents,
+ * garbage answers: -1 every time. */
+static void test_poll_sim_refusals(void **state)
+{
+    (void)state;
+    struct ob_sim_options o = {.status_step_ms = 1};
+    struct ob_sim *sim = start_sim_with(&o);
+    struct ob_config *cfg = NULL, *bad_cfg = NULL;
+    struct ob_adapter_instance *inst = NULL, *bad = NULL;
+    struct http_answer a;
+    struct ob_status_update u[MAX_UPDATES];
+    struct ob_sim_stats st;
+
+    open_sim_warehouse(ob_sim_port(sim), CREDENTIALS, &cfg, &inst);
+
+    /* never pushed */
+    struct ob_poll_target t = poll_target("SO-NEVER-PUSHED", "");
+    assert_int_equal(poll_sim(inst, &t, &a, u, MAX_UPDATES), -1);
+    assert_string_equal(answer_code(&a), "B00010");
+    assert_contains(err, "B00010");
+    http_free(&a);
+    assert_int_equal(ob_sim_created(sim, "SO-NEVER-PUSHED"), 0); /* asking stores nothing */
+
+    struct ob_outcome oc = push(inst, &fx.example->order, &a);
+    http_free(&a);
+    assert_int_equal(oc.kind, OB_OUTCOME_ACCEPTED);
+    t = poll_target("SO20231111000123", oc.warehouse_order_id);
+
+    /* another authorization: S00001, counted unauthorized */
+    assert_int_equal(setenv("OB_TEST_EMS_OTHER", "TvaBgrhE46sft3nZlfe7xw==", 1), 0);
+    open_sim_warehouse(ob_sim_port(sim),
+                       "'credentials':{'sender_no':'env:" SENDER_ENV "',"
+                       "'authorization':'env:OB_TEST_EMS_OTHER','sign_key':'env:" KEY_ENV "'}",
+                       &bad_cfg, &bad);
+    assert_int_equal(poll_sim(bad, &t, &a, u, MAX_UPDATES), -1);
+    assert_string_equal(answer_code(&a), "S00001");
+    assert_contains(err, "EMS S00001");
+    http_free(&a);
+    ob_adapter_close(bad);
+    ob_config_destroy(bad_cfg);
+
+    /* another sign key: S00002, counted bad_signatures */
+    open_sim_warehouse(ob_sim_port(sim),
+                       "'credentials':{'sender_no':'env:" SENDER_ENV "',"
+                       "'authorization':'env:" AUTH_ENV "','sign_key':'env:OB_TEST_EMS_OTHER'}",
+                       &bad_cfg, &bad);
+    assert_int_equal(poll_sim(bad, &t, &a, u, MAX_UPDATES), -1);
+    assert_string_equal(answer_code(&a), "S00002");
+    assert_contains(err, "EMS S00002");
+    assert_null(strstr(err, "TvaBgrhE46sft3nZlfe7xw=="));
+    assert_null(strstr(err, SIGN_KEY));
+    http_free(&a);
+    ob_adapter_close(bad);
+    ob_config_destroy(bad_cfg);
+    unsetenv("OB_TEST_EMS_OTHER");
+
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.unauthorized, 1);
+    assert_int_equal(st.bad_signatures, 1);
+
+    /* hand-made queries: no logisticsOrderNo, a waybillNo that is no string */
+    char *sealed = ems_seal(SIGN_KEY, "{\"waybillNo\":\"1100001000001\"}");
+    post_form_api(ob_sim_port(sim), "040001", sealed, NULL, &a);
+    free(sealed);
+    assert_string_equal(answer_code(&a), "B00001");
+    assert_contains(a.body.data, "logisticsOrderNo");
+    http_free(&a);
+    sealed = ems_seal(SIGN_KEY, "{\"logisticsOrderNo\":\"SO20231111000123\",\"waybillNo\":7}");
+    post_form_api(ob_sim_port(sim), "040001", sealed, NULL, &a);
+    free(sealed);
+    assert_string_equal(answer_code(&a), "B00001");
+    http_free(&a);
+    /* an apiCode it does not serve */
+    sealed = ems_seal(SIGN_KEY, "{\"logisticsOrderNo\":\"SO20231111000123\"}");
+    post_form_api(ob_sim_port(sim), "040002", sealed, NULL, &a);
+    free(sealed);
+    assert_string_equal(answer_code(&a), "B00001");
+    assert_contains(a.body.data, "040002");
+    http_free(&a);
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.bad_requests, 3);
+
+    /* and the right credentials still get the trace */
+    wait_past(ob_time_now_ms() + 7);
+    assert_int_equal(poll_sim(inst, &t, &a, u, MAX_UPDATES), 6);
+    http_free(&a);
+
+    /* EMS's answers replaced by garbage (HTML 502 page, cut JSON, empty,
+     * "OK"): unreadable, -1 */
+    o.garbage_rate = 1.0;
+    assert_int_equal(ob_sim_set_faults(sim, &o), 0);
+    for (int i = 0; i < 8; i++) {
+        int n = poll_sim(inst, &t, &a, u, MAX_UPDATES);
+        assert_int_equal(a.status, 200);
+        if (n != -1) {
+            print_error("garbage answer read as %d updates: %s\n", n, a.body.data);
+            fail();
+        }
+        http_free(&a);
+    }
+    ob_sim_get_stats(sim, &st);
+    assert_int_equal(st.injected_garbage, 8);
+    assert_int_equal(st.created, 1);
+
+    ob_adapter_close(inst);
+    ob_config_destroy(cfg);
+    ob_sim_stop(sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1398,6 +2066,14 @@ int main(void)
         cmocka_unit_test(test_sim_created_duplicate_tampered),
         cmocka_unit_test(test_sim_wrong_credentials),
         cmocka_unit_test(test_sim_official_vector_and_missing_field),
+        cmocka_unit_test(test_poll_encode_request),
+        cmocka_unit_test(test_poll_decode_mapping),
+        cmocka_unit_test(test_poll_decode_more_than_max),
+        cmocka_unit_test(test_poll_decode_unreadable),
+        cmocka_unit_test(test_poll_sim_ladder),
+        cmocka_unit_test(test_poll_sim_step_timing),
+        cmocka_unit_test(test_poll_sim_exception_share),
+        cmocka_unit_test(test_poll_sim_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,260 @@
+/* callbacks.c — warehouse status callbacks (see callbacks.h). */
+#include "callbacks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <orderbridge/sdk.h>
+
+#include "http_server.h"
+#include "log.h"
+#include "status.h"
+
+#define TAKE_BATCH 64
+#define SEEN_SLOTS 65536 /* delivery ids remembered; a power of two */
+
+/* One callback being handled. */
+struct callback {
+    struct ob_report report; /* first: done() gets it */
+    struct ob_callbacks *owner;
+    struct ob_http_pending *p;
+    uint64_t id_hash; /* of the delivery id, 0 when none */
+    struct ob_callback_result res;
+};
+
+struct ob_callbacks {
+    const struct ob_config *cfg;
+    struct ob_adapter_instance *const *adapters;
+    struct ob_tracker *tracker;
+    struct ob_metrics *metrics;
+    struct ob_http_server *server;
+    struct ob_http_route *routes;
+    size_t pending;
+    /* Delivery ids answered with success lately (direct-mapped: a newer id
+     * may push an older one out; the tracks still refuse its statuses). */
+    uint64_t seen[SEEN_SLOTS];
+};
+
+static uint64_t id_hash(int wh, const char *id)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(wh + 1);
+
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+static const char *verdict_name(enum ob_callback_verdict v)
+{
+    switch (v) {
+    case OB_CALLBACK_OK: return "ok";
+    case OB_CALLBACK_FORBIDDEN: return "forbidden";
+    case OB_CALLBACK_MALFORMED: return "malformed";
+    case OB_CALLBACK_UNKNOWN_ORDER: return "unknown order";
+    case OB_CALLBACK_TOO_LARGE: return "too large";
+    case OB_CALLBACK_RETRY: return "retry";
+    }
+    return "?";
+}
+
+static void count(struct ob_metrics *m, enum ob_callback_verdict v)
+{
+    switch (v) {
+    case OB_CALLBACK_OK: OB_METRIC_ADD(m, callbacks_ok, 1); break;
+    case OB_CALLBACK_FORBIDDEN: OB_METRIC_ADD(m, callbacks_forbidden, 1); break;
+    case OB_CALLBACK_MALFORMED: OB_METRIC_ADD(m, callbacks_malformed, 1); break;
+    case OB_CALLBACK_UNKNOWN_ORDER: OB_METRIC_ADD(m, callbacks_unknown_order, 1); break;
+    case OB_CALLBACK_TOO_LARGE: OB_METRIC_ADD(m, callbacks_too_large, 1); break;
+    case OB_CALLBACK_RETRY: OB_METRIC_ADD(m, callbacks_retry, 1); break;
+    }
+}
+
+/* Answer in the warehouse's own words, and forget the request. */
+static void answer(struct ob_callbacks *c, struct ob_http_pending *p, enum ob_callback_verdict v,
+                   const char *reason)
+{
+    const struct ob_adapter_instance *ad = c->adapters[p->route_id];
+    struct ob_callback_reply reply;
+
+    memset(&reply, 0, sizeof reply);
+    if (ad->plugin.vt.answer_callback) {
+        ad->plugin.vt.answer_callback(ad->state, &p->req, v, reason ? reason : "", &reply);
+    } else {
+        reply.status = v == OB_CALLBACK_OK ? 200 : v == OB_CALLBACK_RETRY ? 503 : 400;
+        ob_strlcpyf(reply.body, sizeof reply.body, "{\"result\":\"%s\"}", verdict_name(v));
+    }
+    count(c->metrics, v);
+    ob_http_server_answer(c->server, p, &reply);
+    c->pending--;
+}
+
+static void refuse(struct ob_callbacks *c, struct ob_http_pending *p, enum ob_callback_verdict v,
+                   const char *reason)
+{
+    /* never the path or query: a token may be in them */
+    OB_WARN("callback from %s (%s) refused: %s%s%s", c->cfg->warehouses[p->route_id].code,
+            p->req.remote_addr ? p->req.remote_addr : "?", verdict_name(v),
+            reason && *reason ? ": " : "", reason ? reason : "");
+    answer(c, p, v, reason);
+}
+
+static void on_report_done(struct ob_report *r)
+{
+    struct callback *cb = (struct callback *)r;
+    struct ob_callbacks *c = cb->owner;
+
+    if (r->verdict == OB_CALLBACK_OK && cb->id_hash)
+        c->seen[cb->id_hash & (SEEN_SLOTS - 1)] = cb->id_hash;
+    if (r->verdict == OB_CALLBACK_UNKNOWN_ORDER)
+        refuse(c, cb->p, r->verdict, "no such order pushed to this warehouse");
+    else
+        answer(c, cb->p, r->verdict, r->verdict == OB_CALLBACK_RETRY ? "try again later" : "");
+    free(cb);
+}
+
+static void handle(struct ob_callbacks *c, struct ob_http_pending *p)
+{
+    const struct ob_adapter_instance *ad = c->adapters[p->route_id];
+    struct callback *cb;
+    enum ob_callback_verdict v;
+
+    OB_METRIC_ADD(c->metrics, callbacks, 1);
+    if (p->preset) {
+        refuse(c, p, p->preset,
+               p->preset == OB_CALLBACK_TOO_LARGE ? "body over callback.max_body_bytes"
+                                                  : "source address not in callback.allow_from");
+        return;
+    }
+    cb = calloc(1, sizeof(*cb));
+    if (!cb) {
+        answer(c, p, OB_CALLBACK_RETRY, "out of memory");
+        return;
+    }
+    v = ad->plugin.vt.decode_callback(ad->state, &p->req, &cb->res);
+    if (v != OB_CALLBACK_OK) {
+        refuse(c, p, v == OB_CALLBACK_FORBIDDEN ? v : OB_CALLBACK_MALFORMED, cb->res.reason);
+        free(cb);
+        return;
+    }
+    if (cb->res.delivery_id[0]) {
+        cb->id_hash = id_hash(p->route_id, cb->res.delivery_id);
+        if (c->seen[cb->id_hash & (SEEN_SLOTS - 1)] == cb->id_hash) {
+            OB_METRIC_ADD(c->metrics, callbacks_replayed, 1);
+            answer(c, p, OB_CALLBACK_OK, "");
+            free(cb);
+            return;
+        }
+    }
+    for (size_t i = 0; i < cb->res.n_updates; i++) {
+        if (!cb->res.updates[i].order_id[0]) {
+            refuse(c, p, OB_CALLBACK_MALFORMED, "a report without an order id");
+            free(cb);
+            return;
+        }
+    }
+    cb->owner = c;
+    cb->p = p;
+    cb->report.wh = p->route_id;
+    cb->report.source = "callback";
+    cb->report.updates = cb->res.updates;
+    cb->report.n_updates = cb->res.n_updates;
+    cb->report.done = on_report_done;
+    ob_tracker_submit(c->tracker, &cb->report);
+}
+
+void ob_callbacks_run(struct ob_callbacks *c)
+{
+    struct ob_http_pending *batch[TAKE_BATCH];
+    size_t n;
+
+    if (!c)
+        return;
+    do {
+        n = ob_http_server_take(c->server, batch, TAKE_BATCH);
+        c->pending += n;
+        for (size_t i = 0; i < n; i++)
+            handle(c, batch[i]);
+    } while (n == TAKE_BATCH);
+}
+
+size_t ob_callbacks_pending(const struct ob_callbacks *c)
+{
+    return c ? c->pending : 0;
+}
+
+unsigned short ob_callbacks_port(const struct ob_callbacks *c)
+{
+    return c ? ob_http_server_port(c->server) : 0;
+}
+
+static char *render_metrics(void *arg, size_t *len)
+{
+    return ob_metrics_text(arg, len);
+}
+
+int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance *const *adapters,
+                        struct ob_tracker *tracker, struct ob_metrics *metrics, int wake_fd,
+                        struct ob_callbacks **out, char *errstr, size_t errstr_size)
+{
+    struct ob_callbacks *c = calloc(1, sizeof(*c));
+    size_t n = 0;
+
+    *out = NULL;
+    if (!c || !(c->routes = calloc(cfg->n_warehouses + 1, sizeof(*c->routes)))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        free(c);
+        return -1;
+    }
+    c->cfg = cfg;
+    c->adapters = adapters;
+    c->tracker = tracker;
+    c->metrics = metrics;
+    for (size_t i = 0; i < cfg->n_warehouses; i++) {
+        const struct ob_warehouse_conf *w = &cfg->warehouses[i];
+        if (!w->callback.path)
+            continue;
+        if (!adapters[i]->plugin.vt.decode_callback) {
+            snprintf(errstr, errstr_size,
+                     "warehouses.%s.callback: adapter %s does not take status callbacks", w->code,
+                     w->adapter);
+            goto fail;
+        }
+        c->routes[n++] = (struct ob_http_route){
+            .prefix = w->callback.path,
+            .id = (int)i,
+            .allow_from = (const char *const *)w->callback.allow_from,
+            .n_allow_from = w->callback.n_allow_from,
+            .max_body = (size_t)w->callback.max_body_bytes,
+        };
+    }
+    struct ob_http_server_options opt = {
+        .listen = cfg->http.listen,
+        .tls_cert = cfg->http.tls_cert,
+        .tls_key = cfg->http.tls_key,
+        .routes = c->routes,
+        .n_routes = n,
+        .max_pending = (size_t)cfg->http.max_pending,
+        .wake_fd = wake_fd,
+        .metrics = render_metrics,
+        .metrics_arg = metrics,
+    };
+    if (ob_http_server_start(&opt, &c->server, errstr, errstr_size) != 0)
+        goto fail;
+    OB_INFO("HTTP server on %s (port %u): %zu callback path(s), /metrics, /healthz",
+            cfg->http.listen, ob_http_server_port(c->server), n);
+    *out = c;
+    return 0;
+fail:
+    free(c->routes);
+    free(c);
+    return -1;
+}
+
+void ob_callbacks_destroy(struct ob_callbacks *c)
+{
+    if (!c)
+        return;
+    ob_http_server_stop(c->server);
+    free(c->routes);
+    free(c);
+}

@@ -1,0 +1,39 @@
+/*
+ * callbacks.h — warehouse status callbacks: from the bridge's HTTP server,
+ * through the warehouse's adapter (verify, parse), to the tracker, and the
+ * warehouse's own answer back once the events are in Kafka.
+ *
+ * Runs on the bridge's loop thread; the HTTP server has threads of its own
+ * and wakes the loop through wake_fd.
+ */
+#ifndef OB_CALLBACKS_H
+#define OB_CALLBACKS_H
+
+#include "adapter.h"
+#include "config.h"
+#include "metrics.h"
+#include "tracker.h"
+
+struct ob_callbacks;
+
+/* Start the HTTP server on cfg->http.listen with a route per warehouse
+ * that has a callback path (adapters[i] serves cfg->warehouses[i]), and
+ * GET /metrics, /healthz. Returns 0, or -1 with errstr. */
+int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance *const *adapters,
+                        struct ob_tracker *tracker, struct ob_metrics *metrics, int wake_fd,
+                        struct ob_callbacks **out, char *errstr, size_t errstr_size);
+
+/* Handle the callbacks that arrived (non-blocking). */
+void ob_callbacks_run(struct ob_callbacks *c);
+
+/* Callbacks taken and not answered yet. */
+size_t ob_callbacks_pending(const struct ob_callbacks *c);
+
+/* The port the server listens on. */
+unsigned short ob_callbacks_port(const struct ob_callbacks *c);
+
+/* Stop the server; callbacks not answered get 503. NULL is a no-op. The
+ * tracker must have finished (or aborted) their reports first. */
+void ob_callbacks_destroy(struct ob_callbacks *c);
+
+#endif

@@ -1,0 +1,1171 @@
+/*
+ * http_server.c — the bridge's HTTP server, see http_server.h.
+ *
+ * Threading: libmicrohttpd runs `threads` workers (epoll where the library
+ * has it). Everything about reading a request happens on its worker: the
+ * raw URI (MHD_OPTION_URI_LOG_CALLBACK, before MHD decodes and splits it),
+ * routing, the allowlist, the body and its limit. A callback request is
+ * then suspended and put on a FIFO; the loop thread takes it, answers it,
+ * and resumes the connection; the worker then queues the parked answer
+ * (MHD calls the access handler again after a resume).
+ *
+ * One mutex guards the FIFO, the list of taken requests and the pending
+ * count. A connection is suspended under that mutex before its request
+ * goes on the FIFO, so the loop can never resume a connection that is not
+ * suspended yet (MHD forbids that).
+ *
+ * MHD_stop_daemon() must not find suspended connections: stop() answers
+ * every request still on the FIFO with 503 and resumes it first. Suspended
+ * connections do not time out and MHD does not notice a client going away
+ * while suspended, so every pointer handed over stays valid until answered.
+ *
+ * Logging: MHD's own messages name request URLs (and so tokens); only the
+ * ones from starting, which explain a failed start, are kept, for errstr.
+ */
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#include "log.h"
+
+#define JSON_CT "application/json"
+#define TEXT_CT "text/plain; charset=utf-8"
+#define METRICS_CT "text/plain; version=0.0.4; charset=utf-8"
+#define DEFAULT_THREADS 2
+#define STOP_DRAIN_MS 1000       /* stop() waits this long for its 503s to go out */
+#define TLS_FILE_MAX (1 << 20)   /* a PEM key or certificate chain larger than this is a mistake */
+#define IDLE_TIMEOUT_S 30u       /* idle keep-alive connections go away */
+
+/* ---- types --------------------------------------------------------------- */
+
+struct cidr {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned bits;
+    unsigned char addr[16]; /* network byte order, host bits cleared */
+};
+
+struct route {
+    char *prefix; /* without trailing '/': "" for "/" */
+    size_t len;
+    int id;
+    size_t max_body;
+    struct cidr *allow;
+    size_t n_allow;
+};
+
+enum req_state {
+    REQ_NEW,      /* URI seen; headers not looked at yet */
+    REQ_BODY,     /* a callback: reading its body */
+    REQ_QUEUED,   /* suspended, on the FIFO */
+    REQ_TAKEN,    /* suspended, with the loop */
+    REQ_ANSWERED, /* resumed; the answer is parked in resp */
+    REQ_LOCAL,    /* answered by the server itself */
+};
+
+/* Per request (MHD's con_cls), from on_uri() to completed(). */
+struct request {
+    struct ob_http_pending pub; /* first: the loop's pointer is the request's */
+    struct ob_http_server *server;
+    struct MHD_Connection *conn;
+    enum req_state state;
+    bool handed;     /* was ever handed over (completed() must take the lock) */
+    bool too_large;  /* body over max_body: the rest is read and dropped */
+    bool draining;   /* answered 503 by stop(), which waits for it to go out */
+    bool resp_owned; /* false: a canned response shared by all connections */
+    const struct route *route;
+    char *body;
+    size_t len, cap;
+    struct MHD_Response *resp; /* parked answer */
+    unsigned status;
+    struct request *prev, *next; /* FIFO or taken list */
+    struct cidr peer;
+    char remote[INET6_ADDRSTRLEN];
+    struct ob_header headers[OB_HTTP_SERVER_MAX_HEADERS];
+    size_t n_headers;
+    const char *query; /* into uri, or NULL */
+    char uri[];        /* raw: path, NUL, query */
+};
+
+struct list {
+    struct request *head, *tail;
+    size_t n;
+};
+
+struct counters {
+    atomic_ullong busy, too_large, forbidden_source, not_found, handed_over;
+};
+
+struct ob_http_server {
+    struct MHD_Daemon *daemon;
+    unsigned short port;
+    struct route *routes;
+    size_t n_routes;
+    size_t max_pending;
+    int wake_fd;
+    char *(*metrics)(void *arg, size_t *len);
+    void *metrics_arg;
+    char *tls_cert, *tls_key;
+    size_t tls_key_len;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* stop() waits on it for draining to reach 0 */
+    struct list queue, taken;
+    size_t pending;  /* queue.n + taken.n */
+    bool signalled;  /* wake_fd written since the last take */
+    bool stopping;
+    size_t draining;
+    bool locks_ready;
+
+    /* canned answers, shared by all connections (MHD refcounts them) */
+    struct MHD_Response *r_ok, *r404, *r500, *r_busy, *r_stop;
+
+    struct counters c;
+
+    /* MHD's first message while starting, for errstr */
+    pthread_mutex_t log_mu;
+    bool started;
+    char log[256];
+};
+
+#define INC(s, f) atomic_fetch_add_explicit(&(s)->c.f, 1, memory_order_relaxed)
+#define GET(s, f) atomic_load_explicit(&(s)->c.f, memory_order_relaxed)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void errfmt(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void errfmt(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (buf == NULL || size == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void list_push(struct list *l, struct request *r)
+{
+    r->next = NULL;
+    r->prev = l->tail;
+    if (l->tail != NULL)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+    l->n++;
+}
+
+static void list_remove(struct list *l, struct request *r)
+{
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        l->head = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    else
+        l->tail = r->prev;
+    r->prev = r->next = NULL;
+    l->n--;
+}
+
+/* A decimal number of at most `max`, nothing else. */
+static int parse_uint(const char *text, size_t len, unsigned long max, unsigned long *out)
+{
+    unsigned long v = 0;
+
+    if (len == 0 || len > 10)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(text[i] - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* ---- addresses ----------------------------------------------------------- */
+
+/* An IPv4-mapped IPv6 address (::ffff:a.b.c.d) becomes plain IPv4, so that
+ * a dual-stack listener matches IPv4 allowlists and logs IPv4 addresses. */
+static void unmap(struct cidr *a)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    if (a->family != AF_INET6 || memcmp(a->addr, mapped, sizeof(mapped)) != 0)
+        return;
+    memmove(a->addr, a->addr + 12, 4);
+    memset(a->addr + 4, 0, 12);
+    a->family = AF_INET;
+    a->bits = a->bits >= 96 ? a->bits - 96 : 0;
+}
+
+/* "10.0.0.0/8", "127.0.0.1" (/32), "::1/128", "fd00::/8". Host bits are cleared. */
+static int parse_cidr(const char *text, struct cidr *out)
+{
+    char addr[INET6_ADDRSTRLEN];
+    const char *slash = strchr(text, '/');
+    size_t alen = slash != NULL ? (size_t)(slash - text) : strlen(text);
+    unsigned long bits;
+    unsigned max;
+
+    memset(out, 0, sizeof(*out));
+    if (alen == 0 || alen >= sizeof(addr))
+        return -1;
+    memcpy(addr, text, alen);
+    addr[alen] = '\0';
+    if (inet_pton(AF_INET, addr, out->addr) == 1) {
+        out->family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
+        out->family = AF_INET6;
+        max = 128;
+    } else {
+        return -1;
+    }
+    bits = max;
+    if (slash != NULL && parse_uint(slash + 1, strlen(slash + 1), max, &bits) != 0)
+        return -1;
+    out->bits = (unsigned)bits;
+    unmap(out);
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned keep = out->bits > i * 8 ? out->bits - i * 8 : 0;
+        if (keep < 8)
+            out->addr[i] &= (unsigned char)(0xff00u >> keep);
+    }
+    return 0;
+}
+
+static bool cidr_match(const struct cidr *net, const struct cidr *ip)
+{
+    unsigned full = net->bits / 8, rest = net->bits % 8;
+
+    if (net->family != ip->family || memcmp(net->addr, ip->addr, full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    unsigned char mask = (unsigned char)(0xff00u >> rest);
+    return (net->addr[full] & mask) == (ip->addr[full] & mask);
+}
+
+/* The client's address, binary (for the allowlist) and as text. */
+static int peer_address(struct MHD_Connection *c, struct request *r)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    if (info == NULL || info->client_addr == NULL)
+        return -1;
+    const struct sockaddr *sa = info->client_addr;
+    memset(&r->peer, 0, sizeof(r->peer));
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
+        r->peer.family = AF_INET;
+        r->peer.bits = 32;
+        memcpy(r->peer.addr, &sin->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+        r->peer.family = AF_INET6;
+        r->peer.bits = 128;
+        memcpy(r->peer.addr, &sin6->sin6_addr, 16);
+        unmap(&r->peer);
+    } else {
+        return -1;
+    }
+    if (inet_ntop(r->peer.family, r->peer.addr, r->remote, sizeof(r->remote)) == NULL)
+        return -1;
+    return 0;
+}
+
+static bool allowed(const struct route *rt, const struct cidr *peer)
+{
+    if (rt->n_allow == 0)
+        return true;
+    for (size_t i = 0; i < rt->n_allow; i++)
+        if (cidr_match(&rt->allow[i], peer))
+            return true;
+    return false;
+}
+
+/*
+ * "127.0.0.1:8080", "0.0.0.0:0", "[::1]:8080", "[::]:8080". Host names are
+ * refused: the server binds one address, and resolving it is the
+ * operator's business. *any6 is set for "[::]" (served dual-stack).
+ */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *ipv6, bool *any6)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *h, *port;
+    size_t hlen;
+    unsigned long pnum;
+
+    if (listen == NULL)
+        return -1;
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (end == NULL || end[1] != ':')
+            return -1;
+        h = listen + 1;
+        hlen = (size_t)(end - h);
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(listen, ':');
+        if (colon == NULL)
+            return -1;
+        h = listen;
+        hlen = (size_t)(colon - listen);
+        port = colon + 1;
+        if (memchr(h, ':', hlen) != NULL)
+            return -1; /* an IPv6 address without brackets */
+    }
+    if (hlen == 0 || hlen >= sizeof(host) || parse_uint(port, strlen(port), 65535, &pnum) != 0)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    if (listen[0] != '[' && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)pnum);
+        *ipv6 = *any6 = false;
+        return 0;
+    }
+    if (listen[0] == '[' && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)pnum);
+        *ipv6 = true;
+        *any6 = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static struct MHD_Response *canned(const char *body, const char *content_type, bool close)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+
+    if (r == NULL)
+        return NULL;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
+        (close && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    return r;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
+                             bool owned)
+{
+    if (r == NULL)
+        return MHD_NO; /* out of memory: drop the connection */
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    if (owned)
+        MHD_destroy_response(r); /* MHD keeps its own reference */
+    return ret;
+}
+
+/* The loop's reply as an MHD response; NULL when out of memory. */
+static struct MHD_Response *from_reply(const struct ob_callback_reply *reply, unsigned *status)
+{
+    char ct[sizeof(reply->content_type) + 1];
+    size_t len = strnlen(reply->body, sizeof(reply->body));
+    size_t ctlen = strnlen(reply->content_type, sizeof(reply->content_type));
+
+    *status = reply->status == 0 ? MHD_HTTP_OK : (unsigned)reply->status;
+    if (reply->status < 0 || (reply->status != 0 && (reply->status < 200 || reply->status > 599)))
+        *status = MHD_HTTP_INTERNAL_SERVER_ERROR; /* not a final status: a bug in the adapter */
+    memcpy(ct, reply->content_type, ctlen);
+    ct[ctlen] = '\0';
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)reply->body, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return NULL;
+    /* MHD refuses header values with CR or LF: fall back to JSON then */
+    bool typed = ct[0] != '\0' &&
+                 MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct) == MHD_YES;
+    if (!typed && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_CT) != MHD_YES) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    return r;
+}
+
+static enum MHD_Result reply_metrics(struct ob_http_server *s, struct MHD_Connection *c)
+{
+    size_t len = 0;
+    char *text = s->metrics(s->metrics_arg, &len);
+
+    if (text == NULL)
+        return MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->r500);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CT) != MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return queue(c, MHD_HTTP_OK, r, true);
+}
+
+/* ---- handing over -------------------------------------------------------- */
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct request *r = cls;
+    (void)kind;
+
+    if (r->n_headers >= OB_HTTP_SERVER_MAX_HEADERS)
+        return MHD_NO; /* stop iterating */
+    /* MHD's strings live until the request completes, longer than the
+     * hand-over; the loop sees them through a const pointer */
+    r->headers[r->n_headers].name = (char *)(uintptr_t)key;
+    r->headers[r->n_headers].value = (char *)(uintptr_t)(value != NULL ? value : "");
+    r->n_headers++;
+    return MHD_YES;
+}
+
+static void signal_loop(struct ob_http_server *s)
+{
+    if (s->wake_fd < 0)
+        return;
+    ssize_t n = write(s->wake_fd, "h", 1);
+    (void)n; /* EAGAIN: the pipe is full, the loop is awake anyway */
+}
+
+/*
+ * Suspend the connection and queue its request for the loop, or answer 503
+ * at once when max_pending are out already or the server is stopping.
+ * The connection is suspended under s->mu, before the loop can see it.
+ */
+static enum MHD_Result hand_over(struct ob_http_server *s, struct MHD_Connection *c,
+                                 struct request *r, enum ob_callback_verdict preset)
+{
+    struct ob_callback_request *req = &r->pub.req;
+    bool wake = false;
+
+    r->pub.route_id = r->route->id;
+    r->pub.preset = preset;
+    req->path = r->uri;
+    req->subpath = r->uri + r->route->len;
+    req->query = r->query;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, r);
+    req->headers = r->headers;
+    req->n_headers = r->n_headers;
+    req->body = r->body != NULL ? r->body : "";
+    req->body_len = r->len;
+    req->remote_addr = r->remote;
+    req->now_ms = now_ms();
+
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping || s->pending >= s->max_pending) {
+        bool stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        INC(s, busy);
+        r->state = REQ_LOCAL;
+        return MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  stopping ? s->r_stop : s->r_busy);
+    }
+    MHD_suspend_connection(c);
+    r->state = REQ_QUEUED;
+    r->handed = true;
+    list_push(&s->queue, r);
+    s->pending++;
+    if (!s->signalled) {
+        s->signalled = true;
+        wake = true;
+    }
+    /* counted under the lock: whoever sees a take() return has also seen
+     * the counts of everything queued before it */
+    INC(s, handed_over);
+    if (preset == OB_CALLBACK_TOO_LARGE)
+        INC(s, too_large);
+    else if (preset == OB_CALLBACK_FORBIDDEN)
+        INC(s, forbidden_source);
+    pthread_mutex_unlock(&s->mu);
+
+    if (wake)
+        signal_loop(s);
+    return MHD_YES;
+}
+
+/* ---- request handling ---------------------------------------------------- */
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the first look at a request, with the raw
+ * URI (MHD percent-decodes the path and splits the query later). Its
+ * result is the request's con_cls, freed in completed(). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    size_t n = uri != NULL ? strlen(uri) : 0;
+    struct request *r = calloc(1, sizeof(*r) + n + 1);
+
+    if (r == NULL)
+        return NULL; /* the handler then drops the connection */
+    r->server = cls;
+    r->conn = c;
+    if (n > 0)
+        memcpy(r->uri, uri, n + 1);
+    char *q = strchr(r->uri, '?');
+    if (q != NULL) {
+        *q = '\0';
+        r->query = q + 1;
+    }
+    return r;
+}
+
+static const struct route *find_route(const struct ob_http_server *s, const char *path)
+{
+    const struct route *best = NULL;
+    size_t len = strlen(path);
+
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const struct route *rt = &s->routes[i];
+        if (rt->len > len || memcmp(rt->prefix, path, rt->len) != 0 ||
+            (len > rt->len && path[rt->len] != '/'))
+            continue;
+        if (best == NULL || rt->len > best->len)
+            best = rt;
+    }
+    return best;
+}
+
+/* First call, headers only: what the server answers itself, the route,
+ * the allowlist, an announced body over the limit. */
+static enum MHD_Result begin(struct ob_http_server *s, struct MHD_Connection *c,
+                             const char *method, struct request *r)
+{
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+               strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+
+    r->state = REQ_LOCAL;
+    if (get && strcmp(r->uri, "/healthz") == 0)
+        return MHD_queue_response(c, MHD_HTTP_OK, s->r_ok);
+    if (get && s->metrics != NULL && strcmp(r->uri, "/metrics") == 0)
+        return reply_metrics(s, c);
+    r->route = find_route(s, r->uri);
+    if (r->route == NULL) {
+        INC(s, not_found);
+        return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, s->r404);
+    }
+    if (peer_address(c, r) != 0)
+        return MHD_NO;
+    r->pub.req.method = method; /* MHD's copy, valid until completed() */
+    if (!allowed(r->route, &r->peer))
+        return hand_over(s, c, r, OB_CALLBACK_FORBIDDEN); /* the body is never read */
+
+    /* an announced body over the limit: refused before it is read (once
+     * answered, MHD discards what follows and closes the connection) */
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (cl != NULL && te == NULL) {
+        errno = 0;
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == ERANGE || n > r->route->max_body)
+            return hand_over(s, c, r, OB_CALLBACK_TOO_LARGE);
+        if (end != cl && n > 0) {
+            r->body = malloc((size_t)n + 1); /* + the NUL the loop gets */
+            if (r->body == NULL)
+                return MHD_NO;
+            r->cap = (size_t)n + 1;
+        }
+    }
+    r->state = REQ_BODY;
+    return MHD_YES;
+}
+
+/* Bounded body accumulation; past max_body the body is freed and the rest
+ * dropped (-> TOO_LARGE). Room is always kept for a terminating NUL. */
+static int append(struct request *r, const char *data, size_t n)
+{
+    size_t limit = r->route->max_body;
+
+    if (r->too_large)
+        return 0;
+    if (n > limit - r->len) {
+        r->too_large = true;
+        free(r->body);
+        r->body = NULL;
+        r->len = r->cap = 0;
+        return 0;
+    }
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 4096;
+        if (cap < r->len + n + 1)
+            cap = r->len + n + 1;
+        if (cap > limit + 1)
+            cap = limit + 1;
+        char *p = realloc(r->body, cap);
+        if (p == NULL)
+            return -1;
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    return 0;
+}
+
+/* Last call (the whole body is in): hand it over. */
+static enum MHD_Result finish(struct ob_http_server *s, struct MHD_Connection *c, struct request *r)
+{
+    if (r->too_large)
+        return hand_over(s, c, r, OB_CALLBACK_TOO_LARGE);
+    if (r->body != NULL)
+        r->body[r->len] = '\0'; /* append() and begin() keep room for it */
+    return hand_over(s, c, r, 0);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    struct ob_http_server *s = cls;
+    struct request *r = *con_cls;
+    (void)url; /* decoded: the raw path from on_uri() is used instead */
+    (void)version;
+
+    if (r == NULL)
+        return MHD_NO; /* on_uri() ran out of memory */
+    switch (r->state) {
+    case REQ_NEW:
+        return begin(s, c, method, r);
+    case REQ_BODY:
+        if (*upload_data_size != 0) {
+            if (append(r, upload_data, *upload_data_size) < 0)
+                return MHD_NO;
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return finish(s, c, r);
+    case REQ_ANSWERED: {
+        /* called again after the resume: send the parked answer (before the
+         * body when handed over early; MHD then closes the connection) */
+        struct MHD_Response *resp = r->resp;
+        r->resp = NULL;
+        r->state = REQ_LOCAL;
+        return queue(c, r->status, resp, r->resp_owned);
+    }
+    case REQ_QUEUED:
+    case REQ_TAKEN:
+    case REQ_LOCAL:
+        break;
+    }
+    return MHD_NO; /* cannot happen: suspended, or answered already */
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct ob_http_server *s = cls;
+    struct request *r = *con_cls;
+    (void)c;
+    (void)toe;
+
+    if (r == NULL)
+        return;
+    if (r->handed) {
+        pthread_mutex_lock(&s->mu);
+        /* MHD does not end suspended requests; should it, keep the lists sound */
+        if (r->state == REQ_QUEUED || r->state == REQ_TAKEN) {
+            list_remove(r->state == REQ_QUEUED ? &s->queue : &s->taken, r);
+            s->pending--;
+        }
+        if (r->draining && --s->draining == 0)
+            pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (r->resp != NULL && r->resp_owned) /* never sent */
+        MHD_destroy_response(r->resp);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct ob_http_server *s = cls;
+
+    /* only while starting: later messages may carry a request's URL */
+    pthread_mutex_lock(&s->log_mu);
+    if (!s->started && s->log[0] == '\0') {
+        vsnprintf(s->log, sizeof(s->log), fmt, ap);
+        s->log[strcspn(s->log, "\n")] = '\0';
+    }
+    pthread_mutex_unlock(&s->log_mu);
+}
+
+/* ---- loop thread --------------------------------------------------------- */
+
+size_t ob_http_server_take(struct ob_http_server *s, struct ob_http_pending **out, size_t max)
+{
+    size_t n = 0;
+
+    if (s == NULL || (out == NULL && max > 0))
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    while (n < max && s->queue.head != NULL) {
+        struct request *r = s->queue.head;
+        list_remove(&s->queue, r);
+        list_push(&s->taken, r);
+        r->state = REQ_TAKEN;
+        out[n++] = &r->pub;
+    }
+    s->signalled = false; /* the next arrival writes wake_fd again */
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void ob_http_server_answer(struct ob_http_server *s, struct ob_http_pending *p,
+                           const struct ob_callback_reply *reply)
+{
+    struct request *r = (struct request *)p;
+    struct ob_callback_reply fallback = {.status = MHD_HTTP_INTERNAL_SERVER_ERROR};
+    unsigned status;
+
+    if (s == NULL || p == NULL)
+        return;
+    /* built before taking the lock; NULL (out of memory) drops the connection */
+    struct MHD_Response *resp = from_reply(reply != NULL ? reply : &fallback, &status);
+    pthread_mutex_lock(&s->mu);
+    if (r->state != REQ_TAKEN) {
+        pthread_mutex_unlock(&s->mu);
+        OB_ERR("HTTP server: a callback answered twice, or never taken");
+        if (resp != NULL)
+            MHD_destroy_response(resp);
+        return;
+    }
+    list_remove(&s->taken, r);
+    s->pending--;
+    r->resp = resp;
+    r->resp_owned = true;
+    r->status = status;
+    r->state = REQ_ANSWERED;
+    pthread_mutex_unlock(&s->mu);
+    MHD_resume_connection(r->conn); /* r belongs to the worker from here on */
+}
+
+void ob_http_server_get_stats(const struct ob_http_server *s, struct ob_http_server_stats *out)
+{
+    if (out == NULL)
+        return;
+    memset(out, 0, sizeof(*out));
+    if (s == NULL)
+        return;
+    /* the counters are atomics; reading them does not change the server */
+    struct ob_http_server *w = (struct ob_http_server *)(uintptr_t)s;
+    out->busy = GET(w, busy);
+    out->too_large = GET(w, too_large);
+    out->forbidden_source = GET(w, forbidden_source);
+    out->not_found = GET(w, not_found);
+    out->handed_over = GET(w, handed_over);
+}
+
+unsigned short ob_http_server_port(const struct ob_http_server *s)
+{
+    return s != NULL ? s->port : 0;
+}
+
+/* ---- start and stop ------------------------------------------------------ */
+
+static void free_routes(struct route *routes, size_t n)
+{
+    if (routes == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(routes[i].prefix);
+        free(routes[i].allow);
+    }
+    free(routes);
+}
+
+/* Copy and check the routes. Errors name a route by index and id, never by
+ * its path (a token may be in it). */
+static int copy_routes(struct ob_http_server *s, const struct ob_http_server_options *opt,
+                       char *errstr, size_t errstr_size)
+{
+    if (opt->n_routes == 0)
+        return 0;
+    if (opt->routes == NULL) {
+        errfmt(errstr, errstr_size, "n_routes is %zu but routes is NULL", opt->n_routes);
+        return -1;
+    }
+    s->routes = calloc(opt->n_routes, sizeof(*s->routes));
+    if (s->routes == NULL)
+        goto oom;
+    for (size_t i = 0; i < opt->n_routes; i++) {
+        const struct ob_http_route *in = &opt->routes[i];
+        struct route *rt = &s->routes[i];
+        s->n_routes = i + 1;
+        if (in->prefix == NULL || in->prefix[0] != '/' || strchr(in->prefix, '?') != NULL) {
+            errfmt(errstr, errstr_size, "callback route %zu (id %d): the path must start with '/' "
+                   "and hold no query", i, in->id);
+            return -1;
+        }
+        rt->len = strlen(in->prefix);
+        while (rt->len > 0 && in->prefix[rt->len - 1] == '/')
+            rt->len--; /* "/a/" serves the same paths as "/a" */
+        rt->prefix = strndup(in->prefix, rt->len);
+        if (rt->prefix == NULL)
+            goto oom;
+        rt->id = in->id;
+        rt->max_body = in->max_body ? in->max_body : OB_HTTP_SERVER_DEFAULT_BODY;
+        if (rt->max_body >= SIZE_MAX / 2) {
+            errfmt(errstr, errstr_size, "callback route %zu (id %d): max_body is too large", i,
+                   in->id);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            const struct route *other = &s->routes[j];
+            if (other->len == rt->len && memcmp(other->prefix, rt->prefix, rt->len) == 0) {
+                errfmt(errstr, errstr_size, "callback routes %zu (id %d) and %zu (id %d) have the "
+                       "same path", j, s->routes[j].id, i, in->id);
+                return -1;
+            }
+        }
+        if (in->n_allow_from == 0)
+            continue;
+        if (in->allow_from == NULL) {
+            errfmt(errstr, errstr_size, "callback route %zu (id %d): n_allow_from is %zu but "
+                   "allow_from is NULL", i, in->id, in->n_allow_from);
+            return -1;
+        }
+        rt->allow = calloc(in->n_allow_from, sizeof(*rt->allow));
+        if (rt->allow == NULL)
+            goto oom;
+        rt->n_allow = in->n_allow_from;
+        for (size_t j = 0; j < in->n_allow_from; j++) {
+            const char *text = in->allow_from[j];
+            if (text == NULL || parse_cidr(text, &rt->allow[j]) != 0) {
+                errfmt(errstr, errstr_size, "callback route %zu (id %d): allow_from[%zu] \"%s\" is "
+                       "not an IPv4 or IPv6 address or CIDR (\"10.0.0.0/8\", \"::1/128\")", i,
+                       in->id, j, text != NULL ? text : "(null)");
+                return -1;
+            }
+        }
+    }
+    return 0;
+oom:
+    errfmt(errstr, errstr_size, "out of memory");
+    return -1;
+}
+
+/* The whole file, NUL-terminated (MHD wants a C string), in *out. */
+static int read_pem(const char *what, const char *path, char **out, size_t *len, char *errstr,
+                    size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0;
+
+    if (f == NULL) {
+        errfmt(errstr, errstr_size, "%s %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    buf = malloc(TLS_FILE_MAX + 1);
+    if (buf == NULL) {
+        fclose(f);
+        errfmt(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    n = fread(buf, 1, TLS_FILE_MAX + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n == 0 || n > TLS_FILE_MAX) {
+        errfmt(errstr, errstr_size, "%s %s: %s", what, path,
+               bad ? "cannot read it" : n == 0 ? "empty" : "larger than 1 MiB");
+        OPENSSL_cleanse(buf, n < TLS_FILE_MAX + 1 ? n : TLS_FILE_MAX + 1);
+        free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static void free_canned(struct ob_http_server *s)
+{
+    struct MHD_Response **all[] = {&s->r_ok, &s->r404, &s->r500, &s->r_busy, &s->r_stop};
+
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        if (*all[i] != NULL)
+            MHD_destroy_response(*all[i]);
+        *all[i] = NULL;
+    }
+}
+
+static int make_canned(struct ob_http_server *s)
+{
+    s->r_ok = canned("ok\n", TEXT_CT, false);
+    s->r404 = canned("{\"error\":\"not found\"}", JSON_CT, false);
+    s->r500 = canned("{\"error\":\"internal\"}", JSON_CT, false);
+    s->r_busy = canned("{\"error\":\"busy\"}", JSON_CT, false);
+    s->r_stop = canned("{\"error\":\"shutting down\"}", JSON_CT, true);
+    return s->r_ok && s->r404 && s->r500 && s->r_busy && s->r_stop ? 0 : -1;
+}
+
+/* Free what start() made; the daemon is stopped already (or never was). */
+static void destroy(struct ob_http_server *s)
+{
+    free_canned(s);
+    free_routes(s->routes, s->n_routes);
+    free(s->tls_cert);
+    if (s->tls_key != NULL)
+        OPENSSL_cleanse(s->tls_key, s->tls_key_len);
+    free(s->tls_key);
+    if (s->locks_ready) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        pthread_mutex_destroy(&s->log_mu);
+    }
+    free(s);
+}
+
+static int init_locks(struct ob_http_server *s)
+{
+    pthread_condattr_t ca;
+    int rc = -1;
+
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_mutex_init(&s->mu, NULL) != 0)
+        goto out;
+    if (pthread_cond_init(&s->cv, &ca) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        goto out;
+    }
+    if (pthread_mutex_init(&s->log_mu, NULL) != 0) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        goto out;
+    }
+    s->locks_ready = true;
+    rc = 0;
+out:
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
+int ob_http_server_start(const struct ob_http_server_options *opt, struct ob_http_server **out,
+                         char *errstr, size_t errstr_size)
+{
+    struct ob_http_server *s = NULL;
+    struct sockaddr_storage ss;
+    bool ipv6 = false, any6 = false, tls = false;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_ERROR_LOG;
+
+    if (out != NULL)
+        *out = NULL;
+    if (opt == NULL || out == NULL) {
+        errfmt(errstr, errstr_size, "no options");
+        return -1;
+    }
+    if (parse_listen(opt->listen, &ss, &ipv6, &any6) != 0) {
+        errfmt(errstr, errstr_size, "listen \"%s\": expected IPv4:port or [IPv6]:port, e.g. "
+               "\"0.0.0.0:8080\" or \"[::1]:8080\"", opt->listen ? opt->listen : "(null)");
+        return -1;
+    }
+    if ((opt->tls_cert == NULL) != (opt->tls_key == NULL)) {
+        errfmt(errstr, errstr_size, "TLS needs both tls_cert and tls_key");
+        return -1;
+    }
+    tls = opt->tls_cert != NULL;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        errfmt(errstr, errstr_size, "TLS is configured but libmicrohttpd %s was built without it",
+               MHD_get_version());
+        return -1;
+    }
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        errfmt(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    if (init_locks(s) != 0) {
+        errfmt(errstr, errstr_size, "out of memory or resources");
+        goto fail;
+    }
+    s->max_pending = opt->max_pending ? opt->max_pending : OB_HTTP_SERVER_DEFAULT_PENDING;
+    s->wake_fd = opt->wake_fd;
+    s->metrics = opt->metrics;
+    s->metrics_arg = opt->metrics_arg;
+    if (copy_routes(s, opt, errstr, errstr_size) != 0)
+        goto fail;
+    if (tls) {
+        size_t cert_len;
+        if (read_pem("tls_cert", opt->tls_cert, &s->tls_cert, &cert_len, errstr,
+                     errstr_size) != 0 ||
+            read_pem("tls_key", opt->tls_key, &s->tls_key, &s->tls_key_len, errstr,
+                     errstr_size) != 0)
+            goto fail;
+        flags |= MHD_USE_TLS;
+    }
+    if (make_canned(s) != 0) {
+        errfmt(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    if (any6)
+        flags |= MHD_USE_DUAL_STACK;
+    else if (ipv6)
+        flags |= MHD_USE_IPv6;
+
+    /* Options that depend on the configuration. One thread is the internal
+     * polling thread alone: MHD warns about a pool of 0 or 1, so leave the
+     * option out then. */
+    unsigned threads = opt->threads ? opt->threads : DEFAULT_THREADS;
+    struct MHD_OptionItem extra[4];
+    size_t n_extra = 0;
+    if (threads >= 2)
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads,
+                                                   NULL};
+    if (tls) {
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+    }
+    extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+    /* the logger goes first so it also sees complaints about later options */
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_ARRAY, extra,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, 10000u,
+        MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_END);
+    if (s->daemon == NULL) {
+        pthread_mutex_lock(&s->log_mu);
+        errfmt(errstr, errstr_size, "cannot listen on %s: %s", opt->listen,
+               s->log[0] ? s->log : "MHD_start_daemon failed");
+        pthread_mutex_unlock(&s->log_mu);
+        goto fail;
+    }
+    pthread_mutex_lock(&s->log_mu);
+    s->started = true;
+    pthread_mutex_unlock(&s->log_mu);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info != NULL ? info->port : 0;
+    if (s->port == 0) {
+        errfmt(errstr, errstr_size, "listen %s: cannot read the bound port", opt->listen);
+        MHD_stop_daemon(s->daemon);
+        goto fail;
+    }
+    *out = s;
+    return 0;
+
+fail:
+    destroy(s);
+    return -1;
+}
+
+void ob_http_server_stop(struct ob_http_server *s)
+{
+    struct request *answer = NULL, *last = NULL;
+
+    if (s == NULL)
+        return;
+
+    /* From here on hand_over() answers 503 itself, so nothing new reaches
+     * the loop. (Not MHD_quiesce_daemon(): in 0.9.75 it races the epoll
+     * workers over the listen socket and can abort the process; the
+     * listen socket stays open until MHD_stop_daemon() below.) Everything
+     * still suspended gets 503 too: MHD_stop_daemon() must not see
+     * suspended connections. Taken ones should have been answered (the
+     * contract); answering them here keeps MHD from aborting. */
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    if (s->taken.n > 0)
+        OB_ERR("HTTP server stopping with %zu callback(s) taken and not answered: 503",
+               s->taken.n);
+    struct list *lists[] = {&s->queue, &s->taken};
+    for (size_t i = 0; i < 2; i++) {
+        while (lists[i]->head != NULL) {
+            struct request *r = lists[i]->head;
+            list_remove(lists[i], r);
+            s->pending--;
+            r->resp = s->r_stop;
+            r->resp_owned = false;
+            r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+            r->state = REQ_ANSWERED;
+            r->draining = true;
+            s->draining++;
+            if (last != NULL)
+                last->next = r;
+            else
+                answer = r;
+            last = r;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    while (answer != NULL) {
+        struct request *r = answer;
+        answer = r->next; /* r may be freed once resumed */
+        MHD_resume_connection(r->conn);
+    }
+
+    /* let the 503s go out before closing (bounded: a client may not read) */
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += STOP_DRAIN_MS / 1000;
+    deadline.tv_nsec += (long)(STOP_DRAIN_MS % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (s->draining > 0 && s->daemon != NULL)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&s->mu);
+
+    if (s->daemon != NULL)
+        MHD_stop_daemon(s->daemon);
+    destroy(s);
+}
