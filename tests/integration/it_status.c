@@ -22,6 +22,17 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -108,8 +119,9 @@ static const char *expected_status(int w, const char *code)
 #define MAX_EVENTS 32
 
 struct event {
-    char status[16], code[64], source[12];
+    char status[16], code[64], source[12], occurred[32];
     int unmapped;
+    int64_t kafka_ms; /* the record's timestamp */
 };
 
 struct order {
@@ -144,14 +156,59 @@ static void read_events(struct ob_watch *watch, int timeout_ms)
                      json_string_value(json_object_get(doc, "status")));
             snprintf(e->source, sizeof e->source, "%s",
                      json_string_value(json_object_get(doc, "source")));
+            snprintf(e->occurred, sizeof e->occurred, "%s",
+                     json_string_value(json_object_get(doc, "occurred_at")));
             const char *code = json_string_value(json_object_get(json_object_get(doc, "raw"), "code"));
             snprintf(e->code, sizeof e->code, "%s", code ? code : "");
             e->unmapped = json_is_true(json_object_get(doc, "unmapped"));
+            e->kafka_ms = rd_kafka_message_timestamp(msg, NULL);
         }
         json_decref(doc);
         rd_kafka_message_destroy(msg);
         timeout_ms = 200;
     }
+}
+
+/* After a crash a status may be in Kafka twice: emitted, then the bridge
+ * died before its state was on disk and before it answered, so the
+ * warehouse sent it again. Such a repeat is the same event (status, code,
+ * time; a push's ACCEPTED is re-emitted with a new time). Drop them, count
+ * them; what remains must be exactly the expected sequence. */
+static int same_event(const struct event *a, const struct event *b)
+{
+    return strcmp(a->status, b->status) == 0 && strcmp(a->code, b->code) == 0 &&
+           a->unmapped == b->unmapped && strcmp(a->source, b->source) == 0 &&
+           (strcmp(a->source, "push") == 0 || strcmp(a->occurred, b->occurred) == 0);
+}
+
+static unsigned long repeated_push, repeated_later;
+
+static int64_t first_copy_ms(const struct order *o, int kept, const struct event *e)
+{
+    for (int j = 0; j < kept; j++)
+        if (same_event(&o->ev[j], e))
+            return o->ev[j].kafka_ms;
+    return -1;
+}
+
+static void drop_repeats(struct order *o)
+{
+    int kept = 0;
+
+    for (int i = 0; i < o->n; i++) {
+        int repeat = 0;
+        for (int j = 0; j < kept && !repeat; j++)
+            repeat = same_event(&o->ev[j], &o->ev[i]);
+        if (!repeat)
+            o->ev[kept++] = o->ev[i];
+        else if (strcmp(o->ev[i].source, "push") == 0)
+            repeated_push++;
+        else if (repeated_later++ < 5 && getenv("OB_TEST_VERBOSE"))
+            printf("repeat: %s %s %s %s %s in Kafka at %" PRId64 " ms (first at %" PRId64 ")\n",
+                   o->id, o->ev[i].source, o->ev[i].status, o->ev[i].code, o->ev[i].occurred,
+                   o->ev[i].kafka_ms % 100000, first_copy_ms(o, kept, &o->ev[i]) % 100000);
+    }
+    o->n = kept;
 }
 
 /* ---- the simulators' account ------------------------------------------------ */
@@ -450,32 +507,15 @@ static void *bridge_main(void *arg)
     return NULL;
 }
 
-int main(void)
+static struct ob_mock *mock;
+static char ledger[] = "/tmp/ob-it-status-XXXXXX";
+
+/* The simulators, and the config document for them. */
+static char *setup(const char *listen, const char *log_level)
 {
-    static const char *const topics[] = {"fulfillment.status"};
-    char err[4096], ledger[] = "/tmp/ob-it-status-XXXXXX", ref[160];
-    struct ob_mock *mock = NULL;
-    struct ob_config *cfg = NULL;
-    struct ob_bridge *bridge = NULL;
-    struct ob_watch *watch = NULL;
-    pthread_t thread;
-    json_t *root, *jwhs;
-    unsigned short port;
+    char err[4096], ref[160];
+    json_t *root, *jwhs = json_object();
 
-    ob_log_set_level(getenv("OB_TEST_VERBOSE") ? OB_LOG_INFO : OB_LOG_ERROR);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (ob_mock_start(1, &mock, err, sizeof err) != 0 ||
-        ob_mock_create_topic(mock, "orders", 4) != 0 ||
-        ob_mock_create_topic(mock, "orders.retry", 4) != 0 ||
-        ob_mock_create_topic(mock, "fulfillment.status", 4) != 0 ||
-        ob_mock_create_topic(mock, "orders.dlq", 1) != 0) {
-        fprintf(stderr, "mock cluster: %s\n", err);
-        return 1;
-    }
-    if (!mkdtemp(ledger))
-        return 1;
-
-    jwhs = json_object();
     for (int w = 0; w < N_WH; w++) {
         struct ob_sim_secret secrets[8];
         size_t n = 0;
@@ -497,7 +537,7 @@ int main(void)
         whs[w].sim = ob_sim_start(&opt, err, sizeof err);
         if (!whs[w].sim) {
             fprintf(stderr, "simulator %s: %s\n", whs[w].code, err);
-            return 1;
+            exit(1);
         }
         char endpoint[64], path[64];
         snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%u", ob_sim_port(whs[w].sim));
@@ -514,23 +554,20 @@ int main(void)
                                                       "per_second", 2000, "max_in_flight", 8));
         json_object_set_new(jwhs, whs[w].code, jw);
     }
-    root = json_pack("{s:{s:s, s:s}, s:{s:s}, s:{s:i}, s:{s:s}, s:[s], s:{s:s}, s:o}", "kafka",
-                     "bootstrap_servers", ob_mock_bootstraps(mock), "group_id", "it-status",
-                     "http", "listen", "127.0.0.1:0", "pipeline", "commit_interval_ms", 200,
+    root = json_pack("{s:{s:s, s:s, s:{s:s}}, s:{s:s}, s:{s:i, s:i}, s:{s:s}, s:[s], s:{s:s},"
+                     " s:o}",
+                     "kafka", "bootstrap_servers", ob_mock_bootstraps(mock), "group_id",
+                     "it-status", "consumer", "session.timeout.ms", "6000", "http", "listen",
+                     listen, "pipeline", "commit_interval_ms", 200, "shutdown_timeout_ms", 5000,
                      "ledger", "path", ledger, "adapter_path", OB_ADAPTER_DIR, "log", "level",
-                     getenv("OB_TEST_VERBOSE") ? "info" : "error", "warehouses", jwhs);
-    char *text = json_dumps(root, 0);
+                     log_level, "warehouses", jwhs);
+    char *text = json_dumps(root, JSON_INDENT(1));
     json_decref(root);
-    if (ob_config_parse(text, strlen(text), "<it_status>", &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "config: %s\n", err);
-        return 1;
-    }
-    free(text);
-    if (ob_bridge_create(cfg, &bridge, err, sizeof err) != 0) {
-        fprintf(stderr, "bridge: %s\n", err);
-        return 1;
-    }
-    port = ob_bridge_http_port(bridge);
+    return text;
+}
+
+static void set_callback_urls(unsigned short port)
+{
     for (int w = 0; w < N_WH; w++) {
         char url[160];
         if (!whs[w].callbacks)
@@ -539,14 +576,17 @@ int main(void)
                  w == SF ? "/" SF_TOKEN : "");
         ob_sim_set_callback_url(whs[w].sim, url);
     }
-    if (ob_watch_create(ob_mock_bootstraps(mock), topics, 1, &watch, err, sizeof err) != 0 ||
-        pthread_create(&thread, NULL, bridge_main, bridge) != 0) {
-        fprintf(stderr, "watch: %s\n", err);
-        return 1;
-    }
+}
 
-    /* the orders */
+static void produce_orders(void)
+{
+    char err[512];
     rd_kafka_t *rk = ob_watch_producer(ob_mock_bootstraps(mock), err, sizeof err);
+
+    if (!rk) {
+        fprintf(stderr, "producer: %s\n", err);
+        exit(1);
+    }
     for (int w = 0; w < N_WH; w++) {
         for (unsigned long i = 0, idx = (unsigned long)w * 1000; i < PER_WH; idx++) {
             size_t len;
@@ -569,9 +609,13 @@ int main(void)
     }
     rd_kafka_flush(rk, 10000);
     rd_kafka_destroy(rk);
+}
 
-    /* wait: every callback ladder delivered, every polled order DELIVERED */
-    time_t deadline = time(NULL) + 90;
+/* Every callback ladder delivered with success, every polled order DELIVERED. */
+static void wait_done(struct ob_watch *watch, int seconds)
+{
+    time_t deadline = time(NULL) + seconds;
+
     for (;;) {
         int done = 1;
         read_events(watch, 200);
@@ -590,8 +634,13 @@ int main(void)
             break;
     }
     read_events(watch, 1000); /* the last acknowledged events */
+}
 
+static void check_all(int crash)
+{
     for (size_t i = 0; i < n_orders; i++) {
+        if (crash)
+            drop_repeats(&orders[i]);
         if (whs[orders[i].w].callbacks)
             check_callback_order(&orders[i]);
         else
@@ -604,11 +653,18 @@ int main(void)
         if (whs[w].callbacks) {
             CHECK(st.cb_forged_accepted == 0, "%s: forged accepted %lu", whs[w].code,
                   st.cb_forged_accepted);
-            printf("%-6s callbacks sent %lu, answered ok %lu, refused %lu\n", whs[w].code,
-                   st.cb_sent, st.cb_ok, st.cb_refused);
+            printf("%-6s callbacks sent %lu, answered ok %lu, refused %lu, no answer %lu\n",
+                   whs[w].code, st.cb_sent, st.cb_ok, st.cb_refused, st.cb_errors);
         }
     }
-    bad_callbacks(port, watch);
+    if (crash)
+        printf("events repeated across the kills: %lu ACCEPTED (orders redelivered before their "
+               "offsets were committed), %lu later statuses (same status and time)\n",
+               repeated_push, repeated_later);
+}
+
+static void print_metrics(unsigned short port)
+{
     printf("callbacks %" PRIu64 ": ok %" PRIu64 ", forbidden %" PRIu64 ", malformed %" PRIu64
            ", unknown order %" PRIu64 ", retry %" PRIu64 ", replayed id %" PRIu64 "\n",
            metric(port, "callbacks_total"), metric(port, "callbacks_ok_total"),
@@ -620,12 +676,191 @@ int main(void)
            metric(port, "reports_emitted_total"), metric(port, "reports_repeated_total"),
            metric(port, "reports_late_total"), metric(port, "reports_unmapped_total"),
            metric(port, "polls_total"));
+}
 
+/* The bridge in this process: the test knows its port from it. */
+static void run_clean(struct ob_watch *watch)
+{
+    char err[4096];
+    struct ob_config *cfg = NULL;
+    struct ob_bridge *bridge = NULL;
+    pthread_t thread;
+    char *text = setup("127.0.0.1:0", getenv("OB_TEST_VERBOSE") ? "info" : "error");
+
+    if (ob_config_parse(text, strlen(text), "<it_status>", &cfg, err, sizeof err) != 0 ||
+        ob_bridge_create(cfg, &bridge, err, sizeof err) != 0) {
+        fprintf(stderr, "bridge: %s\n", err);
+        exit(1);
+    }
+    free(text);
+    unsigned short port = ob_bridge_http_port(bridge);
+    set_callback_urls(port);
+    if (pthread_create(&thread, NULL, bridge_main, bridge) != 0)
+        exit(1);
+    produce_orders();
+    wait_done(watch, 90);
+    check_all(0);
+    bad_callbacks(port, watch);
+    print_metrics(port);
     ob_bridge_stop(bridge);
     pthread_join(thread, NULL);
-    ob_watch_destroy(watch);
     ob_bridge_destroy(bridge);
     ob_config_destroy(cfg);
+}
+
+/* ---- crash: the real binary, SIGKILLed while callbacks flow ---------------- */
+
+static unsigned short free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        perror("free port");
+        exit(1);
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static pid_t spawn_bridge(const char *config, const char *log)
+{
+    char *const argv[] = {"orderbridge", "run", "-c", (char *)config, NULL};
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);
+    if (posix_spawn(&pid, OB_BINARY, &fa, NULL, argv, environ) != 0) {
+        perror("posix_spawn");
+        exit(1);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+/* Wait for /healthz; the server starts before the consumer joins. */
+static void wait_healthy(unsigned short port)
+{
+    char url[64];
+    time_t deadline = time(NULL) + 30;
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/healthz", port);
+    for (;;) {
+        CURL *c = curl_easy_init();
+        long st = 0;
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 500L);
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+        curl_easy_cleanup(c);
+        if (st == 200)
+            return;
+        if (time(NULL) > deadline) {
+            fprintf(stderr, "the bridge did not come up on port %u\n", port);
+            exit(1);
+        }
+        poll(NULL, 0, 20); /* nothing to wait on before the socket exists */
+    }
+}
+
+/* Wait until the bridge has emitted `n` status reports since its start
+ * (its counter, read every 5 ms). */
+static void wait_emitted(unsigned short port, uint64_t n)
+{
+    time_t deadline = time(NULL) + 60;
+
+    for (;;) {
+        uint64_t v = metric(port, "reports_emitted_total");
+        if ((v != UINT64_MAX && v >= n) || time(NULL) > deadline)
+            break;
+        poll(NULL, 0, 5);
+    }
+}
+
+static void run_crash(struct ob_watch *watch)
+{
+    char config[128], log[128];
+    unsigned short port = free_port();
+    char listen[32];
+    int status;
+
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+    char *text = setup(listen, "info");
+    snprintf(config, sizeof config, "%s.json", ledger);
+    snprintf(log, sizeof log, "%s.log", ledger);
+    FILE *f = fopen(config, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+        exit(1);
+    free(text);
+
+    pid_t pid = spawn_bridge(config, log);
+    wait_healthy(port);
+    set_callback_urls(port);
+    produce_orders();
+    /* Two kills in the middle of the callback traffic: once it flows, and
+     * again soon after the restart, in the backlog of callbacks sent again. */
+    for (int kill_no = 0; kill_no < 2; kill_no++) {
+        wait_emitted(port, kill_no == 0 ? 150 : 40);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        printf("kill %d: SIGKILL while callbacks flow (at %lld ms)\n", kill_no + 1,
+               (long long)(ts.tv_sec % 100) * 1000 + ts.tv_nsec / 1000000);
+        pid = spawn_bridge(config, log);
+        wait_healthy(port);
+    }
+    wait_done(watch, 120);
+    check_all(1);
+    print_metrics(port);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the bridge's exit status %d", status);
+    if (failures || getenv("OB_TEST_KEEP"))
+        fprintf(stderr, "bridge log: %s\n", log);
+    else
+        unlink(log);
+    unlink(config);
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const topics[] = {"fulfillment.status"};
+    int crash = argc > 1 && strcmp(argv[1], "crash") == 0;
+    char err[4096];
+    struct ob_watch *watch = NULL;
+
+    if (argc > 1 && !crash && strcmp(argv[1], "clean") != 0) {
+        fprintf(stderr, "usage: it_status [clean|crash]\n");
+        return 2;
+    }
+    ob_log_set_level(getenv("OB_TEST_VERBOSE") ? OB_LOG_INFO : OB_LOG_ERROR);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (ob_mock_start(1, &mock, err, sizeof err) != 0 ||
+        ob_mock_create_topic(mock, "orders", 4) != 0 ||
+        ob_mock_create_topic(mock, "orders.retry", 4) != 0 ||
+        ob_mock_create_topic(mock, "fulfillment.status", 4) != 0 ||
+        ob_mock_create_topic(mock, "orders.dlq", 1) != 0) {
+        fprintf(stderr, "mock cluster: %s\n", err);
+        return 1;
+    }
+    if (!mkdtemp(ledger))
+        return 1;
+    if (ob_watch_create(ob_mock_bootstraps(mock), topics, 1, &watch, err, sizeof err) != 0) {
+        fprintf(stderr, "watch: %s\n", err);
+        return 1;
+    }
+    if (crash)
+        run_crash(watch);
+    else
+        run_clean(watch);
+
+    ob_watch_destroy(watch);
     for (int w = 0; w < N_WH; w++)
         ob_sim_stop(whs[w].sim);
     ob_mock_stop(mock);
@@ -634,6 +869,6 @@ int main(void)
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", ledger);
     curl_global_cleanup();
-    printf("it_status: %d checks, %d failures\n", checks, failures);
+    printf("it_status %s: %d checks, %d failures\n", crash ? "crash" : "clean", checks, failures);
     return failures ? 1 : 0;
 }

@@ -1733,7 +1733,7 @@ static void test_poll_decode_mapping(void **state)
     char long_desc[1024] = "";
     for (int i = 0; i < 200; i++)
         strcat(long_desc, "é");
-    char long_body[2048];
+    char long_body[2 * sizeof long_desc + 128];
     snprintf(long_body, sizeof long_body,
              "{\"success\":\"true\",\"orderStatusList\":[{\"status\":\"WMS_EXCEPTION\","
              "\"statusDesc\":\"%s\",\"remark\":\"%s\"}]}",
