@@ -817,10 +817,33 @@ static void run_crash(struct ob_watch *watch)
     }
     wait_done(watch, 120);
     check_all(1);
+    bad_callbacks(port, watch);
     print_metrics(port);
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the bridge's exit status %d", status);
+
+    /* Its log names refusals, never a secret (the SF token is in paths). */
+    char *text_log = NULL;
+    size_t log_len = 0;
+    FILE *lf = fopen(log, "r");
+    CHECK(lf != NULL, "no bridge log");
+    if (lf) {
+        char buf[65536];
+        size_t n;
+        FILE *mem = open_memstream(&text_log, &log_len);
+        while ((n = fread(buf, 1, sizeof buf, lf)) > 0)
+            fwrite(buf, 1, n, mem);
+        fclose(mem);
+        fclose(lf);
+        CHECK(strstr(text_log, "refused") != NULL, "no refusal logged");
+        for (int w = 0; w < N_WH; w++)
+            for (int c = 0; c < 4 && whs[w].creds[c][0]; c++)
+                CHECK(strstr(text_log, whs[w].creds[c][1]) == NULL, "%s's %s is in the log",
+                      whs[w].code, whs[w].creds[c][0]);
+        CHECK(strstr(text_log, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == NULL, "webhook key logged");
+        free(text_log);
+    }
     if (failures || getenv("OB_TEST_KEEP"))
         fprintf(stderr, "bridge log: %s\n", log);
     else
