@@ -136,6 +136,11 @@ static void handle(struct ob_callbacks *c, struct ob_http_pending *p)
         free(cb);
         return;
     }
+    if (cb->res.n_updates > OB_CALLBACK_MAX_UPDATES) {
+        refuse(c, p, OB_CALLBACK_MALFORMED, "the adapter returned too many updates");
+        free(cb);
+        return;
+    }
     if (cb->res.delivery_id[0]) {
         cb->id_hash = id_hash(p->route_id, cb->res.delivery_id);
         if (c->seen[cb->id_hash & (SEEN_SLOTS - 1)] == cb->id_hash) {

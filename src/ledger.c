@@ -76,6 +76,14 @@
 #define ENTRY_MIN (2 + 4 + 3 * 8 + 5)
 #define ENTRY_MAX (ENTRY_MIN + 24 + 128 + 64 + 128 + 256)
 
+/* Encoding of an order track ("orders" table), little-endian, version 1:
+ *   u8 version, u8 current, u8 terminal, u8 seen_next, u32 emitted,
+ *   i64 revision, i64 updated_ms, OB_TRACK_SEEN x u32 seen, then
+ *   idempotency_key and warehouse_order_id as u8 length + bytes. */
+#define TRACK_V1 1
+#define TRACK_MIN (4 + 4 + 2 * 8 + 4 * OB_TRACK_SEEN + 2)
+#define TRACK_MAX (TRACK_MIN + 64 + 127)
+
 _Static_assert(sizeof(((struct ob_ledger_entry *)0)->reason) <= 256,
                "string lengths are encoded in one byte");
 
@@ -106,8 +114,8 @@ struct ob_ledger {
     int64_t full_until_ms; /* no map-full eviction before this */
     int64_t reader_check_ms; /* when to look for dead readers next */
     struct expiry exp_deliveries, exp_tracks; /* where ob_ledger_expire() stopped */
-    unsigned char evict_key[KEY_MAX]; /* the key eviction looks at next */
-    size_t evict_len;
+    struct expiry evict_deliveries, evict_tracks; /* the keys eviction looks at next */
+    atomic_ulong lost; /* staged writes lost so far (ob_ledger_lost()) */
     atomic_ulong commits;  /* commits so far, for the syncer */
     /* The background syncer, when sync_ms > 0 and writable. */
     long sync_ms;
@@ -284,6 +292,7 @@ static void write_abort(struct ob_ledger *l, int rc)
 {
     mdb_txn_abort(l->wtxn);
     l->wtxn = NULL;
+    atomic_fetch_add(&l->lost, l->staged + 1); /* + 1: the write that failed */
     if (l->full)
         l->full_lost += l->staged;
     else if (l->staged)
@@ -327,6 +336,7 @@ static int usage(struct ob_ledger *l, size_t *pages, size_t *entries)
         d.ms_branch_pages += t.ms_branch_pages;
         d.ms_leaf_pages += t.ms_leaf_pages;
         d.ms_overflow_pages += t.ms_overflow_pages;
+        d.ms_entries += t.ms_entries;
     }
     read_end(l, txn);
     if (rc != 0)
@@ -336,8 +346,9 @@ static int usage(struct ob_ledger *l, size_t *pages, size_t *entries)
     return 0;
 }
 
-/* Whether eviction may take the entry: not while it is in flight or parked. */
-static int evictable(const MDB_val *v)
+/* Whether eviction may take the entry: a delivery not while it is in
+ * flight or parked, a track only once its order is terminal. */
+static int delivery_evictable(const MDB_val *v)
 {
     const unsigned char *p = v->mv_data;
 
@@ -345,30 +356,52 @@ static int evictable(const MDB_val *v)
            (p[1] != OB_LEDGER_IN_FLIGHT && p[1] != OB_LEDGER_PARKED);
 }
 
-/* Delete up to `target` entries: consecutive keys from where the last
- * eviction stopped, wrapping around. Keys are hashes, so a run of them is a
- * fair sample of ages, and deleting one empties whole pages, which deleting
- * the oldest entries, scattered over every page, would not. EVICT_BATCH go
- * per transaction, fewer when that hits the end of the map. Nothing may be
- * staged. Returns how many went. */
-static size_t evict(struct ob_ledger *l, size_t target)
+static int track_evictable(const MDB_val *v)
 {
-    size_t pages, total, seen = 0, gone = 0, batch = EVICT_BATCH;
+    const unsigned char *p = v->mv_data;
 
-    if (l->wtxn || usage(l, &pages, &total) != 0)
+    return v->mv_size < TRACK_MIN || p[0] != TRACK_V1 || p[2] != 0;
+}
+
+static size_t table_entries(struct ob_ledger *l, MDB_dbi dbi)
+{
+    MDB_txn *txn = read_begin(l);
+    MDB_stat st;
+    size_t n = 0;
+
+    if (txn && mdb_stat(txn, dbi, &st) == 0)
+        n = st.ms_entries;
+    if (txn)
+        read_end(l, txn);
+    return n;
+}
+
+/* Delete up to `target` entries of one table: consecutive keys from where
+ * the last eviction stopped, wrapping around. Keys are hashes (or order ids
+ * behind a warehouse code), so a run of them is a fair sample of ages, and
+ * deleting one empties whole pages, which deleting the oldest entries,
+ * scattered over every page, would not. EVICT_BATCH go per transaction,
+ * fewer when that hits the end of the map. Nothing may be staged. Returns
+ * how many went. */
+static size_t evict_table(struct ob_ledger *l, MDB_dbi dbi, struct expiry *x,
+                          int (*evictable)(const MDB_val *), size_t target)
+{
+    size_t total = table_entries(l, dbi), seen = 0, gone = 0, batch = EVICT_BATCH;
+
+    if (l->wtxn)
         return 0;
     while (gone < target && seen < total) { /* one round at most */
         unsigned char next[KEY_MAX];
         size_t next_len = 0, n = 0, s = 0;
         MDB_cursor *cur;
-        MDB_val k = {l->evict_len, l->evict_key}, v;
+        MDB_val k = {x->len, x->key}, v;
         int rc;
 
         if (write_begin(l) != 0)
             break;
-        rc = mdb_cursor_open(l->wtxn, l->deliveries, &cur);
+        rc = mdb_cursor_open(l->wtxn, dbi, &cur);
         if (rc == 0) {
-            rc = mdb_cursor_get(cur, &k, &v, l->evict_len ? MDB_SET_RANGE : MDB_FIRST);
+            rc = mdb_cursor_get(cur, &k, &v, x->len ? MDB_SET_RANGE : MDB_FIRST);
             if (rc == MDB_NOTFOUND)
                 rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
             while (rc == 0 && n < batch && gone + n < target && seen + s < total) {
@@ -405,11 +438,30 @@ static size_t evict(struct ob_ledger *l, size_t target)
             OB_WARN("ledger: evicting: %s", mdb_strerror(rc));
             break;
         }
-        memcpy(l->evict_key, next, next_len);
-        l->evict_len = next_len;
+        memcpy(x->key, next, next_len);
+        x->len = next_len;
         gone += n;
         seen += s;
     }
+    return gone;
+}
+
+/* Evict `target` entries from both tables, in proportion to their sizes;
+ * what one table cannot give (tracks of orders still moving) the other
+ * gives. */
+static size_t evict(struct ob_ledger *l, size_t target)
+{
+    size_t d = table_entries(l, l->deliveries);
+    size_t t = l->has_tracks ? table_entries(l, l->tracks) : 0;
+    size_t want_t = d + t ? (size_t)((double)target * (double)t / (double)(d + t)) : 0;
+    size_t gone = 0;
+
+    if (want_t)
+        gone += evict_table(l, l->tracks, &l->evict_tracks, track_evictable, want_t);
+    gone += evict_table(l, l->deliveries, &l->evict_deliveries, delivery_evictable,
+                        target - gone);
+    if (gone < target && l->has_tracks)
+        gone += evict_table(l, l->tracks, &l->evict_tracks, track_evictable, target - gone);
     return gone;
 }
 
@@ -660,6 +712,7 @@ int ob_ledger_open(const struct ob_ledger_options *opt, struct ob_ledger **out, 
     l->map_bytes = opt->max_bytes ? opt->max_bytes : DEFAULT_MAX_BYTES;
     l->ttl_ms = opt->ttl_ms > 0 ? opt->ttl_ms : DEFAULT_TTL_MS;
     atomic_init(&l->commits, 0);
+    atomic_init(&l->lost, 0);
     if (l->map_bytes < MIN_MAX_BYTES) {
         snprintf(errstr, errstr_size, "ledger: max_bytes %zu is below the minimum %zu",
                  l->map_bytes, MIN_MAX_BYTES);
@@ -820,6 +873,7 @@ int ob_ledger_flush(struct ob_ledger *l)
         }
         return 0;
     }
+    atomic_fetch_add(&l->lost, n + 1);
     if (rc != MDB_MAP_FULL) {
         OB_ERR("ledger: commit failed, %zu staged writes lost: %s", n, mdb_strerror(rc));
         return -1;
@@ -931,13 +985,6 @@ size_t ob_ledger_count(struct ob_ledger *l)
 /* ------------------------------------------------------------------------ */
 /* Order tracks                                                              */
 
-/* Encoding of a track, little-endian, version 1:
- *   u8 version, u8 current, u8 terminal, u8 seen_next, u32 emitted,
- *   i64 revision, i64 updated_ms, OB_TRACK_SEEN x u32 seen, then
- *   idempotency_key and warehouse_order_id as u8 length + bytes. */
-#define TRACK_V1 1
-#define TRACK_MIN (4 + 4 + 2 * 8 + 4 * OB_TRACK_SEEN + 2)
-#define TRACK_MAX (TRACK_MIN + 64 + 127)
 #define TRACK_KEY_MAX 256
 
 static int64_t entry_updated(const MDB_val *v)
@@ -1104,6 +1151,11 @@ int ob_ledger_track_next(struct ob_ledger *l, const char *warehouse, char order_
         return -1;
     }
     return found;
+}
+
+unsigned long ob_ledger_lost(const struct ob_ledger *l)
+{
+    return l ? atomic_load(&((struct ob_ledger *)l)->lost) : 0;
 }
 
 size_t ob_ledger_track_count(struct ob_ledger *l)

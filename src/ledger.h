@@ -91,12 +91,19 @@ size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max);
 /* Entries stored now, staged writes included (for metrics and tests). */
 size_t ob_ledger_count(struct ob_ledger *l);
 
+/* Staged writes lost so far (a failed write or commit drops every write
+ * staged since the last flush, though their put() returned 0). It only
+ * grows: whoever must know a write reached the file compares it before
+ * the put and after the flush. */
+unsigned long ob_ledger_lost(const struct ob_ledger *l);
+
 /*
  * Order tracks: what the bridge knows about an accepted order after its
  * push, for status callbacks and polling (track.h decides with them). Kept
  * in a second table of the same environment, keyed by warehouse code and
  * order_id, staged and flushed with the deliveries, expired by the same TTL
- * (since the last update); never evicted for room while not terminal.
+ * (since the last update); evicted for room like deliveries, but only once
+ * the order is terminal.
  */
 #define OB_TRACK_SEEN 32
 

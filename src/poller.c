@@ -105,6 +105,8 @@ static void on_answer(struct ob_http_call *call)
         query_free(q);
         return;
     }
+    if (n > OB_REPORT_MAX)
+        n = OB_REPORT_MAX; /* the adapter broke its promise: keep what fits */
     for (int i = 0; i < n; i++) /* it is about this order, whatever the answer says */
         ob_strlcpyf(q->updates[i].order_id, sizeof q->updates[i].order_id, "%s", q->order_id);
     q->report.wh = w->wh;

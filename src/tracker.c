@@ -288,7 +288,7 @@ void ob_tracker_submit(struct ob_tracker *t, struct ob_report *r)
 {
     r->verdict = 0;
     r->emitted = r->repeats = r->unknown = r->pending = 0;
-    r->failed = r->held = 0;
+    r->failed = r->held = r->marked = 0;
     r->next = NULL;
     if (r->n_updates > OB_REPORT_MAX)
         r->n_updates = OB_REPORT_MAX;
@@ -317,10 +317,16 @@ void ob_tracker_delivered(struct ob_tracker *t, struct ob_emission *em, rd_kafka
         OB_METRIC_ADD(t->metrics, produce_errors, 1);
         r->failed = 1;
     } else {
-        /* In Kafka: now the track remembers it. */
+        /* In Kafka: now the track remembers it. A write the ledger loses
+         * before its flush shows in ob_ledger_lost(): see ob_tracker_finish(). */
+        if (!r->marked) {
+            r->lost_mark = ob_ledger_lost(t->ledger);
+            r->marked = 1;
+        }
         if (ob_ledger_track_get(t->ledger, wh_code(t, r->wh), u->order_id, &track) == 1) {
             ob_track_apply(&track, u);
-            ob_ledger_track_put(t->ledger, wh_code(t, r->wh), u->order_id, &track);
+            if (ob_ledger_track_put(t->ledger, wh_code(t, r->wh), u->order_id, &track) != 0)
+                r->failed = 1;
         }
         r->emitted++;
         OB_METRIC_ADD(t->metrics, reports_emitted, 1);
@@ -338,6 +344,11 @@ void ob_tracker_finish(struct ob_tracker *t)
         if (!t->finished_head)
             t->finished_tail = NULL;
         r->next = NULL;
+        /* The events are in Kafka, but a track the ledger lost would let a
+         * repeat of this report emit them again: let the warehouse send it
+         * again, which emits only what the ledger does not have. */
+        if (r->verdict == OB_CALLBACK_OK && r->marked && ob_ledger_lost(t->ledger) != r->lost_mark)
+            r->verdict = OB_CALLBACK_RETRY;
         r->done(r);
     }
 }

@@ -55,6 +55,8 @@ struct ob_report {
     size_t pending; /* emissions not yet acknowledged */
     int failed;
     int held;       /* holds its orders */
+    int marked;     /* lost_mark is set */
+    unsigned long lost_mark; /* ob_ledger_lost() before its first track write */
     struct ob_emission em[OB_REPORT_MAX];
 };
 

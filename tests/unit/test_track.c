@@ -182,12 +182,81 @@ static void test_ledger_tracks(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A small map filled with order tracks: tracks of terminal orders are
+ * evicted for room, those of orders still moving are kept. */
+static void test_tracks_evicted_when_terminal(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ob-track-evict-XXXXXX", id[65], errstr[256];
+    struct ob_ledger_options opt = {.path = dir, .max_bytes = 256u << 10};
+    struct ob_ledger *l;
+    struct ob_track t, done;
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(ob_ledger_open(&opt, &l, errstr, sizeof errstr), 0);
+    ob_track_init(&t, 1, "k", "");
+    ob_track_init(&done, 1, "k", "");
+    assert_int_equal(apply(&done, OB_STATUS_DELIVERED, "d", 1), OB_TRACK_EMIT);
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "MOVING-%02d", i);
+        assert_int_equal(ob_ledger_track_put(l, "W1", id, &t), 0);
+    }
+    assert_int_equal(ob_ledger_flush(l), 0);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "DONE-%05d", i);
+        assert_int_equal(ob_ledger_track_put(l, "W1", id, &done), 0);
+        if (i % 32 == 31)
+            assert_int_equal(ob_ledger_flush(l), 0);
+    }
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_true(ob_ledger_track_count(l) < 3000); /* room was made */
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "MOVING-%02d", i);
+        assert_int_equal(ob_ledger_track_get(l, "W1", id, NULL), 1);
+    }
+    ob_ledger_close(l);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Writes staged and then lost (one transaction bigger than the map) show in
+ * ob_ledger_lost(), though each put returned 0. */
+static void test_lost_writes_counted(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ob-track-lost-XXXXXX", id[65], errstr[256];
+    struct ob_ledger_options opt = {.path = dir, .max_bytes = 128u << 10};
+    struct ob_ledger *l;
+    struct ob_track t;
+    int ok = 0;
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(ob_ledger_open(&opt, &l, errstr, sizeof errstr), 0);
+    ob_track_init(&t, 1, "k", "");
+    assert_int_equal(ob_ledger_lost(l), 0);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "SO-%05d", i);
+        ok += ob_ledger_track_put(l, "W1", id, &t) == 0;
+    }
+    ob_ledger_flush(l);
+    assert_true(ok > 0);
+    assert_true(ob_ledger_lost(l) > 0);
+    assert_true(ob_ledger_track_count(l) < (size_t)ok);
+    ob_ledger_close(l);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_once),         cmocka_unit_test(test_late_never_backwards),
         cmocka_unit_test(test_cancel_is_terminal),   cmocka_unit_test(test_events_once_per_report),
         cmocka_unit_test(test_names),                cmocka_unit_test(test_ledger_tracks),
+        cmocka_unit_test(test_tracks_evicted_when_terminal),
+        cmocka_unit_test(test_lost_writes_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
