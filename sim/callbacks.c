@@ -58,6 +58,8 @@
 #define ANSWER_MAX 4096
 #define EXCEPTION_SHARE 20 /* 1 order in 20 */
 #define EXC 0xff           /* the exception, in an order's sequence */
+#define CANCEL_SHARE 25    /* 1 order in 25 of those without an exception */
+#define CAN 0xfe           /* the cancellation, in an order's sequence */
 
 enum kind { K_REPORT, K_TAMPER, K_REPLAY, K_DUPLICATE };
 static const char *const kind_names[] = {"report", "tamper", "replay", "duplicate"};
@@ -172,6 +174,12 @@ int ob_sim_status_exception(const char *order_ref)
     return order_ref != NULL && ref_hash(order_ref) % EXCEPTION_SHARE == 0;
 }
 
+int ob_sim_status_cancelled(const char *order_ref)
+{
+    return order_ref != NULL && !ob_sim_status_exception(order_ref) &&
+           (ref_hash(order_ref) >> 32) % CANCEL_SHARE == 0;
+}
+
 static bool decide(const struct ob_sim__cb *cb, uint64_t hash, unsigned at, enum fault f,
                    double rate)
 {
@@ -215,7 +223,9 @@ static void request_free(struct ob_sim_cb_request *req)
 static const struct ob_sim_status *status_of(const struct ob_sim__cb *cb, const struct order *o,
                                              unsigned at)
 {
-    return o->step[at] == EXC ? &cb->ladder->exception : &cb->ladder->steps[o->step[at]];
+    return o->step[at] == EXC   ? &cb->ladder->exception
+           : o->step[at] == CAN ? &cb->ladder->cancel
+                                : &cb->ladder->steps[o->step[at]];
 }
 
 static bool will(const struct ob_sim__cb *cb, const struct order *o, unsigned at, enum fault f)
@@ -326,6 +336,7 @@ void ob_sim_order_created(struct ob_sim *sim, const char *order_ref, const char 
     /* the sequence: the ladder, the exception after its step, maybe a pair swapped */
     const struct ob_sim_ladder *l = cb->ladder;
     bool exception = o->hash % EXCEPTION_SHARE == 0;
+    bool cancelled = l->cancel.code != NULL && ob_sim_status_cancelled(order_ref);
     size_t swap_a = SIZE_MAX, swap_b = SIZE_MAX;
     for (size_t i = 0; i < l->n_steps; i++) {
         if (i == l->swap_at)
@@ -335,6 +346,10 @@ void ob_sim_order_created(struct ob_sim *sim, const char *order_ref, const char 
         o->step[o->n++] = (uint8_t)i;
         if (exception && i == l->exception_after)
             o->step[o->n++] = EXC;
+        if (cancelled && i == l->cancel_after) {
+            o->step[o->n++] = CAN; /* the end: nothing follows a cancellation */
+            break;
+        }
     }
     for (uint8_t k = 0; k < o->n; k++)
         o->when[k] = o->due_n[k] = k + 1;
@@ -728,7 +743,8 @@ int ob_sim__cb_create(struct ob_sim *sim, const struct ob_sim_profile *profile,
         return -1;
     }
     const struct ob_sim_ladder *l = profile->ladder;
-    if (l->n_steps == 0 || l->n_steps >= OB_SIM_LADDER_MAX || l->exception_after >= l->n_steps) {
+    if (l->n_steps == 0 || l->n_steps >= OB_SIM_LADDER_MAX || l->exception_after >= l->n_steps ||
+        (l->cancel.code && l->cancel_after >= l->n_steps)) {
         errfmt(errstr, errstr_size, "the profile's status ladder is malformed");
         return -1;
     }

@@ -418,8 +418,14 @@ static const struct step ladder[] = {
 static const struct step exception_step = {"WMS_EXCEPTION", "仓库作业异常",
                                            "库存不足，等待补货"};
 
-static const struct step *step_at(size_t n, int exception)
+static const struct step cancel_step = {"WMS_CANCEL", "订单已取消", "买家取消订单"};
+
+/* Step n of an order's sequence; the orders ob_sim_status_cancelled() names
+ * end with WMS_CANCEL after WMS_ACCEPT. */
+static const struct step *step_at(size_t n, int exception, int cancelled)
 {
+    if (cancelled)
+        return n == 0 ? &ladder[0] : n == 1 ? &cancel_step : NULL;
     if (exception && n == EXCEPTION_AFTER)
         return &exception_step;
     if (exception && n > EXCEPTION_AFTER)
@@ -432,12 +438,12 @@ static json_t *status_list(struct ob_sim *sim, const char *code, const struct st
                            int64_t now)
 {
     int64_t step_ms = ob_sim_status_step_ms(sim);
-    int exception = ob_sim_status_exception(code);
+    int exception = ob_sim_status_exception(code), cancelled = ob_sim_status_cancelled(code);
     json_t *list = json_array();
     const struct step *s;
     char when[32];
 
-    for (size_t n = 0; list && (s = step_at(n, exception)) != NULL; n++) {
+    for (size_t n = 0; list && (s = step_at(n, exception, cancelled)) != NULL; n++) {
         int64_t at = o->created_ms + (int64_t)(n + 1) * step_ms;
         json_t *entry;
 

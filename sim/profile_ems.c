@@ -319,8 +319,14 @@ static const struct step ladder[] = {
 #define EXCEPTION_AFTER 2 /* inserted after W20 */
 static const struct step exception_step = {"W90", "仓库作业异常", "库存不足，等待补货"};
 
-static const struct step *step_at(size_t n, int exception)
+static const struct step cancel_step = {"W99", "订单取消", "仓库已取消订单"};
+
+/* Step n of an order's sequence; the orders ob_sim_status_cancelled() names
+ * end with W99 after W10. */
+static const struct step *step_at(size_t n, int exception, int cancelled)
 {
+    if (cancelled)
+        return n == 0 ? &ladder[0] : n == 1 ? &cancel_step : NULL;
     if (exception && n == EXCEPTION_AFTER)
         return &exception_step;
     if (exception && n > EXCEPTION_AFTER)
@@ -333,12 +339,12 @@ static json_t *trace(struct ob_sim *sim, const char *order_no, const char *waybi
                      int64_t created_ms, int64_t now)
 {
     int64_t step_ms = ob_sim_status_step_ms(sim);
-    int exception = ob_sim_status_exception(order_no);
+    int exception = ob_sim_status_exception(order_no), cancelled = ob_sim_status_cancelled(order_no);
     json_t *items = json_array();
     const struct step *s;
     char when[32];
 
-    for (size_t n = 0; items && (s = step_at(n, exception)) != NULL; n++) {
+    for (size_t n = 0; items && (s = step_at(n, exception, cancelled)) != NULL; n++) {
         int64_t at = created_ms + (int64_t)(n + 1) * step_ms;
 
         if (at > now)

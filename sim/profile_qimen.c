@@ -495,6 +495,8 @@ static const struct ob_sim_ladder qimen_ladder = {
     .exception_after = 2, /* after PICK */
     .swap_at = 4,         /* PACKAGE <-> DELIVERED */
     .max_batch = 1,
+    .cancel = {"CANCELED", "买家取消订单"},
+    .cancel_after = 0, /* after ACCEPT */
 };
 
 static int report_body(const struct ob_sim_cb_item *it, const char *when, struct ob_buf *out)

@@ -190,6 +190,8 @@ static const struct ob_sim_ladder rest_ladder = {
     .exception_after = 1, /* after order.picked */
     .swap_at = 2,         /* order.packed <-> order.shipped */
     .max_batch = 1,
+    .cancel = {"order.cancelled", "cancelled at the customer's request"},
+    .cancel_after = 0, /* after order.allocated */
 };
 
 int ob_sim_webhook_sign(const char *secret, const char *id, const char *timestamp,

@@ -128,6 +128,10 @@ int ob_sim_wait_reports_done(struct ob_sim *sim, int timeout_ms);
 /* 1 when the order with this reference gets an exception in its sequence: the same
  * for every profile, seed and run (1 order in 20, by hash; see sim/README.md). */
 int ob_sim_status_exception(const char *order_ref);
+/* 1 when the order is cancelled by the warehouse after its first step (1 in 25 of the
+ * orders without an exception, by another hash of the reference), for profiles with a
+ * cancel status (all but sf_express). */
+int ob_sim_status_cancelled(const char *order_ref);
 
 /* The Standard Webhooks signature "v1,<base64>" of id.timestamp.body with `secret`
  * ("whsec_<base64>", or plain base64) into out. Returns 0, or -1 (bad secret, out too
@@ -175,6 +179,10 @@ struct ob_sim_ladder {
     size_t swap_at;                    /* cb_reorder_rate: steps[swap_at] and steps[swap_at + 1]
                                           are sent swapped */
     unsigned max_batch;                /* > 1: due reports of different orders share a callback */
+    struct ob_sim_status cancel;       /* code NULL: none. Otherwise the orders
+                                          ob_sim_status_cancelled() names end with it, right
+                                          after steps[cancel_after] */
+    size_t cancel_after;
 };
 
 /* One report inside a callback. */

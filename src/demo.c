@@ -479,7 +479,8 @@ static void count_status(struct demo *d, const rd_kafka_message_t *msg, struct t
                     t->duplicate_statuses++;
                 d->seen[idx] |= (uint16_t)(1u << k);
             }
-            if (wh && wh->final_status && strcmp(status, wh->final_status) == 0)
+            if (wh && wh->final_status &&
+                (strcmp(status, wh->final_status) == 0 || strcmp(status, "CANCELLED") == 0))
                 t->finished++;
         }
     } else {
@@ -508,8 +509,9 @@ static void print_summary(const struct demo *d, const struct tally *t, double se
     printf("  status events      %lu (%lu ACCEPTED, %lu from callbacks and polls, %lu other)\n",
            t->accepted_events + t->later_events + t->other_events, t->accepted_events,
            t->later_events, t->other_events);
-    printf("  after the push     %lu of %lu orders reached their last status (DELIVERED; Qimen: "
-           "SHIPPED); %lu raw codes kept unmapped; %lu statuses emitted twice\n",
+    printf("  after the push     %lu of %lu orders reached their last status (DELIVERED, "
+           "Qimen SHIPPED, or CANCELLED); %lu raw codes kept unmapped; %lu statuses emitted "
+           "twice\n",
            t->finished, t->tracked, t->unmapped_events, t->duplicate_statuses);
     printf("  callbacks          %" PRIu64 " received: %" PRIu64 " ok, %" PRIu64
            " forged or stale refused, %" PRIu64 " told to retry (before the push's ACCEPTED "

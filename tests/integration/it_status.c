@@ -267,12 +267,13 @@ static void check_callback_order(struct order *o)
           whs[o->w].code, want, got);
 }
 
-/* Polled: ACCEPTED, then each status once, never backwards, DELIVERED last. */
+/* Polled: ACCEPTED, then each status once, never backwards, DELIVERED last,
+ * or CANCELLED after ALLOCATED for the orders the simulator cancels. */
 static void check_polled_order(struct order *o)
 {
     static const char *const ladder[] = {"ACCEPTED", "ALLOCATED", "PICKED", "PACKED",
-                                         "SHIPPED",  "DELIVERED"};
-    int last = 0, delivered = 0;
+                                         "SHIPPED",  "DELIVERED", "CANCELLED"};
+    int last = 0, delivered = 0, cancelled = ob_sim_status_cancelled(o->id);
 
     CHECK(o->n > 0 && strcmp(o->ev[0].status, "ACCEPTED") == 0, "%s: first event", o->id);
     for (int i = 1; i < o->n; i++) {
@@ -286,15 +287,18 @@ static void check_polled_order(struct order *o)
         if (e->unmapped || strcmp(e->status, "EXCEPTION") == 0)
             continue;
         int rank = -1;
-        for (int k = 0; k < 6; k++)
+        for (int k = 0; k < 7; k++)
             if (strcmp(e->status, ladder[k]) == 0)
                 rank = k;
         CHECK(rank > last, "%s: %s after %s", o->id, e->status, ladder[last]);
         if (rank > last)
             last = rank;
-        delivered |= rank == 5;
+        delivered |= rank == (cancelled ? 6 : 5);
     }
-    CHECK(delivered, "%s (%s): never DELIVERED (%d events)", o->id, whs[o->w].code, o->n);
+    CHECK(delivered, "%s (%s): never %s (%d events)", o->id, whs[o->w].code,
+          cancelled ? "CANCELLED" : "DELIVERED", o->n);
+    CHECK(!cancelled || (o->n == 3 && strcmp(o->ev[1].status, "ALLOCATED") == 0),
+          "%s: a cancelled order's events", o->id);
 }
 
 /* ---- forged and malformed callbacks --------------------------------------- */
@@ -627,7 +631,8 @@ static void wait_done(struct ob_watch *watch, int seconds)
                 continue;
             int delivered = 0;
             for (int k = 0; k < orders[i].n; k++)
-                delivered |= strcmp(orders[i].ev[k].status, "DELIVERED") == 0;
+                delivered |= strcmp(orders[i].ev[k].status, "DELIVERED") == 0 ||
+                             strcmp(orders[i].ev[k].status, "CANCELLED") == 0;
             done = delivered;
         }
         if (done || time(NULL) > deadline)
@@ -657,6 +662,21 @@ static void check_all(int crash)
                    whs[w].code, st.cb_sent, st.cb_ok, st.cb_refused, st.cb_errors);
         }
     }
+    static const char *const names[] = {"ACCEPTED", "ALLOCATED", "PICKED",    "PACKED",
+                                        "SHIPPED",  "DELIVERED", "CANCELLED", "EXCEPTION"};
+    unsigned long count[8] = {0}, unmapped = 0;
+    for (size_t i = 0; i < n_orders; i++)
+        for (int k = 0; k < orders[i].n; k++)
+            for (int s = 0; s < 8; s++)
+                if (orders[i].ev[k].unmapped)
+                    unmapped += s == 0;
+                else if (strcmp(orders[i].ev[k].status, names[s]) == 0)
+                    count[s]++;
+    printf("events:");
+    for (int s = 0; s < 8; s++)
+        printf(" %s %lu,", names[s], count[s]);
+    printf(" unmapped %lu\n", unmapped);
+    CHECK(count[6] > 0 && count[7] > 0, "no CANCELLED or no EXCEPTION events: a status untested");
     if (crash)
         printf("events repeated across the kills: %lu ACCEPTED (orders redelivered before their "
                "offsets were committed), %lu later statuses (same status and time)\n",

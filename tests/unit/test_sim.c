@@ -1595,10 +1595,15 @@ static void codes_of(const struct seen_list *l, const char *ref, const char *kin
 }
 
 static void expected_ladder(const char *const *steps, size_t n, size_t exc_after, const char *exc,
-                            size_t swap_at, int exception, int swapped, char *out, size_t size)
+                            size_t swap_at, int exception, int swapped, char *out, size_t size,
+                            const char *cancel, int cancelled)
 {
     const char *seq[16];
     size_t k = 0, a = 0, b = 0;
+    if (cancel && cancelled) { /* the first step, then the cancellation, the end */
+        snprintf(out, size, "%s %s", steps[0], cancel);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         if (i == swap_at)
             a = k;
@@ -1693,7 +1698,7 @@ static void test_cb_rest_ladder(void **state)
     struct ob_sim_stats st;
     struct reply r;
     char ref[32], ids[60][16], want[512], got[512];
-    int exceptions = 0;
+    int exceptions = 0, cancellations = 0;
 
     for (int i = 0; i < 60; i++) {
         snprintf(ref, sizeof(ref), "CB-%d", i);
@@ -1703,8 +1708,9 @@ static void test_cb_rest_ladder(void **state)
                  (long long)json_integer_value(json_object_get(j, "id")));
         json_decref(j);
         exceptions += ob_sim_status_exception(ref);
+        cancellations += ob_sim_status_cancelled(ref);
     }
-    assert_true(exceptions > 0); /* CB-0..59 hold some */
+    assert_true(exceptions > 0 && cancellations > 0); /* CB-0..59 hold some of each */
     assert_int_equal(ob_sim_wait_reports_done(sim, 20000), 1);
     assert_int_equal(ob_sim_reports_done(sim), 1);
 
@@ -1713,7 +1719,8 @@ static void test_cb_rest_ladder(void **state)
     for (int i = 0; i < 60; i++) {
         snprintf(ref, sizeof(ref), "CB-%d", i);
         int exc = ob_sim_status_exception(ref);
-        expected_ladder(REST_STEPS, 5, 1, "order.exception", 2, exc, 0, want, sizeof(want));
+        expected_ladder(REST_STEPS, 5, 1, "order.exception", 2, exc, 0, want, sizeof(want),
+                        "order.cancelled", ob_sim_status_cancelled(ref));
         codes_of(l, ref, "report", 1, got, sizeof(got));
         assert_string_equal(got, want);
         /* the receiver saw the same, well signed, each status one step after the other */
@@ -1762,7 +1769,7 @@ static void test_cb_rest_ladder(void **state)
     assert_int_equal(st.cb_errors, 0);
     assert_int_equal(st.cb_forged_accepted, 0);
     assert_int_equal(st.cb_pending, 0);
-    assert_int_equal(events, 60 * 5 + exceptions);
+    assert_int_equal(events, 60 * 5 + exceptions - 3 * cancellations); /* 2 steps, not 5 */
     struct call c = {.method = "GET", .path = "/stats"};
     http(ob_sim_port(sim), &c, &r);
     json_t *j = json_loads(r.body, 0, NULL);
@@ -1880,8 +1887,11 @@ static void test_cb_rest_faults(void **state)
         if (got[0] == '\0')
             continue;
         int exc = ob_sim_status_exception(ref);
-        expected_ladder(REST_STEPS, 5, 1, "order.exception", 2, exc, 1, want, sizeof(want));
+        expected_ladder(REST_STEPS, 5, 1, "order.exception", 2, exc, 1, want, sizeof(want),
+                        "order.cancelled", ob_sim_status_cancelled(ref));
         assert_string_equal(got, want);
+        if (ob_sim_status_cancelled(ref))
+            continue; /* nothing was swapped */
         /* swapped in sending, not in time: shipped says it happened after packed */
         long long packed = 0, shipped = 0;
         for (int k = 0; k < l->n; k++) {
@@ -2028,7 +2038,8 @@ static void test_cb_qimen(void **state)
     int failures = 0, prev_k = 0;
     pthread_mutex_lock(&rx->mu);
     for (int i = 0; i < 2; i++) {
-        expected_ladder(QM_STEPS, 6, 2, "EXCEPTION", 4, i == 1, 1, want, sizeof(want));
+        expected_ladder(QM_STEPS, 6, 2, "EXCEPTION", 4, i == 1, 1, want, sizeof(want), "CANCELED",
+                        ob_sim_status_cancelled(refs[i]));
         codes_of(l, refs[i], "report", 1, got, sizeof(got));
         assert_string_equal(got, want);
         long long prev = 0;
@@ -2184,7 +2195,7 @@ static void test_cb_sf_batches(void **state)
     for (int i = 0; i <= 24; i++) {
         snprintf(ref, sizeof(ref), "SB-%d", i);
         expected_ladder(SF_STEPS, 4, 1, "33", 2, ob_sim_status_exception(ref), 0, want,
-                        sizeof(want));
+                        sizeof(want), NULL, 0);
         codes_of(l, ref, "report", 1, got, sizeof(got));
         assert_string_equal(got, want);
     }
@@ -2207,7 +2218,7 @@ static void test_cb_sf_faults(void **state)
     assert_int_equal(ob_sim_wait_reports_done(sim, 20000), 1);
     struct seen_list *l = reports_of(sim);
     expected_ladder(SF_STEPS, 4, 1, "33", 2, ob_sim_status_exception("SX-1"), 1, want,
-                    sizeof(want));
+                    sizeof(want), NULL, 0);
     codes_of(l, "SX-1", "report", 1, got, sizeof(got));
     assert_string_equal(got, want);
     codes_of(l, "SX-1", NULL, 0, got, sizeof(got));

@@ -1576,7 +1576,13 @@ static const struct want_step sim_exception = {"WMS_EXCEPTION", OB_STATUS_EXCEPT
 /* The whole ladder of `order_id` in the simulator; returns its length. */
 static size_t sim_steps(const char *order_id, struct want_step *out)
 {
+    static const struct want_step cancel = {"WMS_CANCEL", OB_STATUS_CANCELLED};
     size_t n = 0;
+    if (ob_sim_status_cancelled(order_id)) { /* accepted, then cancelled: the end */
+        out[0] = sim_ladder[0];
+        out[1] = cancel;
+        return 2;
+    }
     for (size_t i = 0; i < sizeof sim_ladder / sizeof sim_ladder[0]; i++) {
         out[n++] = sim_ladder[i];
         if (i == 2 && ob_sim_status_exception(order_id))
