@@ -115,3 +115,24 @@ int ob_params_parse_query(const char *query, size_t max, struct ob_params *p)
     }
     return 0;
 }
+
+void ob_history_fit_init(struct ob_history_fit *f, size_t n, size_t unmapped, size_t max)
+{
+    size_t over = n > max ? n - max : 0;
+
+    f->drop_unmapped = over < unmapped ? over : unmapped;
+    f->drop_oldest = over - f->drop_unmapped;
+}
+
+int ob_history_fit_keep(struct ob_history_fit *f, int unmapped)
+{
+    if (unmapped && f->drop_unmapped > 0) {
+        f->drop_unmapped--;
+        return 0;
+    }
+    if (f->drop_oldest > 0) {
+        f->drop_oldest--;
+        return 0;
+    }
+    return 1;
+}

@@ -559,7 +559,8 @@ static int cainiao_poll_decode(void *state, const struct ob_poll_target *target,
     const struct cainiao *c = state;
     json_t *doc = NULL, *success, *list, *entry;
     const char *s, *code, *about;
-    size_t i, n, unmapped = 0, drop_unmapped, drop_oldest, written = 0;
+    size_t i, n, unmapped = 0, written = 0;
+    struct ob_history_fit fit;
     int ok, rc = -1;
 
     if (resp->status == 0) {
@@ -620,17 +621,11 @@ static int cainiao_poll_decode(void *state, const struct ob_poll_target *target,
     }
     /* More than fit: drop the oldest unmapped entries first, then the
      * oldest of the rest (likely emitted already). */
-    drop_unmapped = n > max ? (n - max < unmapped ? n - max : unmapped) : 0;
-    drop_oldest = n - drop_unmapped > max ? n - drop_unmapped - max : 0;
+    ob_history_fit_init(&fit, n, unmapped, max);
     json_array_foreach(list, i, entry) {
-        if (drop_unmapped > 0 && map_status(member(entry, "status")) == OB_STATUS_UNMAPPED) {
-            drop_unmapped--;
+        if (!ob_history_fit_keep(&fit,
+                                 map_status(member(entry, "status")) == OB_STATUS_UNMAPPED))
             continue;
-        }
-        if (drop_oldest > 0) {
-            drop_oldest--;
-            continue;
-        }
         status_update(c, target, member(doc, "orderCode"), entry, &out[written++]);
     }
     rc = (int)written;

@@ -581,7 +581,8 @@ static int ems_poll_decode(void *state, const struct ob_poll_target *target,
     json_t *answer = NULL, *parsed = NULL, *items, *item;
     const json_t *body;
     const char *code, *about;
-    size_t i, n, unmapped = 0, drop_unmapped, drop_oldest, written = 0;
+    size_t i, n, unmapped = 0, written = 0;
+    struct ob_history_fit fit;
     int rc = -1;
 
     if (resp->status == 0) {
@@ -642,17 +643,10 @@ static int ems_poll_decode(void *state, const struct ob_poll_target *target,
     }
     /* More than fit (a long transit trace): drop the oldest unmapped entries
      * first, then the oldest of the rest (likely emitted already). */
-    drop_unmapped = n > max ? (n - max < unmapped ? n - max : unmapped) : 0;
-    drop_oldest = n - drop_unmapped > max ? n - drop_unmapped - max : 0;
+    ob_history_fit_init(&fit, n, unmapped, max);
     json_array_foreach(items, i, item) {
-        if (drop_unmapped > 0 && map_op(text_of(item, "opCode")) == OB_STATUS_UNMAPPED) {
-            drop_unmapped--;
+        if (!ob_history_fit_keep(&fit, map_op(text_of(item, "opCode")) == OB_STATUS_UNMAPPED))
             continue;
-        }
-        if (drop_oldest > 0) {
-            drop_oldest--;
-            continue;
-        }
         trace_update(e, target, text_of(body, "waybillNo"), item, &out[written++]);
     }
     rc = (int)written;

@@ -239,7 +239,7 @@ void ob_money_format(int64_t minor, char out[32]);
 /* printf into a fixed buffer, always NUL-terminated, truncating. */
 void ob_strlcpyf(char *dst, size_t size, const char *fmt, ...) OB_PRINTF(3, 4);
 
-/* --- status callbacks (sdk/webhook.c) -------------------------------- */
+/* --- status after the push: callbacks, polls (sdk/webhook.c) --------- */
 
 /* The first header of a callback request named `name` (case-insensitive),
  * or NULL. The string belongs to the request. */
@@ -258,6 +258,17 @@ int ob_strlcpy_utf8(char *dst, size_t size, const char *src);
  * repeated key, more than `max` pairs, or out of memory; `p` may then hold
  * the pairs before the fault (ob_params_free() it either way). */
 int ob_params_parse_query(const char *query, size_t max, struct ob_params *p);
+
+/* Which entries of a warehouse's status history (a poll answer) fit in
+ * `max` updates: the oldest unmapped entries go first, then the oldest of
+ * the rest (most likely emitted already). Init with the number of entries
+ * and how many of them map to no status, then ask for each entry, oldest
+ * first: 1 keep it, 0 drop it. At most `max` are kept. */
+struct ob_history_fit {
+    size_t drop_unmapped, drop_oldest;
+};
+void ob_history_fit_init(struct ob_history_fit *f, size_t n, size_t unmapped, size_t max);
+int ob_history_fit_keep(struct ob_history_fit *f, int unmapped);
 
 #ifdef __cplusplus
 }

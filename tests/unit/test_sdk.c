@@ -1383,6 +1383,31 @@ static void test_time_parse(void **state)
     assert_int_equal(ob_time_parse_rfc3339("2021-02-26T02:22:10Zjunk", &ms), -1);
 }
 
+/* 6 entries, 2 of them unmapped (u), room for 3: both u go, then the
+ * oldest mapped one. */
+static void test_history_fit(void **state)
+{
+    (void)state;
+    const int unmapped[] = {0, 1, 0, 1, 0, 0};
+    const int want[] = {0, 0, 1, 0, 1, 1};
+    struct ob_history_fit f;
+
+    ob_history_fit_init(&f, 6, 2, 3);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(ob_history_fit_keep(&f, unmapped[i]), want[i]);
+    /* all fit: all kept */
+    ob_history_fit_init(&f, 4, 4, 10);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ob_history_fit_keep(&f, 1), 1);
+    /* more unmapped than the overflow: only the oldest unmapped go */
+    ob_history_fit_init(&f, 5, 4, 4);
+    assert_int_equal(ob_history_fit_keep(&f, 1), 0);
+    assert_int_equal(ob_history_fit_keep(&f, 1), 1);
+    assert_int_equal(ob_history_fit_keep(&f, 0), 1);
+    assert_int_equal(ob_history_fit_keep(&f, 1), 1);
+    assert_int_equal(ob_history_fit_keep(&f, 1), 1);
+}
+
 static void test_uuid4(void **state)
 {
     (void)state;
@@ -1495,6 +1520,7 @@ int main(void)
         cmocka_unit_test(test_xml_shapes),
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_time_parse),
+        cmocka_unit_test(test_history_fit),
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_money),
     };
