@@ -482,22 +482,6 @@ static enum ob_fulfillment_status map_status(const char *code)
     return OB_STATUS_UNMAPPED;
 }
 
-/* Copy `src` into dst[size], cut on a UTF-8 character boundary. */
-static void copy_text(char *dst, size_t size, const char *src)
-{
-    size_t n = strlen(src);
-
-    if (size == 0)
-        return;
-    if (n >= size) {
-        n = size - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-            n--;
-    }
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 static int cainiao_poll_encode(void *state, const struct ob_poll_target *target,
                                struct ob_request *out, char *errstr, size_t errstr_size)
 {
@@ -534,22 +518,22 @@ static void status_update(const struct cainiao *c, const struct ob_poll_target *
     const char *tracking = member(entry, "tmsOrderCode");
 
     memset(u, 0, sizeof *u);
-    copy_text(u->order_id, sizeof u->order_id, target->order_id);
-    copy_text(u->warehouse_order_id, sizeof u->warehouse_order_id,
-              *order_code ? order_code
-                          : target->warehouse_order_id ? target->warehouse_order_id : "");
+    ob_strlcpy_utf8(u->order_id, sizeof u->order_id, target->order_id);
+    ob_strlcpy_utf8(u->warehouse_order_id, sizeof u->warehouse_order_id,
+                    *order_code ? order_code
+                                : target->warehouse_order_id ? target->warehouse_order_id : "");
     u->status = map_status(code);
-    copy_text(u->raw_code, sizeof u->raw_code, code);
-    copy_text(u->raw_text, sizeof u->raw_text, member(entry, "statusDesc"));
+    ob_strlcpy_utf8(u->raw_code, sizeof u->raw_code, code);
+    ob_strlcpy_utf8(u->raw_text, sizeof u->raw_text, member(entry, "statusDesc"));
     /* unreadable or absent: 0, the bridge uses the time it learnt it */
     if (!*when || ob_time_parse(when, c->time_zone, "yyyy-MM-dd HH:mm:ss", &u->occurred_at_ms) != 0)
         u->occurred_at_ms = 0;
-    copy_text(u->carrier, sizeof u->carrier, member(entry, "tmsCode"));
-    copy_text(u->tracking_no, sizeof u->tracking_no,
-              *tracking ? tracking : member(entry, "mailNo"));
+    ob_strlcpy_utf8(u->carrier, sizeof u->carrier, member(entry, "tmsCode"));
+    ob_strlcpy_utf8(u->tracking_no, sizeof u->tracking_no,
+                    *tracking ? tracking : member(entry, "mailNo"));
     if (u->status == OB_STATUS_EXCEPTION || u->status == OB_STATUS_CANCELLED ||
         u->status == OB_STATUS_REJECTED)
-        copy_text(u->reason, sizeof u->reason, member(entry, "remark"));
+        ob_strlcpy_utf8(u->reason, sizeof u->reason, member(entry, "remark"));
 }
 
 static int cainiao_poll_decode(void *state, const struct ob_poll_target *target,

@@ -501,22 +501,6 @@ static const char *text_of(const json_t *obj, const char *key)
     return s ? s : "";
 }
 
-/* Copy `src` into dst[size], cut on a UTF-8 character boundary. */
-static void copy_text(char *dst, size_t size, const char *src)
-{
-    size_t n = strlen(src);
-
-    if (size == 0)
-        return;
-    if (n >= size) {
-        n = size - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-            n--;
-    }
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 static int ems_poll_encode(void *state, const struct ob_poll_target *target,
                            struct ob_request *out, char *errstr, size_t errstr_size)
 {
@@ -557,20 +541,20 @@ static void trace_update(const struct ems *e, const struct ob_poll_target *targe
         waybill = text_of(item, "waybillNo");
     if (!*waybill && target->warehouse_order_id)
         waybill = target->warehouse_order_id;
-    copy_text(u->order_id, sizeof(u->order_id), target->order_id);
-    copy_text(u->warehouse_order_id, sizeof(u->warehouse_order_id), waybill);
+    ob_strlcpy_utf8(u->order_id, sizeof(u->order_id), target->order_id);
+    ob_strlcpy_utf8(u->warehouse_order_id, sizeof(u->warehouse_order_id), waybill);
     u->status = map_op(code);
-    copy_text(u->raw_code, sizeof(u->raw_code), code);
-    copy_text(u->raw_text, sizeof(u->raw_text), *desc ? desc : text_of(item, "opName"));
+    ob_strlcpy_utf8(u->raw_code, sizeof(u->raw_code), code);
+    ob_strlcpy_utf8(u->raw_text, sizeof(u->raw_text), *desc ? desc : text_of(item, "opName"));
     /* unreadable or absent: 0, the bridge uses the time it learnt it */
     if (!*when || ob_time_parse(when, e->time_zone, EMS_TIME_PATTERN, &u->occurred_at_ms) != 0)
         u->occurred_at_ms = 0;
     if (u->status == OB_STATUS_SHIPPED || u->status == OB_STATUS_DELIVERED) {
-        copy_text(u->carrier, sizeof(u->carrier), "EMS");
-        copy_text(u->tracking_no, sizeof(u->tracking_no), waybill);
+        ob_strlcpy_utf8(u->carrier, sizeof(u->carrier), "EMS");
+        ob_strlcpy_utf8(u->tracking_no, sizeof(u->tracking_no), waybill);
     }
     if (u->status == OB_STATUS_EXCEPTION || u->status == OB_STATUS_CANCELLED)
-        copy_text(u->reason, sizeof(u->reason), desc);
+        ob_strlcpy_utf8(u->reason, sizeof(u->reason), desc);
 }
 
 static int ems_poll_decode(void *state, const struct ob_poll_target *target,
