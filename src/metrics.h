@@ -1,8 +1,8 @@
 /*
  * metrics.h — the bridge's counters and its latency histogram.
  *
- * Written by the event loop, read from any thread (demo, signals, a future
- * /metrics endpoint): plain relaxed atomics, no locks.
+ * Written by the event loop, read from any thread (demo, signals, the HTTP
+ * server's GET /metrics): plain relaxed atomics, no locks.
  */
 #ifndef OB_METRICS_H
 #define OB_METRICS_H
