@@ -29,7 +29,6 @@ struct ob_callbacks {
     struct ob_metrics *metrics;
     struct ob_http_server *server;
     struct ob_http_route *routes;
-    size_t pending;
     /* Delivery ids answered with success lately (direct-mapped: a newer id
      * may push an older one out; the tracks still refuse its statuses). */
     uint64_t seen[SEEN_SLOTS];
@@ -69,7 +68,8 @@ static void count(struct ob_metrics *m, enum ob_callback_verdict v)
     }
 }
 
-/* Answer in the warehouse's own words, and forget the request. */
+/* Answer in the warehouse's own words (the loader guarantees
+ * answer_callback beside decode_callback), and forget the request. */
 static void answer(struct ob_callbacks *c, struct ob_http_pending *p, enum ob_callback_verdict v,
                    const char *reason)
 {
@@ -77,15 +77,9 @@ static void answer(struct ob_callbacks *c, struct ob_http_pending *p, enum ob_ca
     struct ob_callback_reply reply;
 
     memset(&reply, 0, sizeof reply);
-    if (ad->plugin.vt.answer_callback) {
-        ad->plugin.vt.answer_callback(ad->state, &p->req, v, reason ? reason : "", &reply);
-    } else {
-        reply.status = v == OB_CALLBACK_OK ? 200 : v == OB_CALLBACK_RETRY ? 503 : 400;
-        ob_strlcpyf(reply.body, sizeof reply.body, "{\"result\":\"%s\"}", verdict_name(v));
-    }
+    ad->plugin.vt.answer_callback(ad->state, &p->req, v, reason ? reason : "", &reply);
     count(c->metrics, v);
     ob_http_server_answer(c->server, p, &reply);
-    c->pending--;
 }
 
 static void refuse(struct ob_callbacks *c, struct ob_http_pending *p, enum ob_callback_verdict v,
@@ -176,15 +170,9 @@ void ob_callbacks_run(struct ob_callbacks *c)
         return;
     do {
         n = ob_http_server_take(c->server, batch, TAKE_BATCH);
-        c->pending += n;
         for (size_t i = 0; i < n; i++)
             handle(c, batch[i]);
     } while (n == TAKE_BATCH);
-}
-
-size_t ob_callbacks_pending(const struct ob_callbacks *c)
-{
-    return c ? c->pending : 0;
 }
 
 unsigned short ob_callbacks_port(const struct ob_callbacks *c)

@@ -26,9 +26,6 @@ int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance 
 /* Handle the callbacks that arrived (non-blocking). */
 void ob_callbacks_run(struct ob_callbacks *c);
 
-/* Callbacks taken and not answered yet. */
-size_t ob_callbacks_pending(const struct ob_callbacks *c);
-
 /* The port the server listens on. */
 unsigned short ob_callbacks_port(const struct ob_callbacks *c);
 

@@ -50,7 +50,6 @@ struct ob_poller {
     struct polled *w;
     size_t n;
     struct query *queries; /* every live query */
-    size_t live;
 };
 
 static uint64_t mono_us(void)
@@ -72,7 +71,6 @@ static void query_free(struct query *q)
     if (q->next)
         q->next->prev = q->prev;
     q->w->in_flight--;
-    p->live--;
     ob_http_call_reset(&q->call);
     free(q);
 }
@@ -154,7 +152,6 @@ static int query_start(struct polled *w, const char *order_id, const struct ob_t
         p->queries->prev = q;
     p->queries = q;
     w->in_flight++;
-    p->live++;
     if (ob_dispatch_submit(p->dispatch, &q->call) != 0) {
         OB_METRIC_ADD(p->metrics, poll_errors, 1);
         query_free(q);
@@ -215,11 +212,6 @@ uint64_t ob_poller_run(struct ob_poller *p, uint64_t now_ms)
             next = due;
     }
     return next;
-}
-
-size_t ob_poller_pending(const struct ob_poller *p)
-{
-    return p ? p->live : 0;
 }
 
 int ob_poller_create(const struct ob_config *cfg, struct ob_adapter_instance *const *adapters,

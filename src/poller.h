@@ -34,9 +34,6 @@ int ob_poller_create(const struct ob_config *cfg, struct ob_adapter_instance *co
  * run again (0: nothing scheduled). */
 uint64_t ob_poller_run(struct ob_poller *p, uint64_t now_ms);
 
-/* Queries in flight or being reported. */
-size_t ob_poller_pending(const struct ob_poller *p);
-
 /* Abort queries in flight (their reports must be finished already) and
  * free. NULL is a no-op. */
 void ob_poller_destroy(struct ob_poller *p);
