@@ -772,33 +772,55 @@ void ob_ledger_close(struct ob_ledger *l)
     free(l);
 }
 
-int ob_ledger_get(struct ob_ledger *l, const char *key, struct ob_ledger_entry *out)
+/* Read `k` of `dbi` and decode it; on success copy it to out[out_size]
+ * (out NULL: only test for it). 1 found, 0 not found or unreadable, -1 on
+ * error. Logs name it "<what> <name>". */
+static int get_value(struct ob_ledger *l, MDB_dbi dbi, MDB_val *k,
+                     int (*decode_fn)(const MDB_val *v, void *out), void *out, size_t out_size,
+                     const char *what, const char *name)
 {
-    struct ob_ledger_entry e;
-    MDB_val k, v;
+    union {
+        struct ob_ledger_entry e;
+        struct ob_track t;
+    } tmp;
+    MDB_val v;
     MDB_txn *txn;
     int rc, found = -1;
 
-    if (!l || check_key(l, key, "get") != 0 || !(txn = read_begin(l)))
+    if (!(txn = read_begin(l)))
         return -1;
-    k.mv_size = strlen(key);
-    k.mv_data = (void *)key;
-    rc = mdb_get(txn, l->deliveries, &k, &v);
+    rc = mdb_get(txn, dbi, k, &v);
     if (rc == MDB_NOTFOUND) {
         found = 0;
     } else if (rc != 0) {
-        OB_WARN("ledger: get " LOG_KEY ": %s", key, mdb_strerror(rc));
-    } else if (decode(&v, &e) != 0) {
-        OB_WARN("ledger: entry " LOG_KEY " is unreadable (%zu bytes); taken as absent", key,
+        OB_WARN("ledger: get %s " LOG_KEY ": %s", what, name, mdb_strerror(rc));
+    } else if (decode_fn(&v, &tmp) != 0) {
+        OB_WARN("ledger: %s " LOG_KEY " is unreadable (%zu bytes); taken as absent", what, name,
                 v.mv_size);
         found = 0;
     } else {
         if (out)
-            *out = e;
+            memcpy(out, &tmp, out_size);
         found = 1;
     }
     read_end(l, txn);
     return found;
+}
+
+static int decode_entry(const MDB_val *v, void *out)
+{
+    return decode(v, out);
+}
+
+int ob_ledger_get(struct ob_ledger *l, const char *key, struct ob_ledger_entry *out)
+{
+    MDB_val k;
+
+    if (!l || check_key(l, key, "get") != 0)
+        return -1;
+    k.mv_size = strlen(key);
+    k.mv_data = (void *)key;
+    return get_value(l, l->deliveries, &k, decode_entry, out, sizeof *out, "entry", key);
 }
 
 /* Staged in the write transaction; on MDB_MAP_FULL make room and try once
@@ -970,16 +992,7 @@ size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max)
 
 size_t ob_ledger_count(struct ob_ledger *l)
 {
-    MDB_txn *txn;
-    MDB_stat st;
-    size_t n = 0;
-
-    if (!l || !(txn = read_begin(l)))
-        return 0;
-    if (mdb_stat(txn, l->deliveries, &st) == 0)
-        n = st.ms_entries;
-    read_end(l, txn);
-    return n;
+    return l ? table_entries(l, l->deliveries) : 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1056,37 +1069,23 @@ static int track_key(const char *warehouse, const char *order_id, char out[TRACK
     return 0;
 }
 
+static int decode_track(const MDB_val *v, void *out)
+{
+    return track_decode(v, out);
+}
+
 int ob_ledger_track_get(struct ob_ledger *l, const char *warehouse, const char *order_id,
                         struct ob_track *out)
 {
     char key[TRACK_KEY_MAX];
-    struct ob_track t;
-    MDB_val k, v;
-    MDB_txn *txn;
-    int rc, found = -1;
+    MDB_val k;
 
     if (!l || !*order_id || track_key(warehouse, order_id, key, &k) != 0)
         return -1;
     if (!l->has_tracks)
         return 0;
-    if (!(txn = read_begin(l)))
-        return -1;
-    rc = mdb_get(txn, l->tracks, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        found = 0;
-    } else if (rc != 0) {
-        OB_WARN("ledger: track get: %s", mdb_strerror(rc));
-    } else if (track_decode(&v, &t) != 0) {
-        OB_WARN("ledger: a track of %s is unreadable (%zu bytes); taken as absent", warehouse,
-                v.mv_size);
-        found = 0;
-    } else {
-        if (out)
-            *out = t;
-        found = 1;
-    }
-    read_end(l, txn);
-    return found;
+    return get_value(l, l->tracks, &k, decode_track, out, sizeof *out, "the track of order",
+                     order_id);
 }
 
 int ob_ledger_track_put(struct ob_ledger *l, const char *warehouse, const char *order_id,
@@ -1160,14 +1159,5 @@ unsigned long ob_ledger_lost(const struct ob_ledger *l)
 
 size_t ob_ledger_track_count(struct ob_ledger *l)
 {
-    MDB_txn *txn;
-    MDB_stat st;
-    size_t n = 0;
-
-    if (!l || !l->has_tracks || !(txn = read_begin(l)))
-        return 0;
-    if (mdb_stat(txn, l->tracks, &st) == 0)
-        n = st.ms_entries;
-    read_end(l, txn);
-    return n;
+    return l && l->has_tracks ? table_entries(l, l->tracks) : 0;
 }
