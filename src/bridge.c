@@ -38,6 +38,7 @@
 #include "callbacks.h"
 #include "consumer.h"
 #include "dispatch.h"
+#include "hash.h"
 #include "idempotency.h"
 #include "ledger.h"
 #include "log.h"
@@ -277,11 +278,7 @@ static struct job *timer_pop_due(struct ob_bridge *b, uint64_t now_ms)
  */
 static size_t order_bucket(const struct ob_bridge *b, const char *order_id)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-    for (const unsigned char *p = (const unsigned char *)order_id; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return (size_t)h & b->order_mask;
+    return (size_t)ob_fnv1a_str(OB_FNV1A_OFFSET, order_id) & b->order_mask;
 }
 
 static void order_index_remove(struct ob_bridge *b, struct job *job)
@@ -1421,7 +1418,7 @@ int ob_bridge_run(struct ob_bridge *b)
         run_timers(b, now);
         lanes_due = run_lanes(b, now);
         if (!b->stopping && b->poller) {
-            uint64_t due = ob_poller_run(b->poller, now);
+            uint64_t due = ob_poller_run(b->poller, mono_us());
             if (due && (!lanes_due || due < lanes_due))
                 lanes_due = due;
         }

@@ -6,6 +6,7 @@
 
 #include <orderbridge/sdk.h>
 
+#include "hash.h"
 #include "http_server.h"
 #include "log.h"
 #include "status.h"
@@ -36,11 +37,9 @@ struct ob_callbacks {
 
 static uint64_t id_hash(int wh, const char *id)
 {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(wh + 1);
+    uint64_t h = ob_fnv1a_str(ob_fnv1a(OB_FNV1A_OFFSET, &wh, sizeof wh), id);
 
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return h ? h : 1;
+    return h ? h : 1; /* 0 marks an empty slot */
 }
 
 static const char *verdict_name(enum ob_callback_verdict v)

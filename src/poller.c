@@ -4,7 +4,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <orderbridge/sdk.h>
 
@@ -51,14 +50,6 @@ struct ob_poller {
     size_t n;
     struct query *queries; /* every live query */
 };
-
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void query_free(struct query *q)
 {
@@ -161,8 +152,9 @@ static int query_start(struct polled *w, const char *order_id, const struct ob_t
     return 0;
 }
 
-static uint64_t run_one(struct polled *w, uint64_t now_ms)
+static uint64_t run_one(struct polled *w, uint64_t now_us)
 {
+    uint64_t now_ms = now_us / 1000;
     struct ob_poller *p = w->p;
     struct ob_track track;
     size_t walked = 0;
@@ -191,7 +183,7 @@ static uint64_t run_one(struct polled *w, uint64_t now_ms)
             memcpy(w->cursor, next, sizeof next);
             continue;
         }
-        if (!ob_bucket_take(&w->bucket, mono_us(), &wait_us)) {
+        if (!ob_bucket_take(&w->bucket, now_us, &wait_us)) {
             w->blocked_until = now_ms + wait_us / 1000 + 1;
             return w->blocked_until;
         }
@@ -202,12 +194,12 @@ static uint64_t run_one(struct polled *w, uint64_t now_ms)
     return w->in_flight < w->conf->poll.max_in_flight ? now_ms + 1 : 0;
 }
 
-uint64_t ob_poller_run(struct ob_poller *p, uint64_t now_ms)
+uint64_t ob_poller_run(struct ob_poller *p, uint64_t now_us)
 {
     uint64_t next = 0;
 
     for (size_t i = 0; p && i < p->n; i++) {
-        uint64_t due = run_one(&p->w[i], now_ms);
+        uint64_t due = run_one(&p->w[i], now_us);
         if (due && (!next || due < next))
             next = due;
     }
@@ -255,8 +247,9 @@ int ob_poller_create(const struct ob_config *cfg, struct ob_adapter_instance *co
         pw->wh = (int)i;
         pw->conf = w;
         pw->adapter = adapters[i];
+        /* full from the start; the first take brings the loop's clock */
         ob_bucket_init(&pw->bucket, w->poll.per_second,
-                       w->poll.per_second > 1 ? w->poll.per_second : 1, mono_us());
+                       w->poll.per_second > 1 ? w->poll.per_second : 1, 0);
     }
     *out = p;
     return 0;

@@ -30,9 +30,10 @@ int ob_poller_create(const struct ob_config *cfg, struct ob_adapter_instance *co
                      struct ob_tracker *tracker, struct ob_metrics *metrics,
                      struct ob_poller **out, char *errstr, size_t errstr_size);
 
-/* Send the queries that are due. Returns the monotonic ms when it wants to
- * run again (0: nothing scheduled). */
-uint64_t ob_poller_run(struct ob_poller *p, uint64_t now_ms);
+/* Send the queries that are due; now_us is the loop's monotonic clock.
+ * Returns the monotonic ms when it wants to run again (0: nothing
+ * scheduled). */
+uint64_t ob_poller_run(struct ob_poller *p, uint64_t now_us);
 
 /* Abort queries in flight (their reports must be finished already) and
  * free. NULL is a no-op. */

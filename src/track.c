@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "hash.h"
+
 static const char *const names[] = {
     [OB_STATUS_UNMAPPED] = "UNMAPPED",   [OB_STATUS_ACCEPTED] = "ACCEPTED",
     [OB_STATUS_ALLOCATED] = "ALLOCATED", [OB_STATUS_PICKED] = "PICKED",
@@ -44,29 +46,20 @@ void ob_track_init(struct ob_track *t, int64_t revision, const char *idempotency
         strncpy(t->warehouse_order_id, warehouse_order_id, sizeof t->warehouse_order_id - 1);
 }
 
-/* FNV-1a over the fields that make an event report distinct. */
-static uint32_t fnv(uint32_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
+/* A fingerprint of the fields that make an event report distinct, folded
+ * to the 32 bits a track keeps. */
 static uint32_t report_hash(const struct ob_status_update *u)
 {
-    uint32_t h = 2166136261u;
     int status = (int)u->status;
+    uint64_t h = ob_fnv1a(OB_FNV1A_OFFSET, &status, sizeof status);
+    uint32_t folded;
 
-    h = fnv(h, &status, sizeof status);
-    h = fnv(h, u->raw_code, strnlen(u->raw_code, sizeof u->raw_code));
-    h = fnv(h, "\0", 1);
-    h = fnv(h, &u->occurred_at_ms, sizeof u->occurred_at_ms);
-    h = fnv(h, u->reason, strnlen(u->reason, sizeof u->reason));
-    return h ? h : 1; /* 0 marks an empty slot */
+    h = ob_fnv1a(h, u->raw_code, strnlen(u->raw_code, sizeof u->raw_code));
+    h = ob_fnv1a(h, "\0", 1);
+    h = ob_fnv1a(h, &u->occurred_at_ms, sizeof u->occurred_at_ms);
+    h = ob_fnv1a(h, u->reason, strnlen(u->reason, sizeof u->reason));
+    folded = (uint32_t)(h ^ (h >> 32));
+    return folded ? folded : 1; /* 0 marks an empty slot */
 }
 
 enum ob_track_verdict ob_track_apply(struct ob_track *t, const struct ob_status_update *u)

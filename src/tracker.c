@@ -6,6 +6,7 @@
 
 #include <orderbridge/sdk.h>
 
+#include "hash.h"
 #include "log.h"
 #include "status.h"
 #include "track.h"
@@ -46,11 +47,7 @@ static void busy_key(const struct ob_tracker *t, int wh, const char *order_id, c
 
 static size_t key_bucket(const char *key)
 {
-    uint32_t h = 2166136261u;
-
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h & (BUSY_BUCKETS - 1);
+    return ob_fnv1a_str(OB_FNV1A_OFFSET, key) & (BUSY_BUCKETS - 1);
 }
 
 static struct busy *busy_find(struct ob_tracker *t, const char *key)
