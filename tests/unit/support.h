@@ -12,6 +12,8 @@
 
 #include <orderbridge/adapter.h>
 
+#include "adapter.h" /* the bridge's loader: ob_adapter_open() */
+#include "config.h"
 #include "order.h"
 
 /* JSON written with single quotes for readability: 'a' -> "a". Returns a
@@ -82,6 +84,39 @@ static inline const char *req_header(const struct ob_request *req, const char *n
         }
     }
     return found;
+}
+
+/* Parse the config `json` into *cfg and open the adapter of warehouse
+ * codes[i] into *insts[i], for n warehouses (OB_ADAPTER_PATH is cleared
+ * first: the build's adapters are found). 0, or -1 after printing why. */
+static inline int open_adapters(const char *json, struct ob_config **cfg,
+                                const char *const *codes,
+                                struct ob_adapter_instance **const *insts, size_t n)
+{
+    char err[2048];
+
+    unsetenv("OB_ADAPTER_PATH");
+    if (ob_config_parse(json, strlen(json), NULL, cfg, err, sizeof err) != 0) {
+        print_error("config: %s\n", err);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ob_adapter_open(*cfg, ob_config_warehouse(*cfg, codes[i]), insts[i], err,
+                            sizeof err) != 0) {
+            print_error("adapter %s: %s\n", codes[i], err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Close what open_adapters() opened. */
+static inline void close_adapters(struct ob_config *cfg, struct ob_adapter_instance *const *insts,
+                                  size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ob_adapter_close(insts[i]);
+    ob_config_destroy(cfg);
 }
 
 #endif

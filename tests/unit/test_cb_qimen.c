@@ -60,38 +60,21 @@
 
 static struct ob_config *cfg;
 static struct ob_adapter_instance *hz, *utc, *vec;
-static char err[2048];
 
 static int setup(void **state)
 {
     (void)state;
-    const char *json;
-
     if (setenv(APP_KEY_ENV, APP_KEY, 1) != 0 || setenv(SECRET_ENV, SECRET, 1) != 0 ||
         setenv(VEC_APP_KEY_ENV, "testerp_appkey", 1) != 0 || setenv(VEC_SECRET_ENV, "test", 1) != 0)
         return -1;
-    unsetenv("OB_ADAPTER_PATH");
-    json = J(CONFIG);
-    if (ob_config_parse(json, strlen(json), NULL, &cfg, err, sizeof err) != 0) {
-        print_error("config: %s\n", err);
-        return -1;
-    }
-    if (ob_adapter_open(cfg, ob_config_warehouse(cfg, "QM-HZ"), &hz, err, sizeof err) != 0 ||
-        ob_adapter_open(cfg, ob_config_warehouse(cfg, "QM-UTC"), &utc, err, sizeof err) != 0 ||
-        ob_adapter_open(cfg, ob_config_warehouse(cfg, "QM-VEC"), &vec, err, sizeof err) != 0) {
-        print_error("adapter: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return open_adapters(J(CONFIG), &cfg, (const char *const[]){"QM-HZ", "QM-UTC", "QM-VEC"},
+                         (struct ob_adapter_instance **const[]){&hz, &utc, &vec}, 3);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    ob_adapter_close(hz);
-    ob_adapter_close(utc);
-    ob_adapter_close(vec);
-    ob_config_destroy(cfg);
+    close_adapters(cfg, (struct ob_adapter_instance *const[]){hz, utc, vec}, 3);
     unsetenv(APP_KEY_ENV);
     unsetenv(SECRET_ENV);
     unsetenv(VEC_APP_KEY_ENV);

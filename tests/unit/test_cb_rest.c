@@ -62,30 +62,16 @@ static char err[2048];
 static int setup(void **state)
 {
     (void)state;
-    const char *json;
-
     if (setenv(TOKEN_ENV, "cb-rest-token", 1) != 0 || setenv(SECRET_ENV, SECRET, 1) != 0)
         return -1;
-    unsetenv("OB_ADAPTER_PATH");
-    json = J(CONFIG);
-    if (ob_config_parse(json, strlen(json), NULL, &cfg, err, sizeof err) != 0) {
-        print_error("config: %s\n", err);
-        return -1;
-    }
-    if (ob_adapter_open(cfg, ob_config_warehouse(cfg, "WH-1"), &wh1, err, sizeof err) != 0 ||
-        ob_adapter_open(cfg, ob_config_warehouse(cfg, "WH-2"), &wh2, err, sizeof err) != 0) {
-        print_error("adapter: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return open_adapters(J(CONFIG), &cfg, (const char *const[]){"WH-1", "WH-2"},
+                         (struct ob_adapter_instance **const[]){&wh1, &wh2}, 2);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    ob_adapter_close(wh1);
-    ob_adapter_close(wh2);
-    ob_config_destroy(cfg);
+    close_adapters(cfg, (struct ob_adapter_instance *const[]){wh1, wh2}, 2);
     unsetenv(TOKEN_ENV);
     unsetenv(SECRET_ENV);
     return 0;

@@ -52,38 +52,21 @@
 
 static struct ob_config *cfg;
 static struct ob_adapter_instance *sf1, *sf2, *sf3;
-static char err[2048];
 
 static int setup(void **state)
 {
     (void)state;
-    const char *json;
-
     if (setenv(PARTNER_ENV, "partner-1", 1) != 0 ||
         setenv(CHECK_WORD_ENV, "check-word-1", 1) != 0 || setenv(TOKEN_ENV, TOKEN, 1) != 0)
         return -1;
-    unsetenv("OB_ADAPTER_PATH");
-    json = J(CONFIG);
-    if (ob_config_parse(json, strlen(json), NULL, &cfg, err, sizeof err) != 0) {
-        print_error("config: %s\n", err);
-        return -1;
-    }
-    if (ob_adapter_open(cfg, ob_config_warehouse(cfg, "SF-1"), &sf1, err, sizeof err) != 0 ||
-        ob_adapter_open(cfg, ob_config_warehouse(cfg, "SF-2"), &sf2, err, sizeof err) != 0 ||
-        ob_adapter_open(cfg, ob_config_warehouse(cfg, "SF-3"), &sf3, err, sizeof err) != 0) {
-        print_error("adapter: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return open_adapters(J(CONFIG), &cfg, (const char *const[]){"SF-1", "SF-2", "SF-3"},
+                         (struct ob_adapter_instance **const[]){&sf1, &sf2, &sf3}, 3);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    ob_adapter_close(sf1);
-    ob_adapter_close(sf2);
-    ob_adapter_close(sf3);
-    ob_config_destroy(cfg);
+    close_adapters(cfg, (struct ob_adapter_instance *const[]){sf1, sf2, sf3}, 3);
     unsetenv(PARTNER_ENV);
     unsetenv(CHECK_WORD_ENV);
     unsetenv(TOKEN_ENV);
