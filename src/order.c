@@ -117,20 +117,25 @@ static const char *kind_of(const json_t *v)
 static const char *quoted(char *dst, size_t cap, const char *s, size_t len)
 {
     const size_t limit = 48;
+    const size_t tail = 5; /* ..." and the NUL, always kept free */
     size_t o = 0, i = 0;
     if (cap < 16) {
         dst[0] = '\0';
         return dst;
     }
     dst[o++] = '"';
-    for (; i < len && i < limit && o + 8 < cap; i++) {
+    for (; i < len && i < limit; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            dst[o++] = '\\';
-            dst[o++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
+        int escape = c == '"' || c == '\\';
+        int control = c < 0x20 || c == 0x7f;
+        size_t need = control ? 6 : escape ? 2 : 1;
+        if (o + need + tail > cap)
+            break;
+        if (control) {
             o += (size_t)snprintf(dst + o, cap - o, "\\u%04x", c);
         } else {
+            if (escape)
+                dst[o++] = '\\';
             dst[o++] = (char)c;
         }
     }

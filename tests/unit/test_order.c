@@ -530,6 +530,45 @@ static void test_order_id_pattern(void **state)
     }
 }
 
+/*
+ * Regression (issue 10): quoting a field made of control characters for the
+ * message wrote past its 80-byte buffer; "AAAA" then 20 DEL bytes crashed the
+ * bridge under AddressSanitizer, on every restart. Every prefix length and
+ * run of DELs or other control bytes must give a clear, bounded message.
+ */
+static void test_quoted_control_bytes(void **state)
+{
+    (void)state;
+    static const char ctl[] = {0x7f, 0x01, 0x1b};
+    for (size_t c = 0; c < sizeof ctl; c++) {
+        for (size_t prefix = 0; prefix <= 8; prefix++) {
+            for (size_t run = 1; prefix + run <= 64; run++) {
+                char payload[1024];
+                size_t n = (size_t)snprintf(payload, sizeof payload,
+                                            "{\"schema\":\"order.v1\",\"event\":\"order.created\",\"order_id\":\"");
+                memset(payload + n, 'A', prefix);
+                n += prefix;
+                for (size_t i = 0; i < run; i++)
+                    n += (size_t)snprintf(payload + n, sizeof payload - n,
+                                          ctl[c] == 0x7f ? "\x7f" : "\\u%04x", ctl[c]);
+                n += (size_t)snprintf(payload + n, sizeof payload - n, "\"}");
+                struct ob_parsed_order *po = NULL;
+                struct ob_order_problem p;
+                assert_int_equal(ob_order_parse(payload, n, 1 << 20, &po, &p), -1);
+                assert_null(po);
+                assert_int_equal(p.code, OB_ORDER_INVALID);
+                static const char want[] = "$.order_id: must match ^[A-Za-z0-9_.:-]+$, got \"";
+                if (!starts_with(p.message, want))
+                    fail_msg("prefix %zu run %zu: %s", prefix, run, p.message);
+                /* escaped, never raw */
+                for (const char *m = p.message; *m; m++)
+                    assert_true((unsigned char)*m >= 0x20 && (unsigned char)*m != 0x7f);
+                assert_non_null(strstr(p.message, "\\u00"));
+            }
+        }
+    }
+}
+
 static void test_problem_order_id_on_invalid_order(void **state)
 {
     (void)state;
@@ -1124,6 +1163,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_not_utf8),
         cmocka_unit_test(test_missing_order_id),
         cmocka_unit_test(test_order_id_pattern),
+        cmocka_unit_test(test_quoted_control_bytes),
         cmocka_unit_test(test_problem_order_id_on_invalid_order),
         cmocka_unit_test(test_revision),
         cmocka_unit_test(test_items_count),
