@@ -72,7 +72,10 @@ struct val {
     size_t len;
     int64_t i;
     struct ob_buf own;
+    int hidden; /* from ctx->variable (a credential, perhaps): never quoted in an error */
 };
+
+#define WITHHELD "(value withheld)"
 
 static void val_set_owned(struct val *v, enum val_type type, struct ob_buf *b)
 {
@@ -162,7 +165,8 @@ static int f_fen(struct render *r, const struct node *n, const struct filter *f,
     memcpy(text, v->s, v->len);
     text[v->len] = '\0';
     if (ob_money_parse(text, &minor) != 0)
-        return RFAIL(r, n, "{{ %s }}: \"%s\" is not decimal money", n->text, text);
+        return RFAIL(r, n, "{{ %s }}: \"%s\" is not decimal money", n->text,
+                     v->hidden ? WITHHELD : text);
     ob_buf_reset(&v->own);
     v->type = V_INT;
     v->i = minor;
@@ -184,7 +188,8 @@ static int f_yuan(struct render *r, const struct node *n, const struct filter *f
         memcpy(text, v->s, v->len);
         text[v->len] = '\0';
         if (ob_money_parse(text, &minor) != 0)
-            return RFAIL(r, n, "{{ %s }}: \"%s\" is not decimal money", n->text, text);
+            return RFAIL(r, n, "{{ %s }}: \"%s\" is not decimal money", n->text,
+                         v->hidden ? WITHHELD : text);
     } else {
         return RFAIL(r, n, "{{ %s }}: yuan needs fen (an integer) or a money string", n->text);
     }
@@ -218,9 +223,29 @@ static int f_number(struct render *r, const struct node *n, const struct filter 
     }
     if (i != v->len)
         goto bad;
+    /* JSON numbers have no leading zeros, order.v1 money may ("037.00"):
+     * drop them, so the text stays the same amount and the document JSON. */
+    size_t zeros = 0;
+    while (digits + zeros + 1 < v->len && v->s[digits + zeros] == '0' &&
+           isdigit((unsigned char)v->s[digits + zeros + 1]))
+        zeros++;
+    if (zeros > 0) {
+        struct ob_buf b;
+        ob_buf_init(&b, v->len);
+        ob_buf_append(&b, v->s, digits); /* the sign, if any */
+        ob_buf_append(&b, v->s + digits + zeros, v->len - digits - zeros);
+        if (b.failed) {
+            ob_buf_reset(&b);
+            return RFAIL(r, n, "{{ %s }}: out of memory", n->text);
+        }
+        val_set_owned(v, V_NUMBER, &b);
+        return 0;
+    }
     v->type = V_NUMBER; /* the decimal text itself: no float on the way */
     return 0;
 bad:
+    if (v->hidden)
+        return RFAIL(r, n, "{{ %s }}: \"" WITHHELD "\" is not a decimal number", n->text);
     return RFAIL(r, n, "{{ %s }}: \"%.*s\" is not a decimal number", n->text, (int)v->len, v->s);
 }
 
@@ -331,7 +356,7 @@ static int f_map(struct render *r, const struct node *n, const struct filter *f,
         v->len = strlen(f->args[1]);
         return 0;
     }
-    return RFAIL(r, n, "{{ %s }}: no mapping for \"%s\"", n->text, key);
+    return RFAIL(r, n, "{{ %s }}: no mapping for \"%s\"", n->text, v->hidden ? WITHHELD : key);
 }
 
 /* RFC 3339 date-time -> epoch ms. Returns -1 when it is not one. */
@@ -1028,6 +1053,7 @@ static int resolve(struct render *r, const struct node *n, struct val *v)
                                                                    : NULL;
             if (!s)
                 return RFAIL(r, n, "{{ %s }}: unknown variable", path);
+            v->hidden = s != c->warehouse && s != c->idempotency_key;
             v->type = V_STR;
             v->s = s;
             v->len = strlen(s);

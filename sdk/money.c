@@ -69,3 +69,52 @@ void ob_money_format(int64_t minor, char out[32])
     snprintf(out, 32, "%s%" PRIu64 ".%02u", minor < 0 ? "-" : "", mag / 100,
              (unsigned)(mag % 100));
 }
+
+int ob_money_add(int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return -1;
+    *out = r;
+    return 0;
+}
+
+int ob_money_sub(int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return -1;
+    *out = r;
+    return 0;
+}
+
+int ob_money_mul(int64_t a, int64_t n, int64_t *out)
+{
+    int64_t r;
+    if (__builtin_mul_overflow(a, n, &r))
+        return -1;
+    *out = r;
+    return 0;
+}
+
+int ob_money_div_round(int64_t a, int64_t n, int64_t *out)
+{
+    if (n <= 0)
+        return -1;
+    /* in the magnitude, so that a + n/2 cannot overflow: |a| <= 2^63 and
+     * the remainder is below n */
+    uint64_t mag = a < 0 ? (uint64_t)0 - (uint64_t)a : (uint64_t)a;
+    uint64_t q = mag / (uint64_t)n, rem = mag % (uint64_t)n;
+    if (rem >= (uint64_t)n - rem) /* rem >= n/2, exactly: half away from zero */
+        q++;
+    if (a < 0) {
+        if (q > (uint64_t)INT64_MAX + 1)
+            return -1;
+        *out = q == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)q;
+    } else {
+        if (q > (uint64_t)INT64_MAX)
+            return -1;
+        *out = (int64_t)q;
+    }
+    return 0;
+}

@@ -346,15 +346,23 @@ static int element(struct ob_xml *x, const char *name, const char *text, const c
 }
 
 /* actualPrice: what one unit was sold for, (unit_price * quantity - line
- * discount) / quantity, rounded half up to the fen. */
+ * discount) / quantity, rounded half up to the fen. Amounts come from
+ * buyers and shops: every step is checked (SDK money arithmetic). */
 static int actual_price(const struct ob_order_item *it, size_t i, char out[32], char *errstr,
                         size_t errstr_size)
 {
-    int64_t line, net;
+    int64_t line, net, unit;
 
-    if (it->quantity <= 0 || __builtin_mul_overflow(it->unit_price.minor, it->quantity, &line) ||
-        __builtin_sub_overflow(line, it->discount.minor, &net)) {
-        ob_strlcpyf(errstr, errstr_size, "items[%zu]: unit_price * quantity out of range", i);
+    if (it->unit_price.minor < 0 || it->discount.minor < 0) {
+        ob_strlcpyf(errstr, errstr_size, "items[%zu]: a negative %s cannot be sent to Qimen", i,
+                    it->unit_price.minor < 0 ? "unit_price" : "discount");
+        return -1;
+    }
+    if (it->quantity <= 0 || ob_money_mul(it->unit_price.minor, it->quantity, &line) != 0 ||
+        ob_money_sub(line, it->discount.minor, &net) != 0 ||
+        ob_money_div_round(net, it->quantity, &unit) != 0) {
+        ob_strlcpyf(errstr, errstr_size,
+                    "items[%zu]: (unit_price * quantity - discount) / quantity out of range", i);
         return -1;
     }
     if (net < 0) {
@@ -363,7 +371,7 @@ static int actual_price(const struct ob_order_item *it, size_t i, char out[32], 
                     it->discount.text ? it->discount.text : "0", it->unit_price.text, it->quantity);
         return -1;
     }
-    ob_money_format((net + it->quantity / 2) / it->quantity, out);
+    ob_money_format(unit, out);
     return 0;
 }
 
@@ -572,11 +580,7 @@ static int parse_answer(const char *body, size_t len, struct answer *a)
     xmlNode *root, *n;
 
     memset(a, 0, sizeof(*a));
-    if (!body || len == 0 || len > INT32_MAX)
-        return -1;
-    /* No network, no DTD loading, no entity expansion, no error printing. */
-    doc = xmlReadMemory(body, (int)len, NULL, NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    doc = ob_xml_read(body, len, a->message, sizeof(a->message));
     if (!doc)
         return -1;
     root = xmlDocGetRootElement(doc);
@@ -669,8 +673,9 @@ static void qimen_decode_response(void *state, const struct ob_order *order,
         out->kind = OB_OUTCOME_RETRY;
         snippet(resp->body, resp->body_len, quote, sizeof(quote));
         ob_strlcpyf(out->reason, sizeof(out->reason),
-                    "HTTP %ld: not a qimen <response> with flag success|failure: %s",
-                    resp->status, quote);
+                    "HTTP %ld: not a qimen <response> with flag success|failure%s%s: %s",
+                    resp->status, parsed || !a.message[0] ? "" : ", ",
+                    parsed ? "" : a.message, quote);
         return;
     }
     if (strcasecmp(a.flag, "success") == 0) {
@@ -878,22 +883,11 @@ static enum ob_callback_verdict read_callback_body(const struct qimen *q, const 
     xmlNode *root;
     int rc;
 
-    if (!body || len == 0 || len > INT32_MAX) {
-        ob_strlcpyf(out->reason, sizeof(out->reason), "empty body");
+    doc = ob_xml_read(body, len, out->reason, sizeof(out->reason));
+    if (!doc)
         return v;
-    }
-    /* A DTD is never needed and is how entity expansion attacks start. */
-    if (memmem(body, len, "<!DOCTYPE", 9)) {
-        ob_strlcpyf(out->reason, sizeof(out->reason), "a DTD is refused");
-        return v;
-    }
-    /* No network, no entity substitution (no XML_PARSE_NOENT), no DTD
-     * loading, no error printing. */
-    doc = xmlReadMemory(body, (int)len, NULL, NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    root = doc ? xmlDocGetRootElement(doc) : NULL;
-    if (!root || doc->intSubset || doc->extSubset ||
-        xmlStrcmp(root->name, (const xmlChar *)"request") != 0) {
+    root = xmlDocGetRootElement(doc);
+    if (xmlStrcmp(root->name, (const xmlChar *)"request") != 0) {
         ob_strlcpyf(out->reason, sizeof(out->reason), "body is not a <request> XML document");
         goto cleanup;
     }

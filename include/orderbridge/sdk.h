@@ -194,6 +194,24 @@ int ob_xml_element(struct ob_xml *x, const char *name, const char *text);
 int ob_xml_finish(struct ob_xml *x, int declaration, struct ob_buf *out);
 void ob_xml_free(struct ob_xml *x);
 
+/* --- XML reading (libxml2), for input that may be hostile ---------------- */
+
+struct _xmlDoc; /* libxml2's xmlDoc */
+
+#define OB_XML_READ_MAX (4u * 1024 * 1024) /* bytes */
+#define OB_XML_MAX_DEPTH 64                 /* elements nested */
+
+/*
+ * Parse a document a warehouse or a caller sent: the one way adapters read
+ * XML. Refused, with the reason in errstr: more than OB_XML_READ_MAX bytes,
+ * a NUL byte (UTF-16 and binary), any DTD or entity declaration ("<!DOCTYPE"
+ * or "<!ENTITY" anywhere: so no entity expands, however nested, and nothing
+ * external is named), elements nested deeper than OB_XML_MAX_DEPTH, and
+ * anything not well-formed. Never reads the network or a file. Returns the
+ * document (the caller frees it with xmlFreeDoc()), or NULL.
+ */
+struct _xmlDoc *ob_xml_read(const void *data, size_t len, char *errstr, size_t errstr_size);
+
 /* --- time -------------------------------------------------------------- */
 
 int64_t ob_time_now_ms(void); /* epoch milliseconds */
@@ -233,6 +251,16 @@ int ob_uuid4(char out[37]);
 int ob_money_parse(const char *text, int64_t *minor);
 /* Minor units -> "599.00" (two decimals) into out[32]. */
 void ob_money_format(int64_t minor, char out[32]);
+
+/* Arithmetic on minor units that refuses to overflow: each returns 0 with
+ * *out, or -1 when the exact result does not fit in int64_t (an order with
+ * such amounts is refused: "out of range"), *out then untouched.
+ * ob_money_div_round divides by n > 0, rounding half away from zero (the
+ * way a price per unit is rounded to the fen); n <= 0 is -1. */
+int ob_money_add(int64_t a, int64_t b, int64_t *out);
+int ob_money_sub(int64_t a, int64_t b, int64_t *out);
+int ob_money_mul(int64_t a, int64_t n, int64_t *out);
+int ob_money_div_round(int64_t a, int64_t n, int64_t *out);
 
 /* --- strings ----------------------------------------------------------- */
 

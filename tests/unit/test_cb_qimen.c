@@ -674,6 +674,40 @@ static void test_malformed_bodies(void **state)
             fail();
         }
     }
+    /* Correctly signed bombs (issue 10): refused before anything expands. */
+    static const char laughs[] =
+        "<?xml version=\"1.0\"?><!DOCTYPE request [<!ENTITY a \"aaaaaaaaaa\">"
+        "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">"
+        "<!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\"><!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">]>"
+        "<request><order><orderCode>SO-1</orderCode></order><process><processStatus>&e;"
+        "</processStatus><remark>&e;</remark></process></request>";
+    assert_int_equal(signed_call(&c, REPORT, laughs), OB_CALLBACK_MALFORMED);
+    assert_contains(c.res.reason, "DTD");
+    size_t ent = 40000, refs = 40000, o = 0;
+    char *quad = malloc(ent + refs * 3 + 256);
+    assert_non_null(quad);
+    o += (size_t)sprintf(quad, "<!DOCTYPE request [<!ENTITY q \"");
+    memset(quad + o, 'Q', ent);
+    o += ent;
+    o += (size_t)sprintf(quad + o, "\">]><request><order><orderCode>SO-1</orderCode></order>"
+                                   "<process><processStatus>PICK</processStatus><remark>");
+    for (size_t i = 0; i < refs; i++)
+        o += (size_t)sprintf(quad + o, "&q;");
+    sprintf(quad + o, "</remark></process></request>");
+    assert_int_equal(signed_call(&c, REPORT, quad), OB_CALLBACK_MALFORMED);
+    assert_contains(c.res.reason, "DTD");
+    free(quad);
+    char *deep = malloc(100 * 10 + 200);
+    assert_non_null(deep);
+    o = (size_t)sprintf(deep, "<request><order><orderCode>SO-1</orderCode></order>");
+    for (int i = 0; i < 100; i++)
+        o += (size_t)sprintf(deep + o, "<x>");
+    for (int i = 0; i < 100; i++)
+        o += (size_t)sprintf(deep + o, "</x>");
+    sprintf(deep + o, "</request>");
+    assert_int_equal(signed_call(&c, REPORT, deep), OB_CALLBACK_MALFORMED);
+    assert_contains(c.res.reason, "deeper than 64");
+    free(deep);
     /* 64 bytes fit */
     assert_int_equal(signed_call(&c, REPORT,
                                  "<request><order><orderCode>"

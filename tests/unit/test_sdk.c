@@ -1492,10 +1492,139 @@ static void test_money(void **state)
     assert_int_equal(ob_money_parse("1.23", NULL), 0);
 }
 
+/* Checked money arithmetic (issue 10): every overflow is -1, never UB. */
+static void test_money_arithmetic(void **state)
+{
+    (void)state;
+    int64_t r = 7;
+    assert_int_equal(ob_money_add(INT64_MAX, 1, &r), -1);
+    assert_int_equal(r, 7); /* untouched */
+    assert_int_equal(ob_money_add(INT64_MIN, -1, &r), -1);
+    assert_int_equal(ob_money_add(INT64_MAX - 1, 1, &r), 0);
+    assert_true(r == INT64_MAX);
+    assert_int_equal(ob_money_sub(3, -INT64_MAX, &r), -1);
+    assert_int_equal(ob_money_sub(INT64_MIN, 1, &r), -1);
+    assert_int_equal(ob_money_sub(-1, INT64_MAX, &r), 0);
+    assert_true(r == INT64_MIN);
+    assert_int_equal(ob_money_mul(INT64_MAX / 2 + 1, 2, &r), -1);
+    assert_int_equal(ob_money_mul(INT64_MIN, -1, &r), -1);
+    assert_int_equal(ob_money_mul(-4611686018427387904LL, 2, &r), 0);
+    assert_true(r == INT64_MIN);
+    /* half away from zero, at the edges of int64 */
+    static const struct { int64_t a, n, q; } div[] = {
+        {2999, 3, 1000}, {2998, 3, 999}, {1995, 2, 998}, {-1995, 2, -998}, {-2998, 3, -999},
+        {INT64_MAX, 1, INT64_MAX}, {INT64_MAX, 2, 4611686018427387904LL},
+        {INT64_MIN, 1, INT64_MIN}, {INT64_MIN, 3, -3074457345618258603LL},
+        {INT64_MAX, 3, 3074457345618258602LL}, {0, 5, 0},
+    };
+    for (size_t i = 0; i < sizeof div / sizeof div[0]; i++) {
+        assert_int_equal(ob_money_div_round(div[i].a, div[i].n, &r), 0);
+        if (r != div[i].q)
+            fail_msg("%lld / %lld: got %lld, want %lld", (long long)div[i].a,
+                     (long long)div[i].n, (long long)r, (long long)div[i].q);
+    }
+    assert_int_equal(ob_money_div_round(5, 0, &r), -1);
+    assert_int_equal(ob_money_div_round(5, -1, &r), -1);
+}
+
+/* A document of `n` nested <a> elements. malloc()ed. */
+static char *nested(size_t n, size_t *len)
+{
+    char *doc = malloc(n * 7 + 1);
+    size_t o = 0;
+    assert_non_null(doc);
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(doc + o, "<a>");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(doc + o, "</a>");
+    *len = o;
+    return doc;
+}
+
+/* ob_xml_read refuses every XML bomb before anything expands (issue 10). */
+static void test_xml_read_refuses_bombs(void **state)
+{
+    (void)state;
+    char err[256];
+    static const char *const refused[][2] = {
+        {"<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+         "<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+         "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]>"
+         "<response><flag>&lol3;</flag></response>", "DTD"},
+        {"<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><response>&x;</response>", "DTD"},
+        {"<!DOCTYPE r SYSTEM \"http://127.0.0.1:1/evil.dtd\"><response/>", "DTD"},
+        {"<!DOCTYPE r [<!ENTITY % p SYSTEM \"file:///etc/passwd\"> %p;]><r/>", "DTD"},
+        {"<r><!ENTITY x \"y\"></r>", "DTD"},
+        {"", "empty"},
+        {"<response><flag>success</flag>", "not well-formed"},
+        {"<a/><b/>", "not well-formed"},
+        {"just text", "not well-formed"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        err[0] = '\0';
+        assert_null(ob_xml_read(refused[i][0], strlen(refused[i][0]), err, sizeof err));
+        if (!strstr(err, refused[i][1]))
+            fail_msg("case %zu: \"%s\" does not say %s", i, err, refused[i][1]);
+    }
+
+    /* quadratic blowup: one 40 KB entity referenced 40,000 times (160 KB
+     * that became 1.6 GB through xmlNodeGetContent) */
+    size_t ent = 40000, refs = 40000, o = 0;
+    char *quad = malloc(ent + refs * 3 + 200);
+    assert_non_null(quad);
+    o += (size_t)sprintf(quad, "<!DOCTYPE r [<!ENTITY a \"");
+    memset(quad + o, 'A', ent);
+    o += ent;
+    o += (size_t)sprintf(quad + o, "\">]><response><flag>");
+    for (size_t i = 0; i < refs; i++)
+        o += (size_t)sprintf(quad + o, "&a;");
+    o += (size_t)sprintf(quad + o, "</flag></response>");
+    assert_null(ob_xml_read(quad, o, err, sizeof err));
+    assert_non_null(strstr(err, "DTD"));
+    free(quad);
+
+    /* depth: 64 is read, 65 and a million are not */
+    size_t len;
+    char *doc = nested(64, &len);
+    xmlDoc *ok = ob_xml_read(doc, len, err, sizeof err);
+    assert_non_null(ok);
+    xmlFreeDoc(ok);
+    free(doc);
+    doc = nested(65, &len);
+    assert_null(ob_xml_read(doc, len, err, sizeof err));
+    assert_non_null(strstr(err, "deeper than 64"));
+    free(doc);
+    doc = nested(1000000, &len);
+    assert_null(ob_xml_read(doc, len, err, sizeof err));
+    free(doc);
+
+    /* UTF-16 (NUL bytes) and anything over 4 MiB, unread */
+    static const char utf16[] = "\xff\xfe<\0r\0/\0>\0";
+    assert_null(ob_xml_read(utf16, sizeof utf16 - 1, err, sizeof err));
+    assert_non_null(strstr(err, "NUL"));
+    char *big = malloc(OB_XML_READ_MAX + 1);
+    assert_non_null(big);
+    memset(big, ' ', OB_XML_READ_MAX + 1);
+    memcpy(big, "<r>", 3);
+    assert_null(ob_xml_read(big, OB_XML_READ_MAX + 1, err, sizeof err));
+    assert_non_null(strstr(err, "larger than"));
+    free(big);
+
+    /* and a plain answer is read */
+    static const char good[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+                               "<response><flag>success</flag><code>0</code></response>";
+    xmlDoc *d = ob_xml_read(good, sizeof good - 1, err, sizeof err);
+    assert_non_null(d);
+    assert_string_equal((const char *)xmlDocGetRootElement(d)->name, "response");
+    xmlFreeDoc(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_max_and_sticky_failure),
+        cmocka_unit_test(test_money_arithmetic),
+        cmocka_unit_test(test_xml_read_refuses_bombs),
         cmocka_unit_test(test_buf_printf),
         cmocka_unit_test(test_buf_grow_steal_reset_cleanse),
         cmocka_unit_test(test_digests),
