@@ -30,6 +30,7 @@
 #include "callbacks.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -130,7 +131,7 @@ struct req {
 struct counters {
     atomic_ulong requests, created, duplicates, unauthorized, bad_requests, injected_5xx,
         injected_429, injected_resets, resets_after_create, key_mismatches, bad_signatures,
-        injected_garbage, garbage_after_create, slow_answers;
+        injected_garbage, garbage_after_create, slow_answers, tls_refused;
 };
 
 /* The fault knobs of ob_sim_options, changeable at run time. */
@@ -186,6 +187,11 @@ struct ob_sim {
     char log[256];
 
     struct ob_sim__cb *cb; /* status reports; NULL when the profile sends none */
+
+    /* HTTPS: copies of the PEM texts and the priorities (MHD keeps pointers) */
+    char *tls_cert, *tls_key, *tls_client_ca, *tls_priorities;
+    /* gnutls_certificate_verify_peers2(), looked up at start when tls_client_ca is set */
+    int (*verify_peers)(void *session, unsigned int *status);
 };
 
 #define INC(s, f) atomic_fetch_add_explicit(&(s)->c.f, 1, memory_order_relaxed)
@@ -658,11 +664,30 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return r;
 }
 
+/* tls_client_ca: 1 when the connection's client certificate was signed by
+ * that CA (GnuTLS checks the chain, validity and usage against the trust
+ * MHD was given), 0 when there is none or it does not verify. MHD only asks
+ * for the certificate during the handshake; checking it is ours. */
+static bool client_cert_ok(struct ob_sim *s, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    unsigned int status = 1;
+
+    if (info == NULL || info->tls_session == NULL)
+        return false;
+    return s->verify_peers(info->tls_session, &status) == 0 && status == 0;
+}
+
 /* First call, headers only: GET /stats, the profile's screen, fault injection. */
 static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const char *url,
                              const char *method, struct req *r)
 {
     r->begun = true;
+    if (s->tls_client_ca != NULL && !client_cert_ok(s, c)) {
+        INC(s, tls_refused);
+        return MHD_NO; /* as a server requiring one ends the handshake: no answer */
+    }
     if (strcmp(url, "/stats") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
         r->stats = true; /* not counted: polling it must not skew the numbers */
         return MHD_YES;
@@ -959,6 +984,59 @@ static void free_canned(struct ob_sim *s)
     }
 }
 
+static void free_tls(struct ob_sim *s)
+{
+    if (s->tls_key != NULL) /* a throwaway test key, but a key */
+        explicit_bzero(s->tls_key, strlen(s->tls_key));
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(s->tls_client_ca);
+    free(s->tls_priorities);
+}
+
+/* Copy the TLS options; the MHD options that use them go into items[]
+ * (room for 4), and MHD_USE_TLS into *flags. NULL, or a message. */
+static const char *setup_tls(struct ob_sim *s, const struct ob_sim_options *opt,
+                             unsigned int *flags, struct MHD_OptionItem *items)
+{
+    size_t n = 0;
+
+    if ((opt->tls_cert == NULL) != (opt->tls_key == NULL))
+        return "tls_cert and tls_key go together";
+    if (opt->tls_cert == NULL)
+        return opt->tls_client_ca != NULL || opt->tls_priorities != NULL
+                   ? "tls_client_ca and tls_priorities need tls_cert and tls_key"
+                   : NULL;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return "libmicrohttpd was built without TLS";
+    s->tls_cert = strdup(opt->tls_cert);
+    s->tls_key = strdup(opt->tls_key);
+    if (s->tls_cert == NULL || s->tls_key == NULL)
+        return "out of memory";
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+    if (opt->tls_client_ca != NULL) {
+        /* libmicrohttpd loads GnuTLS; the sim looks the one function it
+         * needs up there rather than link GnuTLS into every user of ob-sim. */
+        *(void **)&s->verify_peers = dlsym(RTLD_DEFAULT, "gnutls_certificate_verify_peers2");
+        if (s->verify_peers == NULL)
+            return "tls_client_ca: gnutls_certificate_verify_peers2 not found";
+        s->tls_client_ca = strdup(opt->tls_client_ca);
+        if (s->tls_client_ca == NULL)
+            return "out of memory";
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->tls_client_ca};
+    }
+    if (opt->tls_priorities != NULL) {
+        s->tls_priorities = strdup(opt->tls_priorities);
+        if (s->tls_priorities == NULL)
+            return "out of memory";
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, s->tls_priorities};
+    }
+    items[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    *flags |= MHD_USE_TLS;
+    return NULL;
+}
+
 static void free_secrets(struct ob_sim_secret *list)
 {
     if (list == NULL)
@@ -1068,6 +1146,7 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
     s->opt.profile = NULL;
     s->opt.secrets = NULL;
     s->opt.callback_url = NULL; /* callbacks.c keeps its own copy */
+    s->opt.tls_cert = s->opt.tls_key = s->opt.tls_client_ca = s->opt.tls_priorities = NULL;
     if (s->opt.threads == 0)
         s->opt.threads = 2;
     if (s->opt.retry_after_s == 0)
@@ -1080,6 +1159,12 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
 
     const char *serr;
     s->secrets = copy_secrets(opt, &serr);
+    if (serr != NULL) {
+        errfmt(errstr, errstr_size, "%s", serr);
+        goto fail;
+    }
+    struct MHD_OptionItem tls_items[5] = {{MHD_OPTION_END, 0, NULL}};
+    serr = setup_tls(s, opt, &flags, tls_items);
     if (serr != NULL) {
         errfmt(errstr, errstr_size, "%s", serr);
         goto fail;
@@ -1143,6 +1228,7 @@ struct ob_sim *ob_sim_start(const struct ob_sim_options *opt, char *errstr, size
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_ARRAY, pool,
+        MHD_OPTION_ARRAY, tls_items,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, completed, s,
         MHD_OPTION_CONNECTION_LIMIT, 10000u, /* default (~1020) is too low for load tests */
@@ -1175,6 +1261,7 @@ fail:
         return NULL;
     }
     free_secrets(s->secrets);
+    free_tls(s);
     free(s);
     return NULL;
 }
@@ -1205,6 +1292,7 @@ void ob_sim_get_stats(struct ob_sim *sim, struct ob_sim_stats *out)
     out->injected_garbage = GET(sim, injected_garbage);
     out->garbage_after_create = GET(sim, garbage_after_create);
     out->slow_answers = GET(sim, slow_answers);
+    out->tls_refused = GET(sim, tls_refused);
     ob_sim__cb_stats(sim->cb, out);
 }
 
@@ -1238,5 +1326,6 @@ void ob_sim_stop(struct ob_sim *sim)
     pthread_cond_destroy(&sim->cv);
     pthread_mutex_destroy(&sim->mu);
     free_secrets(sim->secrets);
+    free_tls(sim);
     free(sim);
 }

@@ -52,6 +52,15 @@ struct ob_sim_options {
     double cb_reorder_rate;   /* per order: PACKED and SHIPPED (or the profile's pair) sent
                                  swapped */
     unsigned cb_max_in_flight; /* callbacks in flight at once, default 64 */
+
+    /* HTTPS (sim/README.md "TLS"). PEM texts, not file names; copied. */
+    const char *tls_cert;       /* with tls_key: serve HTTPS only (certificate chain) */
+    const char *tls_key;        /* unencrypted private key of tls_cert */
+    const char *tls_client_ca;  /* with TLS: every request needs a client certificate this CA
+                                   signed; without one the connection is closed unanswered
+                                   (counted in tls_refused). NULL: none asked for */
+    const char *tls_priorities; /* GnuTLS priority string, e.g. "NORMAL:-VERS-ALL:+VERS-TLS1.1"
+                                   for a server stuck on TLS 1.1; NULL: MHD's "NORMAL" */
 };
 
 struct ob_sim_stats { unsigned long requests, created, duplicates, unauthorized, bad_requests,
@@ -63,7 +72,9 @@ struct ob_sim_stats { unsigned long requests, created, duplicates, unauthorized,
                        * ones answered with success (a bridge bug); real reports not yet
                        * delivered with success (including those not due yet) */
                       unsigned long cb_sent, cb_ok, cb_refused, cb_errors, cb_forged_accepted,
-                      cb_pending; };
+                      cb_pending;
+                      /* requests refused for want of a valid client certificate (tls_client_ca) */
+                      unsigned long tls_refused; };
 
 struct ob_sim;
 

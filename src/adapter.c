@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "redact.h"
 
 /* The smallest struct a plugin of ABI 1 can export: up to destroy(). */
 #define ABI1_MIN_SIZE (offsetof(struct ob_adapter, destroy) + sizeof(void (*)(void *)))
@@ -210,6 +211,7 @@ int ob_adapter_open(const struct ob_config *cfg, const struct ob_warehouse_conf 
     }
     inst->env.config_dir = inst->config_dir;
     if (inst->plugin.vt.init(&inst->env, wh->settings, &inst->state, msg, sizeof(msg)) != 0) {
+        ob_redact(msg); /* a plugin's message may quote a credential */
         snprintf(errstr, errstr_size, "$.warehouses.%s: adapter %s: %s", wh->code,
                  inst->plugin.vt.name, msg[0] ? msg : "init failed");
         ob_plugin_close(&inst->plugin);

@@ -79,6 +79,8 @@ enum job_state {
     JOB_WAIT_RETRY,   /* timer */
     JOB_RECORDS,      /* records queued in the producer */
     JOB_WAIT_RECORDS, /* a record was refused: timer, then queue again */
+    JOB_GATE_ENCODE,  /* lane slot taken; waits for its crash-guard mark to be on disk */
+    JOB_GATE_DECODE,  /* answer in; waits for its crash-guard mark to be on disk */
 };
 
 struct job {
@@ -87,6 +89,7 @@ struct job {
     struct job *lane_next;   /* waiting for a connection of its warehouse */
     struct job *hash_next;   /* in the order index, while the newest of its order_id */
     struct job *order_next;  /* the next event of the same order_id, waiting for this one */
+    struct job *gate_next;   /* in the crash guard's gate */
     int indexed;             /* in the order index, or waiting behind one that is */
     size_t heap_idx;         /* position in the timer heap, while in_heap */
     int in_heap;
@@ -105,6 +108,8 @@ struct job {
     int replay;        /* re-driven by `orderbridge replay` */
     int parking;       /* its record is the parked copy */
     int ledger_hit;    /* its outcome came from the ledger: do not write it again */
+    int crashes;       /* times the bridge died running an adapter on it (ledger) */
+    int suspect;       /* crashes > 0: its adapter runs alone, marked and cleared on disk */
     int32_t origin_partition; /* where the order was first consumed */
     int64_t origin_offset;
     int64_t first_seen_ms;  /* epoch */
@@ -166,6 +171,8 @@ struct ob_bridge {
     struct ob_callbacks *callbacks; /* the HTTP server; NULL without http.listen */
     struct ob_poller *poller;       /* NULL when no warehouse is polled */
     unsigned long rng;
+    uint64_t incarnation;                /* random per process: whose crash-guard mark it is */
+    struct job *gate_head, *gate_tail;   /* adapter runs waiting for their marks to be on disk */
     struct ob_metrics metrics;
 };
 
@@ -363,6 +370,7 @@ static void order_drop(struct job *job)
 }
 
 static void lane_remove(struct ob_bridge *b, struct job *job);
+static void gate_abandon(struct ob_bridge *b, struct job *job);
 
 static void job_free(struct job *job)
 {
@@ -374,6 +382,8 @@ static void job_free(struct job *job)
         lane_remove(b, job);
     if (job->state == JOB_NOT_BEFORE)
         ob_consumer_hold(b->consumer, &job->ticket, 0);
+    if (job->state == JOB_GATE_ENCODE || job->state == JOB_GATE_DECODE)
+        gate_abandon(b, job);
     if (job->state == JOB_PUSHING && !b->destroying) {
         ob_dispatch_abort(b->dispatch, &job->call);
         b->warehouses[job->wh].active--;
@@ -729,6 +739,9 @@ static void job_retry_later(struct job *job, int retry_after_ms)
         job_push(job); /* no memory for the timer: retry at once */
 }
 
+static int guarded(const struct ob_bridge *b);
+static void gate_add(struct job *job);
+
 static void on_http_done(struct ob_http_call *call)
 {
     struct job *job = (struct job *)((char *)call - offsetof(struct job, call));
@@ -736,7 +749,12 @@ static void on_http_done(struct ob_http_call *call)
     int wh = job->wh;
 
     b->warehouses[wh].active--;
-    job_classify(job);
+    if (guarded(b)) {
+        job->state = JOB_GATE_DECODE;
+        gate_add(job);
+    } else {
+        job_classify(job);
+    }
     lane_pump(b, wh);
 }
 
@@ -815,8 +833,151 @@ static void job_classify(struct job *job)
     }
 }
 
-/* Encode and hand the push to curl; the lane slot is already taken. */
+/*
+ * The crash guard. An adapter is a plugin and its input is hostile: an
+ * order that crashes it would crash the bridge again on every restart, and
+ * block its partition. So before an adapter runs on an order (encode, or
+ * decode of the answer), the order's ledger entry is marked with this
+ * process's incarnation, and the mark is on disk before the adapter runs;
+ * it is cleared when the adapter returns. A mark from another incarnation
+ * means the bridge died while that adapter ran.
+ *
+ * Marks are made for a batch and flushed once (one LMDB commit per loop
+ * iteration, not per order), so a crash marks every order of its batch.
+ * Each of them then runs alone: marked, flushed, run, cleared, flushed. An
+ * order is dead-lettered ("crashed") once the bridge died
+ * pipeline.max_crashes times running it, the last time alone, so an order
+ * that merely shared a batch with the culprit is never blamed.
+ *
+ * Without a ledger there is nowhere to keep a mark: adapters run at once.
+ */
+static int guarded(const struct ob_bridge *b)
+{
+    return b->ledger != NULL;
+}
+
+static int guard_mark(struct job *job, int alone)
+{
+    struct ob_ledger_entry e = {
+        .state = OB_LEDGER_IN_FLIGHT,
+        .attempts = job->state == JOB_GATE_ENCODE ? job->attempts + 1 : job->attempts,
+        .first_attempt_ms = job->first_attempt_ms ? job->first_attempt_ms : ob_now_epoch_ms(),
+        .adapter_running = job->b->incarnation,
+        .crashes = job->crashes,
+        .alone = alone,
+    };
+    return ob_ledger_put(job->b->ledger, job->idem_key, &e);
+}
+
+/* By key, not job: the adapter's outcome may have finished the job. An
+ * entry already overwritten (a final outcome staged meanwhile) carries no
+ * mark of ours and is left alone. */
+static void guard_clear(struct ob_bridge *b, const char *key)
+{
+    struct ob_ledger_entry e;
+
+    if (ob_ledger_get(b->ledger, key, &e) == 1 && e.adapter_running == b->incarnation) {
+        e.adapter_running = 0;
+        ob_ledger_put(b->ledger, key, &e);
+    }
+}
+
+static void job_encode_and_send(struct job *job);
+
+/* Queue the adapter run of `job` (state set by the caller) behind its mark. */
+static void gate_add(struct job *job)
+{
+    struct ob_bridge *b = job->b;
+
+    if (!job->suspect)
+        guard_mark(job, 0); /* a suspect is marked alone, right before it runs */
+    job->gate_next = NULL;
+    if (b->gate_tail)
+        b->gate_tail->gate_next = job;
+    else
+        b->gate_head = job;
+    b->gate_tail = job;
+}
+
+/* A gated job freed unrun (shutdown): its mark must not read as a crash. */
+static void gate_abandon(struct ob_bridge *b, struct job *job)
+{
+    struct job *prev = NULL;
+
+    for (struct job *j = b->gate_head; j; prev = j, j = j->gate_next) {
+        if (j != job)
+            continue;
+        if (prev)
+            prev->gate_next = j->gate_next;
+        else
+            b->gate_head = j->gate_next;
+        if (b->gate_tail == j)
+            b->gate_tail = prev;
+        break;
+    }
+    if (job->state == JOB_GATE_ENCODE && !b->destroying)
+        b->warehouses[job->wh].active--;
+    guard_clear(b, job->idem_key);
+}
+
+static void gate_run_one(struct job *job)
+{
+    struct ob_bridge *b = job->b;
+    char key[sizeof job->idem_key];
+
+    memcpy(key, job->idem_key, sizeof key);
+    if (job->state == JOB_GATE_ENCODE)
+        job_encode_and_send(job);
+    else
+        job_classify(job);
+    guard_clear(b, key);
+}
+
+/* Run every adapter call waiting in the gate: the batch's marks are made
+ * durable by one flush; suspects then run one at a time. */
+static void gate_run(struct ob_bridge *b)
+{
+    struct job *batch = b->gate_head, *suspects = NULL, **tail = &suspects;
+
+    if (!batch)
+        return;
+    b->gate_head = b->gate_tail = NULL;
+    ob_ledger_flush(b->ledger);
+    while (batch) {
+        struct job *job = batch;
+        batch = job->gate_next;
+        job->gate_next = NULL;
+        if (job->suspect) {
+            *tail = job;
+            tail = &job->gate_next;
+        } else {
+            gate_run_one(job);
+        }
+    }
+    while (suspects) {
+        struct job *job = suspects;
+        suspects = job->gate_next;
+        job->gate_next = NULL;
+        guard_mark(job, 1);
+        ob_ledger_flush(b->ledger); /* the batch's clears too: only this mark stays set */
+        gate_run_one(job);
+        ob_ledger_flush(b->ledger);
+    }
+}
+
+/* The lane slot is taken: encode behind the crash guard, then send. */
 static void job_send(struct job *job)
+{
+    if (!guarded(job->b)) {
+        job_encode_and_send(job);
+        return;
+    }
+    job->state = JOB_GATE_ENCODE;
+    gate_add(job);
+}
+
+/* Encode and hand the push to curl; the lane slot is already taken. */
+static void job_encode_and_send(struct job *job)
 {
     struct ob_bridge *b = job->b;
     struct ob_adapter_instance *ad = b->warehouses[job->wh].adapter;
@@ -843,7 +1004,7 @@ static void job_send(struct job *job)
         job_finish(job, "DELIVERY_FAILED", "encode_failed", msg);
         return;
     }
-    if (!job->attempts_here && b->ledger) {
+    if (!job->attempts_here && b->ledger && !guarded(b)) {
         struct ob_ledger_entry e = {
             .state = OB_LEDGER_IN_FLIGHT,
             .attempts = job->attempts + 1,
@@ -859,6 +1020,7 @@ static void job_send(struct job *job)
         job->first_attempt_ms = ob_now_epoch_ms();
     job->call.connect_timeout_ms = wh->connect_timeout_ms;
     job->call.timeout_ms = wh->timeout_ms;
+    job->call.tls = &wh->tls;
     job->call.done = on_http_done;
     job->state = JOB_PUSHING;
     OB_METRIC_ADD(&b->metrics, http_requests, 1);
@@ -1087,6 +1249,8 @@ static void job_begin(struct job *job)
  * key, its attempts counted.
  * Returns 1 when the job is finished here.
  */
+static int guard_check(struct job *job, const struct ob_ledger_entry *e);
+
 static int ledger_check(struct job *job)
 {
     struct ob_bridge *b = job->b;
@@ -1095,6 +1259,8 @@ static int ledger_check(struct job *job)
 
     if (!b->ledger || ob_ledger_get(b->ledger, job->idem_key, &e) != 1)
         return 0;
+    if (e.state != OB_LEDGER_DONE && guard_check(job, &e))
+        return 1;
     if (e.state == OB_LEDGER_DONE && (status = static_status(e.status)) &&
         !(job->replay && status != static_status("ACCEPTED"))) {
         OB_METRIC_ADD(&b->metrics, ledger_skipped, 1);
@@ -1133,6 +1299,39 @@ static int ledger_check(struct job *job)
         if (!job->first_attempt_ms)
             job->first_attempt_ms = e.first_attempt_ms;
     }
+    return 0;
+}
+
+/* Poison pills: an entry still marked by another incarnation means the
+ * bridge died while an adapter ran on this order (see gate_run). Returns 1
+ * when the order is dead-lettered for it. */
+static int guard_check(struct job *job, const struct ob_ledger_entry *e)
+{
+    struct ob_bridge *b = job->b;
+    int died = e->adapter_running != 0 && e->adapter_running != b->incarnation;
+
+    job->crashes = e->crashes + died;
+    job->suspect = job->crashes > 0;
+    if (!died)
+        return 0;
+    OB_METRIC_ADD(&b->metrics, crash_suspects, 1);
+    if (e->alone && job->crashes >= b->cfg->pipeline.max_crashes) {
+        char msg[300];
+        OB_METRIC_ADD(&b->metrics, crashed, 1);
+        OB_METRIC_ADD(&b->metrics, failed, 1);
+        snprintf(msg, sizeof(msg),
+                 "the bridge died %d times while adapter %s ran on this order, the last time "
+                 "alone: not tried again",
+                 job->crashes, b->warehouses[job->wh].adapter->plugin.vt.name);
+        ob_log_trace(OB_LOG_ERROR, job->trace_id, "order %s: %s", job->order_id, msg);
+        job_finish(job, "DELIVERY_FAILED", "crashed", msg);
+        return 1;
+    }
+    ob_log_trace(OB_LOG_WARN, job->trace_id,
+                 "order %s: the bridge died while adapter %s ran on it%s (%d time(s)): its "
+                 "adapter now runs alone", job->order_id,
+                 b->warehouses[job->wh].adapter->plugin.vt.name,
+                 e->alone ? "" : " or on an order beside it", job->crashes);
     return 0;
 }
 
@@ -1283,6 +1482,7 @@ static void on_revoke(void *opaque)
         ob_producer_poll(b->producer);
         run_timers(b, now);
         run_lanes(b, now);
+        gate_run(b);
         if (b->ledger)
             ob_ledger_flush(b->ledger);
         if (ob_dispatch_poll(b->dispatch, b->wake[0], timeout) == 1)
@@ -1392,6 +1592,7 @@ int ob_bridge_run(struct ob_bridge *b)
 
     OB_INFO("consuming %s and %s as group %s from %s", cfg->kafka.topic_orders,
             cfg->kafka.topic_retry, cfg->kafka.group_id, cfg->kafka.bootstrap_servers);
+    ob_callbacks_set_ready(b->callbacks, 1); /* GET /readyz: 200 */
     for (;;) {
         int more = 0, timeout;
         uint64_t lanes_due;
@@ -1401,6 +1602,7 @@ int ob_bridge_run(struct ob_bridge *b)
             /* Stop fetching; park what waits; give what is in curl or in
              * the producer until the deadline. */
             b->stopping = 1;
+            ob_callbacks_set_ready(b->callbacks, 0);
             deadline = now + (uint64_t)cfg->pipeline.shutdown_timeout_ms;
             ob_consumer_pause(b->consumer);
             OB_INFO("stopping: %zu order(s) in flight, up to %ld ms to finish or park them",
@@ -1417,6 +1619,7 @@ int ob_bridge_run(struct ob_bridge *b)
         ob_producer_poll(b->producer);
         run_timers(b, now);
         lanes_due = run_lanes(b, now);
+        gate_run(b);
         if (!b->stopping && b->poller) {
             uint64_t due = ob_poller_run(b->poller, mono_us());
             if (due && (!lanes_due || due < lanes_due))
@@ -1439,7 +1642,7 @@ int ob_bridge_run(struct ob_bridge *b)
             break;
         }
         timeout = 1000;
-        if (more)
+        if (more || b->gate_head)
             timeout = 0;
         if (b->n_timers) {
             uint64_t due = b->timers[0]->due_ms;
@@ -1509,6 +1712,9 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
     b->cfg = cfg;
     b->wake[0] = b->wake[1] = -1;
     b->rng = (unsigned long)mono_us() | 1;
+    if (ob_random_bytes(&b->incarnation, sizeof b->incarnation) != 0)
+        b->incarnation = mono_us() ^ ((uint64_t)getpid() << 32);
+    b->incarnation |= 1; /* never 0: 0 is "no adapter running" */
     if (cfg->log_level && ob_log_level_parse(cfg->log_level, &level) == 0)
         ob_log_set_level(level);
     if (pipe2(b->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -1548,6 +1754,10 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
                        mono_us());
         ob_breaker_init(&b->warehouses[i].breaker, &bc);
         b->warehouses[i].conf = wc;
+        if (wc->tls.insecure_skip_verify)
+            OB_WARN("warehouse %s: tls.insecure_skip_verify is true: its certificate and host "
+                    "name are NOT verified; for development only (repeated every %ld min while "
+                    "it is pushed to)", wc->code, OB_TLS_INSECURE_WARN_MS / 60000);
         if (ob_adapter_open(cfg, &cfg->warehouses[i], &b->warehouses[i].adapter, errstr,
                             errstr_size) != 0)
             goto fail;

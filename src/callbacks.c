@@ -179,9 +179,33 @@ unsigned short ob_callbacks_port(const struct ob_callbacks *c)
     return c ? ob_http_server_port(c->server) : 0;
 }
 
-static char *render_metrics(void *arg, size_t *len)
+void ob_callbacks_set_ready(struct ob_callbacks *c, int ready)
 {
-    return ob_metrics_text(arg, len);
+    if (c)
+        ob_http_server_set_ready(c->server, ready);
+}
+
+/* Counters only grow: two scrapes rendering at once must not put an older
+ * copy over a newer one. */
+static void raise_to(_Atomic uint64_t *counter, uint64_t value)
+{
+    uint64_t seen = atomic_load_explicit(counter, memory_order_relaxed);
+
+    while (seen < value && !atomic_compare_exchange_weak_explicit(
+                               counter, &seen, value, memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+/* GET /metrics, on a server thread: the server's counters join the bridge's. */
+static char *render_metrics(void *arg, const struct ob_http_server_stats *http, size_t *len)
+{
+    struct ob_metrics *m = arg;
+
+    raise_to(&m->http_server_refused_per_ip, http->refused_per_ip);
+    raise_to(&m->http_server_deadline_cut, http->deadline_cut);
+    raise_to(&m->http_server_body_budget, http->body_budget);
+    atomic_store_explicit(&m->http_server_body_bytes, http->body_bytes, memory_order_relaxed);
+    return ob_metrics_text(m, len);
 }
 
 int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance *const *adapters,
@@ -229,11 +253,21 @@ int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance 
         .wake_fd = wake_fd,
         .metrics = render_metrics,
         .metrics_arg = metrics,
+        .ops_listen = cfg->http.ops_listen,
+        .max_connections = (unsigned)cfg->http.max_connections,
+        .max_connections_per_ip = (unsigned)cfg->http.max_connections_per_ip,
+        .request_timeout_ms = (unsigned)cfg->http.request_timeout_ms,
+        .max_body_memory = (size_t)cfg->http.max_body_memory_bytes,
     };
     if (ob_http_server_start(&opt, &c->server, errstr, errstr_size) != 0)
         goto fail;
-    OB_INFO("HTTP server on %s (port %u): %zu callback path(s), /metrics, /healthz",
-            cfg->http.listen, ob_http_server_port(c->server), n);
+    if (cfg->http.ops_listen)
+        OB_INFO("HTTP server on %s (port %u): %zu callback path(s); /metrics, /healthz, /readyz "
+                "on %s (port %u)", cfg->http.listen, ob_http_server_port(c->server), n,
+                cfg->http.ops_listen, ob_http_server_ops_port(c->server));
+    else
+        OB_INFO("HTTP server on %s (port %u): %zu callback path(s), /metrics, /healthz, /readyz",
+                cfg->http.listen, ob_http_server_port(c->server), n);
     *out = c;
     return 0;
 fail:

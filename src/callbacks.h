@@ -18,7 +18,8 @@ struct ob_callbacks;
 
 /* Start the HTTP server on cfg->http.listen with a route per warehouse
  * that has a callback path (adapters[i] serves cfg->warehouses[i]), and
- * GET /metrics, /healthz. Returns 0, or -1 with errstr. */
+ * GET /metrics, /healthz, /readyz (on cfg->http.ops_listen when set).
+ * Returns 0, or -1 with errstr. */
 int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance *const *adapters,
                         struct ob_tracker *tracker, struct ob_metrics *metrics, int wake_fd,
                         struct ob_callbacks **out, char *errstr, size_t errstr_size);
@@ -28,6 +29,10 @@ void ob_callbacks_run(struct ob_callbacks *c);
 
 /* The port the server listens on. */
 unsigned short ob_callbacks_port(const struct ob_callbacks *c);
+
+/* GET /readyz: 200 while ready (the bridge consumes), else 503. A new
+ * server is not ready. NULL is a no-op. */
+void ob_callbacks_set_ready(struct ob_callbacks *c, int ready);
 
 /* Stop the server; callbacks not answered get 503. NULL is a no-op. The
  * tracker must have finished (or aborted) their reports first. */

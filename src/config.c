@@ -26,11 +26,19 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "redact.h"
 
 #define PATH_LEN 1024
 #define MS_MAX 86400000L                 /* one day: keeps ms arithmetic far from overflow */
 #define SECRET_FILE_MAX 65536            /* a token or a key, not a database */
 #define CONFIG_FILE_MAX (16L * 1024 * 1024)
+#define PEM_FILE_MAX (4L * 1024 * 1024)  /* a CA bundle; the system one is about 200 KiB */
 #define SECRET_REF_MSG "must be a reference env:NAME or file:PATH; secrets are never written in config"
 
 /* ------------------------------------------------------------------------ */
@@ -41,6 +49,7 @@ struct ctx {
     size_t len, cap;
     int n;   /* problems recorded */
     int oom; /* an allocation failed: the list may be incomplete */
+    int refuse_shared_files; /* secrets.file_permissions is "refuse" */
 };
 
 static void problem(struct ctx *c, const char *path, const char *fmt, ...)
@@ -148,6 +157,7 @@ enum type {
     T_VALUES,  /* non-empty array of non-empty strings -> struct
                   ob_route_values, check() on each element               */
     T_CUSTOM,  /* parse() does it all                                      */
+    T_BOOL,    /* true or false -> int                                    */
 };
 
 struct opt;
@@ -168,27 +178,30 @@ struct opt {
     const struct opt *sub; /* T_BLOCK */
     check_fn check;        /* T_STR, T_VALUES */
     parse_fn parse;        /* T_CUSTOM */
+    double dmin, dmax;     /* T_DOUBLE: its range (min and max, longs, would cut 0.01 to 0) */
 };
 
 #define C(f) offsetof(struct ob_config, f)
 #define W(f) offsetof(struct ob_warehouse_conf, f)
 #define R(f) offsetof(struct ob_route_rule, f)
 #define REQ 1
-#define STR(k, req, def, off, check, desc) {k, T_STR, req, def, off, 0, 0, desc, 0, NULL, check, NULL}
-#define INT(k, def, off, min, max, desc) {k, T_INT, 0, def, off, min, max, desc, 0, NULL, NULL, NULL}
-#define LONG(k, def, off, min, max, desc) {k, T_LONG, 0, def, off, min, max, desc, 0, NULL, NULL, NULL}
-#define DOUBLE(k, def, off, min, max, desc) {k, T_DOUBLE, 0, def, off, min, max, desc, 0, NULL, NULL, NULL}
-#define BLOCK(k, req, sub, desc) {k, T_BLOCK, req, NULL, 0, 0, 0, desc, 0, sub, NULL, NULL}
-#define KV(k, off, n_off, desc) {k, T_KV, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL}
-#define STRLIST(k, off, n_off, desc) {k, T_STRLIST, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL}
-#define JSON(k, off, desc) {k, T_JSON, 0, NULL, off, 0, 0, desc, 0, NULL, NULL, NULL}
-#define VALUES(k, off, check, desc) {k, T_VALUES, 0, NULL, off, 0, 0, desc, 0, NULL, check, NULL}
-#define CUSTOM(k, req, parse, desc) {k, T_CUSTOM, req, NULL, 0, 0, 0, desc, 0, NULL, NULL, parse}
-#define END {NULL, T_STR, 0, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL}
+#define STR(k, req, def, off, check, desc) {k, T_STR, req, def, off, 0, 0, desc, 0, NULL, check, NULL, 0, 0}
+#define INT(k, def, off, min, max, desc) {k, T_INT, 0, def, off, min, max, desc, 0, NULL, NULL, NULL, 0, 0}
+#define LONG(k, def, off, min, max, desc) {k, T_LONG, 0, def, off, min, max, desc, 0, NULL, NULL, NULL, 0, 0}
+#define DOUBLE(k, def, off, min, max, desc) {k, T_DOUBLE, 0, def, off, 0, 0, desc, 0, NULL, NULL, NULL, min, max}
+#define BLOCK(k, req, sub, desc) {k, T_BLOCK, req, NULL, 0, 0, 0, desc, 0, sub, NULL, NULL, 0, 0}
+#define KV(k, off, n_off, desc) {k, T_KV, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL, 0, 0}
+#define STRLIST(k, off, n_off, desc) {k, T_STRLIST, 0, NULL, off, 0, 0, desc, n_off, NULL, NULL, NULL, 0, 0}
+#define JSON(k, off, desc) {k, T_JSON, 0, NULL, off, 0, 0, desc, 0, NULL, NULL, NULL, 0, 0}
+#define VALUES(k, off, check, desc) {k, T_VALUES, 0, NULL, off, 0, 0, desc, 0, NULL, check, NULL, 0, 0}
+#define CUSTOM(k, req, parse, desc) {k, T_CUSTOM, req, NULL, 0, 0, 0, desc, 0, NULL, NULL, parse, 0, 0}
+#define BOOL(k, def, off, desc) {k, T_BOOL, 0, def, off, 0, 0, desc, 0, NULL, NULL, NULL, 0, 0}
+#define END {NULL, T_STR, 0, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}
 
 static const char *check_topic(char *v);
 static const char *check_listen(char *v);
 static const char *check_level(char *v);
+static const char *check_file_permissions(char *v);
 static const char *check_endpoint(char *v);
 static const char *check_channel(char *v);
 static const char *check_priority(char *v);
@@ -226,6 +239,16 @@ static const struct opt http_opts[] = {
     STR("tls_key", 0, NULL, C(http.tls_key), NULL, "PEM private key file of tls_cert"),
     INT("max_pending", "4096", C(http.max_pending), 1, 1000000,
         "callbacks being handled at once; more are answered 503"),
+    STR("ops_listen", 0, NULL, C(http.ops_listen), check_listen,
+        "host:port serving /metrics, /healthz and /readyz instead of listen"),
+    INT("max_connections", "10000", C(http.max_connections), 1, 1000000,
+        "connections open at once; more are closed unanswered"),
+    INT("max_connections_per_ip", "64", C(http.max_connections_per_ip), 0, 1000000,
+        "connections open at once from one address; more are closed unanswered; 0: no cap"),
+    LONG("request_timeout_ms", "10000", C(http.request_timeout_ms), 100, 3600000L,
+         "a whole request (headers and body) must arrive within this; bytes do not extend it"),
+    LONG("max_body_memory_bytes", "67108864", C(http.max_body_memory_bytes), 1, 1L << 40,
+         "request bodies held at once; beyond, 503 with Retry-After"),
     END};
 
 static const struct opt pipeline_opts[] = {
@@ -237,6 +260,9 @@ static const struct opt pipeline_opts[] = {
          "larger messages are dead-lettered unread"),
     LONG("shutdown_timeout_ms", "30000", C(pipeline.shutdown_timeout_ms), 1, MS_MAX,
          "how long a stop waits for in-flight orders"),
+    INT("max_crashes", "2", C(pipeline.max_crashes), 1, 100,
+        "an order whose adapter crashed the bridge this often (the last time running alone) is "
+        "dead-lettered as \"crashed\"; needs the ledger"),
     END};
 
 static const struct opt ledger_opts[] = {
@@ -245,8 +271,19 @@ static const struct opt ledger_opts[] = {
     LONG("max_mb", "1024", C(ledger.max_mb), 1, 1048576, "hard size cap; when full, entries are evicted"),
     END};
 
+static const struct opt tls_opts[] = {
+    STR("ca_file", 0, NULL, C(tls.ca_file), NULL,
+        "PEM CA bundle every warehouse verifies against unless it sets its own; "
+        "absent: the system store"),
+    END};
+
 static const struct opt log_opts[] = {
     STR("level", 0, "info", C(log_level), check_level, "error, warn, info or debug"), END};
+
+static const struct opt secrets_opts[] = {
+    STR("file_permissions", 0, "warn", C(secrets.file_permissions), check_file_permissions,
+        "a file: secret that group or others may read or write: \"warn\" or \"refuse\""),
+    END};
 
 /* One key per enum ob_route_key; the router reads match[] by that enum. */
 static const struct opt match_opts[] = {
@@ -280,6 +317,8 @@ static const struct opt root_opts[] = {
     STRLIST("adapter_path", C(adapter_path), C(n_adapter_path),
             "extra folders searched for ob-adapter-<name>.so"),
     BLOCK("log", 0, log_opts, "logging"),
+    BLOCK("tls", 0, tls_opts, "defaults for the TLS of pushes and polls"),
+    BLOCK("secrets", 0, secrets_opts, "how env:/file: secrets are checked"),
     CUSTOM("warehouses", REQ, parse_warehouses, "warehouse code -> warehouse"),
     BLOCK("routing", 0, routing_opts, "which warehouse an order goes to"),
     END};
@@ -319,6 +358,18 @@ static const struct opt poll_opts[] = {
     INT("max_in_flight", "4", W(poll.max_in_flight), 1, 10000, "queries at once"),
     END};
 
+/* Files are only named here; load_tls() reads and checks them. */
+static const struct opt warehouse_tls_opts[] = {
+    STR("ca_file", 0, NULL, W(tls.ca_file), NULL,
+        "PEM CA bundle replacing the system store; default $.tls.ca_file"),
+    STR("client_cert", 0, NULL, W(tls.client_cert), NULL,
+        "PEM client certificate (chain) for mutual TLS; with client_key"),
+    STR("client_key", 0, NULL, W(tls.client_key), NULL,
+        "PEM private key of client_cert: a path, file:PATH or env:NAME; not encrypted"),
+    BOOL("insecure_skip_verify", "false", W(tls.insecure_skip_verify),
+         "development only: verify neither the certificate nor the host name (logged)"),
+    END};
+
 static const struct opt warehouse_opts[] = {
     STR("adapter", REQ, NULL, W(adapter), NULL, "adapter name (\"rest\") or path to a .so"),
     STR("endpoint", REQ, NULL, W(endpoint), check_endpoint, "base URL, http:// or https://"),
@@ -338,6 +389,7 @@ static const struct opt warehouse_opts[] = {
     BLOCK("circuit_breaker", 0, breaker_opts, "stop pushing to a failing warehouse for a while"),
     BLOCK("callback", 0, callback_opts, "status callbacks from this warehouse; absent: none"),
     BLOCK("poll", 0, poll_opts, "ask this warehouse for the status of its orders; absent: never"),
+    BLOCK("tls", 0, warehouse_tls_opts, "https:// endpoints: verification and client certificate"),
     JSON("settings", W(settings), "adapter-specific object"),
     END};
 
@@ -380,6 +432,12 @@ static const char *check_listen(char *v)
     if (v[0] == '[' ? v[hl - 1] != ']' || hl < 3 : memchr(v, ':', hl) != NULL)
         return "must be \"host:port\"; an IPv6 host is written in brackets: \"[::1]:8080\"";
     return NULL;
+}
+
+static const char *check_file_permissions(char *v)
+{
+    return strcmp(v, "warn") == 0 || strcmp(v, "refuse") == 0 ? NULL
+                                                               : "must be \"warn\" or \"refuse\"";
 }
 
 static const char *check_level(char *v)
@@ -486,16 +544,32 @@ static int read_secret_file(struct ctx *c, const char *path, const char *file, c
         return -1;
     }
     size_t n = 0;
-    int err = 0;
+    int err = 0, shared = 0;
+    struct stat st;
     FILE *f = fopen(file, "rb");
     if (!f) {
         err = errno;
     } else {
-        n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
-        if (ferror(f))
-            err = errno ? errno : EIO;
+        /* Anyone else on the machine who can read or replace the file has
+         * the secret. */
+        shared = fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0;
+        if (!(shared && c->refuse_shared_files)) {
+            n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
+            if (ferror(f))
+                err = errno ? errno : EIO;
+        }
         fclose(f);
     }
+    if (shared && c->refuse_shared_files) {
+        problem(c, path, "file \"%s\" is readable or writable by group or others (mode %04o); "
+                "chmod 600 it", q, (unsigned)(st.st_mode & 07777));
+        free(buf);
+        return -1;
+    }
+    if (shared)
+        OB_WARN("%s: file \"%s\" is readable or writable by group or others (mode %04o); chmod "
+                "600 it (secrets.file_permissions \"refuse\" makes this an error)",
+                path, q, (unsigned)(st.st_mode & 07777));
 
     const char *bad = NULL;
     if (err) {
@@ -522,6 +596,20 @@ static int read_secret_file(struct ctx *c, const char *path, const char *file, c
     return 0;
 }
 
+/* Every resolved secret is masked in whatever leaves the process. */
+static int keep_out_of_messages(struct ctx *c, const char *path, const char *value)
+{
+    int rc = ob_redact_add(value);
+    if (rc < 0) {
+        problem(c, path, "too many secrets to keep out of messages");
+        return -1;
+    }
+    if (rc > 0)
+        OB_WARN("%s: a secret shorter than %d bytes cannot be masked in messages", path,
+                OB_REDACT_MIN);
+    return 0;
+}
+
 /* Resolve "env:NAME" / "file:PATH" into *value (and copy the reference into
  * *ref when asked). Anything else may be a pasted secret: not echoed. */
 static int resolve_secret(struct ctx *c, const char *path, json_t *v, char **ref, char **value)
@@ -538,7 +626,9 @@ static int resolve_secret(struct ctx *c, const char *path, json_t *v, char **ref
             problem(c, path, "file: reference needs a path");
             return -1;
         }
-        return read_secret_file(c, path, s + 5, value);
+        if (read_secret_file(c, path, s + 5, value) != 0)
+            return -1;
+        return keep_out_of_messages(c, path, *value);
     }
 
     const char *name = s + 4;
@@ -554,7 +644,7 @@ static int resolve_secret(struct ctx *c, const char *path, json_t *v, char **ref
         return -1;
     }
     *value = xstrdup(c, val);
-    return *value ? 0 : -1;
+    return *value ? keep_out_of_messages(c, path, *value) : -1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -623,6 +713,10 @@ static void set_default(struct ctx *c, const char *path, const struct opt *o, vo
     case T_DOUBLE:
         if (o->def)
             FIELD(base, o->off, double) = strtod(o->def, NULL);
+        break;
+    case T_BOOL:
+        if (o->def)
+            FIELD(base, o->off, int) = strcmp(o->def, "true") == 0;
         break;
     case T_BLOCK: /* an absent block still gets its defaults */
         parse_block(c, path, NULL, o->sub, base);
@@ -809,8 +903,8 @@ static int set_value(struct ctx *c, const char *path, const struct opt *o, json_
     }
     case T_DOUBLE: {
         double x = json_number_value(v);
-        if (!json_is_number(v) || x < (double)o->min || x > (double)o->max) {
-            problem(c, path, "must be a number from %ld to %ld", o->min, o->max);
+        if (!json_is_number(v) || x < o->dmin || x > o->dmax) {
+            problem(c, path, "must be a number from %g to %g", o->dmin, o->dmax);
             return -1;
         }
         FIELD(base, o->off, double) = x;
@@ -837,6 +931,13 @@ static int set_value(struct ctx *c, const char *path, const struct opt *o, json_
         return 0;
     case T_CUSTOM:
         return o->parse(c, path, v, base);
+    case T_BOOL:
+        if (!json_is_boolean(v)) {
+            problem(c, path, "must be true or false");
+            return -1;
+        }
+        FIELD(base, o->off, int) = json_is_true(v);
+        return 0;
     }
     return -1;
 }
@@ -1119,6 +1220,9 @@ static void check_status_sources(struct ctx *c, const struct ob_config *cfg)
 
     if ((cfg->http.tls_cert == NULL) != (cfg->http.tls_key == NULL))
         problem(c, "$.http", "tls_cert and tls_key go together");
+    if (cfg->http.listen && cfg->http.ops_listen &&
+        strcmp(cfg->http.listen, cfg->http.ops_listen) == 0)
+        problem(c, "$.http.ops_listen", "must differ from listen");
     for (size_t i = 0; i < cfg->n_warehouses; i++) {
         const struct ob_warehouse_conf *w = &cfg->warehouses[i];
 
@@ -1132,6 +1236,13 @@ static void check_status_sources(struct ctx *c, const struct ob_config *cfg)
             snprintf(path, sizeof path, "$.warehouses.%s.callback", w->code);
             problem(c, path, "needs $.http.listen");
         }
+        /* such a body could never be held: every one would be answered 503 */
+        if (w->callback.path && cfg->http.listen &&
+            w->callback.max_body_bytes >= cfg->http.max_body_memory_bytes) {
+            snprintf(path, sizeof path, "$.warehouses.%s.callback.max_body_bytes", w->code);
+            problem(c, path, "must be below $.http.max_body_memory_bytes (%ld)",
+                    cfg->http.max_body_memory_bytes);
+        }
         for (size_t j = 0; w->callback.path && j < i; j++) {
             if (cfg->warehouses[j].callback.path &&
                 strcmp(cfg->warehouses[j].callback.path, w->callback.path) == 0) {
@@ -1140,6 +1251,199 @@ static void check_status_sources(struct ctx *c, const struct ob_config *cfg)
             }
         }
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* TLS of pushes and polls                                                   */
+
+/* Read a PEM file that is not a secret (a CA bundle, a certificate) whole,
+ * NUL-terminated. */
+static int read_pem_file(struct ctx *c, const char *path, const char *file, char **out,
+                         size_t *len)
+{
+    struct ob_buf buf;
+    char q[400];
+    int rc = -1, err = 0;
+    FILE *f = fopen(file, "rb");
+
+    ob_buf_init(&buf, PEM_FILE_MAX);
+    if (!f || ob_buf_read(&buf, f) != 0)
+        err = errno ? errno : EIO;
+    escape(q, sizeof q, file);
+    if (err == EFBIG) {
+        problem(c, path, "file \"%s\" is larger than 4 MiB", q);
+    } else if (err) {
+        problem(c, path, "cannot read file \"%s\": %s", q, strerror(err));
+    } else if (buf.len == 0) {
+        problem(c, path, "file \"%s\" is empty", q);
+    } else {
+        *out = ob_buf_steal(&buf, len);
+        if (*out)
+            rc = 0;
+        else
+            c->oom = 1;
+    }
+    if (f)
+        fclose(f);
+    ob_buf_reset(&buf);
+    return rc;
+}
+
+/* The certificates in a PEM text: their number (0: none), or -1 when one of
+ * them does not parse. The first is kept in *first when asked (X509_free). */
+static int pem_certs(const char *pem, size_t len, X509 **first)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    int n = 0;
+
+    if (first)
+        *first = NULL;
+    if (!bio)
+        return -1;
+    ERR_clear_error();
+    for (;;) {
+        X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (!x)
+            break;
+        if (first && !*first)
+            *first = x;
+        else
+            X509_free(x);
+        n++;
+    }
+    /* The loop ends at the text's end ("no start line") or at a block that
+     * does not parse. */
+    unsigned long e = ERR_peek_last_error();
+    if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+        n = -1;
+    ERR_clear_error();
+    BIO_free(bio);
+    if (n < 0 && first) {
+        X509_free(*first);
+        *first = NULL;
+    }
+    return n;
+}
+
+static int no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)arg;
+    return -1; /* an encrypted key fails to load */
+}
+
+/* Read and check a CA bundle named at `path`: at least one certificate. */
+static int load_ca(struct ctx *c, const char *path, const char *file, char **pem, size_t *len)
+{
+    char q[400];
+
+    if (read_pem_file(c, path, file, pem, len) != 0)
+        return -1;
+    if (pem_certs(*pem, *len, NULL) <= 0) {
+        escape(q, sizeof q, file);
+        problem(c, path, "file \"%s\" holds no PEM certificate, or one that does not parse", q);
+        return -1;
+    }
+    return 0;
+}
+
+/* client_cert and client_key: both readable, a certificate and an
+ * unencrypted key that belong together. The key is read like a file:
+ * secret (or resolved from env:/file:) and never appears in a message. */
+static void load_client_cert(struct ctx *c, const char *path, struct ob_tls_conf *t)
+{
+    char p[PATH_LEN], q[400];
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    BIO *bio = NULL;
+
+    path_key(p, sizeof p, path, "client_cert");
+    if (read_pem_file(c, p, t->client_cert, &t->cert_pem, &t->cert_len) != 0)
+        goto cleanup;
+    if (pem_certs(t->cert_pem, t->cert_len, &cert) <= 0) {
+        escape(q, sizeof q, t->client_cert);
+        problem(c, p, "file \"%s\" holds no PEM certificate, or one that does not parse", q);
+        goto cleanup;
+    }
+
+    path_key(p, sizeof p, path, "client_key");
+    if (strncmp(t->client_key, "env:", 4) == 0 || strncmp(t->client_key, "file:", 5) == 0) {
+        json_t *ref = json_string(t->client_key);
+        int rc = ref ? resolve_secret(c, p, ref, NULL, &t->key_pem) : -1;
+        if (!ref)
+            c->oom = 1;
+        json_decref(ref);
+        if (rc != 0)
+            goto cleanup;
+    } else if (read_secret_file(c, p, t->client_key, &t->key_pem) != 0 ||
+               keep_out_of_messages(c, p, t->key_pem) != 0) {
+        goto cleanup;
+    }
+    t->key_len = strlen(t->key_pem);
+    bio = BIO_new_mem_buf(t->key_pem, (int)t->key_len);
+    key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
+    ERR_clear_error();
+    if (!key) {
+        problem(c, p, strstr(t->key_pem, "ENCRYPTED")
+                          ? "is an encrypted private key; passphrases are not supported"
+                          : "is not a PEM private key");
+        goto cleanup;
+    }
+    if (X509_check_private_key(cert, key) != 1) {
+        ERR_clear_error();
+        problem(c, p, "does not belong to client_cert (the public keys differ)");
+    }
+cleanup:
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+}
+
+/* Runs once the whole document is parsed, so a warehouse inherits
+ * $.tls.ca_file whatever the key order. Every file is read here, once:
+ * pushes and polls use the copies in memory. */
+static void load_tls(struct ctx *c, struct ob_config *cfg)
+{
+    char *ca_pem = NULL;
+    size_t ca_len = 0;
+    char wp[PATH_LEN], p[PATH_LEN];
+
+    if (cfg->tls.ca_file && load_ca(c, "$.tls.ca_file", cfg->tls.ca_file, &ca_pem, &ca_len) != 0) {
+        free(ca_pem);
+        ca_pem = NULL;
+    }
+    for (size_t i = 0; i < cfg->n_warehouses; i++) {
+        struct ob_warehouse_conf *w = &cfg->warehouses[i];
+        struct ob_tls_conf *t = &w->tls;
+
+        if (!w->code)
+            continue;
+        t->warehouse = w->code;
+        path_key(wp, sizeof wp, "$.warehouses", w->code);
+        path_key(p, sizeof p, wp, "tls");
+        if (w->endpoint && strncmp(w->endpoint, "http://", 7) == 0 &&
+            (t->ca_file || t->client_cert || t->client_key || t->insecure_skip_verify))
+            problem(c, p, "is set, but the endpoint is http://: TLS applies to https:// only");
+        if (t->ca_file) {
+            char cp[PATH_LEN];
+            path_key(cp, sizeof cp, p, "ca_file");
+            load_ca(c, cp, t->ca_file, &t->ca_pem, &t->ca_len);
+        } else if (ca_pem) {
+            t->ca_file = xstrdup(c, cfg->tls.ca_file);
+            t->ca_pem = xcalloc(c, ca_len + 1, 1);
+            if (t->ca_pem) {
+                memcpy(t->ca_pem, ca_pem, ca_len);
+                t->ca_len = ca_len;
+            }
+        }
+        if ((t->client_cert == NULL) != (t->client_key == NULL))
+            problem(c, p, "client_cert and client_key go together");
+        else if (t->client_cert)
+            load_client_cert(c, p, t);
+    }
+    free(ca_pem);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1218,10 +1522,16 @@ int ob_config_parse(const char *text, size_t len, const char *origin, struct ob_
         goto fail;
     }
 
+    /* Read first: the walk resolves file: secrets in whatever order the
+     * file has its keys. */
+    const char *perms = json_string_value(
+        json_object_get(json_object_get(root, "secrets"), "file_permissions"));
+    c.refuse_shared_files = perms && strcmp(perms, "refuse") == 0;
     parse_block(&c, "$", root, root_opts, cfg);
     check_topics(&c, cfg);
     check_routing(&c, cfg);
     check_status_sources(&c, cfg);
+    load_tls(&c, cfg);
     if (c.n || c.oom)
         goto fail;
 
@@ -1290,10 +1600,13 @@ void ob_config_destroy(struct ob_config *cfg)
     free(cfg->http.listen);
     free(cfg->http.tls_cert);
     free(cfg->http.tls_key);
+    free(cfg->http.ops_listen);
     for (size_t i = 0; i < cfg->n_adapter_path; i++)
         free(cfg->adapter_path[i]);
     free(cfg->adapter_path);
     free(cfg->log_level);
+    free(cfg->tls.ca_file);
+    free(cfg->secrets.file_permissions);
     for (size_t i = 0; i < cfg->n_warehouses; i++) {
         struct ob_warehouse_conf *w = &cfg->warehouses[i];
         free(w->code);
@@ -1309,6 +1622,14 @@ void ob_config_destroy(struct ob_config *cfg)
         for (size_t j = 0; j < w->callback.n_allow_from; j++)
             free(w->callback.allow_from[j]);
         free(w->callback.allow_from);
+        free(w->tls.ca_file);
+        free(w->tls.client_cert);
+        free(w->tls.client_key);
+        free(w->tls.ca_pem);
+        free(w->tls.cert_pem);
+        if (w->tls.key_pem) /* key_len may not be set yet when the load failed */
+            OPENSSL_cleanse(w->tls.key_pem, strlen(w->tls.key_pem));
+        free(w->tls.key_pem);
         json_decref(w->settings);
     }
     free(cfg->warehouses);

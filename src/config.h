@@ -25,6 +25,20 @@ struct ob_credential {
     char *value; /* resolved secret; OPENSSL_cleanse()d on destroy */
 };
 
+/* TLS towards one warehouse (every push and poll). The PEM files are read
+ * and checked once, at load, so no request touches the file system. */
+struct ob_tls_conf {
+    char *ca_file;     /* CA bundle replacing the system store; default $.tls.ca_file; NULL:
+                          the system store */
+    char *client_cert; /* PEM certificate (chain) presented to the warehouse (mTLS); NULL: none */
+    char *client_key;  /* its private key: a path, "file:PATH" or "env:NAME", as written */
+    int insecure_skip_verify; /* 1: neither the peer nor the host name is verified (dev only) */
+    const char *warehouse;    /* the warehouse code, for log lines */
+    /* read at load; NUL-terminated; key_pem is OPENSSL_cleanse()d on destroy */
+    char *ca_pem, *cert_pem, *key_pem;
+    size_t ca_len, cert_len, key_len;
+};
+
 struct ob_warehouse_conf {
     char *code;     /* the key under "warehouses" */
     char *adapter;  /* adapter name ("rest") or a path to a .so */
@@ -61,6 +75,7 @@ struct ob_warehouse_conf {
         double per_second;    /* queries per second at most, default 20 */
         int max_in_flight;    /* queries at once, default 4 */
     } poll;
+    struct ob_tls_conf tls;  /* "tls": verification, CA bundle, client certificate */
     json_t *settings;        /* adapter-specific "settings" object, or NULL; owned */
 };
 
@@ -120,6 +135,11 @@ struct ob_config {
         char *tls_cert; /* PEM file; with tls_key: HTTPS */
         char *tls_key;
         int max_pending; /* callbacks being handled at once, default 4096 */
+        char *ops_listen; /* /metrics, /healthz, /readyz here instead; NULL: on listen */
+        int max_connections;        /* open at once, default 10000 */
+        int max_connections_per_ip; /* open at once from one address, default 64; 0: no cap */
+        long request_timeout_ms;    /* a whole request, default 10000 */
+        long max_body_memory_bytes; /* request bodies held at once, default 64 MiB */
     } http;
 
     struct {
@@ -127,6 +147,7 @@ struct ob_config {
         long commit_interval_ms;   /* default 1000 */
         long max_order_bytes;      /* larger messages are dead-lettered, default 1048576 */
         long shutdown_timeout_ms;  /* default 30000 */
+        int max_crashes;           /* an order that crashed the bridge this often is dead-lettered, default 2 */
     } pipeline;
 
     struct {
@@ -139,6 +160,14 @@ struct ob_config {
     size_t n_adapter_path;
 
     char *log_level; /* "error", "warn", "info" (default), "debug" */
+
+    struct {
+        char *ca_file; /* default CA bundle of every warehouse's tls.ca_file; NULL: none */
+    } tls;
+
+    struct {
+        char *file_permissions; /* "warn" (default) or "refuse" a file: secret others may read */
+    } secrets;
 
     struct ob_warehouse_conf *warehouses;
     size_t n_warehouses;

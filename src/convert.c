@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <libxml/parser.h>
+#include <openssl/crypto.h>
 
 #include <orderbridge/sdk.h>
 
@@ -23,11 +24,10 @@
 #include "config.h"
 #include "idempotency.h"
 #include "order.h"
+#include "redact.h"
 #include "router.h"
 
 #include "example_order.h"
-
-#define MASK "****"
 
 static const char convert_help[] =
     "usage: orderbridge convert -c FILE [--warehouse CODE] [--attempt N] [--show-secrets] ORDER.json\n"
@@ -36,7 +36,7 @@ static const char convert_help[] =
     "--warehouse), run that warehouse's adapter and print the HTTP request it\n"
     "would send: method and URL, headers, a blank line, the body. Nothing is sent.\n"
     "Credential values, and whole Authorization/token/secret/password/cookie\n"
-    "headers, are printed as " MASK " unless --show-secrets is given.\n"
+    "headers, are printed as " OB_REDACT_MASK " unless --show-secrets is given.\n"
     "\n"
     "  -c, --config FILE    the bridge's config\n"
     "  -w, --warehouse CODE push to this configured warehouse instead of routing\n"
@@ -60,61 +60,32 @@ static char *read_all(const char *path, size_t *len)
     return ob_buf_steal(&buf, len); /* NULL when the read failed */
 }
 
-/* The forms a credential can take in a request: as it is, URL-encoded in
- * either flavour, and in base64. Any of them is masked. */
-#define MAX_SECRET_FORMS 64
-
-struct secret_forms {
-    struct ob_buf forms[MAX_SECRET_FORMS];
-    size_t n;
-};
-
-static void secret_forms_init(struct secret_forms *sf, const struct ob_warehouse_conf *wh)
+/* Print `len` bytes with every form of every configured secret masked
+ * (src/redact.h), or as they are when `mask` is 0. A body may hold NUL
+ * bytes: each NUL-separated piece is masked on its own. */
+static void print_masked(const char *text, size_t len, int mask)
 {
-    sf->n = 0;
-    for (size_t c = 0; c < wh->n_credentials && sf->n + 4 <= MAX_SECRET_FORMS; c++) {
-        const char *value = wh->credentials[c].value;
-        size_t len = strlen(value);
-        if (len == 0)
-            continue;
-        for (int f = 0; f < 4; f++)
-            ob_buf_init(&sf->forms[sf->n + (size_t)f], 65536);
-        ob_buf_append(&sf->forms[sf->n++], value, len);
-        ob_url_encode(value, len, OB_URL_RFC3986, &sf->forms[sf->n++]);
-        ob_url_encode(value, len, OB_URL_JAVA, &sf->forms[sf->n++]);
-        ob_base64_encode(value, len, &sf->forms[sf->n++]);
+    char *copy;
+
+    if (!mask) {
+        fwrite(text, 1, len, stdout);
+        return;
     }
-}
-
-static void secret_forms_free(struct secret_forms *sf)
-{
-    for (size_t f = 0; f < sf->n; f++)
-        ob_buf_cleanse(&sf->forms[f]);
-    sf->n = 0;
-}
-
-/* Print `text` with every form of every secret replaced by MASK (none
- * when `sf` is NULL). */
-static void print_masked(const char *text, size_t len, const struct secret_forms *sf)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        size_t hit = 0;
-        for (size_t f = 0; sf && f < sf->n && !hit; f++) {
-            size_t n = sf->forms[f].len;
-            if (n > 0 && !sf->forms[f].failed && n <= len - i &&
-                memcmp(text + i, sf->forms[f].data, n) == 0)
-                hit = n;
-        }
-        if (hit) {
-            fputs(MASK, stdout);
-            i += hit;
-        } else {
-            fputc(text[i], stdout);
-            i++;
-        }
+    if (!(copy = malloc(len + 1))) {
+        fputs("(out of memory)", stdout);
+        return;
     }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    for (size_t i = 0; i <= len; i++) {
+        size_t piece = strlen(copy + i);
+        fwrite(copy + i, 1, ob_redact(copy + i), stdout);
+        i += piece;
+        if (i < len)
+            fputc('\0', stdout);
+    }
+    OPENSSL_cleanse(copy, len);
+    free(copy);
 }
 
 /* Headers that carry credentials in some derived form (Basic auth is
@@ -148,8 +119,6 @@ int ob_convert_main(int argc, char **argv)
     struct ob_request req = {0};
     char *doc = NULL;
     size_t doc_len = 0;
-    struct secret_forms secrets = {.n = 0};
-    const struct secret_forms *mask;
 
     optind = 1;
     for (;;) {
@@ -228,21 +197,21 @@ int ob_convert_main(int argc, char **argv)
     err[0] = '\0';
     if (inst->plugin.vt.encode(inst->state, &po->order, &delivery, &req, err, sizeof(err)) != 0 ||
         !req.url || !req.method) {
+        ob_redact(err);
         fprintf(stderr, "convert: adapter %s cannot encode the order: %s\n", inst->plugin.vt.name,
                 err[0] ? err : "no request built");
         goto cleanup;
     }
     printf("# warehouse %s, adapter %s, idempotency key %s\n", wh->code, inst->plugin.vt.name,
            idem);
-    secret_forms_init(&secrets, wh);
-    mask = show_secrets ? NULL : &secrets;
+    int mask = !show_secrets;
     printf("%s ", req.method);
     print_masked(req.url, strlen(req.url), mask);
     fputc('\n', stdout);
     for (size_t i = 0; i < req.n_headers; i++) {
         printf("%s: ", req.headers[i].name);
         if (!show_secrets && secret_header(req.headers[i].name))
-            fputs(MASK, stdout);
+            fputs(OB_REDACT_MASK, stdout);
         else
             print_masked(req.headers[i].value, strlen(req.headers[i].value), mask);
         fputc('\n', stdout);
@@ -253,7 +222,6 @@ int ob_convert_main(int argc, char **argv)
     fputc('\n', stdout);
     rc = 0;
 cleanup:
-    secret_forms_free(&secrets);
     ob_request_reset(&req);
     ob_adapter_close(inst);
     ob_order_free(po);
@@ -309,6 +277,7 @@ int ob_convert_check(const struct ob_adapter_instance *inst, char *summary, size
         .warehouse = wh->code, .idempotency_key = idem, .trace_id = "check", .attempt = 1};
     if (inst->plugin.vt.encode(inst->state, &po->order, &delivery, &req, err, sizeof(err)) != 0 ||
         !req.url || !req.method) {
+        ob_redact(err);
         snprintf(errstr, errstr_size,
                  "$.warehouses.%s: the contract's example order cannot be encoded: %s", wh->code,
                  err[0] ? err : "no request built");

@@ -1,17 +1,33 @@
 #include "dispatch.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <orderbridge/sdk.h>
 
+#include "config.h"
+#include "log.h"
+
 #define EASY_POOL_MAX 1024
+#define TLS_NOTES 32
+
+/* When a warehouse's TLS was last the subject of a WARN, to repeat it only
+ * so often. Keyed by its struct ob_tls_conf (NULL: calls without one). */
+struct tls_note {
+    const struct ob_tls_conf *tls;
+    uint64_t at_ms;
+};
 
 struct ob_dispatch {
     CURLM *multi;
     struct ob_http_call *running; /* list of calls in flight, for abort */
     CURL *pool[EASY_POOL_MAX]; /* idle easy handles, reused to save setup */
     size_t n_pool;
+    struct tls_note insecure[TLS_NOTES], failed[TLS_NOTES];
+    size_t n_insecure, n_failed;
 };
 
 int ob_dispatch_create(const struct ob_dispatch_options *opt, struct ob_dispatch **out)
@@ -147,6 +163,99 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return len;
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* 1 when `tls` was not noted in the last interval_ms; notes it then. */
+static int note_due(struct tls_note *notes, size_t *n, const struct ob_tls_conf *tls,
+                    uint64_t interval_ms)
+{
+    uint64_t now = mono_ms();
+
+    for (size_t i = 0; i < *n; i++) {
+        if (notes[i].tls != tls)
+            continue;
+        if (now - notes[i].at_ms < interval_ms)
+            return 0;
+        notes[i].at_ms = now;
+        return 1;
+    }
+    if (*n < TLS_NOTES)
+        notes[(*n)++] = (struct tls_note){.tls = tls, .at_ms = now};
+    return 1; /* more warehouses than notes: say it every time */
+}
+
+static const char *tls_name(const struct ob_tls_conf *tls)
+{
+    return tls && tls->warehouse ? tls->warehouse : "(no warehouse)";
+}
+
+/*
+ * TLS for every transfer, https:// or not (curl ignores it for http://).
+ * Set on each submit because curl_easy_reset() clears it. The PEM blobs were
+ * read when the config was loaded and are handed over uncopied, so a push
+ * never reads a file; curl parses them when it opens a connection, and
+ * reuses connections only with the same TLS settings.
+ */
+static void set_tls(struct ob_dispatch *d, CURL *easy, const struct ob_tls_conf *tls)
+{
+    curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (tls && tls->insecure_skip_verify) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+        if (note_due(d->insecure, &d->n_insecure, tls, OB_TLS_INSECURE_WARN_MS))
+            OB_WARN("warehouse %s: TLS verification is OFF (tls.insecure_skip_verify): anyone "
+                    "on the path can read and change its orders; for development only",
+                    tls_name(tls));
+    } else {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    }
+    if (!tls)
+        return;
+    if (tls->ca_pem) {
+        struct curl_blob ca = {.data = tls->ca_pem, .len = tls->ca_len,
+                               .flags = CURL_BLOB_NOCOPY};
+        curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &ca);
+        /* The bundle replaces the system store instead of adding to it. */
+        curl_easy_setopt(easy, CURLOPT_CAINFO, (char *)NULL);
+        curl_easy_setopt(easy, CURLOPT_CAPATH, (char *)NULL);
+    }
+    if (tls->cert_pem && tls->key_pem) {
+        struct curl_blob cert = {.data = tls->cert_pem, .len = tls->cert_len,
+                                 .flags = CURL_BLOB_NOCOPY};
+        struct curl_blob key = {.data = tls->key_pem, .len = tls->key_len,
+                                .flags = CURL_BLOB_NOCOPY};
+        curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &cert);
+        curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(easy, CURLOPT_SSLKEY_BLOB, &key);
+        curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+}
+
+static int is_tls_error(CURLcode result)
+{
+    switch (result) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int ob_dispatch_submit(struct ob_dispatch *d, struct ob_http_call *call)
 {
     CURL *easy = d->n_pool ? d->pool[--d->n_pool] : curl_easy_init();
@@ -199,6 +308,7 @@ int ob_dispatch_submit(struct ob_dispatch *d, struct ob_http_call *call)
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "orderbridge/" OB_VERSION_STRING);
+    set_tls(d, easy, call->tls);
     if (curl_multi_add_handle(d->multi, easy) != CURLM_OK)
         goto fail;
     call->prev = NULL;
@@ -233,6 +343,19 @@ static void complete(struct ob_dispatch *d, CURL *easy, CURLcode result)
     } else {
         call->resp.status = 0;
         call->resp.transport_error = call->errbuf[0] ? call->errbuf : curl_easy_strerror(result);
+        /* A failed handshake is a transport error like any other (the
+         * adapter's answer to status 0: retry): a certificate the warehouse
+         * is rotating heals by itself, a wrong CA does not, and the WARN
+         * says which setting to look at. */
+        if (is_tls_error(result)) {
+            snprintf(call->tls_error, sizeof(call->tls_error), "TLS: %s",
+                     call->resp.transport_error);
+            call->resp.transport_error = call->tls_error;
+            if (note_due(d->failed, &d->n_failed, call->tls, OB_TLS_FAILURE_WARN_MS))
+                OB_WARN("warehouse %s: %s; its orders are retried (check the warehouse's "
+                        "certificate and tls.ca_file / tls.client_cert)",
+                        tls_name(call->tls), call->tls_error);
+        }
     }
     curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &call->total_seconds);
     call->resp.body = call->body ? call->body : "";

@@ -19,11 +19,26 @@
 #define OB_HTTP_MAX_HEADERS 32
 #define OB_HTTP_HEADER_ARENA 4096
 
+/* A push to a warehouse with tls.insecure_skip_verify logs a WARN at most
+ * this often (and the first one at once). */
+#define OB_TLS_INSECURE_WARN_MS (10L * 60 * 1000)
+/* A failed TLS handshake logs a WARN per warehouse at most this often; every
+ * failure is in its call's transport_error anyway. */
+#define OB_TLS_FAILURE_WARN_MS (60L * 1000)
+
+struct ob_tls_conf; /* config.h */
+
 struct ob_http_call {
     /* set by the caller before ob_dispatch_submit() */
     struct ob_request req; /* owned by the call until ob_http_call_reset() */
     long connect_timeout_ms;
     long timeout_ms;
+    /* https://: what to verify against and the client certificate; its PEM
+     * blobs are handed to curl uncopied, so it must outlive the dispatcher
+     * (the config does). NULL: the system store, no client certificate.
+     * Either way the peer and its host name are verified (unless
+     * insecure_skip_verify) and TLS 1.2 is the least accepted. */
+    const struct ob_tls_conf *tls;
     void (*done)(struct ob_http_call *call); /* called once per submit */
 
     /* valid inside done() until ob_http_call_reset() */
@@ -42,6 +57,7 @@ struct ob_http_call {
     char header_arena[OB_HTTP_HEADER_ARENA];
     size_t arena_used;
     char errbuf[CURL_ERROR_SIZE];
+    char tls_error[CURL_ERROR_SIZE + 8]; /* "TLS: " + errbuf, for a failed handshake */
 };
 
 struct ob_dispatch;

@@ -19,6 +19,37 @@
  * connections do not time out and MHD does not notice a client going away
  * while suspended, so every pointer handed over stays valid until answered.
  *
+ * Hostile clients. MHD's own connection timeout restarts on every byte, so
+ * a client sending one byte every few seconds holds a connection for ever,
+ * and its global connection cap is all that stops many of them. Every
+ * connection is therefore tracked from MHD_OPTION_NOTIFY_CONNECTION
+ * (STARTED to CLOSED) by a struct conn:
+ *   - per listener, connections are counted per source address; one over
+ *     max_connections_per_ip is closed at once. (MHD's own
+ *     MHD_OPTION_PER_IP_CONNECTION_LIMIT works with the thread pool, it
+ *     counts in the master daemon, but it refuses silently, before any
+ *     callback: nothing could count the refusals.)
+ *   - while the server waits for a request on it (from the accept, and
+ *     again from the moment the previous request completed until the next
+ *     one is handed over or answered), the connection is on the deadline
+ *     list with deadline = then + request_timeout_ms. All deadlines use
+ *     the same timeout, so the list is in deadline order and the sweeper
+ *     thread only ever looks at its head.
+ * Closing: MHD offers no call to close a connection from outside, and its
+ * access handler is not called while headers trickle in, so the sweeper
+ * shutdown()s the socket. The worker sees end-of-file at once and closes
+ * the connection the ordinary way (completed(), then CLOSED). This is safe
+ * against fd reuse because MHD sends CLOSED before it closes the socket and
+ * both the sweeper and CLOSED hold conn_mu.
+ *
+ * Body memory: every body buffer is reserved from one atomic budget
+ * (max_body_memory) before it is allocated: all of an announced
+ * Content-Length in begin(), a chunked body as it grows. Announced and over
+ * budget: 503 with Retry-After, nothing read. Chunked and over budget
+ * halfway: the body is dropped, the rest read and dropped, then 503 (MHD
+ * cannot answer in the middle of a body). The reservation is given back
+ * when the request completes.
+ *
  * Logging: MHD's own messages name request URLs (and so tokens); only the
  * ones from starting, which explain a failed start, are kept, for errstr.
  */
@@ -48,8 +79,16 @@
 #define METRICS_CT "text/plain; version=0.0.4; charset=utf-8"
 #define DEFAULT_THREADS 2
 #define STOP_DRAIN_MS 1000       /* stop() waits this long for its 503s to go out */
+/* GnuTLS priorities of the HTTPS listener: TLS 1.2 and 1.3 only */
+#define OB_HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define TLS_FILE_MAX (1 << 20)   /* a PEM key or certificate chain larger than this is a mistake */
-#define IDLE_TIMEOUT_S 30u       /* idle keep-alive connections go away */
+#define IDLE_TIMEOUT_S 30u       /* MHD's own: no byte either way this long (a client that
+                                    stops reading its answer); request_timeout_ms is stricter
+                                    while a request is coming in */
+#define OPS_THREADS 1
+#define OPS_CONNECTIONS 128u     /* the ops listener's cap: scrapers and probes */
+#define IP_BUCKETS 1024          /* per listener; the chains hold distinct addresses */
+#define BUDGET_RETRY_AFTER "1"   /* seconds */
 
 /* ---- types --------------------------------------------------------------- */
 
@@ -81,12 +120,15 @@ enum req_state {
 struct request {
     struct ob_http_pending pub; /* first: the loop's pointer is the request's */
     struct ob_http_server *server;
+    const struct listener *listener;
     struct MHD_Connection *conn;
     enum req_state state;
     bool handed;     /* was ever handed over (completed() must take the lock) */
     bool too_large;  /* body over max_body: the rest is read and dropped */
     bool draining;   /* answered 503 by stop(), which waits for it to go out */
     bool resp_owned; /* false: a canned response shared by all connections */
+    bool over_budget; /* a chunked body outgrew max_body_memory: the rest is dropped */
+    size_t reserved;  /* bytes of the body budget this request holds */
     const struct route *route;
     char *body;
     size_t len, cap;
@@ -108,16 +150,47 @@ struct list {
 
 struct counters {
     atomic_ullong busy, too_large, forbidden_source, not_found, handed_over;
+    atomic_ullong refused_per_ip, deadline_cut, body_budget;
+};
+
+/* Open connections from one address on one listener (under conn_mu). */
+struct ipcount {
+    struct ipcount *next;
+    struct cidr addr; /* bits unused */
+    unsigned n;
+};
+
+struct listener {
+    struct ob_http_server *server;
+    struct MHD_Daemon *daemon;
+    unsigned short port;
+    bool callbacks; /* serves the routes */
+    bool ops;       /* serves /metrics, /healthz, /readyz */
+    struct ipcount *ips[IP_BUCKETS];
+};
+
+/* One connection, MHD's socket_context, from STARTED to CLOSED. */
+struct conn {
+    struct listener *listener;
+    int fd;
+    struct ipcount *ip; /* counted there; NULL: not counted */
+    int64_t deadline;   /* monotonic ms, while on the deadline list */
+    bool listed;
+    struct conn *prev, *next;
 };
 
 struct ob_http_server {
-    struct MHD_Daemon *daemon;
-    unsigned short port;
+    struct listener main, ops_listener; /* ops_listener.daemon NULL: no ops_listen */
+    unsigned max_per_ip;                /* 0: no cap */
+    int64_t request_timeout_ms;
+    size_t body_budget;
+    atomic_size_t body_used;
+    atomic_bool ready;
     struct route *routes;
     size_t n_routes;
     size_t max_pending;
     int wake_fd;
-    char *(*metrics)(void *arg, size_t *len);
+    char *(*metrics)(void *arg, const struct ob_http_server_stats *http, size_t *len);
     void *metrics_arg;
     char *tls_cert, *tls_key;
     size_t tls_key_len;
@@ -131,8 +204,18 @@ struct ob_http_server {
     size_t draining;
     bool locks_ready;
 
+    /* connections (struct conn): the per-address counts of both listeners
+     * and the deadline list, in deadline order; the sweeper waits on
+     * conn_cv for the head's deadline */
+    pthread_mutex_t conn_mu;
+    pthread_cond_t conn_cv;
+    struct conn *dl_head, *dl_tail;
+    bool sweeper_running, sweeper_stop;
+    pthread_t sweeper;
+
     /* canned answers, shared by all connections (MHD refcounts them) */
-    struct MHD_Response *r_ok, *r404, *r500, *r_busy, *r_stop;
+    struct MHD_Response *r_ok, *r404, *r500, *r_busy, *r_stop, *r_budget, *r_ready,
+        *r_not_ready;
 
     struct counters c;
 
@@ -167,6 +250,42 @@ static int64_t now_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ms_to_timespec(int64_t ms, struct timespec *ts)
+{
+    ts->tv_sec = (time_t)(ms / 1000);
+    ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
+/* ---- body budget --------------------------------------------------------- */
+
+/* Take n bytes of the body budget; false (nothing taken) when they would
+ * pass it. */
+static bool budget_take(struct ob_http_server *s, size_t n)
+{
+    size_t used = atomic_load_explicit(&s->body_used, memory_order_relaxed);
+
+    do {
+        if (n > s->body_budget - used)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&s->body_used, &used, used + n,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+static void budget_give(struct ob_http_server *s, size_t n)
+{
+    if (n > 0)
+        atomic_fetch_sub_explicit(&s->body_used, n, memory_order_relaxed);
 }
 
 static void list_push(struct list *l, struct request *r)
@@ -278,7 +397,7 @@ static bool cidr_match(const struct cidr *net, const struct cidr *ip)
 }
 
 /* The client's address, binary (for the allowlist) and as text. */
-static int peer_address(struct MHD_Connection *c, struct request *r)
+static int client_address(struct MHD_Connection *c, struct cidr *out)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -286,21 +405,28 @@ static int peer_address(struct MHD_Connection *c, struct request *r)
     if (info == NULL || info->client_addr == NULL)
         return -1;
     const struct sockaddr *sa = info->client_addr;
-    memset(&r->peer, 0, sizeof(r->peer));
+    memset(out, 0, sizeof(*out));
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
-        r->peer.family = AF_INET;
-        r->peer.bits = 32;
-        memcpy(r->peer.addr, &sin->sin_addr, 4);
+        out->family = AF_INET;
+        out->bits = 32;
+        memcpy(out->addr, &sin->sin_addr, 4);
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-        r->peer.family = AF_INET6;
-        r->peer.bits = 128;
-        memcpy(r->peer.addr, &sin6->sin6_addr, 16);
-        unmap(&r->peer);
+        out->family = AF_INET6;
+        out->bits = 128;
+        memcpy(out->addr, &sin6->sin6_addr, 16);
+        unmap(out);
     } else {
         return -1;
     }
+    return 0;
+}
+
+static int peer_address(struct MHD_Connection *c, struct request *r)
+{
+    if (client_address(c, &r->peer) != 0)
+        return -1;
     if (inet_ntop(r->peer.family, r->peer.addr, r->remote, sizeof(r->remote)) == NULL)
         return -1;
     return 0;
@@ -371,6 +497,194 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *i
     return -1;
 }
 
+/* ---- connections: per-address cap and request deadline ------------------ */
+
+static size_t ip_bucket(const struct cidr *a)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (size_t i = 0; i < (a->family == AF_INET ? 4u : 16u); i++)
+        h = (h ^ a->addr[i]) * 16777619u;
+    return h % IP_BUCKETS;
+}
+
+/* conn_mu held. Count one more connection from `addr`: the entry, or NULL
+ * when out of memory. */
+static struct ipcount *ip_add(struct listener *l, const struct cidr *addr)
+{
+    struct ipcount **head = &l->ips[ip_bucket(addr)];
+
+    for (struct ipcount *e = *head; e != NULL; e = e->next) {
+        if (e->addr.family == addr->family && memcmp(e->addr.addr, addr->addr, 16) == 0) {
+            e->n++;
+            return e;
+        }
+    }
+    struct ipcount *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    e->addr = *addr;
+    e->n = 1;
+    e->next = *head;
+    *head = e;
+    return e;
+}
+
+/* conn_mu held. */
+static void ip_del(struct listener *l, struct ipcount *e)
+{
+    if (--e->n > 0)
+        return;
+    for (struct ipcount **p = &l->ips[ip_bucket(&e->addr)]; *p != NULL; p = &(*p)->next) {
+        if (*p == e) {
+            *p = e->next;
+            free(e);
+            return;
+        }
+    }
+}
+
+/* conn_mu held. */
+static void deadline_unlist(struct ob_http_server *s, struct conn *k)
+{
+    if (!k->listed)
+        return;
+    if (k->prev != NULL)
+        k->prev->next = k->next;
+    else
+        s->dl_head = k->next;
+    if (k->next != NULL)
+        k->next->prev = k->prev;
+    else
+        s->dl_tail = k->prev;
+    k->prev = k->next = NULL;
+    k->listed = false;
+}
+
+/* The server waits for a request on k from now on: the request must be in
+ * (handed over or answered) by now + request_timeout_ms. */
+static void deadline_start(struct ob_http_server *s, struct conn *k)
+{
+    pthread_mutex_lock(&s->conn_mu);
+    deadline_unlist(s, k);
+    k->deadline = mono_ms() + s->request_timeout_ms;
+    k->prev = s->dl_tail;
+    k->next = NULL;
+    if (s->dl_tail != NULL) {
+        s->dl_tail->next = k;
+    } else {
+        s->dl_head = k;
+        pthread_cond_signal(&s->conn_cv); /* a new head: the sweeper may wait for nothing */
+    }
+    s->dl_tail = k;
+    k->listed = true;
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+/* The request on k is in: no deadline until it completes. */
+static void deadline_stop(struct ob_http_server *s, struct conn *k)
+{
+    if (k == NULL)
+        return;
+    pthread_mutex_lock(&s->conn_mu);
+    deadline_unlist(s, k); /* a head removed only makes the sweeper wake early */
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return info != NULL ? info->socket_context : NULL;
+}
+
+/* conn_mu held. End-of-file for MHD's worker, which then closes the
+ * connection itself; the fd stays MHD's (see the top of this file). */
+static void cut(int fd)
+{
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+/* The sweeper thread: closes every connection whose deadline has passed. */
+static void *sweep(void *arg)
+{
+    struct ob_http_server *s = arg;
+
+    pthread_mutex_lock(&s->conn_mu);
+    while (!s->sweeper_stop) {
+        int64_t now = mono_ms();
+        while (s->dl_head != NULL && s->dl_head->deadline <= now) {
+            struct conn *k = s->dl_head;
+            deadline_unlist(s, k);
+            INC(s, deadline_cut); /* counted first: whoever sees the close sees the count */
+            cut(k->fd);
+        }
+        if (s->dl_head == NULL) {
+            pthread_cond_wait(&s->conn_cv, &s->conn_mu);
+        } else {
+            struct timespec until;
+            ms_to_timespec(s->dl_head->deadline, &until);
+            pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &until);
+        }
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    return NULL;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: count the connection against its address,
+ * close it at once when over the cap, else start its first deadline. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct listener *l = cls;
+    struct ob_http_server *s = l->server;
+
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct conn *k = *socket_context;
+        if (k == NULL)
+            return;
+        pthread_mutex_lock(&s->conn_mu);
+        deadline_unlist(s, k);
+        if (k->ip != NULL)
+            ip_del(l, k->ip);
+        pthread_mutex_unlock(&s->conn_mu);
+        free(k);
+        *socket_context = NULL;
+        return;
+    }
+    if (code != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = info != NULL ? info->connect_fd : -1;
+    struct conn *k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        cut(fd); /* untracked, it would have no deadline */
+        return;
+    }
+    k->listener = l;
+    k->fd = fd;
+    *socket_context = k;
+
+    struct cidr addr;
+    if (s->max_per_ip > 0 && client_address(c, &addr) == 0) {
+        pthread_mutex_lock(&s->conn_mu);
+        k->ip = ip_add(l, &addr);
+        bool over = k->ip == NULL || k->ip->n > s->max_per_ip;
+        if (over) {
+            INC(s, refused_per_ip);
+            cut(fd);
+        }
+        pthread_mutex_unlock(&s->conn_mu);
+        if (over)
+            return;
+    }
+    deadline_start(s, k);
+}
+
 /* ---- responses ----------------------------------------------------------- */
 
 static struct MHD_Response *canned(const char *body, const char *content_type, bool close)
@@ -427,8 +741,11 @@ static struct MHD_Response *from_reply(const struct ob_callback_reply *reply, un
 
 static enum MHD_Result reply_metrics(struct ob_http_server *s, struct MHD_Connection *c)
 {
+    struct ob_http_server_stats stats;
     size_t len = 0;
-    char *text = s->metrics(s->metrics_arg, &len);
+
+    ob_http_server_get_stats(s, &stats);
+    char *text = s->metrics(s->metrics_arg, &stats, &len);
 
     if (text == NULL)
         return MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->r500);
@@ -494,6 +811,7 @@ static enum MHD_Result hand_over(struct ob_http_server *s, struct MHD_Connection
     req->remote_addr = r->remote;
     req->now_ms = now_ms();
 
+    deadline_stop(s, conn_of(c)); /* before the loop can see it */
     pthread_mutex_lock(&s->mu);
     if (s->stopping || s->pending >= s->max_pending) {
         bool stopping = s->stopping;
@@ -533,12 +851,14 @@ static enum MHD_Result hand_over(struct ob_http_server *s, struct MHD_Connection
  * result is the request's con_cls, freed in completed(). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
+    const struct listener *l = cls;
     size_t n = uri != NULL ? strlen(uri) : 0;
     struct request *r = calloc(1, sizeof(*r) + n + 1);
 
     if (r == NULL)
         return NULL; /* the handler then drops the connection */
-    r->server = cls;
+    r->server = l->server;
+    r->listener = l;
     r->conn = c;
     if (n > 0)
         memcpy(r->uri, uri, n + 1);
@@ -568,17 +888,47 @@ static const struct route *find_route(const struct ob_http_server *s, const char
 
 /* First call, headers only: what the server answers itself, the route,
  * the allowlist, an announced body over the limit. */
+static bool is_ops_path(const char *path)
+{
+    return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+           strcmp(path, "/metrics") == 0;
+}
+
+/* The operations endpoints: GET (or HEAD) /healthz, /readyz, /metrics. */
+static enum MHD_Result reply_ops(struct ob_http_server *s, struct MHD_Connection *c,
+                                 const char *path)
+{
+    if (strcmp(path, "/healthz") == 0)
+        return MHD_queue_response(c, MHD_HTTP_OK, s->r_ok);
+    if (strcmp(path, "/readyz") == 0) {
+        pthread_mutex_lock(&s->mu);
+        bool stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        if (stopping || !atomic_load(&s->ready))
+            return MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, s->r_not_ready);
+        return MHD_queue_response(c, MHD_HTTP_OK, s->r_ready);
+    }
+    if (s->metrics != NULL)
+        return reply_metrics(s, c);
+    INC(s, not_found);
+    return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, s->r404);
+}
+
 static enum MHD_Result begin(struct ob_http_server *s, struct MHD_Connection *c,
                              const char *method, struct request *r)
 {
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool ops_path = is_ops_path(r->uri);
 
     r->state = REQ_LOCAL;
-    if (get && strcmp(r->uri, "/healthz") == 0)
-        return MHD_queue_response(c, MHD_HTTP_OK, s->r_ok);
-    if (get && s->metrics != NULL && strcmp(r->uri, "/metrics") == 0)
-        return reply_metrics(s, c);
+    if (ops_path && r->listener->ops && get)
+        return reply_ops(s, c, r->uri);
+    /* the ops paths belong to the ops listener alone when there is one */
+    if (!r->listener->callbacks || (ops_path && !r->listener->ops)) {
+        INC(s, not_found);
+        return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, s->r404);
+    }
     r->route = find_route(s, r->uri);
     if (r->route == NULL) {
         INC(s, not_found);
@@ -603,6 +953,12 @@ static enum MHD_Result begin(struct ob_http_server *s, struct MHD_Connection *c,
         if (errno == ERANGE || n > r->route->max_body)
             return hand_over(s, c, r, OB_CALLBACK_TOO_LARGE);
         if (end != cl && n > 0) {
+            /* all of it reserved before any of it is read */
+            if (!budget_take(s, (size_t)n + 1)) {
+                INC(s, body_budget);
+                return MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, s->r_budget);
+            }
+            r->reserved = (size_t)n + 1;
             r->body = malloc((size_t)n + 1); /* + the NUL the loop gets */
             if (r->body == NULL)
                 return MHD_NO;
@@ -613,19 +969,27 @@ static enum MHD_Result begin(struct ob_http_server *s, struct MHD_Connection *c,
     return MHD_YES;
 }
 
+static void drop_body(struct request *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+    budget_give(r->server, r->reserved);
+    r->reserved = 0;
+}
+
 /* Bounded body accumulation; past max_body the body is freed and the rest
- * dropped (-> TOO_LARGE). Room is always kept for a terminating NUL. */
+ * dropped (-> TOO_LARGE), likewise when growing it would pass the body
+ * budget (-> 503). Room is always kept for a terminating NUL. */
 static int append(struct request *r, const char *data, size_t n)
 {
     size_t limit = r->route->max_body;
 
-    if (r->too_large)
+    if (r->too_large || r->over_budget)
         return 0;
     if (n > limit - r->len) {
         r->too_large = true;
-        free(r->body);
-        r->body = NULL;
-        r->len = r->cap = 0;
+        drop_body(r);
         return 0;
     }
     if (r->len + n + 1 > r->cap) {
@@ -634,6 +998,14 @@ static int append(struct request *r, const char *data, size_t n)
             cap = r->len + n + 1;
         if (cap > limit + 1)
             cap = limit + 1;
+        if (cap > r->reserved) {
+            if (!budget_take(r->server, cap - r->reserved)) {
+                r->over_budget = true;
+                drop_body(r);
+                return 0;
+            }
+            r->reserved = cap;
+        }
         char *p = realloc(r->body, cap);
         if (p == NULL)
             return -1;
@@ -648,6 +1020,11 @@ static int append(struct request *r, const char *data, size_t n)
 /* Last call (the whole body is in): hand it over. */
 static enum MHD_Result finish(struct ob_http_server *s, struct MHD_Connection *c, struct request *r)
 {
+    if (r->over_budget) {
+        INC(s, body_budget);
+        r->state = REQ_LOCAL;
+        return MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, s->r_budget);
+    }
     if (r->too_large)
         return hand_over(s, c, r, OB_CALLBACK_TOO_LARGE);
     if (r->body != NULL)
@@ -655,11 +1032,22 @@ static enum MHD_Result finish(struct ob_http_server *s, struct MHD_Connection *c
     return hand_over(s, c, r, 0);
 }
 
+/* The request is in once answered here or handed over: its deadline stops.
+ * (hand_over() stopped it already. Once handed over, r->state is the
+ * loop's to change: only r->handed, the worker's own, may be read.) */
+static enum MHD_Result request_in(struct ob_http_server *s, struct MHD_Connection *c,
+                                  struct request *r, enum MHD_Result ret)
+{
+    if (!r->handed && r->state != REQ_BODY)
+        deadline_stop(s, conn_of(c));
+    return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
 {
-    struct ob_http_server *s = cls;
+    struct ob_http_server *s = ((struct listener *)cls)->server;
     struct request *r = *con_cls;
     (void)url; /* decoded: the raw path from on_uri() is used instead */
     (void)version;
@@ -668,7 +1056,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_NO; /* on_uri() ran out of memory */
     switch (r->state) {
     case REQ_NEW:
-        return begin(s, c, method, r);
+        return request_in(s, c, r, begin(s, c, method, r));
     case REQ_BODY:
         if (*upload_data_size != 0) {
             if (append(r, upload_data, *upload_data_size) < 0)
@@ -676,7 +1064,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             *upload_data_size = 0;
             return MHD_YES;
         }
-        return finish(s, c, r);
+        return request_in(s, c, r, finish(s, c, r));
     case REQ_ANSWERED: {
         /* called again after the resume: send the parked answer (before the
          * body when handed over early; MHD then closes the connection) */
@@ -696,11 +1084,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-    struct ob_http_server *s = cls;
+    struct ob_http_server *s = ((struct listener *)cls)->server;
     struct request *r = *con_cls;
-    (void)c;
-    (void)toe;
 
+    /* answered: the connection may stay open for the next request, which
+     * gets a deadline of its own from now (closing: CLOSED unlists it) */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        struct conn *k = conn_of(c);
+        if (k != NULL)
+            deadline_start(s, k);
+    }
     if (r == NULL)
         return;
     if (r->handed) {
@@ -716,7 +1109,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     if (r->resp != NULL && r->resp_owned) /* never sent */
         MHD_destroy_response(r->resp);
-    free(r->body);
+    drop_body(r);
     free(r);
     *con_cls = NULL;
 }
@@ -798,11 +1191,26 @@ void ob_http_server_get_stats(const struct ob_http_server *s, struct ob_http_ser
     out->forbidden_source = GET(w, forbidden_source);
     out->not_found = GET(w, not_found);
     out->handed_over = GET(w, handed_over);
+    out->refused_per_ip = GET(w, refused_per_ip);
+    out->deadline_cut = GET(w, deadline_cut);
+    out->body_budget = GET(w, body_budget);
+    out->body_bytes = atomic_load_explicit(&w->body_used, memory_order_relaxed);
 }
 
 unsigned short ob_http_server_port(const struct ob_http_server *s)
 {
-    return s != NULL ? s->port : 0;
+    return s != NULL ? s->main.port : 0;
+}
+
+unsigned short ob_http_server_ops_port(const struct ob_http_server *s)
+{
+    return s != NULL ? s->ops_listener.port : 0;
+}
+
+void ob_http_server_set_ready(struct ob_http_server *s, int ready)
+{
+    if (s != NULL)
+        atomic_store(&s->ready, ready != 0);
 }
 
 /* ---- start and stop ------------------------------------------------------ */
@@ -925,7 +1333,8 @@ static int read_pem(const char *what, const char *path, char **out, size_t *len,
 
 static void free_canned(struct ob_http_server *s)
 {
-    struct MHD_Response **all[] = {&s->r_ok, &s->r404, &s->r500, &s->r_busy, &s->r_stop};
+    struct MHD_Response **all[] = {&s->r_ok,     &s->r404,   &s->r500,  &s->r_busy,
+                                   &s->r_stop,   &s->r_budget, &s->r_ready, &s->r_not_ready};
 
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (*all[i] != NULL)
@@ -941,12 +1350,48 @@ static int make_canned(struct ob_http_server *s)
     s->r500 = canned("{\"error\":\"internal\"}", JSON_CT, false);
     s->r_busy = canned("{\"error\":\"busy\"}", JSON_CT, false);
     s->r_stop = canned("{\"error\":\"shutting down\"}", JSON_CT, true);
-    return s->r_ok && s->r404 && s->r500 && s->r_busy && s->r_stop ? 0 : -1;
+    s->r_budget = canned("{\"error\":\"busy\"}", JSON_CT, true);
+    s->r_ready = canned("ready\n", TEXT_CT, false);
+    s->r_not_ready = canned("not ready\n", TEXT_CT, false);
+    if (s->r_budget != NULL &&
+        MHD_add_response_header(s->r_budget, MHD_HTTP_HEADER_RETRY_AFTER, BUDGET_RETRY_AFTER) !=
+            MHD_YES)
+        return -1;
+    return s->r_ok && s->r404 && s->r500 && s->r_busy && s->r_stop && s->r_budget &&
+                   s->r_ready && s->r_not_ready
+               ? 0
+               : -1;
 }
 
-/* Free what start() made; the daemon is stopped already (or never was). */
+static void stop_sweeper(struct ob_http_server *s)
+{
+    if (!s->sweeper_running)
+        return;
+    pthread_mutex_lock(&s->conn_mu);
+    s->sweeper_stop = true;
+    pthread_cond_signal(&s->conn_cv);
+    pthread_mutex_unlock(&s->conn_mu);
+    pthread_join(s->sweeper, NULL);
+    s->sweeper_running = false;
+}
+
+static void free_ips(struct listener *l)
+{
+    for (size_t i = 0; i < IP_BUCKETS; i++) {
+        while (l->ips[i] != NULL) {
+            struct ipcount *e = l->ips[i];
+            l->ips[i] = e->next;
+            free(e);
+        }
+    }
+}
+
+/* Free what start() made; the daemons are stopped already (or never were). */
 static void destroy(struct ob_http_server *s)
 {
+    stop_sweeper(s);
+    free_ips(&s->main);
+    free_ips(&s->ops_listener);
     free_canned(s);
     free_routes(s->routes, s->n_routes);
     free(s->tls_cert);
@@ -954,6 +1399,8 @@ static void destroy(struct ob_http_server *s)
         OPENSSL_cleanse(s->tls_key, s->tls_key_len);
     free(s->tls_key);
     if (s->locks_ready) {
+        pthread_cond_destroy(&s->conn_cv);
+        pthread_mutex_destroy(&s->conn_mu);
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
         pthread_mutex_destroy(&s->log_mu);
@@ -964,27 +1411,124 @@ static void destroy(struct ob_http_server *s)
 static int init_locks(struct ob_http_server *s)
 {
     pthread_condattr_t ca;
-    int rc = -1;
+    int made = 0; /* how many of the five below exist */
 
     if (pthread_condattr_init(&ca) != 0)
         return -1;
-    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-        pthread_mutex_init(&s->mu, NULL) != 0)
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0)
         goto out;
-    if (pthread_cond_init(&s->cv, &ca) != 0) {
-        pthread_mutex_destroy(&s->mu);
+    if (pthread_mutex_init(&s->mu, NULL) != 0)
         goto out;
-    }
-    if (pthread_mutex_init(&s->log_mu, NULL) != 0) {
-        pthread_cond_destroy(&s->cv);
-        pthread_mutex_destroy(&s->mu);
+    made++;
+    if (pthread_cond_init(&s->cv, &ca) != 0)
         goto out;
-    }
+    made++;
+    if (pthread_mutex_init(&s->log_mu, NULL) != 0)
+        goto out;
+    made++;
+    if (pthread_mutex_init(&s->conn_mu, NULL) != 0)
+        goto out;
+    made++;
+    if (pthread_cond_init(&s->conn_cv, &ca) != 0)
+        goto out;
+    made++;
     s->locks_ready = true;
-    rc = 0;
 out:
     pthread_condattr_destroy(&ca);
-    return rc;
+    if (s->locks_ready)
+        return 0;
+    if (made >= 4)
+        pthread_mutex_destroy(&s->conn_mu);
+    if (made >= 3)
+        pthread_mutex_destroy(&s->log_mu);
+    if (made >= 2)
+        pthread_cond_destroy(&s->cv);
+    if (made >= 1)
+        pthread_mutex_destroy(&s->mu);
+    return -1;
+}
+
+/* Start one listener's daemon. `what` names the option in errors. */
+static int start_listener(struct ob_http_server *s, struct listener *l, const char *what,
+                          const char *listen, unsigned threads, unsigned max_connections,
+                          bool tls, char *errstr, size_t errstr_size)
+{
+    struct sockaddr_storage ss;
+    bool ipv6 = false, any6 = false;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_ERROR_LOG;
+
+    if (parse_listen(listen, &ss, &ipv6, &any6) != 0) {
+        errfmt(errstr, errstr_size, "%s \"%s\": expected IPv4:port or [IPv6]:port, e.g. "
+               "\"0.0.0.0:8080\" or \"[::1]:8080\"", what, listen ? listen : "(null)");
+        return -1;
+    }
+    l->server = s;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    if (any6)
+        flags |= MHD_USE_DUAL_STACK;
+    else if (ipv6)
+        flags |= MHD_USE_IPv6;
+
+    /* Options that depend on the configuration. One thread is the internal
+     * polling thread alone: MHD warns about a pool of 0 or 1, so leave the
+     * option out then. */
+    struct MHD_OptionItem extra[5];
+    size_t n_extra = 0;
+    if (threads >= 2)
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads,
+                                                   NULL};
+    if (tls) {
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+        /* GnuTLS's NORMAL still offers TLS 1.0 and 1.1: TLS 1.2 and 1.3 only */
+        extra[n_extra++] = (struct MHD_OptionItem){
+            MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+    }
+    extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+    pthread_mutex_lock(&s->log_mu);
+    s->log[0] = '\0';
+    pthread_mutex_unlock(&s->log_mu);
+    /* the logger goes first so it also sees complaints about later options */
+    l->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, l,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_ARRAY, extra,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
+        MHD_OPTION_CONNECTION_LIMIT, max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_END);
+    if (l->daemon == NULL) {
+        pthread_mutex_lock(&s->log_mu);
+        errfmt(errstr, errstr_size, "cannot listen on %s: %s", listen,
+               s->log[0] ? s->log : "MHD_start_daemon failed");
+        pthread_mutex_unlock(&s->log_mu);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    l->port = info != NULL ? info->port : 0;
+    if (l->port == 0) {
+        errfmt(errstr, errstr_size, "%s %s: cannot read the bound port", what, listen);
+        return -1;
+    }
+    return 0;
+}
+
+static void stop_daemons(struct ob_http_server *s)
+{
+    if (s->ops_listener.daemon != NULL)
+        MHD_stop_daemon(s->ops_listener.daemon);
+    s->ops_listener.daemon = NULL;
+    if (s->main.daemon != NULL)
+        MHD_stop_daemon(s->main.daemon);
+    s->main.daemon = NULL;
 }
 
 int ob_http_server_start(const struct ob_http_server_options *opt, struct ob_http_server **out,
@@ -992,9 +1536,7 @@ int ob_http_server_start(const struct ob_http_server_options *opt, struct ob_htt
 {
     struct ob_http_server *s = NULL;
     struct sockaddr_storage ss;
-    bool ipv6 = false, any6 = false, tls = false;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                         MHD_USE_ERROR_LOG;
+    bool ipv6, any6, tls = false;
 
     if (out != NULL)
         *out = NULL;
@@ -1002,9 +1544,15 @@ int ob_http_server_start(const struct ob_http_server_options *opt, struct ob_htt
         errfmt(errstr, errstr_size, "no options");
         return -1;
     }
+    /* checked here too so that a bad address fails before anything starts */
     if (parse_listen(opt->listen, &ss, &ipv6, &any6) != 0) {
         errfmt(errstr, errstr_size, "listen \"%s\": expected IPv4:port or [IPv6]:port, e.g. "
                "\"0.0.0.0:8080\" or \"[::1]:8080\"", opt->listen ? opt->listen : "(null)");
+        return -1;
+    }
+    if (opt->ops_listen != NULL && parse_listen(opt->ops_listen, &ss, &ipv6, &any6) != 0) {
+        errfmt(errstr, errstr_size, "ops_listen \"%s\": expected IPv4:port or [IPv6]:port, "
+               "e.g. \"127.0.0.1:9090\"", opt->ops_listen);
         return -1;
     }
     if ((opt->tls_cert == NULL) != (opt->tls_key == NULL)) {
@@ -1024,83 +1572,59 @@ int ob_http_server_start(const struct ob_http_server_options *opt, struct ob_htt
         return -1;
     }
     if (init_locks(s) != 0) {
+        free(s);
         errfmt(errstr, errstr_size, "out of memory or resources");
-        goto fail;
+        return -1;
     }
     s->max_pending = opt->max_pending ? opt->max_pending : OB_HTTP_SERVER_DEFAULT_PENDING;
     s->wake_fd = opt->wake_fd;
     s->metrics = opt->metrics;
     s->metrics_arg = opt->metrics_arg;
+    s->max_per_ip = opt->max_connections_per_ip;
+    s->request_timeout_ms = opt->request_timeout_ms ? opt->request_timeout_ms
+                                                    : OB_HTTP_SERVER_DEFAULT_REQUEST_TIMEOUT_MS;
+    s->body_budget = opt->max_body_memory ? opt->max_body_memory
+                                          : OB_HTTP_SERVER_DEFAULT_BODY_MEMORY;
+    atomic_init(&s->body_used, 0);
+    atomic_init(&s->ready, false);
+    s->main.callbacks = true;
+    s->main.ops = opt->ops_listen == NULL;
+    s->ops_listener.ops = true;
     if (copy_routes(s, opt, errstr, errstr_size) != 0)
         goto fail;
-    if (tls) {
-        size_t cert_len;
-        if (read_pem("tls_cert", opt->tls_cert, &s->tls_cert, &cert_len, errstr,
-                     errstr_size) != 0 ||
-            read_pem("tls_key", opt->tls_key, &s->tls_key, &s->tls_key_len, errstr,
-                     errstr_size) != 0)
-            goto fail;
-        flags |= MHD_USE_TLS;
-    }
+    if (tls && (read_pem("tls_cert", opt->tls_cert, &s->tls_cert, &(size_t){0}, errstr,
+                         errstr_size) != 0 ||
+                read_pem("tls_key", opt->tls_key, &s->tls_key, &s->tls_key_len, errstr,
+                         errstr_size) != 0))
+        goto fail;
     if (make_canned(s) != 0) {
         errfmt(errstr, errstr_size, "out of memory");
         goto fail;
     }
-
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
-    if (any6)
-        flags |= MHD_USE_DUAL_STACK;
-    else if (ipv6)
-        flags |= MHD_USE_IPv6;
-
-    /* Options that depend on the configuration. One thread is the internal
-     * polling thread alone: MHD warns about a pool of 0 or 1, so leave the
-     * option out then. */
-    unsigned threads = opt->threads ? opt->threads : DEFAULT_THREADS;
-    struct MHD_OptionItem extra[4];
-    size_t n_extra = 0;
-    if (threads >= 2)
-        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads,
-                                                   NULL};
-    if (tls) {
-        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
-        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
-    }
-    extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-
-    /* the logger goes first so it also sees complaints about later options */
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, s,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_ARRAY, extra,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, 10000u,
-        MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_END);
-    if (s->daemon == NULL) {
-        pthread_mutex_lock(&s->log_mu);
-        errfmt(errstr, errstr_size, "cannot listen on %s: %s", opt->listen,
-               s->log[0] ? s->log : "MHD_start_daemon failed");
-        pthread_mutex_unlock(&s->log_mu);
+    if (pthread_create(&s->sweeper, NULL, sweep, s) != 0) {
+        errfmt(errstr, errstr_size, "cannot start a thread");
         goto fail;
     }
+    s->sweeper_running = true;
+
+    unsigned threads = opt->threads ? opt->threads : DEFAULT_THREADS;
+    unsigned max_connections = opt->max_connections ? opt->max_connections
+                                                    : OB_HTTP_SERVER_DEFAULT_CONNECTIONS;
+    if (start_listener(s, &s->main, "listen", opt->listen, threads, max_connections, tls, errstr,
+                       errstr_size) != 0)
+        goto fail;
+    if (opt->ops_listen != NULL &&
+        start_listener(s, &s->ops_listener, "ops_listen", opt->ops_listen, OPS_THREADS,
+                       OPS_CONNECTIONS, false, errstr, errstr_size) != 0)
+        goto fail;
     pthread_mutex_lock(&s->log_mu);
     s->started = true;
     pthread_mutex_unlock(&s->log_mu);
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info != NULL ? info->port : 0;
-    if (s->port == 0) {
-        errfmt(errstr, errstr_size, "listen %s: cannot read the bound port", opt->listen);
-        MHD_stop_daemon(s->daemon);
-        goto fail;
-    }
     *out = s;
     return 0;
 
 fail:
+    stop_daemons(s);
     destroy(s);
     return -1;
 }
@@ -1160,12 +1684,12 @@ void ob_http_server_stop(struct ob_http_server *s)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->mu);
-    while (s->draining > 0 && s->daemon != NULL)
+    while (s->draining > 0 && s->main.daemon != NULL)
         if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&s->mu);
 
-    if (s->daemon != NULL)
-        MHD_stop_daemon(s->daemon);
+    stop_sweeper(s); /* MHD_stop_daemon() closes every connection anyway */
+    stop_daemons(s);
     destroy(s);
 }

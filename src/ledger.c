@@ -68,13 +68,17 @@
 #define CAP_LOG_MS (10 * 60 * 1000) /* "evicting before the TTL" at most this often */
 #define READER_CHECK_MS 10000     /* clear the reader slots of dead processes this often */
 
-/* Encoding of an entry, little-endian, version 1:
+/* Encoding of an entry, little-endian, version 2:
  *   u8 version, u8 state, i32 attempts, i64 first_attempt_ms, i64 updated_ms,
  *   i64 http_status, then status, warehouse_order_id, carrier, tracking_no
- *   and reason, each as u8 length + bytes (no NUL). */
+ *   and reason, each as u8 length + bytes (no NUL), then the crash guard:
+ *   u64 adapter_running, u8 crashes, u8 alone.
+ * Version 1 (written before the crash guard) is version 2 without the
+ * last three fields; it is still read. */
 #define ENTRY_V1 1
+#define ENTRY_V2 2
 #define ENTRY_MIN (2 + 4 + 3 * 8 + 5)
-#define ENTRY_MAX (ENTRY_MIN + 24 + 128 + 64 + 128 + 256)
+#define ENTRY_MAX (ENTRY_MIN + 24 + 128 + 64 + 128 + 256 + 10)
 
 /* Encoding of an order track ("orders" table), little-endian, version 1:
  *   u8 version, u8 current, u8 terminal, u8 seen_next, u32 emitted,
@@ -150,7 +154,7 @@ static size_t encode(const struct ob_ledger_entry *e, int64_t updated_ms,
 {
     unsigned char *p = buf;
 
-    *p++ = ENTRY_V1;
+    *p++ = ENTRY_V2;
     *p++ = (unsigned char)e->state;
     p = put_u64(p, (uint32_t)(int32_t)e->attempts, 4);
     p = put_u64(p, (uint64_t)e->first_attempt_ms, 8);
@@ -161,6 +165,9 @@ static size_t encode(const struct ob_ledger_entry *e, int64_t updated_ms,
     p = put_str(p, e->carrier, sizeof e->carrier);
     p = put_str(p, e->tracking_no, sizeof e->tracking_no);
     p = put_str(p, e->reason, sizeof e->reason);
+    p = put_u64(p, e->adapter_running, 8);
+    *p++ = (unsigned char)(e->crashes < 0 ? 0 : e->crashes > 255 ? 255 : e->crashes);
+    *p++ = (unsigned char)(e->alone != 0);
     return (size_t)(p - buf);
 }
 
@@ -197,14 +204,16 @@ static void get_str(struct reader *r, char *out, size_t cap)
     r->p += n;
 }
 
-/* Returns 0, or -1 when `v` is not a version 1 entry. */
+/* Returns 0, or -1 when `v` is not a version 1 or 2 entry. */
 static int decode(const MDB_val *v, struct ob_ledger_entry *e)
 {
     struct reader r = {v->mv_data, (const unsigned char *)v->mv_data + v->mv_size, 0};
     int64_t http;
+    uint64_t version;
 
     memset(e, 0, sizeof *e);
-    if (get_u64(&r, 1) != ENTRY_V1)
+    version = get_u64(&r, 1);
+    if (version != ENTRY_V1 && version != ENTRY_V2)
         return -1;
     e->state = (enum ob_ledger_state)get_u64(&r, 1);
     e->attempts = (int32_t)(uint32_t)get_u64(&r, 4);
@@ -216,6 +225,11 @@ static int decode(const MDB_val *v, struct ob_ledger_entry *e)
     get_str(&r, e->carrier, sizeof e->carrier);
     get_str(&r, e->tracking_no, sizeof e->tracking_no);
     get_str(&r, e->reason, sizeof e->reason);
+    if (version == ENTRY_V2) {
+        e->adapter_running = get_u64(&r, 8);
+        e->crashes = (int)get_u64(&r, 1);
+        e->alone = (int)get_u64(&r, 1);
+    }
     if (r.bad || r.p != r.end || e->state < OB_LEDGER_IN_FLIGHT || e->state > OB_LEDGER_DONE ||
         http < LONG_MIN || http > LONG_MAX)
         return -1;
@@ -352,7 +366,7 @@ static int delivery_evictable(const MDB_val *v)
 {
     const unsigned char *p = v->mv_data;
 
-    return v->mv_size < ENTRY_MIN || p[0] != ENTRY_V1 ||
+    return v->mv_size < ENTRY_MIN || (p[0] != ENTRY_V1 && p[0] != ENTRY_V2) ||
            (p[1] != OB_LEDGER_IN_FLIGHT && p[1] != OB_LEDGER_PARKED);
 }
 

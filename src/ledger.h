@@ -50,6 +50,11 @@ struct ob_ledger_entry {
     char carrier[64];
     char tracking_no[128];
     char reason[256];
+    /* The crash guard (bridge.c): an adapter about to run on this order
+     * marks the entry, durably, and clears the mark when it returns. */
+    uint64_t adapter_running; /* the marking process's incarnation; 0: no adapter running */
+    int crashes;              /* times a process died with the mark set */
+    int alone;                /* the mark was made with no other adapter run in between */
 };
 
 struct ob_ledger_options {

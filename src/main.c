@@ -232,6 +232,17 @@ static int cmd_check(int argc, char **argv)
         } else if (w->poll.interval_ms) {
             printf("  status polled every %ld ms\n", w->poll.interval_ms);
         }
+        if (w->tls.insecure_skip_verify) {
+            printf("  TLS: NOT VERIFIED (insecure_skip_verify)\n");
+            fprintf(stderr, "%s: WARNING: $.warehouses.%s.tls.insecure_skip_verify is true: its "
+                            "certificate and host name are NOT verified; development only\n",
+                    path, w->code);
+        } else if (strncmp(w->endpoint, "https://", 8) == 0) {
+            printf("  TLS 1.2+: verified against %s%s%s\n",
+                   w->tls.ca_file ? w->tls.ca_file : "the system store",
+                   w->tls.client_cert ? "; client certificate " : "",
+                   w->tls.client_cert ? w->tls.client_cert : "");
+        }
         ob_adapter_close(inst);
     }
     if (!bad)

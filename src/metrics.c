@@ -78,6 +78,8 @@ static const struct {
     {"breaker_opened", offsetof(struct ob_metrics, breaker_opened), "counter", "times a warehouse's circuit breaker opened"},
     {"rate_limited", offsetof(struct ob_metrics, rate_limited), "counter", "pushes that waited for the rate limit"},
     {"abandoned", offsetof(struct ob_metrics, abandoned), "counter", "orders left uncommitted at revoke or stop"},
+    {"crash_suspects", offsetof(struct ob_metrics, crash_suspects), "counter", "orders found with an adapter running when the bridge died: run alone"},
+    {"crashed", offsetof(struct ob_metrics, crashed), "counter", "orders that crashed the bridge pipeline.max_crashes times: dead-lettered"},
     {"callbacks", offsetof(struct ob_metrics, callbacks), "counter", "callback requests received"},
     {"callbacks_ok", offsetof(struct ob_metrics, callbacks_ok), "counter", "answered with success"},
     {"callbacks_forbidden", offsetof(struct ob_metrics, callbacks_forbidden), "counter", "bad signature, token, timestamp or source"},
@@ -93,6 +95,10 @@ static const struct {
     {"reports_late", offsetof(struct ob_metrics, reports_late), "counter", "emitted, but the order was already further"},
     {"reports_unmapped", offsetof(struct ob_metrics, reports_unmapped), "counter", "warehouse codes with no status: emitted raw"},
     {"reports_unknown_order", offsetof(struct ob_metrics, reports_unknown_order), "counter", "reports about an order unknown there"},
+    {"http_server_refused_per_ip", offsetof(struct ob_metrics, http_server_refused_per_ip), "counter", "connections closed at once: their address had http.max_connections_per_ip open"},
+    {"http_server_deadline_cut", offsetof(struct ob_metrics, http_server_deadline_cut), "counter", "connections closed: no whole request within http.request_timeout_ms"},
+    {"http_server_body_budget", offsetof(struct ob_metrics, http_server_body_budget), "counter", "requests answered 503: their body would pass http.max_body_memory_bytes"},
+    {"http_server_body_bytes", offsetof(struct ob_metrics, http_server_body_bytes), "gauge", "bytes of request bodies the HTTP server holds now"},
 };
 
 char *ob_metrics_text(const struct ob_metrics *m, size_t *len)

@@ -44,6 +44,8 @@ struct ob_metrics {
     _Atomic uint64_t breaker_opened;  /* times a warehouse's circuit breaker opened */
     _Atomic uint64_t rate_limited;    /* pushes that waited for the rate limit */
     _Atomic uint64_t abandoned;       /* orders left uncommitted at revoke or stop */
+    _Atomic uint64_t crash_suspects;  /* orders found with an adapter running when the bridge died */
+    _Atomic uint64_t crashed;         /* orders that crashed the bridge max_crashes times (DLQ) */
     /* status after the push: callbacks and polls */
     _Atomic uint64_t callbacks;               /* callback requests received */
     _Atomic uint64_t callbacks_ok;            /* answered with success */
@@ -60,6 +62,11 @@ struct ob_metrics {
     _Atomic uint64_t reports_late;            /* emitted, but the order was already further */
     _Atomic uint64_t reports_unmapped;        /* warehouse codes with no status: emitted raw */
     _Atomic uint64_t reports_unknown_order;   /* reports about an order unknown there */
+    /* the HTTP server's refusals, copied from its own counters at each GET /metrics */
+    _Atomic uint64_t http_server_refused_per_ip; /* connections over max_connections_per_ip */
+    _Atomic uint64_t http_server_deadline_cut;   /* connections closed at request_timeout_ms */
+    _Atomic uint64_t http_server_body_budget;    /* 503: max_body_memory_bytes reached */
+    _Atomic uint64_t http_server_body_bytes;     /* bytes of request bodies held now */
     struct ob_histogram latency;      /* consumed -> outcome acknowledged by Kafka */
 };
 

@@ -137,6 +137,7 @@ static int query_start(struct polled *w, const char *order_id, const struct ob_t
     }
     q->call.connect_timeout_ms = w->conf->connect_timeout_ms;
     q->call.timeout_ms = w->conf->timeout_ms;
+    q->call.tls = &w->conf->tls;
     q->call.done = on_answer;
     q->next = p->queries;
     if (p->queries)

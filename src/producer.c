@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "redact.h"
 
 struct ob_producer {
     rd_kafka_t *rk;
@@ -68,7 +69,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 int ob_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
                       size_t errstr_size)
 {
-    return rd_kafka_conf_set(conf, key, value, errstr, errstr_size) == RD_KAFKA_CONF_OK ? 0 : -1;
+    if (rd_kafka_conf_set(conf, key, value, errstr, errstr_size) == RD_KAFKA_CONF_OK)
+        return 0;
+    /* librdkafka quotes the value it refused, and it may be a secret */
+    if (errstr_size)
+        ob_redact(errstr);
+    return -1;
 }
 
 int ob_producer_create(const struct ob_config *cfg, int wake_fd, ob_delivery_cb cb, void *arg,
@@ -151,6 +157,20 @@ static void add_header(rd_kafka_headers_t *h, const char *name, const char *valu
         rd_kafka_header_add(h, name, -1, value, -1);
 }
 
+/* A header of free text (an error, a warehouse's words): secrets masked. */
+static void add_text_header(rd_kafka_headers_t *h, const char *name, const char *text)
+{
+    char *copy = text ? strdup(text) : NULL;
+
+    if (copy) {
+        ob_redact(copy);
+        rd_kafka_header_add(h, name, -1, copy, -1);
+    } else if (text) {
+        rd_kafka_header_add(h, name, -1, "(out of memory)", -1);
+    }
+    free(copy);
+}
+
 static void add_time_header(rd_kafka_headers_t *h, const char *name, int64_t epoch_ms)
 {
     char text[32];
@@ -215,7 +235,7 @@ rd_kafka_resp_err_t ob_producer_park(struct ob_producer *p, const rd_kafka_messa
     add_header(h, "ob.topic", info->topic);
     add_int_header(h, "ob.partition", info->partition);
     add_int_header(h, "ob.offset", info->offset);
-    add_header(h, "ob.error", info->reason);
+    add_text_header(h, "ob.error", info->reason);
     if (info->replay)
         add_header(h, "ob.replay", "1");
     err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->cfg->kafka.topic_retry),
@@ -237,7 +257,7 @@ rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafk
     rd_kafka_resp_err_t err;
 
     add_header(h, "ob.reason", info->reason_class);
-    add_header(h, "ob.error", info->message);
+    add_text_header(h, "ob.error", info->message);
     add_header(h, "ob.warehouse", info->warehouse);
     add_header(h, "ob.topic", info->topic);
     snprintf(num, sizeof(num), "%" PRId32, info->partition);

@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "redact.h"
+
 int64_t ob_now_epoch_ms(void)
 {
     struct timespec ts;
@@ -106,6 +108,23 @@ static int set_optional(json_t *obj, const char *key, const char *value)
     return value && *value ? set_string(obj, key, value) : 0;
 }
 
+/* Free text (a reason, a warehouse's words) may quote a secret a warehouse
+ * echoed back: masked, like everything that leaves the process. */
+static int set_text(json_t *obj, const char *key, const char *value)
+{
+    char *copy;
+    int rc;
+
+    if (!value || !*value)
+        return 0;
+    if (!(copy = strdup(value)))
+        return -1;
+    ob_redact(copy);
+    rc = set_string(obj, key, copy);
+    free(copy);
+    return rc;
+}
+
 char *ob_status_event_json(const struct ob_status_event *ev, size_t *len)
 {
     char now[32];
@@ -130,14 +149,14 @@ char *ob_status_event_json(const struct ob_status_event *ev, size_t *len)
     rc |= set_optional(doc, "warehouse_order_id", ev->warehouse_order_id);
     rc |= set_optional(doc, "carrier", ev->carrier);
     rc |= set_optional(doc, "tracking_no", ev->tracking_no);
-    rc |= set_optional(doc, "reason", ev->reason);
+    rc |= set_text(doc, "reason", ev->reason);
     rc |= set_string(doc, "source", ev->source);
     if (ev->raw_code && *ev->raw_code) {
         json_t *raw = json_object();
         rc |= raw ? 0 : -1;
         if (raw) {
             rc |= set_string(raw, "code", ev->raw_code);
-            rc |= set_optional(raw, "text", ev->raw_text);
+            rc |= set_text(raw, "text", ev->raw_text);
             rc |= json_object_set_new(doc, "raw", raw);
         }
     }

@@ -136,7 +136,7 @@ static void write_config(struct h_run *r, int i)
         char url[64];
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/", ob_sim_port(wh->s));
         json_t *block = json_pack(
-            "{s:s, s:s, s:{s:s}, s:I, s:I, s:I, s:I, s:I, s:I}", "adapter", "rest", "endpoint", url,
+            "{s:s, s:s, s:{s:s}, s:I, s:I, s:I, s:I, s:I, s:I}", "adapter", wh->adapter ? wh->adapter : "rest", "endpoint", url,
             "credentials", "token", "env:" TOKEN_ENV, "timeout_ms", (json_int_t)wh->timeout_ms,
             "connect_timeout_ms", (json_int_t)wh->connect_timeout_ms, "max_attempts",
             (json_int_t)wh->max_attempts, "backoff_ms", (json_int_t)wh->backoff_ms,
@@ -946,6 +946,7 @@ static void defaults(struct h_run *r)
         r->commit_interval_ms = 200;
     if (!r->shutdown_timeout_ms)
         r->shutdown_timeout_ms = 5000;
+
     if (!r->log_level)
         r->log_level = "info";
     if (!r->n_wh)

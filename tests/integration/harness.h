@@ -71,6 +71,7 @@ struct h_warehouse {
     long backoff_ms;          /* default 20 */
     long max_backoff_ms;      /* default 200 */
     long max_connections;     /* default 32 */
+    const char *adapter;      /* a name or a .so path; default "rest" */
     const char *issue4;       /* JSON object text merged into the warehouse block
                                  (attempts_in_memory, park_ms, rate_limit, circuit_breaker);
                                  left out in legacy mode */

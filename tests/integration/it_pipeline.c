@@ -307,6 +307,90 @@ static void scenario_replay(struct h_run *r)
            "%lu pushes\n", r->n_valid, st.requests - requests);
 }
 
+
+/* ---- poison pills (issue 10) ---- */
+
+static const char *const poison_ids[] = {"POISON-ENC-1", "POISON-DEC-1"};
+
+static int poison_done(struct h_run *r)
+{
+    if (!h_all_done(r))
+        return 0;
+    for (size_t i = 0; i < 2; i++)
+        if (!json_object_get(r->dlq_reasons, poison_ids[i]))
+            return 0;
+    return 1;
+}
+
+/* Read back until the bridge dies on its own; 1 when it did. */
+static int await_crash(struct h_run *r, double seconds, int *status)
+{
+    double deadline = h_now() + seconds;
+
+    while (h_now() < deadline) {
+        if (h_bridge_exited(r, 0, status))
+            return 1;
+        h_drain(r, 100); /* waits for records, or 100 ms */
+    }
+    return 0;
+}
+
+/* Two orders crash the bridge's adapter (tests/plugins/poison.c): one in
+ * encode, one in decode of the warehouse's answer, as on every restart.
+ * Each goes to the dead-letter topic as "crashed" after it crashed the
+ * bridge pipeline.max_crashes (2) times, the last time alone; every other
+ * order is ACCEPTED exactly once, and nothing else is blamed. */
+static void scenario_poison(struct h_run *r)
+{
+    int crashes = 0, status = 0;
+
+    h_produce(r, r->n_valid / 2);
+    for (size_t i = 0; i < 2; i++) {
+        size_t len;
+        char *doc = ob_sample_order(r->seed + 7, i, NULL, NULL);
+        json_t *o = doc ? json_loads(doc, 0, NULL) : NULL;
+        char *value;
+        if (!o || json_object_set_new(o, "order_id", json_string(poison_ids[i])) != 0 ||
+            !(value = json_dumps(o, JSON_COMPACT)))
+            h_die("cannot build a poison order");
+        len = strlen(value);
+        h_produce_raw(r, poison_ids[i], value, len);
+        free(value);
+        json_decref(o);
+        free(doc);
+    }
+    h_produce_all(r);
+    h_flush(r);
+    /* Each pill crashes the bridge twice at most: once beside other orders,
+     * once alone. Restart after each crash, as a supervisor would. */
+    while (crashes < 5 && await_crash(r, 60, &status)) {
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+              "the bridge exited with status 0x%x, not by the pill's abort()", status);
+        crashes++;
+        h_bridge_start(r, 0);
+    }
+    CHECK(crashes >= 2 && crashes <= 4, "%d crashes; expected 2 to 4 (2 per pill, at most)",
+          crashes);
+    CHECK(h_await(r, poison_done, 90, "every order accepted and both pills dead-lettered"),
+          "orders missing");
+    for (size_t i = 0; i < 2; i++) {
+        const char *got = json_string_value(json_object_get(r->dlq_reasons, poison_ids[i]));
+        CHECK(got && strcmp(got, "crashed") == 0, "%s: dead-letter reason '%s', expected 'crashed'",
+              poison_ids[i], got ? got : "(none)");
+    }
+    CHECK(r->foreign_dlq == 2, "%lu dead letters outside the plan, expected the 2 pills",
+          r->foreign_dlq);
+    CHECK(h_log_count(r, 0, "its adapter now runs alone") >= 2,
+          "the bridge did not say it isolated the suspects");
+    finish(r, 1);
+    printf("  poison: %d crashes; pills dead-lettered as crashed: %s %s, %s %s; %lu other "
+           "orders accepted\n", crashes, poison_ids[0],
+           json_string_value(json_object_get(r->dlq_reasons, poison_ids[0])) ? "yes" : "no",
+           poison_ids[1],
+           json_string_value(json_object_get(r->dlq_reasons, poison_ids[1])) ? "yes" : "no",
+           r->accepted);
+}
+
 int main(int argc, char **argv)
 {
     struct h_run r = {.name = "it_pipeline", .seed = SEED, .n_valid = 2000, .n_bridges = 1,
@@ -315,7 +399,7 @@ int main(int argc, char **argv)
     const char *scenario;
 
     if (argc != 2) {
-        fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay\n");
+        fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -345,6 +429,10 @@ int main(int argc, char **argv)
         wh->max_attempts = 2;
         wh->issue4 = "{\"attempts_in_memory\": 2, \"circuit_breaker\": "
                      "{\"consecutive_failures\": 0, \"error_rate\": 0}}";
+    } else if (strcmp(scenario, "poison") == 0) {
+        r.n_valid = 1000;
+        r.plain_config = 0; /* the ledger keeps the crash guard's marks */
+        wh->adapter = OB_POISON_ADAPTER;
     } else if (strcmp(scenario, "clean") != 0 && strcmp(scenario, "malformed") != 0) {
         fprintf(stderr, "unknown scenario %s\n", scenario);
         return 2;
@@ -360,6 +448,8 @@ int main(int argc, char **argv)
         scenario_ordered(&r);
     else if (strcmp(scenario, "replay") == 0)
         scenario_replay(&r);
+    else if (strcmp(scenario, "poison") == 0)
+        scenario_poison(&r);
     else
         scenario_orders(&r);
     printf("  %s: %lu orders, %lu ACCEPTED events, %lu dead letters in %.1f s\n", scenario,

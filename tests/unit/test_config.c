@@ -402,6 +402,11 @@ static void test_status_sources(void **state)
     assert_int_equal(cfg->http.max_pending, 10);
     ob_config_destroy(cfg);
 
+    /* a fractional minimum holds (it was cut to 0 by a long) */
+    fails_with("{" KAFKA ",'ledger':{'path':'/tmp/l'},'warehouses':{'W2':{'adapter':'ems',"
+               "'endpoint':'https://w2.example','poll':{'interval_ms':1000,'per_second':0}}}}",
+               "$.warehouses.W2.poll.per_second: must be a number from 0.01 to 1e+06");
+
     /* callbacks need the server and the ledger; polling the ledger */
     fails_with("{" KAFKA ",'warehouses':{'W1':{'adapter':'rest','endpoint':'https://w1.example',"
                "'callback':{'path':'/cb/W1'}}}}",

@@ -3,9 +3,15 @@
  * (multi) is the client; the test thread is also the "loop", waiting on the
  * wake pipe beside curl's sockets with curl_multi_poll().
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +64,8 @@ struct spec {
     const char *const *headers; /* NULL-terminated */
     size_t stream_len;       /* > 0: send this many bytes through the read callback */
     bool chunked;            /* ... chunked (no Content-Length) */
+    unsigned short port;     /* 0: the server's main port */
+    long timeout_ms;         /* 0: none */
 };
 
 struct fx {
@@ -140,7 +149,10 @@ static struct xfer *add(struct fx *f, const struct spec *sp)
     x->easy = curl_easy_init();
     assert_non_null(x->easy);
     snprintf(x->url, sizeof(x->url), "%s:%u%s",
-             sp->scheme_host ? sp->scheme_host : "http://127.0.0.1", f->port, sp->path);
+             sp->scheme_host ? sp->scheme_host : "http://127.0.0.1",
+             sp->port ? sp->port : f->port, sp->path);
+    if (sp->timeout_ms > 0)
+        curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, sp->timeout_ms);
     curl_easy_setopt(x->easy, CURLOPT_URL, x->url);
     curl_easy_setopt(x->easy, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -403,8 +415,9 @@ static void test_round_trip(void **state)
     fx_free(&f);
 }
 
-static char *metrics_text(void *arg, size_t *len)
+static char *metrics_text(void *arg, const struct ob_http_server_stats *http, size_t *len)
 {
+    (void)http;
     if (*(int *)arg)
         return NULL;
     *len = strlen("ob_up 1\n");
@@ -870,6 +883,583 @@ static void test_many_concurrent(void **state)
     fx_free(&f);
 }
 
+/* ---- hostile clients: raw sockets ----------------------------------------- */
+
+/* A blocking TCP connection from `src` (any 127.0.0.0/8 address: Linux
+ * routes all of it to lo) to 127.0.0.1:port. */
+static int raw_connect(const char *src, unsigned short port)
+{
+    struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+    assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &to.sin_addr), 1);
+    to.sin_port = htons(port);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    assert_int_equal(send(fd, text, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* Read until the server closes (true) or `ms` pass (false); what was read
+ * goes to buf (NUL-terminated, truncated). */
+static bool raw_read_to_close(int fd, int ms, char *buf, size_t size)
+{
+    int64_t end = mono_ms() + ms;
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (;;) {
+        int64_t left = end - mono_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        char tmp[4096];
+        ssize_t got = recv(fd, tmp, sizeof(tmp), 0);
+        if (got <= 0)
+            return true; /* end of file, or reset */
+        size_t keep = (size_t)got < size - 1 - n ? (size_t)got : size - 1 - n;
+        memcpy(buf + n, tmp, keep);
+        n += keep;
+        buf[n] = '\0';
+    }
+}
+
+static bool await_stats(struct ob_http_server *s, bool (*ok)(const struct ob_http_server_stats *,
+                                                            uint64_t), uint64_t want)
+{
+    int64_t end = mono_ms() + 5000;
+    struct ob_http_server_stats st;
+
+    do {
+        ob_http_server_get_stats(s, &st);
+        if (ok(&st, want))
+            return true;
+        usleep(2000); /* polling a counter: the server offers no event for it */
+    } while (mono_ms() < end);
+    return false;
+}
+
+static bool answered_at_least(struct fx *f, void *arg)
+{
+    return f->answered >= *(size_t *)arg;
+}
+
+static bool body_bytes_are(const struct ob_http_server_stats *st, uint64_t want)
+{
+    return st->body_bytes == want;
+}
+
+static char *metrics_stats(void *arg, const struct ob_http_server_stats *http, size_t *len)
+{
+    char text[256];
+    (void)arg;
+    *len = (size_t)snprintf(text, sizeof(text), "refused_per_ip %llu\ndeadline_cut %llu\n"
+                            "body_budget %llu\n", (unsigned long long)http->refused_per_ip,
+                            (unsigned long long)http->deadline_cut,
+                            (unsigned long long)http->body_budget);
+    return strdup(text);
+}
+
+/* The (cap+1)th connection from one address is closed unanswered; other
+ * addresses are not affected; the refusal is counted and on /metrics. */
+static void test_per_ip_cap(void **state)
+{
+    (void)state;
+    enum { CAP = 4 };
+    struct ob_http_server_options opt = {.max_connections_per_ip = CAP, .metrics = metrics_stats};
+    struct fx f;
+    int held[CAP];
+    char buf[2048];
+
+    fx_start(&f, &opt);
+    for (int i = 0; i < CAP; i++)
+        held[i] = raw_connect("127.0.0.1", f.port);
+    int over = raw_connect("127.0.0.1", f.port); /* the kernel accepts; the server closes */
+    assert_true(raw_read_to_close(over, 5000, buf, sizeof(buf)));
+    assert_string_equal(buf, ""); /* not a word */
+    close(over);
+
+    /* the ones within the cap are served ... */
+    for (int i = 0; i < CAP; i++) {
+        raw_send(held[i], "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_true(raw_read_to_close(held[i], 5000, buf, sizeof(buf)));
+        assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    }
+    /* ... and so is another address while 127.0.0.1 was at the cap */
+    int other = raw_connect("127.0.0.2", f.port);
+    raw_send(other, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_true(raw_read_to_close(other, 5000, buf, sizeof(buf)));
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_non_null(strstr(buf, "refused_per_ip 1\n"));
+    close(other);
+    for (int i = 0; i < CAP; i++)
+        close(held[i]);
+
+    struct ob_http_server_stats st;
+    ob_http_server_get_stats(f.s, &st);
+    assert_int_equal(st.refused_per_ip, 1);
+    fx_free(&f);
+}
+
+/* Send `prefix`, then one byte of `drip` every 200 ms until the server
+ * closes; returns the seconds from connect to close, -1 if it never did
+ * within 5 s. *dripped: the bytes trickled. */
+static double drip_until_cut(unsigned short port, const char *prefix, const char *drip,
+                             size_t *dripped)
+{
+    int64_t start = mono_ms();
+    int fd = raw_connect("127.0.0.1", port);
+    double took = -1;
+
+    *dripped = 0;
+    if (prefix[0] != '\0')
+        raw_send(fd, prefix);
+    while (mono_ms() - start < 5000) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 200) > 0) {
+            char tmp[512];
+            if (recv(fd, tmp, sizeof(tmp), 0) <= 0) {
+                took = (double)(mono_ms() - start) / 1000.0;
+                break;
+            }
+            continue;
+        }
+        if (drip[0] != '\0') {
+            if (send(fd, &drip[*dripped % strlen(drip)], 1, MSG_NOSIGNAL) != 1) {
+                took = (double)(mono_ms() - start) / 1000.0;
+                break;
+            }
+            (*dripped)++;
+        }
+    }
+    close(fd);
+    return took;
+}
+
+/* request_timeout_ms is a deadline for the whole request: bytes trickling
+ * in (headers or body) do not extend it, and a silent connection gets the
+ * same. The time the loop holds a request is not counted. */
+static void test_request_deadline(void **state)
+{
+    (void)state;
+    const struct ob_http_route routes[] = {{.prefix = "/cb", .id = 0}};
+    struct ob_http_server_options opt = {.routes = routes, .n_routes = 1,
+                                         .request_timeout_ms = 1000};
+    struct fx f;
+    size_t dripped;
+
+    fx_start(&f, &opt);
+    double body = drip_until_cut(f.port, "POST /cb HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+                                 "z", &dripped);
+    print_message("body drip: cut after %.2f s, %zu bytes dripped\n", body, dripped);
+    assert_true(body >= 0.9 && body < 2.0);
+    assert_true(dripped >= 3); /* it kept sending until the end */
+    double headers = drip_until_cut(f.port, "POST /cb HTTP/1.1\r\nHost: x\r\n", "X-Slow: a\r\n",
+                                    &dripped);
+    print_message("header drip: cut after %.2f s\n", headers);
+    assert_true(headers >= 0.9 && headers < 2.0);
+    double line = drip_until_cut(f.port, "", "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &dripped);
+    assert_true(line >= 0.9 && line < 2.0);
+    double silent = drip_until_cut(f.port, "", "", &dripped);
+    print_message("request line drip %.2f s, silent %.2f s\n", line, silent);
+    assert_true(silent >= 0.9 && silent < 2.0);
+
+    struct ob_http_server_stats st;
+    ob_http_server_get_stats(f.s, &st);
+    assert_int_equal(st.deadline_cut, 4);
+    assert_int_equal(st.handed_over, 0);
+
+    /* a request the loop holds past the deadline is still answered, and
+     * its kept-alive connection gets a fresh deadline for the next one */
+    struct xfer *held = add(&f, &(struct spec){.path = "/cb", .body = "held"});
+    wait_taken(&f, 1);
+    usleep(1300 * 1000); /* the thing under test: longer than the deadline */
+    answer(&f, f.taken[0], 200, "", "{}");
+    wait_done(&f);
+    expect_status(held, 200);
+    struct xfer *next = add(&f, &(struct spec){.path = "/cb", .body = "next"});
+    wait_taken(&f, 2);
+    answer(&f, f.taken[1], 200, "", "{}");
+    wait_done(&f);
+    expect_status(next, 200);
+    assert_int_equal(next->connects, 0); /* the same connection */
+    ob_http_server_get_stats(f.s, &st);
+    assert_int_equal(st.deadline_cut, 4);
+    fx_free(&f);
+}
+
+/* Bodies held at once never pass max_body_memory: near-complete bodies
+ * beyond it are answered 503 (Retry-After) without being read. */
+static void test_body_budget(void **state)
+{
+    (void)state;
+    enum { BODY = 16000, N = 10, FIT = 4 };
+    const struct ob_http_route routes[] = {{.prefix = "/cb", .id = 0, .max_body = BODY}};
+    struct ob_http_server_options opt = {.routes = routes, .n_routes = 1,
+                                         .max_body_memory = 64 * 1024};
+    static char chunk[BODY];
+    char head[128], buf[2048];
+    int fds[N];
+    struct fx f;
+
+    memset(chunk, 'b', sizeof(chunk));
+    fx_start(&f, &opt);
+    f.on_take = echo;
+    snprintf(head, sizeof(head), "POST /cb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+             "Content-Length: %d\r\n\r\n", BODY);
+    for (int i = 0; i < N; i++) {
+        fds[i] = raw_connect("127.0.0.1", f.port);
+        raw_send(fds[i], head);
+        if (i < FIT) {
+            /* all but the last byte; the whole body is reserved at once */
+            assert_int_equal(send(fds[i], chunk, BODY - 1, MSG_NOSIGNAL), BODY - 1);
+            assert_true(await_stats(f.s, body_bytes_are, (uint64_t)(i + 1) * (BODY + 1)));
+            continue;
+        }
+        assert_true(raw_read_to_close(fds[i], 5000, buf, sizeof(buf)));
+        assert_non_null(strstr(buf, "HTTP/1.1 503"));
+        assert_non_null(strstr(buf, "Retry-After: 1"));
+    }
+    struct ob_http_server_stats st;
+    ob_http_server_get_stats(f.s, &st);
+    assert_int_equal(st.body_budget, N - FIT);
+    assert_int_equal(st.body_bytes, FIT * (BODY + 1));
+
+    /* a chunked body outgrowing what is left: dropped, then 503 */
+    struct xfer *chunked = add(&f, &(struct spec){.path = "/cb", .stream_len = 3000,
+                                                  .chunked = true});
+    run(&f, xfer_done, chunked);
+    expect_status(chunked, 503);
+    ob_http_server_get_stats(f.s, &st);
+    assert_int_equal(st.body_budget, N - FIT + 1);
+    assert_int_equal(st.body_bytes, FIT * (BODY + 1));
+
+    /* the held ones complete and are answered; the budget is free again */
+    for (int i = 0; i < FIT; i++)
+        raw_send(fds[i], "b");
+    size_t fit = FIT;
+    run(&f, answered_at_least, &fit); /* echo() answers each at once */
+    for (int i = 0; i < FIT; i++) {
+        assert_true(raw_read_to_close(fds[i], 5000, buf, sizeof(buf)));
+        assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    }
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    assert_true(await_stats(f.s, body_bytes_are, 0));
+    struct xfer *after = add(&f, &(struct spec){.path = "/cb", .stream_len = BODY});
+    wait_done(&f);
+    expect_status(after, 200);
+    fx_free(&f);
+}
+
+/* With ops_listen, /metrics, /healthz and /readyz are there alone. */
+static void test_ops_listener(void **state)
+{
+    (void)state;
+    const struct ob_http_route routes[] = {{.prefix = "/cb", .id = 0}};
+    int broken = 0;
+    struct ob_http_server_options opt = {.routes = routes, .n_routes = 1,
+                                         .ops_listen = "127.0.0.1:0", .metrics = metrics_text,
+                                         .metrics_arg = &broken};
+    struct fx f;
+
+    fx_start(&f, &opt);
+    unsigned short ops = ob_http_server_ops_port(f.s);
+    assert_true(ops > 0 && ops != f.port);
+    f.on_take = echo;
+    struct xfer *metrics = add(&f, &(struct spec){.method = "GET", .path = "/metrics", .port = ops});
+    struct xfer *health = add(&f, &(struct spec){.method = "GET", .path = "/healthz", .port = ops});
+    struct xfer *unready = add(&f, &(struct spec){.method = "GET", .path = "/readyz", .port = ops});
+    struct xfer *cb_on_ops = add(&f, &(struct spec){.path = "/cb", .body = "x", .port = ops});
+    struct xfer *main_metrics = add(&f, &(struct spec){.method = "GET", .path = "/metrics"});
+    struct xfer *main_health = add(&f, &(struct spec){.method = "GET", .path = "/healthz"});
+    struct xfer *main_ready = add(&f, &(struct spec){.method = "GET", .path = "/readyz"});
+    struct xfer *cb = add(&f, &(struct spec){.path = "/cb", .body = "x"});
+    wait_done(&f);
+    expect_status(metrics, 200);
+    assert_string_equal(metrics->body, "ob_up 1\n");
+    expect_status(health, 200);
+    expect_status(unready, 503);
+    expect_status(cb_on_ops, 404);
+    expect_status(main_metrics, 404);
+    expect_status(main_health, 404);
+    expect_status(main_ready, 404);
+    expect_status(cb, 200);
+    ob_http_server_set_ready(f.s, 1);
+    struct xfer *ready = add(&f, &(struct spec){.method = "GET", .path = "/readyz", .port = ops});
+    wait_done(&f);
+    expect_status(ready, 200);
+    assert_string_equal(ready->body, "ready\n");
+    fx_free(&f);
+
+    /* without ops_listen: all on the main listener, as before */
+    opt.ops_listen = NULL;
+    fx_start(&f, &opt);
+    assert_int_equal(ob_http_server_ops_port(f.s), 0);
+    struct xfer *m = add(&f, &(struct spec){.method = "GET", .path = "/metrics"});
+    struct xfer *r = add(&f, &(struct spec){.method = "GET", .path = "/readyz"});
+    wait_done(&f);
+    expect_status(m, 200);
+    expect_status(r, 503);
+    fx_free(&f);
+
+    /* a bad ops address fails the start */
+    struct ob_http_server_options bad = {.listen = "127.0.0.1:0", .ops_listen = "localhost:1",
+                                         .wake_fd = -1};
+    expect_start_error(&bad, "ops_listen", NULL);
+}
+
+/* ---- attack: slowloris, body hoarding and a connection flood at once ------ */
+
+enum attack_kind { SLOW, HOARD, FLOOD };
+
+struct attacker {
+    enum attack_kind kind;
+    char src[16];
+    int fd;             /* -1: closed; reconnect at next_ms */
+    int64_t next_ms;    /* SLOW: next byte; closed: reconnect */
+    size_t sent;        /* HOARD: body bytes sent */
+    bool answered_503;
+};
+
+struct attack {
+    unsigned short port;
+    struct attacker *a;
+    size_t n;
+    atomic_bool stop;
+    /* results */
+    uint64_t connects, closed_by_server, got_503;
+    uint64_t closed[3]; /* by enum attack_kind */
+};
+
+#define HOARD_BODY 1000000
+#define HOARD_SENT (HOARD_BODY - 1000) /* nearly complete, then silence */
+
+static void attacker_open(struct attack *at, struct attacker *a, int64_t now)
+{
+    struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return;
+    inet_pton(AF_INET, a->src, &from.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons(at->port);
+    if (bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0 ||
+        connect(fd, (struct sockaddr *)&to, sizeof(to)) != 0) {
+        close(fd);
+        a->next_ms = now + 100;
+        return;
+    }
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    at->connects++;
+    a->fd = fd;
+    a->sent = 0;
+    a->next_ms = now;
+    const char *head = a->kind == SLOW ? "POST /cb HTTP/1.1\r\nHost: x\r\n"
+                       : a->kind == HOARD ? "POST /cb HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                                            "1000000\r\n\r\n"
+                                          : "";
+    if (head[0] != '\0' && send(fd, head, strlen(head), MSG_NOSIGNAL) < 0) {
+        /* seen as closed below */
+    }
+}
+
+static void *attack_main(void *arg)
+{
+    struct attack *at = arg;
+    static char junk[65536];
+    struct pollfd *pfd = calloc(at->n, sizeof(*pfd));
+
+    assert_non_null(pfd);
+    memset(junk, 'h', sizeof(junk));
+    while (!atomic_load(&at->stop)) {
+        int64_t now = mono_ms();
+        for (size_t i = 0; i < at->n; i++) {
+            struct attacker *a = &at->a[i];
+            if (a->fd < 0 && now >= a->next_ms)
+                attacker_open(at, a, now);
+            if (a->fd < 0)
+                continue;
+            if (a->kind == SLOW && now >= a->next_ms) {
+                if (send(a->fd, "X", 1, MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
+                    /* seen as closed below */
+                }
+                a->next_ms = now + 300; /* one byte every 300 ms */
+            } else if (a->kind == HOARD && a->sent < HOARD_SENT) {
+                size_t want = HOARD_SENT - a->sent;
+                ssize_t n = send(a->fd, junk, want < sizeof(junk) ? want : sizeof(junk),
+                                 MSG_NOSIGNAL);
+                if (n > 0)
+                    a->sent += (size_t)n;
+            }
+        }
+        for (size_t i = 0; i < at->n; i++)
+            pfd[i] = (struct pollfd){.fd = at->a[i].fd, .events = POLLIN};
+        if (poll(pfd, at->n, 20) <= 0)
+            continue;
+        now = mono_ms();
+        for (size_t i = 0; i < at->n; i++) {
+            struct attacker *a = &at->a[i];
+            if (a->fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char tmp[1024];
+            ssize_t n = recv(a->fd, tmp, sizeof(tmp) - 1, 0);
+            if (n > 0) {
+                tmp[n] = '\0';
+                if (strstr(tmp, " 503 ") != NULL && !a->answered_503) {
+                    a->answered_503 = true;
+                    at->got_503++;
+                }
+                continue;
+            }
+            if (n < 0 && errno == EAGAIN)
+                continue;
+            close(a->fd);
+            a->fd = -1;
+            a->answered_503 = false;
+            a->next_ms = now + 100; /* and come back */
+            at->closed_by_server++;
+            at->closed[a->kind]++;
+        }
+    }
+    for (size_t i = 0; i < at->n; i++)
+        if (at->a[i].fd >= 0)
+            close(at->a[i].fd);
+    free(pfd);
+    return NULL;
+}
+
+static long rss_kib(void)
+{
+    FILE *fp = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+
+    if (fp == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(fp);
+    return kib;
+}
+
+/*
+ * Hundreds of slowloris connections (from ten loopback addresses, each
+ * under the per-address cap), 40 clients hoarding near-complete 1 MB
+ * bodies and one address opening far more connections than its cap, all
+ * at once and reconnecting when cut, for 6 s. Meanwhile a legitimate
+ * client sends a callback every 200 ms: each must be answered in < 2 s.
+ */
+static void test_attack(void **state)
+{
+    (void)state;
+    enum { SLOW_ADDRS = 10, SLOW_PER_ADDR = 30, HOARD_ADDRS = 4, HOARD_PER_ADDR = 10,
+           FLOOD_N = 100, CAP = 32, ATTACK_MS = 6000, LEGIT_EVERY_MS = 200 };
+    const struct ob_http_route routes[] = {{.prefix = "/cb", .id = 0}};
+    const size_t budget = 8u << 20;
+    struct ob_http_server_options opt = {.routes = routes, .n_routes = 1,
+                                         .max_connections_per_ip = CAP,
+                                         .request_timeout_ms = 1500,
+                                         .max_body_memory = budget};
+    struct attack at = {.n = SLOW_ADDRS * SLOW_PER_ADDR + HOARD_ADDRS * HOARD_PER_ADDR + FLOOD_N};
+    struct fx f;
+
+    at.a = calloc(at.n, sizeof(*at.a));
+    assert_non_null(at.a);
+    size_t k = 0;
+    for (int i = 0; i < SLOW_ADDRS; i++)
+        for (int j = 0; j < SLOW_PER_ADDR; j++, k++)
+            at.a[k] = (struct attacker){.kind = SLOW, .fd = -1};
+    for (int i = 0; i < HOARD_ADDRS; i++)
+        for (int j = 0; j < HOARD_PER_ADDR; j++, k++)
+            at.a[k] = (struct attacker){.kind = HOARD, .fd = -1};
+    for (int j = 0; j < FLOOD_N; j++, k++)
+        at.a[k] = (struct attacker){.kind = FLOOD, .fd = -1};
+    k = 0;
+    for (int i = 0; i < SLOW_ADDRS; i++)
+        for (int j = 0; j < SLOW_PER_ADDR; j++)
+            snprintf(at.a[k++].src, sizeof(at.a[0].src), "127.0.0.%d", 2 + i);
+    for (int i = 0; i < HOARD_ADDRS; i++)
+        for (int j = 0; j < HOARD_PER_ADDR; j++)
+            snprintf(at.a[k++].src, sizeof(at.a[0].src), "127.0.1.%d", 2 + i);
+    for (int j = 0; j < FLOOD_N; j++)
+        snprintf(at.a[k++].src, sizeof(at.a[0].src), "127.0.2.2");
+
+    long rss_before = rss_kib();
+    fx_start(&f, &opt);
+    f.on_take = echo;
+    at.port = f.port;
+    pthread_t attacker;
+    assert_int_equal(pthread_create(&attacker, NULL, attack_main, &at), 0);
+
+    int64_t start = mono_ms();
+    double worst = 0, sum = 0;
+    uint64_t peak_body = 0;
+    size_t legit = 0;
+    long rss_peak = rss_before;
+    while (mono_ms() - start < ATTACK_MS) {
+        int64_t sent_at = mono_ms();
+        char body[32];
+        snprintf(body, sizeof(body), "legit-%zu", legit);
+        struct xfer *x = add(&f, &(struct spec){.path = "/cb/legit", .body = body,
+                                                .timeout_ms = 2000});
+        run(&f, xfer_done, x);
+        expect_status(x, 200);
+        assert_non_null(strstr(x->body, body));
+        double took = (double)(mono_ms() - sent_at) / 1000.0;
+        worst = took > worst ? took : worst;
+        sum += took;
+        legit++;
+        struct ob_http_server_stats st;
+        ob_http_server_get_stats(f.s, &st);
+        peak_body = st.body_bytes > peak_body ? st.body_bytes : peak_body;
+        assert_true(st.body_bytes <= budget);
+        long rss = rss_kib();
+        rss_peak = rss > rss_peak ? rss : rss_peak;
+        /* pacing the legitimate client, not waiting for an event */
+        int64_t next = sent_at + LEGIT_EVERY_MS;
+        while (mono_ms() < next)
+            usleep((useconds_t)((next - mono_ms()) * 1000));
+    }
+    atomic_store(&at.stop, true);
+    pthread_join(attacker, NULL);
+
+    struct ob_http_server_stats st;
+    ob_http_server_get_stats(f.s, &st);
+    print_message("attack: %zu legit callbacks, worst %.3f s, mean %.3f s; attacker connects "
+                  "%llu, closed by the server %llu, 503 seen %llu\n",
+                  legit, worst, sum / (double)legit, (unsigned long long)at.connects,
+                  (unsigned long long)at.closed_by_server, (unsigned long long)at.got_503);
+    print_message("attack: closed by the server: slow %llu, hoarding %llu, flood %llu\n",
+                  (unsigned long long)at.closed[SLOW], (unsigned long long)at.closed[HOARD],
+                  (unsigned long long)at.closed[FLOOD]);
+    print_message("attack: refused_per_ip %llu, deadline_cut %llu, body_budget %llu, peak body "
+                  "bytes %llu of %zu; RSS %ld -> peak %ld KiB\n",
+                  (unsigned long long)st.refused_per_ip, (unsigned long long)st.deadline_cut,
+                  (unsigned long long)st.body_budget, (unsigned long long)peak_body, budget,
+                  rss_before, rss_peak);
+    assert_true(legit >= ATTACK_MS / LEGIT_EVERY_MS / 2);
+    assert_true(worst < 2.0);
+    assert_true(st.refused_per_ip > 0);
+    assert_true(st.deadline_cut > 0);
+    assert_true(st.body_budget > 0);
+    /* every trickling connection was cut at least once (deadline 1.5 s) */
+    assert_true(at.closed[SLOW] >= SLOW_ADDRS * SLOW_PER_ADDR);
+    fx_free(&f);
+    free(at.a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -884,6 +1474,11 @@ int main(void)
         cmocka_unit_test(test_stop_with_pending),
         cmocka_unit_test(test_tls),
         cmocka_unit_test(test_many_concurrent),
+        cmocka_unit_test(test_per_ip_cap),
+        cmocka_unit_test(test_request_deadline),
+        cmocka_unit_test(test_body_budget),
+        cmocka_unit_test(test_ops_listener),
+        cmocka_unit_test(test_attack),
     };
     curl_global_init(CURL_GLOBAL_ALL);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

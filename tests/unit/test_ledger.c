@@ -679,6 +679,11 @@ static void test_corrupt_values(void **state)
     size_t n;
 
     put_ok(l, "good");
+    struct ob_ledger_entry marked = entry(OB_LEDGER_IN_FLIGHT);
+    marked.adapter_running = 0x0123456789abcdefULL;
+    marked.crashes = 3;
+    marked.alone = 1;
+    assert_int_equal(ob_ledger_put(l, "marked", &marked), 0);
     ob_ledger_close(l);
 
     raw_begin(&r, f->path, "deliveries");
@@ -686,8 +691,12 @@ static void test_corrupt_values(void **state)
     n = v.mv_size;
     assert_true(n > 31 && n < sizeof good);
     memcpy(good, v.mv_data, n);
-    assert_int_equal(good[0], 1); /* version */
+    assert_int_equal(good[0], 2); /* version */
     assert_int_equal(good[1], OB_LEDGER_DONE);
+    /* version 1, written before the crash guard: version 2 less its last 10 bytes */
+    memcpy(bad, good, n);
+    bad[0] = 1;
+    raw_put(&r, "v1", bad, n - 10);
 
     raw_put(&r, "short", good, n - 1);
     memcpy(bad, good, n);
@@ -710,6 +719,15 @@ static void test_corrupt_values(void **state)
 
     l = open_ledger(f);
     assert_int_equal(ob_ledger_get(l, "good", NULL), 1);
+    struct ob_ledger_entry got;
+    assert_int_equal(ob_ledger_get(l, "v1", &got), 1);
+    assert_int_equal(got.state, OB_LEDGER_DONE);
+    assert_string_equal(got.status, "ACCEPTED");
+    assert_true(got.adapter_running == 0 && got.crashes == 0 && got.alone == 0);
+    assert_int_equal(ob_ledger_get(l, "marked", &got), 1);
+    assert_true(got.adapter_running == 0x0123456789abcdefULL);
+    assert_int_equal(got.crashes, 3);
+    assert_int_equal(got.alone, 1);
     static const char *const corrupt[] = {"short", "long",    "version", "state",
                                           "strlen", "nul", "garbage", "empty"};
     for (size_t i = 0; i < sizeof corrupt / sizeof *corrupt; i++) {
@@ -720,9 +738,9 @@ static void test_corrupt_values(void **state)
         }
     }
 
-    assert_int_equal(ob_ledger_count(l), 9);
+    assert_int_equal(ob_ledger_count(l), 11);
     assert_int_equal(ob_ledger_expire(l, ob_now_epoch_ms(), 100), 8);
-    assert_int_equal(ob_ledger_count(l), 1);
+    assert_int_equal(ob_ledger_count(l), 3);
     assert_int_equal(ob_ledger_get(l, "good", NULL), 1);
     ob_ledger_close(l);
 }

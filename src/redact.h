@@ -1,0 +1,35 @@
+/*
+ * redact.h — secret values never leave the process.
+ *
+ * The config registers every secret it resolves (env:/file: references);
+ * whatever text is about to leave the process (a log line, a dead-letter
+ * or retry header, a status event's reason, a command's error output) goes
+ * through ob_redact() first, whichever library wrote it: librdkafka quoting a
+ * property value, a warehouse echoing our key, a plugin's error message.
+ *
+ * Each secret is matched as written, URL-encoded (RFC 3986 and Java
+ * flavours) and in base64. Secrets shorter than OB_REDACT_MIN bytes are not
+ * registered: masking every "1" in a message would hide more than it keeps.
+ */
+#ifndef OB_REDACT_H
+#define OB_REDACT_H
+
+#include <stddef.h>
+
+#define OB_REDACT_MIN 4
+#define OB_REDACT_MASK "****"
+
+/* Register a secret. Returns 0, 1 when it is too short to register, -1 when
+ * the registry is full or out of memory (the caller should refuse to run).
+ * Thread-safe; the registry keeps a cleansed copy until ob_redact_clear(). */
+int ob_redact_add(const char *secret);
+
+/* Replace every form of every registered secret in the NUL-terminated
+ * `text` with OB_REDACT_MASK, in place (the text never grows). Returns the
+ * new length. */
+size_t ob_redact(char *text);
+
+/* Forget every secret (cleansed). For tests and exit. */
+void ob_redact_clear(void);
+
+#endif

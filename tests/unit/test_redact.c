@@ -1,0 +1,217 @@
+/*
+ * test_redact.c — nothing leaves the process raw (issue 10, item 6): log
+ * lines with control characters escaped, secret values masked in every
+ * form whichever library wrote the message, file: secrets others may read
+ * warned about or refused.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include <orderbridge/sdk.h>
+
+#include "config.h"
+#include "log.h"
+#include "producer.h"
+#include "redact.h"
+#include "status.h"
+
+#include "support.h"
+
+#define SECRET "s3cr3t/K+y=="
+
+/* Everything written to stderr while `fn` runs, NUL-terminated. */
+static char *capture_stderr(void (*fn)(void *), void *arg)
+{
+    char path[] = "/tmp/ob-test-redact-XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    size_t len = 0;
+    char *text;
+
+    assert_true(fd >= 0 && saved >= 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    text = read_file(path, &len);
+    unlink(path);
+    assert_non_null(text);
+    return text;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    ob_redact_clear();
+    return 0;
+}
+
+static void test_every_form_masked(void **state)
+{
+    (void)state;
+    struct ob_buf url, b64;
+    char text[512];
+
+    assert_int_equal(ob_redact_add(SECRET), 0);
+    assert_int_equal(ob_redact_add(SECRET), 0); /* twice is once */
+    assert_int_equal(ob_redact_add("abc"), 1);  /* too short to mask */
+    ob_buf_init(&url, 256);
+    ob_buf_init(&b64, 256);
+    assert_int_equal(ob_url_encode(SECRET, strlen(SECRET), OB_URL_RFC3986, &url), 0);
+    assert_int_equal(ob_base64_encode(SECRET, strlen(SECRET), &b64), 0);
+    snprintf(text, sizeof text, "raw %s url %s b64 %s abc", SECRET, url.data, b64.data);
+    size_t n = ob_redact(text);
+    assert_int_equal(n, strlen(text));
+    assert_string_equal(text, "raw **** url **** b64 **** abc");
+    ob_buf_reset(&url);
+    ob_buf_reset(&b64);
+}
+
+static void log_hostile(void *arg)
+{
+    (void)arg;
+    ob_log_write(OB_LOG_ERROR, "tr\nace", "warehouse answered: %s",
+                 "bad\n2026-01-01T00:00:00.000Z error forged line\x1b[31m red \x7f " SECRET);
+}
+
+/* Regression: a warehouse's error body or an order's field with a newline
+ * and an escape sequence forged log lines (src/log.c wrote messages raw). */
+static void test_log_line_escaped_and_redacted(void **state)
+{
+    (void)state;
+    assert_int_equal(ob_redact_add(SECRET), 0);
+    char *out = capture_stderr(log_hostile, NULL);
+    /* one line, ending in its only newline */
+    assert_non_null(strchr(out, '\n'));
+    assert_int_equal(strchr(out, '\n') - out, (ptrdiff_t)strlen(out) - 1);
+    assert_null(strchr(out, '\x1b'));
+    assert_null(strchr(out, '\x7f'));
+    assert_contains(out, "[tr\\nace] warehouse answered: bad\\n2026-01-01T00:00:00.000Z error "
+                         "forged line\\x1b[31m red \\x7f ****");
+    assert_null(strstr(out, SECRET));
+    free(out);
+}
+
+/* Regression: librdkafka's "Invalid value ... for configuration property"
+ * carried a resolved secret into `check` and the log. */
+static void test_librdkafka_message_redacted(void **state)
+{
+    (void)state;
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    assert_int_equal(ob_redact_add(SECRET), 0);
+    assert_int_equal(ob_kafka_conf_set(conf, "security.protocol", SECRET, errstr, sizeof errstr),
+                     -1);
+    assert_null(strstr(errstr, SECRET));
+    assert_contains(errstr, "****");
+    rd_kafka_conf_destroy(conf);
+}
+
+/* A warehouse echoing our key in its refusal: the status event's reason
+ * and raw text leave the process on Kafka. */
+static void test_status_event_redacted(void **state)
+{
+    (void)state;
+    size_t len;
+    assert_int_equal(ob_redact_add(SECRET), 0);
+    struct ob_status_event ev = {.order_id = "SO1", .warehouse = "W", .status = "REJECTED",
+                                 .source = "push", .reason = "bad sign for key " SECRET,
+                                 .raw_code = "E1", .raw_text = "key=" SECRET};
+    char *json = ob_status_event_json(&ev, &len);
+    assert_non_null(json);
+    assert_null(strstr(json, SECRET));
+    assert_contains(json, "\"reason\":\"bad sign for key ****\"");
+    assert_contains(json, "\"text\":\"key=****\"");
+    free(json);
+}
+
+/* The config registers what it resolves; a shared secret file warns, or
+ * is refused with secrets.file_permissions "refuse". */
+struct parse_args {
+    const char *text;
+    int rc;
+    char err[2048];
+};
+
+static void parse_config(void *arg)
+{
+    struct parse_args *a = arg;
+    struct ob_config *cfg = NULL;
+    a->rc = ob_config_parse(a->text, strlen(a->text), NULL, &cfg, a->err, sizeof a->err);
+    ob_config_destroy(cfg);
+}
+
+static void test_secret_files(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ob-test-secret-XXXXXX", text[2048];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, SECRET "\n", strlen(SECRET) + 1), (ssize_t)strlen(SECRET) + 1);
+    close(fd);
+    static const char fmt[] =
+        "{'kafka':{'bootstrap_servers':'k:9092'},%s"
+        "'warehouses':{'W':{'adapter':'rest','endpoint':'http://127.0.0.1:1',"
+        "'credentials':{'key':'file:%s'}}}}";
+
+    /* 0600: silent, and the value is masked from then on */
+    snprintf(text, sizeof text, fmt, "", path);
+    struct parse_args a = {.text = J(text)};
+    char *out = capture_stderr(parse_config, &a);
+    assert_int_equal(a.rc, 0);
+    assert_string_equal(out, "");
+    free(out);
+    char probe[64] = "x " SECRET " y";
+    ob_redact(probe);
+    assert_string_equal(probe, "x **** y");
+
+    /* 0644: a warning naming the path and mode, never the value */
+    assert_int_equal(chmod(path, 0644), 0);
+    out = capture_stderr(parse_config, &a);
+    assert_int_equal(a.rc, 0);
+    assert_contains(out, "$.warehouses.W.credentials.key: file \"");
+    assert_contains(out, "is readable or writable by group or others (mode 0644)");
+    assert_null(strstr(out, SECRET));
+    free(out);
+
+    /* refused when asked */
+    snprintf(text, sizeof text, fmt, "'secrets':{'file_permissions':'refuse'},", path);
+    a.text = J(text);
+    out = capture_stderr(parse_config, &a);
+    assert_int_equal(a.rc, -1);
+    assert_contains(a.err, "$.warehouses.W.credentials.key: file \"");
+    assert_contains(a.err, "(mode 0644); chmod 600 it");
+    free(out);
+
+    /* and a typo in the option is caught */
+    snprintf(text, sizeof text, fmt, "'secrets':{'file_permissions':'deny'},", path);
+    a.text = J(text);
+    out = capture_stderr(parse_config, &a);
+    assert_int_equal(a.rc, -1);
+    assert_contains(a.err, "$.secrets.file_permissions: must be \"warn\" or \"refuse\"");
+    free(out);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_every_form_masked, setup),
+        cmocka_unit_test_setup(test_log_line_escaped_and_redacted, setup),
+        cmocka_unit_test_setup(test_librdkafka_message_redacted, setup),
+        cmocka_unit_test_setup(test_status_event_redacted, setup),
+        cmocka_unit_test_setup(test_secret_files, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
