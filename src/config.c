@@ -243,7 +243,7 @@ static const struct opt http_opts[] = {
         "host:port serving /metrics, /healthz and /readyz instead of listen"),
     INT("max_connections", "10000", C(http.max_connections), 1, 1000000,
         "connections open at once; more are closed unanswered"),
-    INT("max_connections_per_ip", "64", C(http.max_connections_per_ip), 0, 1000000,
+    INT("max_connections_per_ip", "256", C(http.max_connections_per_ip), 0, 1000000,
         "connections open at once from one address; more are closed unanswered; 0: no cap"),
     LONG("request_timeout_ms", "10000", C(http.request_timeout_ms), 100, 3600000L,
          "a whole request (headers and body) must arrive within this; bytes do not extend it"),

@@ -558,11 +558,13 @@ static char *setup(const char *listen, const char *log_level)
                                                       "per_second", 2000, "max_in_flight", 8));
         json_object_set_new(jwhs, whs[w].code, jw);
     }
-    root = json_pack("{s:{s:s, s:s, s:{s:s}}, s:{s:s}, s:{s:i, s:i}, s:{s:s}, s:[s], s:{s:s},"
-                     " s:o}",
+    /* Every simulator calls back from 127.0.0.1, with up to max_in_flight
+     * connections each: as behind a proxy, no per-address cap. */
+    root = json_pack("{s:{s:s, s:s, s:{s:s}}, s:{s:s, s:i}, s:{s:i, s:i}, s:{s:s}, s:[s],"
+                     " s:{s:s}, s:o}",
                      "kafka", "bootstrap_servers", ob_mock_bootstraps(mock), "group_id",
                      "it-status", "consumer", "session.timeout.ms", "6000", "http", "listen",
-                     listen, "pipeline", "commit_interval_ms", 200, "shutdown_timeout_ms", 5000,
+                     listen, "max_connections_per_ip", 0, "pipeline", "commit_interval_ms", 200, "shutdown_timeout_ms", 5000,
                      "ledger", "path", ledger, "adapter_path", OB_ADAPTER_DIR, "log", "level",
                      log_level, "warehouses", jwhs);
     char *text = json_dumps(root, JSON_INDENT(1));

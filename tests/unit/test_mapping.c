@@ -258,6 +258,16 @@ static void test_render_errors(void **state)
     assert_non_null(strstr(err, "is an object or array"));
     assert_null(render("{{ @secret }}", OB_MAPPING_TEXT, order, err, sizeof err));
     assert_non_null(strstr(err, "unknown variable"));
+    /* Regression (issue 10): a render error quoted the value, and variables
+     * are credentials. Order values are still quoted. */
+    static const char *const on_secret[] = {
+        "{{ @credential.partner_id | fen }}", "{{ @credential.partner_id | number }}",
+        "{{ @credential.partner_id | map:'a=b' }}", "{{ @credential.partner_id | yuan }}"};
+    for (size_t i = 0; i < sizeof on_secret / sizeof *on_secret; i++) {
+        assert_null(render(on_secret[i], OB_MAPPING_JSON, order, err, sizeof err));
+        if (strstr(err, "PARTNER-1") || !strstr(err, "(value withheld)"))
+            fail_msg("%s: %s", on_secret[i], err);
+    }
     assert_null(render("{{ @index }}", OB_MAPPING_TEXT, order, err, sizeof err));
     assert_non_null(strstr(err, "outside {{#each}}"));
     assert_null(render("{{ remark | encrypt:pii }}", OB_MAPPING_TEXT, order, err, sizeof err));
