@@ -1004,14 +1004,7 @@ static void job_encode_and_send(struct job *job)
         job_finish(job, "DELIVERY_FAILED", "encode_failed", msg);
         return;
     }
-    if (!job->attempts_here && b->ledger && !guarded(b)) {
-        struct ob_ledger_entry e = {
-            .state = OB_LEDGER_IN_FLIGHT,
-            .attempts = job->attempts + 1,
-            .first_attempt_ms = job->first_attempt_ms ? job->first_attempt_ms : ob_now_epoch_ms(),
-        };
-        ob_ledger_put(b->ledger, job->idem_key, &e);
-    }
+    /* With a ledger, the crash guard's mark was its in-flight entry. */
     job->attempts++;
     job->attempts_here++;
     if (job->attempts > 1)

@@ -683,17 +683,10 @@ static void test_malformed_bodies(void **state)
         "</processStatus><remark>&e;</remark></process></request>";
     assert_int_equal(signed_call(&c, REPORT, laughs), OB_CALLBACK_MALFORMED);
     assert_contains(c.res.reason, "DTD");
-    size_t ent = 40000, refs = 40000, o = 0;
-    char *quad = malloc(ent + refs * 3 + 256);
-    assert_non_null(quad);
-    o += (size_t)sprintf(quad, "<!DOCTYPE request [<!ENTITY q \"");
-    memset(quad + o, 'Q', ent);
-    o += ent;
-    o += (size_t)sprintf(quad + o, "\">]><request><order><orderCode>SO-1</orderCode></order>"
-                                   "<process><processStatus>PICK</processStatus><remark>");
-    for (size_t i = 0; i < refs; i++)
-        o += (size_t)sprintf(quad + o, "&q;");
-    sprintf(quad + o, "</remark></process></request>");
+    size_t o;
+    char *quad = quadratic_xml("<request><order><orderCode>SO-1</orderCode></order><process>"
+                               "<processStatus>PICK</processStatus><remark>",
+                               "</remark></process></request>", 40000, 40000, &o);
     assert_int_equal(signed_call(&c, REPORT, quad), OB_CALLBACK_MALFORMED);
     assert_contains(c.res.reason, "DTD");
     free(quad);

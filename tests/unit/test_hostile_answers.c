@@ -22,6 +22,7 @@
 
 #include "dispatch.h" /* OB_HTTP_MAX_BODY: the most of an answer the bridge keeps */
 #include "fuzz.h"
+#include "support.h"
 
 struct bomb {
     const char *name;
@@ -81,18 +82,10 @@ static int setup(void **state)
              "<deliveryOrderId>&g;</deliveryOrderId></response>", &len),
         len, "text/xml");
 
-    /* quadratic blowup: one 40 KB entity referenced 40,000 times, 160 KB */
-    size_t ent = 40000, refs = 40000, o = 0;
-    b = malloc(ent + refs * 3 + 256);
-    assert_non_null(b);
-    o += (size_t)sprintf(b, "<?xml version=\"1.0\"?><!DOCTYPE response [<!ENTITY q \"");
-    memset(b + o, 'Q', ent);
-    o += ent;
-    o += (size_t)sprintf(b + o, "\">]><response><flag>success</flag><message>");
-    for (size_t i = 0; i < refs; i++)
-        o += (size_t)sprintf(b + o, "&q;");
-    o += (size_t)sprintf(b + o, "</message></response>");
-    add("quadratic blowup", b, o, "text/xml");
+    /* one 40 KB entity referenced 40,000 times: 160 KB that expanded to 1.6 GB */
+    b = quadratic_xml("<response><flag>success</flag><message>", "</message></response>", 40000,
+                      40000, &len);
+    add("quadratic blowup", b, len, "text/xml");
 
     add("external entity",
         text("<?xml version=\"1.0\"?><!DOCTYPE response [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
@@ -109,7 +102,7 @@ static int setup(void **state)
     /* as much as the dispatcher keeps of an answer, one string of escapes */
     b = malloc(OB_HTTP_MAX_BODY + 1);
     assert_non_null(b);
-    o = (size_t)sprintf(b, "{\"success\":\"");
+    size_t o = (size_t)sprintf(b, "{\"success\":\"");
     while (o + 6 + 2 < OB_HTTP_MAX_BODY)
         o += (size_t)sprintf(b + o, "\\u0041");
     o += (size_t)sprintf(b + o, "\"}");

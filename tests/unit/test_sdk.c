@@ -27,6 +27,8 @@
 
 #include <orderbridge/sdk.h>
 
+#include "support.h"
+
 /* ------------------------------------------------------------------------ */
 /* Helpers: hex here is written independently of the SDK's                  */
 
@@ -1569,16 +1571,8 @@ static void test_xml_read_refuses_bombs(void **state)
 
     /* quadratic blowup: one 40 KB entity referenced 40,000 times (160 KB
      * that became 1.6 GB through xmlNodeGetContent) */
-    size_t ent = 40000, refs = 40000, o = 0;
-    char *quad = malloc(ent + refs * 3 + 200);
-    assert_non_null(quad);
-    o += (size_t)sprintf(quad, "<!DOCTYPE r [<!ENTITY a \"");
-    memset(quad + o, 'A', ent);
-    o += ent;
-    o += (size_t)sprintf(quad + o, "\">]><response><flag>");
-    for (size_t i = 0; i < refs; i++)
-        o += (size_t)sprintf(quad + o, "&a;");
-    o += (size_t)sprintf(quad + o, "</flag></response>");
+    size_t o;
+    char *quad = quadratic_xml("<response><flag>", "</flag></response>", 40000, 40000, &o);
     assert_null(ob_xml_read(quad, o, err, sizeof err));
     assert_non_null(strstr(err, "DTD"));
     free(quad);
