@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <libxml/parser.h>
+#include <libxml/xmlerror.h>
 #include <libxml/tree.h>
 #include <libxml/xmlstring.h>
 #include <libxml/xmlwriter.h>
@@ -170,11 +171,22 @@ static int too_deep(xmlNode *root, int max)
     return 0;
 }
 
+/* libxml2 prints some errors (a failed encoding conversion) through its
+ * generic handler, to stderr, whatever the parse options: raw bytes of the
+ * input, around our log. Silenced while we parse. */
+static void quiet(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
 struct _xmlDoc *ob_xml_read(const void *data, size_t len, char *errstr, size_t errstr_size)
 {
     xmlParserCtxtPtr ctxt = NULL;
     xmlDocPtr doc = NULL;
     const char *why = NULL;
+    xmlGenericErrorFunc saved_fn;
+    void *saved_ctx;
 
     pthread_once(&init_once, init_libxml);
     if (!data || len == 0)
@@ -193,8 +205,12 @@ struct _xmlDoc *ob_xml_read(const void *data, size_t len, char *errstr, size_t e
     }
     /* No XML_PARSE_NOENT (entities stay unexpanded), no DTDLOAD, no
      * XINCLUDE, no HUGE (libxml2's own text and depth limits stay on). */
+    saved_fn = xmlGenericError;
+    saved_ctx = xmlGenericErrorContext;
+    xmlSetGenericErrorFunc(NULL, quiet);
     doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL,
                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlSetGenericErrorFunc(saved_ctx, saved_fn);
     if (!doc || !ctxt->wellFormed) {
         ob_strlcpyf(errstr, errstr_size, "not well-formed XML (libxml2 error %d at line %d)",
                     ctxt->lastError.code, ctxt->lastError.line);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <orderbridge/adapter.h>
 
@@ -84,6 +85,28 @@ static inline const char *req_header(const struct ob_request *req, const char *n
         }
     }
     return found;
+}
+
+/* Everything written to stderr while `fn` runs, NUL-terminated. */
+static inline char *capture_stderr(void (*fn)(void *), void *arg)
+{
+    char path[] = "/tmp/ob-test-redact-XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    size_t len = 0;
+    char *text;
+
+    assert_true(fd >= 0 && saved >= 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    text = read_file(path, &len);
+    unlink(path);
+    assert_non_null(text);
+    return text;
 }
 
 /* The quadratic blowup of issue 10: a DTD declaring one `ent`-byte entity

@@ -27,28 +27,6 @@
 
 #define SECRET "s3cr3t/K+y=="
 
-/* Everything written to stderr while `fn` runs, NUL-terminated. */
-static char *capture_stderr(void (*fn)(void *), void *arg)
-{
-    char path[] = "/tmp/ob-test-redact-XXXXXX";
-    int fd = mkstemp(path), saved = dup(2);
-    size_t len = 0;
-    char *text;
-
-    assert_true(fd >= 0 && saved >= 0);
-    fflush(stderr);
-    dup2(fd, 2);
-    fn(arg);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    close(fd);
-    text = read_file(path, &len);
-    unlink(path);
-    assert_non_null(text);
-    return text;
-}
-
 static int setup(void **state)
 {
     (void)state;
