@@ -926,10 +926,16 @@ static void gate_run_one(struct job *job)
     char key[sizeof job->idem_key];
 
     memcpy(key, job->idem_key, sizeof key);
-    if (job->state == JOB_GATE_ENCODE)
+    if (job->state == JOB_GATE_ENCODE && job_draining(job)) {
+        /* revoked or stopping while it waited: parked, as from its lane */
+        b->warehouses[job->wh].active--;
+        job->state = JOB_NEW;
+        job_park(job, 0, "partition revoked or stopping");
+    } else if (job->state == JOB_GATE_ENCODE) {
         job_encode_and_send(job);
-    else
+    } else {
         job_classify(job);
+    }
     guard_clear(b, key);
 }
 

@@ -50,7 +50,7 @@ static const char replay_help[] =
     "                      (2026-11-11T00:00:00Z), a date (2026-11-11, UTC), or an\n"
     "                      age (90m, 12h, 2d)\n"
     "      --reason CLASS  only letters with this ob.reason (rejected,\n"
-    "                      retries_exhausted, encode_failed, unroutable)\n"
+    "                      retries_exhausted, encode_failed, crashed, unroutable)\n"
     "      --dry-run       print what would be replayed, send nothing\n"
     "\n"
     "Exit status: 0 every selected letter was replayed (or would be); 1 a Kafka\n"
@@ -59,7 +59,7 @@ static const char replay_help[] =
 /* Reasons that depend on the warehouse or the config, which may have been
  * fixed since. The others are about the message itself. */
 static const char *const replayable[] = {"rejected", "retries_exhausted", "encode_failed",
-                                         "unroutable"};
+                                         "crashed", "unroutable"};
 
 struct replay {
     const struct ob_config *cfg;
