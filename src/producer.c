@@ -160,10 +160,9 @@ static void add_header(rd_kafka_headers_t *h, const char *name, const char *valu
 /* A header of free text (an error, a warehouse's words): secrets masked. */
 static void add_text_header(rd_kafka_headers_t *h, const char *name, const char *text)
 {
-    char *copy = text ? strdup(text) : NULL;
+    char *copy = ob_redact_dup(text);
 
     if (copy) {
-        ob_redact(copy);
         rd_kafka_header_add(h, name, -1, copy, -1);
     } else if (text) {
         rd_kafka_header_add(h, name, -1, "(out of memory)", -1);

@@ -104,6 +104,15 @@ size_t ob_redact(char *text)
     return o;
 }
 
+char *ob_redact_dup(const char *text)
+{
+    char *copy = text ? strdup(text) : NULL;
+
+    if (copy)
+        ob_redact(copy);
+    return copy;
+}
+
 void ob_redact_clear(void)
 {
     pthread_rwlock_wrlock(&lock);

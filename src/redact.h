@@ -29,6 +29,11 @@ int ob_redact_add(const char *secret);
  * new length. */
 size_t ob_redact(char *text);
 
+/* A malloc()ed copy of `text` with the secrets masked: the form free text
+ * takes on its way out (a header, an event's reason). NULL when `text` is
+ * NULL or memory runs out. */
+char *ob_redact_dup(const char *text);
+
 /* Forget every secret (cleansed). For tests and exit. */
 void ob_redact_clear(void);
 

@@ -117,9 +117,8 @@ static int set_text(json_t *obj, const char *key, const char *value)
 
     if (!value || !*value)
         return 0;
-    if (!(copy = strdup(value)))
+    if (!(copy = ob_redact_dup(value)))
         return -1;
-    ob_redact(copy);
     rc = set_string(obj, key, copy);
     free(copy);
     return rc;
