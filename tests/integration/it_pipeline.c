@@ -378,8 +378,11 @@ static void scenario_poison(struct h_run *r)
         CHECK(got && strcmp(got, "crashed") == 0, "%s: dead-letter reason '%s', expected 'crashed'",
               poison_ids[i], got ? got : "(none)");
     }
-    CHECK(r->foreign_dlq == 2, "%lu dead letters outside the plan, expected the 2 pills",
-          r->foreign_dlq);
+    /* Only the pills are dead-lettered. A pill may be twice: a crash between
+     * its dead letter and the ledger write repeats it (docs/operations.md). */
+    CHECK(json_object_size(r->dlq_reasons) == 2 && r->foreign_dlq >= 2,
+          "dead letters for %zu keys (%lu records outside the plan), expected the 2 pills",
+          json_object_size(r->dlq_reasons), r->foreign_dlq);
     CHECK(h_log_count(r, 0, "its adapter now runs alone") >= 2,
           "the bridge did not say it isolated the suspects");
     finish(r, 1);
