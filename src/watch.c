@@ -29,7 +29,10 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char *bootstraps, cons
         rd_kafka_conf_set(conf, "socket.timeout.ms", "10000", errstr, errstr_size) ||
         (group && rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size)) ||
         (type == RD_KAFKA_CONSUMER &&
-         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size)) ||
+         (rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+          /* A reset (offset out of range, a truncation seen after a leader
+           * change) must read again, never skip unread records to the end. */
+          rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size))) ||
         (type == RD_KAFKA_PRODUCER &&
          (rd_kafka_conf_set(conf, "message.max.bytes", "33554432", errstr, errstr_size) ||
           rd_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size) ||
