@@ -3,7 +3,7 @@
  * warehouse and its outcome back to Kafka.
  *
  * One thread. The consumer's and producer's queues and the stop request
- * all write to one wake-up pipe that curl_multi_poll() watches beside the
+ * all write to one wake-up pipe that the dispatcher's epoll set watches beside the
  * HTTP sockets, so the loop sleeps only when there is truly nothing to do.
  *
  * A job is one Kafka message, from the orders topic or the retry topic.

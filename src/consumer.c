@@ -315,7 +315,11 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
     if (ob_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "client.id", "orderbridge-consumer", errstr, errstr_size) ||
-        ob_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size))
+        ob_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
+        /* Latency: librdkafka's 500 ms wait for a fetch to fill is the p99
+         * of a quiet hour. Memory: 16 MB of prefetched orders, not 64. */
+        ob_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", errstr, errstr_size))
         goto fail;
     if (ob_kafka_conf_apply(conf, cfg->kafka.properties, cfg->kafka.n_properties,
                             "$.kafka.properties", errstr, errstr_size) ||

@@ -1,10 +1,13 @@
 #include "dispatch.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <orderbridge/sdk.h>
 
@@ -13,6 +16,7 @@
 
 #define EASY_POOL_MAX 1024
 #define TLS_NOTES 32
+#define EPOLL_BATCH 256
 
 /* When a warehouse's TLS was last the subject of a WARN, to repeat it only
  * so often. Keyed by its struct ob_tls_conf (NULL: calls without one). */
@@ -21,14 +25,68 @@ struct tls_note {
     uint64_t at_ms;
 };
 
+/*
+ * curl is driven by curl_multi_socket_action(): it tells us which sockets
+ * to watch (on_socket) and when to call it back (on_timer); one epoll set
+ * holds those sockets and the caller's wake-up fd. Only sockets with news
+ * are handed to curl, so a turn costs what happened, not what is open.
+ */
 struct ob_dispatch {
     CURLM *multi;
+    int epfd;
+    int wake_fd;     /* in the epoll set since the first poll, or -1 */
+    int timer_armed; /* curl asked to be called at timer_due_ms */
+    uint64_t timer_due_ms;
     struct ob_http_call *running; /* list of calls in flight, for abort */
     CURL *pool[EASY_POOL_MAX]; /* idle easy handles, reused to save setup */
     size_t n_pool;
     struct tls_note insecure[TLS_NOTES], failed[TLS_NOTES];
     size_t n_insecure, n_failed;
 };
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* curl: watch `s` for `what`, or no longer. socketp is non-NULL once added. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct ob_dispatch *d = userp;
+    struct epoll_event ev = {.data.fd = s};
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        /* ENOENT/EBADF when curl closed it already: epoll dropped it then */
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(d->multi, s, NULL);
+        return 0;
+    }
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    /* A number curl closed and reused may still be, or no longer be, in the set. */
+    if (epoll_ctl(d->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0 &&
+        epoll_ctl(d->epfd, socketp ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev) != 0) {
+        OB_ERR("epoll_ctl on an HTTP socket: %s", strerror(errno));
+        return -1; /* curl fails the transfer: a retryable transport error */
+    }
+    if (!socketp)
+        curl_multi_assign(d->multi, s, d);
+    return 0;
+}
+
+/* curl: call curl_multi_socket_action(CURL_SOCKET_TIMEOUT) in timeout_ms (-1: never). */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct ob_dispatch *d = userp;
+
+    (void)multi;
+    d->timer_armed = timeout_ms >= 0;
+    d->timer_due_ms = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    return 0;
+}
 
 int ob_dispatch_create(const struct ob_dispatch_options *opt, struct ob_dispatch **out)
 {
@@ -37,11 +95,19 @@ int ob_dispatch_create(const struct ob_dispatch_options *opt, struct ob_dispatch
     *out = NULL;
     if (!d)
         return -1;
-    d->multi = curl_multi_init();
+    d->wake_fd = -1;
+    d->epfd = epoll_create1(EPOLL_CLOEXEC);
+    d->multi = d->epfd >= 0 ? curl_multi_init() : NULL;
     if (!d->multi) {
+        if (d->epfd >= 0)
+            close(d->epfd);
         free(d);
         return -1;
     }
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
     curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                       opt && opt->max_host_connections > 0 ? opt->max_host_connections : 64L);
     curl_multi_setopt(d->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
@@ -89,6 +155,7 @@ void ob_dispatch_destroy(struct ob_dispatch *d)
     for (size_t i = 0; i < d->n_pool; i++)
         curl_easy_cleanup(d->pool[i]);
     curl_multi_cleanup(d->multi);
+    close(d->epfd);
     free(d);
 }
 
@@ -161,13 +228,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     call->resp_headers[call->resp.n_headers].value = value_copy;
     call->resp.n_headers++;
     return len;
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* 1 when `tls` was not noted in the last interval_ms; notes it then. */
@@ -370,25 +430,62 @@ static void complete(struct ob_dispatch *d, CURL *easy, CURLcode result)
     call->done(call);
 }
 
-int ob_dispatch_poll(struct ob_dispatch *d, int wake_fd, int timeout_ms)
+static void complete_finished(struct ob_dispatch *d)
 {
-    struct curl_waitfd extra = {.fd = wake_fd, .events = CURL_WAIT_POLLIN, .revents = 0};
     CURLMsg *msg;
-    int running = 0, queued;
+    int queued;
 
-    if (curl_multi_poll(d->multi, wake_fd >= 0 ? &extra : NULL, wake_fd >= 0 ? 1 : 0, timeout_ms,
-                        NULL) != CURLM_OK)
-        return -1;
-    if (curl_multi_perform(d->multi, &running) != CURLM_OK)
-        return -1;
-    for (;;) {
-        msg = curl_multi_info_read(d->multi, &queued);
-        if (!msg)
-            break;
+    while ((msg = curl_multi_info_read(d->multi, &queued)))
         if (msg->msg == CURLMSG_DONE)
             complete(d, msg->easy_handle, msg->data.result);
+}
+
+int ob_dispatch_poll(struct ob_dispatch *d, int wake_fd, int timeout_ms)
+{
+    struct epoll_event evs[EPOLL_BATCH];
+    int n, running, woke = 0;
+
+    if (wake_fd != d->wake_fd) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = wake_fd};
+        if (d->wake_fd >= 0)
+            epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->wake_fd, NULL);
+        d->wake_fd = -1;
+        if (wake_fd >= 0 && epoll_ctl(d->epfd, EPOLL_CTL_ADD, wake_fd, &ev) != 0)
+            return -1;
+        d->wake_fd = wake_fd;
     }
-    return (extra.revents & CURL_WAIT_POLLIN) ? 1 : 0;
+    if (d->timer_armed) {
+        uint64_t now = mono_ms();
+        int until = d->timer_due_ms <= now ? 0 : (int)(d->timer_due_ms - now);
+        if (timeout_ms < 0 || until < timeout_ms)
+            timeout_ms = until;
+    }
+    n = epoll_wait(d->epfd, evs, EPOLL_BATCH, timeout_ms);
+    if (n < 0 && errno != EINTR)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd, flags = 0;
+        if (fd == d->wake_fd) {
+            woke = 1;
+            continue;
+        }
+        if (evs[i].events & EPOLLIN)
+            flags |= CURL_CSELECT_IN;
+        if (evs[i].events & EPOLLOUT)
+            flags |= CURL_CSELECT_OUT;
+        if (evs[i].events & (EPOLLERR | EPOLLHUP))
+            flags |= CURL_CSELECT_ERR;
+        if (curl_multi_socket_action(d->multi, fd, flags, &running) != CURLM_OK)
+            return -1;
+    }
+    /* on_timer may arm it again from inside the call */
+    if (d->timer_armed && d->timer_due_ms <= mono_ms()) {
+        d->timer_armed = 0;
+        if (curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+            return -1;
+    }
+    complete_finished(d);
+    return woke;
 }
 
 void ob_http_call_reset(struct ob_http_call *call)

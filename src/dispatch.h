@@ -3,8 +3,9 @@
  *
  * Non-blocking: many calls in flight on one thread, connections kept alive
  * and reused per host. The bridge's event loop calls ob_dispatch_poll(),
- * which waits on curl's sockets and one extra wake-up fd, advances every
- * transfer, and calls each finished call's done() callback.
+ * which waits (epoll) on curl's sockets and one extra wake-up fd, advances
+ * the transfers whose sockets or timers are due (curl_multi_socket_action),
+ * and calls each finished call's done() callback.
  */
 #ifndef OB_DISPATCH_H
 #define OB_DISPATCH_H
