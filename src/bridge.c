@@ -997,7 +997,9 @@ static void job_encode_and_send(struct job *job)
     char err[512] = "";
 
     ob_http_call_reset(&job->call);
-    if (ad->plugin.vt.encode(ad->state, &job->po->order, &delivery, &job->call.req, err,
+    if ((!(ad->plugin.vt.flags & OB_ADAPTER_NO_DOC) &&
+         ob_order_doc(job->po, err, sizeof(err)) != 0) ||
+        ad->plugin.vt.encode(ad->state, &job->po->order, &delivery, &job->call.req, err,
                              sizeof(err)) != 0 ||
         !job->call.req.url || !job->call.req.method) {
         ob_http_call_reset(&job->call);
@@ -1220,8 +1222,9 @@ static void job_begin(struct job *job)
     rd_kafka_message_t *msg = job->msg;
     struct ob_order_problem problem;
 
-    if (ob_order_parse(msg->payload, msg->len, (size_t)b->cfg->pipeline.max_order_bytes, &job->po,
-                       &problem) != 0) {
+    /* No jansson tree: decoded later only for an adapter that reads it. */
+    if (ob_order_parse_lean(msg->payload, msg->len, (size_t)b->cfg->pipeline.max_order_bytes,
+                            &job->po, &problem) != 0) {
         OB_METRIC_ADD(&b->metrics, invalid, 1);
         memcpy(job->order_id, problem.order_id, sizeof(job->order_id));
         /* Undecodable: the key is the order_id by contract, if it looks like one. */

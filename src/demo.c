@@ -313,11 +313,10 @@ static int make_config(struct demo *d, char *err, size_t err_size)
         return -1;
     }
     cfg = json_pack(
-        "{s:{s:s, s:s, s:{s:s}}, s:{s:s}, s:{s:i, s:i, s:i}, s:{s:s}, s:{s:s}, s:o,"
+        "{s:{s:s, s:s}, s:{s:s}, s:{s:i, s:i, s:i}, s:{s:s}, s:{s:s}, s:o,"
         " s:{s:[{s:s, s:{s:[s]}, s:s}, {s:s, s:{s:[s, s]}, s:s}, {s:s, s:{s:[s]}, s:s}],"
         "    s:{s:s}, s:s}}",
         "kafka", "bootstrap_servers", ob_mock_bootstraps(d->mock), "group_id", DEMO_GROUP,
-        "consumer", "fetch.wait.max.ms", "10",
         "http", "listen", "127.0.0.1:0",
         "pipeline", "max_in_flight", 2048, "commit_interval_ms", 500, "shutdown_timeout_ms", 10000,
         "ledger", "path", d->ledger_dir,

@@ -1,10 +1,14 @@
 /*
  * order.c — decode and validate an order.v1 Kafka message.
  *
- * Hot path: runs once per consumed message. One jansson parse, one malloc()
- * for the result (struct + items array together), no per-field allocation:
- * every string in struct ob_order points into the json_t document (or at a
- * static default / enum literal). Messages are only formatted on failure.
+ * Hot path: runs once per consumed message. One pass of yajl's parser
+ * builds a flat tree (nodes and string bytes in two growing arrays, no
+ * allocation per value); then one malloc() holds the result: the struct,
+ * the items array, the strings and a copy of the message. Every string in
+ * struct ob_order points into that block (or at a static default / enum
+ * literal). Messages are only formatted on failure. The jansson document
+ * adapters may read (order->doc) is decoded only when one asks for it
+ * (ob_order_doc), from the copy.
  *
  * Validation walks contracts/order.v1.schema.json in its "properties" order
  * (and each sub-object in its own properties order), so the first problem
@@ -12,20 +16,58 @@
  */
 #include "order.h"
 
+#include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
 #include <jansson.h>
+#include <yajl/yajl_parse.h>
 
 #include <orderbridge/sdk.h>
 
 #define OB_ORDER_ID_MAX 64
 #define OB_ITEMS_MAX 500
 #define OB_REMARK_MAX 1024 /* Unicode code points */
+#define MAX_DEPTH 2048     /* as jansson's parser */
+
+/* ------------------------------------------------------------------------ */
+/* The flat tree                                                             */
+
+enum jv_type { JV_NULL, JV_BOOL, JV_INT, JV_REAL, JV_STRING, JV_OBJECT, JV_ARRAY };
+
+/* One JSON value. Children are linked in document order; strings (keys,
+ * values) are NUL-terminated offsets into the string bytes. */
+struct jv {
+    uint8_t type;
+    int32_t parent;            /* the container, -1 for the root */
+    int32_t next, first, last; /* sibling; first and last child; -1: none */
+    uint32_t n;                /* children */
+    uint32_t key, key_len;     /* member name, in an object */
+    uint32_t str, len;         /* string value */
+    int64_t i;
+    double d;
+};
+
+struct tree {
+    struct jv *nodes;
+    size_t n_nodes, cap_nodes;
+    char *strs; /* string bytes while parsing; then the result's copy */
+    size_t n_strs, cap_strs;
+    int32_t stack[MAX_DEPTH]; /* open containers */
+    size_t depth;
+    uint32_t key, key_len; /* the member name just read */
+    uint32_t *members;     /* (object, name) -> node + 1: duplicates, lookups */
+    size_t members_mask;
+    const char *refusal; /* why a callback stopped the parse */
+    yajl_handle h;
+    size_t root_end; /* bytes up to the end of the top-level value */
+};
 
 /* ------------------------------------------------------------------------ */
 /* Enumerations of the contract                                              */
@@ -88,22 +130,21 @@ static int fail(struct ob_order_problem *p, const struct vpath *at, const char *
 }
 
 /* Describe a JSON value's type for "got ..." messages. */
-static const char *kind_of(const json_t *v)
+static const char *kind_of(const struct jv *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
+    switch (v->type) {
+    case JV_OBJECT:
         return "an object";
-    case JSON_ARRAY:
+    case JV_ARRAY:
         return "an array";
-    case JSON_STRING:
+    case JV_STRING:
         return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
+    case JV_INT:
+    case JV_REAL:
         return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case JV_BOOL:
         return "a boolean";
-    case JSON_NULL:
+    case JV_NULL:
         return "null";
     }
     return "an unknown value";
@@ -167,11 +208,16 @@ static const char *real_text(char *dst, size_t cap, double d)
     return dst;
 }
 
-/* The string value quoted, or the type of a non-string. */
-static const char *describe(char *dst, size_t cap, const json_t *v)
+static const char *str_of(const struct tree *t, const struct jv *v)
 {
-    if (json_is_string(v))
-        return quoted(dst, cap, json_string_value(v), json_string_length(v));
+    return t->strs + v->str;
+}
+
+/* The string value quoted, or the type of a non-string. */
+static const char *describe(const struct tree *t, char *dst, size_t cap, const struct jv *v)
+{
+    if (v->type == JV_STRING)
+        return quoted(dst, cap, str_of(t, v), v->len);
     snprintf(dst, cap, "%s", kind_of(v));
     return dst;
 }
@@ -329,13 +375,361 @@ static size_t utf8_invalid_at(const unsigned char *s, size_t len)
     return len;
 }
 
-/* Code points of valid UTF-8 (jansson guarantees validity). */
+/* Code points of valid UTF-8 (the parser guarantees validity). */
 static size_t utf8_length(const char *s, size_t len)
 {
     size_t n = 0;
     for (size_t i = 0; i < len; i++)
         n += ((unsigned char)s[i] & 0xC0) != 0x80;
     return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing: yajl's events into the tree                                     */
+
+static uint32_t member_hash(int32_t parent, const char *key, size_t len)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)parent; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    return h;
+}
+
+/* The slot of member `key` of node `parent`: where it is, or the empty
+ * slot where it would go. */
+static uint32_t *member_slot(const struct tree *t, int32_t parent, const char *key, size_t len)
+{
+    for (uint32_t h = member_hash(parent, key, len) & (uint32_t)t->members_mask;;
+         h = (h + 1) & (uint32_t)t->members_mask) {
+        uint32_t *slot = &t->members[h];
+        const struct jv *m = *slot ? &t->nodes[*slot - 1] : NULL;
+        if (!m || (m->parent == parent && m->key_len == len &&
+                   memcmp(t->strs + m->key, key, len) == 0))
+            return slot;
+    }
+}
+
+/* The member `key` of object `obj`, or NULL. */
+static const struct jv *member(const struct tree *t, const struct jv *obj, const char *key)
+{
+    uint32_t *slot = member_slot(t, (int32_t)(obj - t->nodes), key, strlen(key));
+    return *slot ? &t->nodes[*slot - 1] : NULL;
+}
+
+/* Append `len` bytes and a NUL to the string bytes; returns their offset. */
+static int add_bytes(struct tree *t, const void *bytes, size_t len, uint32_t *off)
+{
+    if (t->n_strs + len + 1 > t->cap_strs) {
+        size_t cap = t->cap_strs * 2;
+        while (cap < t->n_strs + len + 1)
+            cap *= 2;
+        char *grown = realloc(t->strs, cap);
+        if (!grown)
+            return -1;
+        t->strs = grown;
+        t->cap_strs = cap;
+    }
+    *off = (uint32_t)t->n_strs;
+    memcpy(t->strs + t->n_strs, bytes, len);
+    t->strs[t->n_strs + len] = '\0';
+    t->n_strs += len + 1;
+    return 0;
+}
+
+static int refuse(struct tree *t, const char *why)
+{
+    t->refusal = why;
+    return 0; /* yajl: stop */
+}
+
+/* A new value, linked under the open container; NULL when refused. */
+static struct jv *add_node(struct tree *t, enum jv_type type)
+{
+    struct jv *v;
+    int32_t idx = (int32_t)t->n_nodes;
+
+    if (t->n_nodes == t->cap_nodes) {
+        struct jv *grown = realloc(t->nodes, t->cap_nodes * 2 * sizeof(*grown));
+        if (!grown) {
+            refuse(t, "out of memory");
+            return NULL;
+        }
+        t->nodes = grown;
+        t->cap_nodes *= 2;
+    }
+    v = &t->nodes[t->n_nodes++];
+    *v = (struct jv){.type = (uint8_t)type, .next = -1, .first = -1, .last = -1, .parent = -1};
+    if (t->depth > 0) {
+        struct jv *up = &t->nodes[t->stack[t->depth - 1]];
+        v->parent = t->stack[t->depth - 1];
+        if (up->type == JV_OBJECT) {
+            uint32_t *slot = member_slot(t, v->parent, t->strs + t->key, t->key_len);
+            if (*slot) {
+                refuse(t, "duplicate object key");
+                return NULL;
+            }
+            v->key = t->key;
+            v->key_len = t->key_len;
+            *slot = (uint32_t)idx + 1;
+        }
+        if (up->last >= 0)
+            t->nodes[up->last].next = idx;
+        else
+            up->first = idx;
+        up->last = idx;
+        up->n++;
+    }
+    return v;
+}
+
+static int on_null(void *ctx)
+{
+    return add_node(ctx, JV_NULL) != NULL;
+}
+
+static int on_boolean(void *ctx, int value)
+{
+    struct jv *v = add_node(ctx, JV_BOOL);
+    if (v)
+        v->i = value;
+    return v != NULL;
+}
+
+/* Numbers come as text: an integer (no '.', 'e', 'E') must fit in 64 bits
+ * and a real must be finite, as jansson decides. */
+static int on_number(void *ctx, const char *s, size_t len)
+{
+    struct tree *t = ctx;
+    int integer = !memchr(s, '.', len) && !memchr(s, 'e', len) && !memchr(s, 'E', len);
+    uint32_t off;
+    struct jv *v;
+
+    if (add_bytes(t, s, len, &off) != 0)
+        return refuse(t, "out of memory");
+    if (!(v = add_node(t, integer ? JV_INT : JV_REAL)))
+        return 0;
+    errno = 0;
+    if (integer) {
+        v->i = strtoll(t->strs + off, NULL, 10);
+        if (errno == ERANGE)
+            return refuse(t, s[0] == '-' ? "too big negative integer" : "too big integer");
+    } else {
+        v->d = strtod(t->strs + off, NULL);
+        if (errno == ERANGE && (v->d == HUGE_VAL || v->d == -HUGE_VAL))
+            return refuse(t, "real number overflow");
+    }
+    t->n_strs = off; /* the text is not kept */
+    return 1;
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t len)
+{
+    struct tree *t = ctx;
+    uint32_t off;
+    struct jv *v;
+
+    if (memchr(s, '\0', len))
+        return refuse(t, "\\u0000 is not allowed");
+    if (add_bytes(t, s, len, &off) != 0)
+        return refuse(t, "out of memory");
+    if (!(v = add_node(t, JV_STRING)))
+        return 0;
+    v->str = off;
+    v->len = (uint32_t)len;
+    return 1;
+}
+
+static int open_container(struct tree *t, enum jv_type type)
+{
+    struct jv *v;
+
+    if (t->depth == MAX_DEPTH)
+        return refuse(t, "maximum parsing depth reached");
+    if (!(v = add_node(t, type)))
+        return 0;
+    t->stack[t->depth++] = (int32_t)(v - t->nodes);
+    return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+    return open_container(ctx, JV_OBJECT);
+}
+
+static int on_map_key(void *ctx, const unsigned char *s, size_t len)
+{
+    struct tree *t = ctx;
+
+    if (memchr(s, '\0', len))
+        return refuse(t, "\\u0000 is not allowed");
+    if (add_bytes(t, s, len, &t->key) != 0)
+        return refuse(t, "out of memory");
+    t->key_len = (uint32_t)len;
+    return 1;
+}
+
+static int on_end(void *ctx)
+{
+    struct tree *t = ctx;
+    if (--t->depth == 0)
+        t->root_end = yajl_get_bytes_consumed(t->h);
+    return 1;
+}
+
+static int on_start_array(void *ctx)
+{
+    return open_container(ctx, JV_ARRAY);
+}
+
+static const yajl_callbacks k_callbacks = {
+    .yajl_null = on_null,
+    .yajl_boolean = on_boolean,
+    .yajl_number = on_number,
+    .yajl_string = on_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_map_key,
+    .yajl_end_map = on_end,
+    .yajl_start_array = on_start_array,
+    .yajl_end_array = on_end,
+};
+
+static void tree_free(struct tree *t)
+{
+    free(t->nodes);
+    free(t->strs);
+    free(t->members);
+}
+
+/* Line and column (from 1) of byte `at`, for syntax errors. */
+static void position(const char *s, size_t at, int *line, int *column)
+{
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < at; i++) {
+        if (s[i] == '\n') {
+            ++*line;
+            *column = 1;
+        } else {
+            ++*column;
+        }
+    }
+}
+
+/* jansson refuses what yajl turns into '?': a \u escape of half a UTF-16
+ * surrogate pair. Returns the offset of the first such escape, or len. */
+static size_t lone_surrogate_at(const char *s, size_t len)
+{
+    const char *end = s + len, *b = s;
+    size_t pending_high = 0; /* offset + 1 of a high half waiting for its low half */
+
+    while ((b = memchr(b, '\\', (size_t)(end - b))) != NULL) {
+        unsigned long cp;
+        char hex[5];
+        if (end - b < 2)
+            break;
+        if (b[1] != 'u' || end - b < 6) {
+            if (pending_high)
+                return pending_high - 1;
+            b += 2; /* \\ \" \n ...: the next character is not an escape */
+            continue;
+        }
+        memcpy(hex, b + 2, 4);
+        hex[4] = '\0';
+        cp = strtoul(hex, NULL, 16);
+        if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            if (!pending_high || (size_t)(b - s) != pending_high - 1 + 6)
+                return (size_t)(b - s);
+            pending_high = 0;
+        } else {
+            if (pending_high)
+                return pending_high - 1;
+            if (cp >= 0xD800 && cp <= 0xDBFF)
+                pending_high = (size_t)(b - s) + 1;
+        }
+        b += 6;
+    }
+    return pending_high ? pending_high - 1 : len;
+}
+
+/* Decode `len` bytes into `t`: 0, or -1 with the problem set. */
+static int tree_parse(struct tree *t, const char *payload, size_t len, struct ob_order_problem *p)
+{
+    /* Every member takes at least 4 bytes ("":0,): the table stays half empty. */
+    size_t slots = 64;
+    yajl_handle h;
+    yajl_status st;
+
+    while (slots < len / 2)
+        slots *= 2;
+    memset(t, 0, sizeof(*t));
+    t->cap_nodes = 64;
+    t->cap_strs = len + 64;
+    t->nodes = malloc(t->cap_nodes * sizeof(*t->nodes));
+    t->strs = malloc(t->cap_strs);
+    t->members = calloc(slots, sizeof(*t->members));
+    t->members_mask = slots - 1;
+    /* UTF-8 is checked here, strictly (yajl lets overlong forms through) */
+    size_t bad = utf8_invalid_at((const unsigned char *)payload, len);
+    if (bad < len)
+        return set_problem(p, OB_ORDER_NOT_UTF8, "not UTF-8: invalid byte 0x%02x at offset %zu",
+                           ((const unsigned char *)payload)[bad], bad);
+    /* yajl takes \v and \f for white space; JSON has them nowhere raw */
+    const char *ws = memchr(payload, '\v', len);
+    const char *ff = memchr(payload, '\f', len);
+    if (ws || ff) {
+        int line, column;
+        position(payload, (size_t)((ws && (!ff || ws < ff) ? ws : ff) - payload), &line, &column);
+        return set_problem(p, OB_ORDER_INVALID_JSON, "invalid JSON at line %d, column %d: %s",
+                           line, column, "a control character (\\v or \\f)");
+    }
+    h = t->nodes && t->strs && t->members ? yajl_alloc(&k_callbacks, NULL, t) : NULL;
+    if (!h)
+        return set_problem(p, OB_ORDER_INVALID_JSON, "internal: out of memory while decoding");
+    t->h = h;
+    t->root_end = len; /* a scalar: refused anyway, it is not an object */
+    yajl_config(h, yajl_dont_validate_strings, 1);
+    st = yajl_parse(h, (const unsigned char *)payload, len);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(h);
+    if (st != yajl_status_ok) {
+        size_t at = yajl_get_bytes_consumed(h);
+        int line, column;
+        char why[128];
+        if (t->refusal) {
+            snprintf(why, sizeof(why), "%s", t->refusal);
+        } else {
+            unsigned char *text = yajl_get_error(h, 0, NULL, 0);
+            size_t n = (size_t)snprintf(why, sizeof(why), "%s", text ? (char *)text : "syntax error");
+            while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == '.' || why[n - 1] == ' '))
+                why[--n] = '\0';
+            yajl_free_error(h, text);
+        }
+        yajl_free(h);
+        if (strcmp(why, "out of memory") == 0)
+            return set_problem(p, OB_ORDER_INVALID_JSON, "internal: out of memory while decoding");
+        position(payload, at < len ? at : len, &line, &column);
+        return set_problem(p, OB_ORDER_INVALID_JSON, "invalid JSON at line %d, column %d: %s", line,
+                           column, why);
+    }
+    yajl_free(h);
+    /* yajl ends the document at a token cut short after it ("}\"abc):
+     * only white space may follow the value */
+    for (size_t i = t->root_end; i < len; i++) {
+        if (payload[i] != ' ' && payload[i] != '\t' && payload[i] != '\n' && payload[i] != '\r') {
+            int line, column;
+            position(payload, i, &line, &column);
+            return set_problem(p, OB_ORDER_INVALID_JSON, "invalid JSON at line %d, column %d: %s",
+                               line, column, "trailing garbage");
+        }
+    }
+    if ((bad = lone_surrogate_at(payload, len)) < len) {
+        int line, column;
+        position(payload, bad, &line, &column);
+        return set_problem(p, OB_ORDER_INVALID_JSON,
+                           "invalid JSON at line %d, column %d: invalid Unicode escape (half a "
+                           "surrogate pair)", line, column);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -347,101 +741,98 @@ static int missing(struct ob_order_problem *p, const struct vpath *at, const cha
 }
 
 /* A string member; *out NULL when absent and optional. */
-static int get_string(struct ob_order_problem *p, const struct vpath *at, const json_t *obj, const char *key,
-                      int required, const char **out)
+static int get_string(const struct tree *t, struct ob_order_problem *p, const struct vpath *at,
+                      const struct jv *obj, const char *key, int required, const char **out)
 {
-    const json_t *v = json_object_get(obj, key);
+    const struct jv *v = member(t, obj, key);
     if (!v) {
         *out = NULL;
         return required ? missing(p, at, key) : 0;
     }
-    if (!json_is_string(v))
+    if (v->type != JV_STRING)
         return fail(p, at, key, "must be a string, got %s", kind_of(v));
-    *out = json_string_value(v);
+    *out = str_of(t, v);
     return 0;
 }
 
 /* An optional object member; *out NULL when absent. */
-static int get_object(struct ob_order_problem *p, const struct vpath *at, const json_t *obj, const char *key,
-                      int required, const json_t **out)
+static int get_object(const struct tree *t, struct ob_order_problem *p, const struct vpath *at,
+                      const struct jv *obj, const char *key, int required, const struct jv **out)
 {
-    const json_t *v = json_object_get(obj, key);
+    const struct jv *v = member(t, obj, key);
     *out = NULL;
     if (!v)
         return required ? missing(p, at, key) : 0;
-    if (!json_is_object(v))
+    if (v->type != JV_OBJECT)
         return fail(p, at, key, "must be an object, got %s", kind_of(v));
     *out = v;
     return 0;
 }
 
 /* A required integer in [min, max]; a JSON real is refused, never truncated. */
-static int get_int(struct ob_order_problem *p, const struct vpath *at, const json_t *obj, const char *key,
-                   json_int_t min, json_int_t max, json_int_t *out)
+static int get_int(const struct tree *t, struct ob_order_problem *p, const struct vpath *at,
+                   const struct jv *obj, const char *key, int64_t min, int64_t max, int64_t *out)
 {
-    const json_t *v = json_object_get(obj, key);
+    const struct jv *v = member(t, obj, key);
     if (!v)
         return missing(p, at, key);
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        if (i < min || i > max) {
+    if (v->type == JV_INT) {
+        if (v->i < min || v->i > max) {
             if (max >= LLONG_MAX)
-                return fail(p, at, key, "must be an integer >= %" JSON_INTEGER_FORMAT ", got %" JSON_INTEGER_FORMAT,
-                            min, i);
-            return fail(p, at, key,
-                        "must be an integer from %" JSON_INTEGER_FORMAT " to %" JSON_INTEGER_FORMAT
-                        ", got %" JSON_INTEGER_FORMAT,
-                        min, max, i);
+                return fail(p, at, key, "must be an integer >= %" PRId64 ", got %" PRId64, min, v->i);
+            return fail(p, at, key, "must be an integer from %" PRId64 " to %" PRId64 ", got %" PRId64,
+                        min, max, v->i);
         }
-        *out = i;
+        *out = v->i;
         return 0;
     }
-    if (json_is_real(v)) {
+    if (v->type == JV_REAL) {
         char num[40];
-        return fail(p, at, key, "must be an integer, got a real number %s", real_text(num, sizeof num, json_real_value(v)));
+        return fail(p, at, key, "must be an integer, got a real number %s",
+                    real_text(num, sizeof num, v->d));
     }
     return fail(p, at, key, "must be an integer, got %s", kind_of(v));
 }
 
 /* A decimal-string amount; {NULL, 0} when absent and optional. */
-static int get_money(struct ob_order_problem *p, const struct vpath *at, const json_t *obj, const char *key,
-                     int required, struct ob_money *m)
+static int get_money(const struct tree *t, struct ob_order_problem *p, const struct vpath *at,
+                     const struct jv *obj, const char *key, int required, struct ob_money *m)
 {
-    const json_t *v = json_object_get(obj, key);
+    const struct jv *v = member(t, obj, key);
     char q[80];
     m->text = NULL;
     m->minor = 0;
     if (!v)
         return required ? missing(p, at, key) : 0;
-    if (!json_is_string(v))
+    if (v->type != JV_STRING)
         return fail(p, at, key, "must be a decimal string, got %s", kind_of(v));
-    const char *s = json_string_value(v);
+    const char *s = str_of(t, v);
     if (ob_money_parse(s, &m->minor) != 0) {
         if (money_shape_ok(s))
-            return fail(p, at, key, "amount out of range, got %s", quoted(q, sizeof q, s, json_string_length(v)));
+            return fail(p, at, key, "amount out of range, got %s", quoted(q, sizeof q, s, v->len));
         return fail(p, at, key, "must be a decimal string like \"12.34\" (at most 2 decimals), got %s",
-                    quoted(q, sizeof q, s, json_string_length(v)));
+                    quoted(q, sizeof q, s, v->len));
     }
     m->text = s;
     return 0;
 }
 
 /* An enum member: *out is the canonical literal, *idx its index (-1 absent). */
-static int get_enum(struct ob_order_problem *p, const struct vpath *at, const json_t *obj, const char *key,
-                    int required, const char *const *values, size_t n, const char **out, int *idx)
+static int get_enum(const struct tree *t, struct ob_order_problem *p, const struct vpath *at,
+                    const struct jv *obj, const char *key, int required, const char *const *values,
+                    size_t n, const char **out, int *idx)
 {
-    const json_t *v = json_object_get(obj, key);
+    const struct jv *v = member(t, obj, key);
     char q[80], allowed[200];
     *out = NULL;
     if (idx)
         *idx = -1;
     if (!v)
         return required ? missing(p, at, key) : 0;
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t len = json_string_length(v);
+    if (v->type == JV_STRING) {
+        const char *s = str_of(t, v);
         for (size_t i = 0; i < n; i++) {
-            if (strlen(values[i]) == len && memcmp(values[i], s, len) == 0) {
+            if (strlen(values[i]) == v->len && memcmp(values[i], s, v->len) == 0) {
                 *out = values[i];
                 if (idx)
                     *idx = (int)i;
@@ -453,31 +844,34 @@ static int get_enum(struct ob_order_problem *p, const struct vpath *at, const js
     allowed[0] = '\0';
     for (size_t i = 0; i < n && o < sizeof allowed; i++)
         o += (size_t)snprintf(allowed + o, sizeof allowed - o, "%s\"%s\"", i ? ", " : "", values[i]);
-    return fail(p, at, key, "must be one of %s, got %s", allowed, describe(q, sizeof q, v));
+    return fail(p, at, key, "must be one of %s, got %s", allowed, describe(t, q, sizeof q, v));
 }
 
 /* ------------------------------------------------------------------------ */
 /* The walk                                                                  */
 
-static int validate_items(struct ob_order_problem *p, const json_t *arr, struct ob_parsed_order *po)
+static int validate_items(const struct tree *t, struct ob_order_problem *p, const struct jv *arr,
+                          struct ob_parsed_order *po)
 {
-    size_t n = json_array_size(arr);
     struct vpath at = {"$.items", 0};
-    for (size_t i = 0; i < n; i++) {
-        const json_t *it = json_array_get(arr, i);
+    size_t i = 0;
+    for (int32_t c = arr->first; c >= 0; c = t->nodes[c].next, i++) {
+        const struct jv *it = &t->nodes[c];
         struct ob_order_item *o = &po->items[i];
-        json_int_t line_no, quantity;
+        int64_t line_no, quantity;
         at.index = (long)i;
-        if (!json_is_object(it))
+        if (it->type != JV_OBJECT)
             return fail(p, &at, NULL, "must be an object, got %s", kind_of(it));
-        if (get_int(p, &at, it, "line_no", 1, INT_MAX, &line_no) || get_string(p, &at, it, "sku", 1, &o->sku))
+        if (get_int(t, p, &at, it, "line_no", 1, INT_MAX, &line_no) ||
+            get_string(t, p, &at, it, "sku", 1, &o->sku))
             return -1;
         if (o->sku[0] == '\0')
             return fail(p, &at, "sku", "must not be empty");
-        if (get_string(p, &at, it, "barcode", 0, &o->barcode) || get_string(p, &at, it, "name", 0, &o->name) ||
-            get_int(p, &at, it, "quantity", 1, INT_MAX, &quantity) ||
-            get_money(p, &at, it, "unit_price", 1, &o->unit_price) ||
-            get_money(p, &at, it, "discount", 0, &o->discount))
+        if (get_string(t, p, &at, it, "barcode", 0, &o->barcode) ||
+            get_string(t, p, &at, it, "name", 0, &o->name) ||
+            get_int(t, p, &at, it, "quantity", 1, INT_MAX, &quantity) ||
+            get_money(t, p, &at, it, "unit_price", 1, &o->unit_price) ||
+            get_money(t, p, &at, it, "discount", 0, &o->discount))
             return -1;
         o->line_no = (int)line_no;
         o->quantity = (int)quantity;
@@ -485,34 +879,35 @@ static int validate_items(struct ob_order_problem *p, const json_t *arr, struct 
     return 0;
 }
 
-static int validate(struct ob_order_problem *p, const json_t *doc, struct ob_parsed_order *po)
+static int validate(const struct tree *t, struct ob_order_problem *p, const struct jv *doc,
+                    struct ob_parsed_order *po)
 {
     struct ob_order *o = &po->order;
     const struct vpath *root = &k_root;
-    const json_t *v, *sub;
+    const struct jv *v, *sub;
     const char *s;
     char q[80];
     int idx;
-    json_int_t revision;
+    int64_t revision;
 
     /* schema */
-    v = json_object_get(doc, "schema");
+    v = member(t, doc, "schema");
     if (!v)
         return missing(p, root, "schema");
-    if (!json_is_string(v) || strcmp(json_string_value(v), "order.v1") != 0)
-        return fail(p, root, "schema", "must be \"order.v1\", got %s", describe(q, sizeof q, v));
+    if (v->type != JV_STRING || strcmp(str_of(t, v), "order.v1") != 0)
+        return fail(p, root, "schema", "must be \"order.v1\", got %s", describe(t, q, sizeof q, v));
 
     /* event */
-    if (get_enum(p, root, doc, "event", 1, k_events, COUNT(k_events), &o->event_name, &idx))
+    if (get_enum(t, p, root, doc, "event", 1, k_events, COUNT(k_events), &o->event_name, &idx))
         return -1;
     o->event = k_event_codes[idx];
 
     /* order_id */
-    if (get_string(p, root, doc, "order_id", 1, &o->order_id))
+    if (get_string(t, p, root, doc, "order_id", 1, &o->order_id))
         return -1;
-    v = json_object_get(doc, "order_id");
-    if (!ob_order_id_valid(o->order_id, json_string_length(v))) {
-        size_t len = json_string_length(v);
+    v = member(t, doc, "order_id");
+    if (!ob_order_id_valid(o->order_id, v->len)) {
+        size_t len = v->len;
         if (len == 0 || len > OB_ORDER_ID_MAX)
             return fail(p, root, "order_id", "must be 1 to %d characters, got %zu", OB_ORDER_ID_MAX,
                         len == 0 ? (size_t)0 : utf8_length(o->order_id, len));
@@ -521,112 +916,112 @@ static int validate(struct ob_order_problem *p, const json_t *doc, struct ob_par
     }
 
     /* revision */
-    if (get_int(p, root, doc, "revision", 1, INT64_MAX, &revision))
+    if (get_int(t, p, root, doc, "revision", 1, INT64_MAX, &revision))
         return -1;
     o->revision = (int64_t)revision;
 
     /* channel, shop_id */
-    if (get_enum(p, root, doc, "channel", 0, k_channels, COUNT(k_channels), &o->channel, NULL) ||
-        get_string(p, root, doc, "shop_id", 0, &o->shop_id))
+    if (get_enum(t, p, root, doc, "channel", 0, k_channels, COUNT(k_channels), &o->channel, NULL) ||
+        get_string(t, p, root, doc, "shop_id", 0, &o->shop_id))
         return -1;
 
     /* created_at */
-    if (get_string(p, root, doc, "created_at", 1, &o->created_at))
+    if (get_string(t, p, root, doc, "created_at", 1, &o->created_at))
         return -1;
-    v = json_object_get(doc, "created_at");
-    if ((s = check_date_time(o->created_at, json_string_length(v))) != NULL)
+    v = member(t, doc, "created_at");
+    if ((s = check_date_time(o->created_at, v->len)) != NULL)
         return fail(p, root, "created_at", "must be an RFC 3339 date-time (%s), got %s", s,
-                    quoted(q, sizeof q, o->created_at, json_string_length(v)));
+                    quoted(q, sizeof q, o->created_at, v->len));
 
     /* warehouse, priority */
-    if (get_string(p, root, doc, "warehouse", 0, &o->warehouse) ||
-        get_enum(p, root, doc, "priority", 0, k_priorities, COUNT(k_priorities), &o->priority, NULL))
+    if (get_string(t, p, root, doc, "warehouse", 0, &o->warehouse) ||
+        get_enum(t, p, root, doc, "priority", 0, k_priorities, COUNT(k_priorities), &o->priority, NULL))
         return -1;
     if (!o->priority)
         o->priority = "normal";
 
     /* buyer */
-    if (get_object(p, root, doc, "buyer", 0, &sub))
+    if (get_object(t, p, root, doc, "buyer", 0, &sub))
         return -1;
     if (sub) {
         const struct vpath at = {"$.buyer", -1};
-        if (get_string(p, &at, sub, "id", 0, &o->buyer.id) || get_string(p, &at, sub, "nick", 0, &o->buyer.nick) ||
-            get_string(p, &at, sub, "phone", 0, &o->buyer.phone) ||
-            get_string(p, &at, sub, "email", 0, &o->buyer.email))
+        if (get_string(t, p, &at, sub, "id", 0, &o->buyer.id) || get_string(t, p, &at, sub, "nick", 0, &o->buyer.nick) ||
+            get_string(t, p, &at, sub, "phone", 0, &o->buyer.phone) ||
+            get_string(t, p, &at, sub, "email", 0, &o->buyer.email))
             return -1;
     }
 
     /* shipping_address */
-    if (get_object(p, root, doc, "shipping_address", 1, &sub))
+    if (get_object(t, p, root, doc, "shipping_address", 1, &sub))
         return -1;
     {
         const struct vpath at = {"$.shipping_address", -1};
         struct ob_address *a = &o->shipping_address;
-        if (get_string(p, &at, sub, "name", 1, &a->name) || get_string(p, &at, sub, "phone", 1, &a->phone) ||
-            get_string(p, &at, sub, "country", 0, &a->country) ||
-            get_string(p, &at, sub, "province", 1, &a->province) || get_string(p, &at, sub, "city", 1, &a->city) ||
-            get_string(p, &at, sub, "district", 0, &a->district) ||
-            get_string(p, &at, sub, "street", 1, &a->street) ||
-            get_string(p, &at, sub, "postal_code", 0, &a->postal_code))
+        if (get_string(t, p, &at, sub, "name", 1, &a->name) || get_string(t, p, &at, sub, "phone", 1, &a->phone) ||
+            get_string(t, p, &at, sub, "country", 0, &a->country) ||
+            get_string(t, p, &at, sub, "province", 1, &a->province) || get_string(t, p, &at, sub, "city", 1, &a->city) ||
+            get_string(t, p, &at, sub, "district", 0, &a->district) ||
+            get_string(t, p, &at, sub, "street", 1, &a->street) ||
+            get_string(t, p, &at, sub, "postal_code", 0, &a->postal_code))
             return -1;
         if (!a->country)
             a->country = "CN";
     }
 
     /* items */
-    v = json_object_get(doc, "items");
+    v = member(t, doc, "items");
     if (!v)
         return missing(p, root, "items");
-    if (!json_is_array(v))
+    if (v->type != JV_ARRAY)
         return fail(p, root, "items", "must be an array, got %s", kind_of(v));
-    if (json_array_size(v) < 1 || json_array_size(v) > OB_ITEMS_MAX)
-        return fail(p, root, "items", "must hold 1 to %d items, got %zu", OB_ITEMS_MAX, json_array_size(v));
-    if (validate_items(p, v, po))
+    if (v->n < 1 || v->n > OB_ITEMS_MAX)
+        return fail(p, root, "items", "must hold 1 to %d items, got %zu", OB_ITEMS_MAX, (size_t)v->n);
+    if (validate_items(t, p, v, po))
         return -1;
     o->items = po->items;
-    o->n_items = json_array_size(v);
+    o->n_items = v->n;
 
     /* amounts */
-    if (get_object(p, root, doc, "amounts", 1, &sub))
+    if (get_object(t, p, root, doc, "amounts", 1, &sub))
         return -1;
     {
         const struct vpath at = {"$.amounts", -1};
-        if (get_string(p, &at, sub, "currency", 0, &o->amounts.currency) ||
-            get_money(p, &at, sub, "goods", 0, &o->amounts.goods) ||
-            get_money(p, &at, sub, "shipping", 0, &o->amounts.shipping) ||
-            get_money(p, &at, sub, "discount", 0, &o->amounts.discount) ||
-            get_money(p, &at, sub, "paid", 1, &o->amounts.paid))
+        if (get_string(t, p, &at, sub, "currency", 0, &o->amounts.currency) ||
+            get_money(t, p, &at, sub, "goods", 0, &o->amounts.goods) ||
+            get_money(t, p, &at, sub, "shipping", 0, &o->amounts.shipping) ||
+            get_money(t, p, &at, sub, "discount", 0, &o->amounts.discount) ||
+            get_money(t, p, &at, sub, "paid", 1, &o->amounts.paid))
             return -1;
         if (!o->amounts.currency)
             o->amounts.currency = "CNY";
     }
 
     /* payment */
-    if (get_object(p, root, doc, "payment", 0, &sub))
+    if (get_object(t, p, root, doc, "payment", 0, &sub))
         return -1;
     if (sub) {
         const struct vpath at = {"$.payment", -1};
-        if (get_string(p, &at, sub, "method", 0, &o->payment.method) ||
-            get_string(p, &at, sub, "paid_at", 0, &o->payment.paid_at) ||
-            get_string(p, &at, sub, "transaction_id", 0, &o->payment.transaction_id))
+        if (get_string(t, p, &at, sub, "method", 0, &o->payment.method) ||
+            get_string(t, p, &at, sub, "paid_at", 0, &o->payment.paid_at) ||
+            get_string(t, p, &at, sub, "transaction_id", 0, &o->payment.transaction_id))
             return -1;
     }
 
     /* logistics */
-    if (get_object(p, root, doc, "logistics", 0, &sub))
+    if (get_object(t, p, root, doc, "logistics", 0, &sub))
         return -1;
     if (sub) {
         const struct vpath at = {"$.logistics", -1};
-        if (get_string(p, &at, sub, "carrier", 0, &o->logistics.carrier) ||
-            get_enum(p, &at, sub, "service", 0, k_services, COUNT(k_services), &o->logistics.service, NULL))
+        if (get_string(t, p, &at, sub, "carrier", 0, &o->logistics.carrier) ||
+            get_enum(t, p, &at, sub, "service", 0, k_services, COUNT(k_services), &o->logistics.service, NULL))
             return -1;
     }
 
     /* remark: maxLength counts code points; bytes <= limit is the fast path */
-    if (get_string(p, root, doc, "remark", 0, &o->remark))
+    if (get_string(t, p, root, doc, "remark", 0, &o->remark))
         return -1;
     if (o->remark) {
-        size_t len = json_string_length(json_object_get(doc, "remark"));
+        size_t len = member(t, doc, "remark")->len;
         size_t cps;
         if (len > OB_REMARK_MAX && (cps = utf8_length(o->remark, len)) > OB_REMARK_MAX)
             return fail(p, root, "remark", "must be at most %d characters, got %zu", OB_REMARK_MAX, cps);
@@ -637,13 +1032,16 @@ static int validate(struct ob_order_problem *p, const json_t *doc, struct ob_par
 /* ------------------------------------------------------------------------ */
 /* Public API                                                                */
 
-int ob_order_parse(const void *payload, size_t len, size_t max_bytes, struct ob_parsed_order **out,
-                   struct ob_order_problem *problem)
+int ob_order_parse_lean(const void *payload, size_t len, size_t max_bytes,
+                        struct ob_parsed_order **out, struct ob_order_problem *problem)
 {
     struct ob_order_problem scratch;
     struct ob_order_problem *p = problem ? problem : &scratch;
-    json_error_t err;
-    json_t *doc;
+    struct tree t;
+    const struct jv *root, *id, *items;
+    struct ob_parsed_order *po;
+    size_t n_items, head;
+    char *block_strs;
 
     p->code = OB_ORDER_OK;
     p->message[0] = '\0';
@@ -660,56 +1058,84 @@ int ob_order_parse(const void *payload, size_t len, size_t max_bytes, struct ob_
     if (!out)
         return set_problem(p, OB_ORDER_INVALID_JSON, "internal: no place for the result");
 
-    doc = json_loadb(payload, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (!doc) {
-        /* no code of its own in the API: keep it recognisable in the message */
-        if (json_error_code(&err) == json_error_out_of_memory)
-            return set_problem(p, OB_ORDER_INVALID_JSON, "internal: out of memory while decoding");
-        /* invalid UTF-8 wins over a syntax error found earlier in the text */
-        size_t bad = utf8_invalid_at(payload, len);
-        if (bad < len || json_error_code(&err) == json_error_invalid_utf8) {
-            if (bad < len)
-                return set_problem(p, OB_ORDER_NOT_UTF8, "not UTF-8: invalid byte 0x%02x at offset %zu",
-                                   ((const unsigned char *)payload)[bad], bad);
-            return set_problem(p, OB_ORDER_NOT_UTF8, "not UTF-8: %s (line %d, column %d)", err.text, err.line,
-                               err.column);
-        }
-        return set_problem(p, OB_ORDER_INVALID_JSON, "invalid JSON at line %d, column %d: %s", err.line,
-                           err.column, err.text);
+    if (tree_parse(&t, payload, len, p) != 0) {
+        tree_free(&t);
+        return -1;
     }
-    if (!json_is_object(doc)) {
-        fail(p, &k_root, NULL, "must be an object, got %s", kind_of(doc));
-        json_decref(doc);
+    root = &t.nodes[0];
+    if (root->type != JV_OBJECT) {
+        fail(p, &k_root, NULL, "must be an object, got %s", kind_of(root));
+        tree_free(&t);
         return -1;
     }
 
     /* order_id for the problem report, whatever else is wrong */
-    const json_t *id = json_object_get(doc, "order_id");
-    if (json_is_string(id) && ob_order_id_valid(json_string_value(id), json_string_length(id)))
-        memcpy(p->order_id, json_string_value(id), json_string_length(id) + 1);
+    id = member(&t, root, "order_id");
+    if (id && id->type == JV_STRING && ob_order_id_valid(str_of(&t, id), id->len))
+        memcpy(p->order_id, str_of(&t, id), id->len + 1);
 
-    /* one allocation: the result followed by its items array */
-    const json_t *items = json_object_get(doc, "items");
-    size_t n_items = json_is_array(items) ? json_array_size(items) : 0;
+    /* one allocation: the result, its items array, the strings, the message */
+    items = member(&t, root, "items");
+    n_items = items && items->type == JV_ARRAY ? items->n : 0;
     if (n_items > OB_ITEMS_MAX)
         n_items = 0;
-    size_t head = (sizeof(struct ob_parsed_order) + _Alignof(struct ob_order_item) - 1) &
-                  ~(_Alignof(struct ob_order_item) - 1);
-    struct ob_parsed_order *po = calloc(1, head + n_items * sizeof(struct ob_order_item));
+    head = (sizeof(struct ob_parsed_order) + _Alignof(struct ob_order_item) - 1) &
+           ~(_Alignof(struct ob_order_item) - 1);
+    po = malloc(head + n_items * sizeof(struct ob_order_item) + t.n_strs + len + 1);
     if (!po) {
-        json_decref(doc);
+        tree_free(&t);
         return set_problem(p, OB_ORDER_INVALID_JSON, "internal: out of memory");
     }
+    memset(po, 0, head + n_items * sizeof(struct ob_order_item));
     po->items = n_items ? (struct ob_order_item *)((char *)po + head) : NULL;
+    block_strs = (char *)po + head + n_items * sizeof(struct ob_order_item);
+    memcpy(block_strs, t.strs, t.n_strs);
+    free(t.strs);
+    t.strs = block_strs; /* strings found by validation point into the result */
+    po->payload = block_strs + t.n_strs;
+    po->payload_len = len;
+    memcpy(po->payload, payload, len);
+    po->payload[len] = '\0';
 
-    if (validate(p, doc, po) != 0) {
+    if (validate(&t, p, root, po) != 0) {
+        t.strs = NULL;
+        tree_free(&t);
         free(po);
-        json_decref(doc);
         return -1;
     }
-    po->doc = doc;
-    po->order.doc = doc;
+    t.strs = NULL;
+    tree_free(&t);
     *out = po;
+    return 0;
+}
+
+int ob_order_doc(struct ob_parsed_order *po, char *errstr, size_t errstr_size)
+{
+    json_error_t err;
+
+    if (po->doc)
+        return 0;
+    po->doc = json_loadb(po->payload, po->payload_len, JSON_REJECT_DUPLICATES, &err);
+    po->order.doc = po->doc;
+    if (!po->doc && errstr_size)
+        snprintf(errstr, errstr_size, "the order's document: %s", err.text);
+    return po->doc ? 0 : -1;
+}
+
+int ob_order_parse(const void *payload, size_t len, size_t max_bytes, struct ob_parsed_order **out,
+                   struct ob_order_problem *problem)
+{
+    struct ob_order_problem scratch;
+    struct ob_order_problem *p = problem ? problem : &scratch;
+
+    if (ob_order_parse_lean(payload, len, max_bytes, out, p) != 0)
+        return -1;
+    if (ob_order_doc(*out, p->message, sizeof(p->message)) != 0) {
+        ob_order_free(*out);
+        *out = NULL;
+        p->code = OB_ORDER_INVALID_JSON;
+        return -1;
+    }
     return 0;
 }
 

@@ -27,19 +27,31 @@ struct ob_order_problem {
     char order_id[65]; /* the order_id when it could be read and is valid, else "" */
 };
 
-/* A validated order: `order` points into `doc`, freed together. */
+/* A validated order: one block with its strings and a copy of the message;
+ * the jansson document, once decoded, is freed with it. */
 struct ob_parsed_order {
     struct ob_order order;
-    void *doc; /* json_t * */
+    void *doc; /* json_t *, NULL until ob_order_doc() */
     struct ob_order_item *items;
+    char *payload; /* the message, NUL-terminated */
+    size_t payload_len;
 };
 
 /*
  * Decode `len` bytes. Returns 0 and *out (free with ob_order_free), or -1
  * with *problem filled and *out NULL. `payload` may be NULL when len is 0.
+ * order.doc is set (the whole document for adapters).
  */
 int ob_order_parse(const void *payload, size_t len, size_t max_bytes, struct ob_parsed_order **out,
                    struct ob_order_problem *problem);
+
+/* The same without order.doc (NULL): the hot path, for adapters that
+ * declare OB_ADAPTER_NO_DOC. */
+int ob_order_parse_lean(const void *payload, size_t len, size_t max_bytes,
+                        struct ob_parsed_order **out, struct ob_order_problem *problem);
+
+/* Decode order.doc from the message, once. 0, or -1 with errstr set. */
+int ob_order_doc(struct ob_parsed_order *po, char *errstr, size_t errstr_size);
 
 void ob_order_free(struct ob_parsed_order *po);
 

@@ -621,6 +621,7 @@ cleanup:
 static const struct ob_adapter cainiao_adapter = {
     .abi = OB_ADAPTER_ABI,
     .size = sizeof(struct ob_adapter),
+    .flags = OB_ADAPTER_NO_DOC,
     .name = "cainiao",
     .description = "Cainiao LINK gateway: form POST /gateway/link.do, " MSG_TYPE
                    " XML, data_digest Base64(MD5(content+secret)); status polled with "

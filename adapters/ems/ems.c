@@ -643,6 +643,7 @@ cleanup:
 static const struct ob_adapter ems_adapter = {
     .abi = OB_ADAPTER_ABI,
     .size = sizeof(struct ob_adapter),
+    .flags = OB_ADAPTER_NO_DOC,
     .name = "ems",
     .description = "China Post EMS 020003: form POST, SM4-ECB logitcsInterface, retCode answers; "
                    "status polled with the trace query " EMS_TRACE_API_CODE,

@@ -1043,6 +1043,7 @@ static void qimen_answer_callback(void *state, const struct ob_callback_request 
 static const struct ob_adapter qimen_adapter = {
     .abi = OB_ADAPTER_ABI,
     .size = sizeof(struct ob_adapter),
+    .flags = OB_ADAPTER_NO_DOC,
     .name = "qimen",
     .description = "Qimen (奇门) taobao.qimen.deliveryorder.create: XML body, MD5-signed query",
     .init = qimen_init,

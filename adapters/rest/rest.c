@@ -564,6 +564,7 @@ static void rest_answer_callback(void *state, const struct ob_callback_request *
 static const struct ob_adapter rest_adapter = {
     .abi = OB_ADAPTER_ABI,
     .size = sizeof(struct ob_adapter),
+    .flags = OB_ADAPTER_NO_DOC,
     .name = "rest",
     .description = "REST warehouse: JSON POST /orders, bearer token, Idempotency-Key header; "
                    "Standard Webhooks status callbacks",

@@ -620,6 +620,7 @@ static void sf_answer_callback(void *state, const struct ob_callback_request *re
 static const struct ob_adapter sf_adapter = {
     .abi = OB_ADAPTER_ABI,
     .size = sizeof(struct ob_adapter),
+    .flags = OB_ADAPTER_NO_DOC,
     .name = "sf_express",
     .description = "SF Express 丰桥 EXP_RECE_CREATE_ORDER: form POST /std/service, MD5 msgDigest",
     .init = sf_init,

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 
 #include "ledger.h"
 #include "status.h" /* ob_now_epoch_ms */
+#include "support.h"
 
 #define TTL_MS 60000
 
@@ -976,6 +978,71 @@ static void test_corrupt_file_moved_aside(void **state)
     assert_moved_aside(f, "other", t0, ob_now_epoch_ms() / 1000);
 }
 
+/* Bytes the data file holds on disk (not its apparent size). */
+static long long on_disk(const char *path)
+{
+    char file[256];
+    struct stat st;
+
+    snprintf(file, sizeof file, "%s/data.mdb", path);
+    assert_int_equal(stat(file, &st), 0);
+    return (long long)st.st_blocks * 512;
+}
+
+/* The ledger writes into its map (MDB_WRITEMAP): the whole map is reserved
+ * on disk at open, so that a full disk can never turn a write into SIGBUS. */
+static void test_map_reserved_on_disk(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_opts(f->path, 8u << 20, 0);
+
+    assert_non_null(l);
+    assert_true(on_disk(f->path) >= 8LL << 20);
+    put_ok(l, "A");
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_int_equal(ob_ledger_get(l, "A", NULL), 1);
+    ob_ledger_close(l);
+}
+
+struct open_args {
+    const char *path;
+    size_t max_bytes;
+    struct ob_ledger *l;
+};
+
+static void open_quietly(void *arg)
+{
+    struct open_args *a = arg;
+    a->l = open_opts(a->path, a->max_bytes, 0);
+}
+
+/* A map larger than the free space: not reserved, a WARN says so, and the
+ * ledger works on, writing through pwrite(). */
+static void test_map_not_reservable(void **state)
+{
+    struct fixture *f = *state;
+    struct statvfs vfs;
+    struct open_args a = {.path = f->path};
+    char *err;
+
+    assert_int_equal(statvfs(f->dir, &vfs), 0);
+    a.max_bytes = (size_t)vfs.f_bavail * vfs.f_frsize + (256u << 20);
+    if (a.max_bytes > (8ULL << 40)) {
+        skip(); /* more than 8 TiB free: a larger map is no test of this */
+        return;
+    }
+    err = capture_stderr(open_quietly, &a);
+    assert_non_null(a.l);
+    if (!strstr(err, "cannot reserve"))
+        fail_msg("no WARN: \"%s\"", err);
+    free(err);
+    assert_true(on_disk(f->path) < 64LL << 20);
+    put_ok(a.l, "A");
+    assert_int_equal(ob_ledger_flush(a.l), 0);
+    assert_int_equal(ob_ledger_get(a.l, "A", NULL), 1);
+    ob_ledger_close(a.l);
+}
+
 static void test_bad_arguments(void **state)
 {
     struct fixture *f = *state;
@@ -1051,6 +1118,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_beside_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_file_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_reserved_on_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_not_reservable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -400,6 +400,12 @@ static void test_invalid_json(void **state)
         "{\"a\":\"line\nbreak\"}",                /* raw control character */
         "{\"a\":\"\\ud800\"}",                    /* lone surrogate escape */
         "{\"revision\":99999999999999999999}",    /* beyond int64 */
+        "{\"a\":1,\v\"b\":2}",                    /* \v is not JSON white space */
+        "{\"a\":1,\f\"b\":2}",                    /* nor is \f */
+        "{\"a\":\"\\udc00\"}",                    /* a low surrogate alone */
+        "{\"a\":\"\\ud800\\u0041\"}",              /* a high one before no low one */
+        "{\"a\":1}\"x",                          /* trailing garbage, a token cut short */
+        "{\"a\":1}\"x}",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct ob_order_problem p;
