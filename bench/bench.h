@@ -82,6 +82,7 @@ struct latency {
     unsigned long orders;
     double p50, p99, p999, max; /* ms */
     double cpu_us;              /* the bridge's CPU per order */
+    double mock_cpu_us;         /* the embedded Kafka's thread, per order; -1: unknown */
 };
 int run_open(const struct bench_opts *o, const double *rates, size_t n_rates, double seconds,
              struct latency *out);

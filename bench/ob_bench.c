@@ -292,9 +292,9 @@ static double open_loop(const struct plan *p, const struct bench_opts *o, double
     }
     for (int i = 0; i < 3; i++)
         printf("  %2.0f%%  %6.0f orders/s (produced %6.0f/s, %lu orders): p50 %4.0f  p99 %4.0f  "
-               "p999 %4.0f  max %4.0f  bridge cpu %3.0f us/order\n", fractions[i] * 100,
-               l[i].rate, l[i].achieved, l[i].orders, l[i].p50, l[i].p99, l[i].p999, l[i].max,
-               l[i].cpu_us);
+               "p999 %4.0f  max %4.0f  bridge cpu %3.0f us/order, embedded Kafka %3.0f\n",
+               fractions[i] * 100, l[i].rate, l[i].achieved, l[i].orders, l[i].p50, l[i].p99,
+               l[i].p999, l[i].max, l[i].cpu_us, l[i].mock_cpu_us);
     return l[1].p99;
 }
 
