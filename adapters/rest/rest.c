@@ -162,12 +162,6 @@ fail:
     return -1;
 }
 
-/* json_string() of a field that may be NULL; jansson rejects NULL with NULL. */
-static json_t *str_or_empty(const char *s)
-{
-    return json_string(s ? s : "");
-}
-
 static const char *shipping_method(const struct rest *r, const char *priority)
 {
     const json_t *m = r->shipping ? json_object_get(r->shipping, priority) : NULL;
@@ -175,15 +169,24 @@ static const char *shipping_method(const struct rest *r, const char *priority)
     return m ? json_string_value(m) : r->default_method;
 }
 
+/* "key": "value", "" for a field the order does not carry. */
+static void member(struct ob_json *w, const char *key, const char *value)
+{
+    ob_json_key(w, key);
+    ob_json_string(w, value ? value : "");
+}
+
+/* The body is written straight into the request: this runs once per order. */
 static int rest_encode(void *state, const struct ob_order *order,
                        const struct ob_delivery *delivery, struct ob_request *out, char *errstr,
                        size_t errstr_size)
 {
     struct rest *r = state;
     const struct ob_address *a = &order->shipping_address;
-    json_t *body = NULL, *products;
-    char *text = NULL;
-    int rc = -1;
+    struct ob_buf body;
+    struct ob_json w;
+    size_t len;
+    char *text;
 
     /* Only creation is modelled; pushing an update or a cancellation as a
      * create would be answered "duplicate" and wrongly reported ACCEPTED. */
@@ -192,52 +195,56 @@ static int rest_encode(void *state, const struct ob_order *order,
                     order->event_name);
         return -1;
     }
-    products = json_array();
-    for (size_t i = 0; products && i < order->n_items; i++) {
+    ob_buf_init(&body, OB_BUF_DEFAULT_MAX);
+    ob_json_init(&w, &body);
+    ob_json_object_open(&w);
+    member(&w, "reference_id", order->order_id);
+    ob_json_key(&w, "recipient");
+    ob_json_object_open(&w);
+    member(&w, "name", a->name);
+    member(&w, "phone_number", a->phone);
+    member(&w, "email", order->buyer.email);
+    ob_json_key(&w, "address");
+    ob_json_object_open(&w);
+    member(&w, "address1", a->street);
+    member(&w, "address2", a->district);
+    member(&w, "city", a->city);
+    member(&w, "state", a->province);
+    member(&w, "country", a->country);
+    member(&w, "zip_code", a->postal_code);
+    ob_json_object_close(&w);
+    ob_json_object_close(&w);
+    ob_json_key(&w, "products");
+    ob_json_array_open(&w);
+    for (size_t i = 0; i < order->n_items; i++) {
         const struct ob_order_item *it = &order->items[i];
-        /* json_array_append_new steals the item, even on failure */
-        if (json_array_append_new(products,
-                                  json_pack("{s:s, s:s, s:i, s:s}", "reference_id", it->sku,
-                                            "name", it->name ? it->name : it->sku, "quantity",
-                                            it->quantity, "unit_price", it->unit_price.text)) != 0) {
-            ob_strlcpyf(errstr, errstr_size, "cannot build products[%zu]", i);
-            goto cleanup;
-        }
+        ob_json_object_open(&w);
+        member(&w, "reference_id", it->sku);
+        member(&w, "name", it->name ? it->name : it->sku);
+        ob_json_key(&w, "quantity");
+        ob_json_int(&w, it->quantity);
+        member(&w, "unit_price", it->unit_price.text);
+        ob_json_object_close(&w);
     }
-    body = json_pack(
-        "{s:s, s:{s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o}}, s:o, s:s}", "reference_id",
-        order->order_id, "recipient", "name", str_or_empty(a->name), "phone_number",
-        str_or_empty(a->phone), "email", str_or_empty(order->buyer.email), "address", "address1",
-        str_or_empty(a->street), "address2", str_or_empty(a->district), "city",
-        str_or_empty(a->city), "state", str_or_empty(a->province), "country",
-        str_or_empty(a->country), "zip_code", str_or_empty(a->postal_code), "products", products,
-        "shipping_method", shipping_method(r, order->priority));
-    products = NULL; /* stolen by json_pack's "o", even on failure */
-    if (!body) {
-        ob_strlcpyf(errstr, errstr_size, "cannot build the JSON body");
-        goto cleanup;
-    }
-    text = json_dumps(body, JSON_COMPACT);
-    if (!text) {
-        ob_strlcpyf(errstr, errstr_size, "out of memory");
-        goto cleanup;
+    ob_json_array_close(&w);
+    member(&w, "shipping_method", shipping_method(r, order->priority));
+    ob_json_object_close(&w);
+    if (ob_json_done(&w) != 0 || !(text = ob_buf_steal(&body, &len))) {
+        ob_buf_reset(&body);
+        ob_strlcpyf(errstr, errstr_size, "cannot build the JSON body (out of memory)");
+        return -1;
     }
     out->method = "POST";
     if (ob_request_set_url(out, "%s/orders", r->env->endpoint) != 0 ||
         ob_request_add_header(out, "Authorization", r->auth_header) != 0 ||
         ob_request_add_header(out, "Idempotency-Key", delivery->idempotency_key) != 0 ||
         ob_request_add_header(out, "Content-Type", "application/json") != 0) {
+        free(text);
         ob_strlcpyf(errstr, errstr_size, "out of memory");
-        goto cleanup;
+        return -1;
     }
-    ob_request_take_body(out, text, strlen(text));
-    text = NULL;
-    rc = 0;
-cleanup:
-    free(text);
-    json_decref(body);
-    json_decref(products);
-    return rc;
+    ob_request_take_body(out, text, len);
+    return 0;
 }
 
 /* A success answer names the warehouse's order. One that cannot be read

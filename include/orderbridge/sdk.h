@@ -298,6 +298,40 @@ struct ob_history_fit {
 void ob_history_fit_init(struct ob_history_fit *f, size_t n, size_t unmapped, size_t max);
 int ob_history_fit_keep(struct ob_history_fit *f, int unmapped);
 
+/* --- JSON written straight into a buffer ------------------------------ */
+
+/*
+ * A compact JSON document appended to an ob_buf as it is written, members in
+ * the order written, with jansson's escapes (the bytes json_dumps gives with
+ * JSON_COMPACT). Bytes of a string that are not UTF-8 become '?'. Errors are
+ * sticky (the buffer's): check once with ob_json_done().
+ *
+ *     ob_json_init(&w, &buf);
+ *     ob_json_object_open(&w);
+ *     ob_json_key(&w, "id");   ob_json_string(&w, order->order_id);
+ *     ob_json_key(&w, "qty");  ob_json_int(&w, 3);
+ *     ob_json_object_close(&w);
+ *     if (ob_json_done(&w) != 0) ...
+ */
+#define OB_JSON_MAX_DEPTH 64
+struct ob_json {
+    struct ob_buf *out;
+    unsigned depth;
+    int first;     /* nothing written yet in the open container */
+    int after_key; /* a key is waiting for its value */
+};
+void ob_json_init(struct ob_json *w, struct ob_buf *out);
+void ob_json_object_open(struct ob_json *w);
+void ob_json_object_close(struct ob_json *w);
+void ob_json_array_open(struct ob_json *w);
+void ob_json_array_close(struct ob_json *w);
+void ob_json_key(struct ob_json *w, const char *key);
+void ob_json_string(struct ob_json *w, const char *s); /* NULL: null */
+void ob_json_int(struct ob_json *w, int64_t v);
+void ob_json_bool(struct ob_json *w, int v);
+/* 0 when the document is whole and every append succeeded, else -1. */
+int ob_json_done(const struct ob_json *w);
+
 #ifdef __cplusplus
 }
 #endif

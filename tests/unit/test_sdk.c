@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <openssl/bio.h>
@@ -1627,6 +1628,83 @@ static void test_xml_read_refuses_bombs(void **state)
     xmlFreeDoc(d);
 }
 
+/* ob_json writes what json_dumps(JSON_COMPACT) writes for the same members. */
+static void test_json_writer(void **state)
+{
+    static const char *const strings[] = {
+        "plain", "", "quote \" back \\ slash /", "\b\f\n\r\t \x01\x1f \x7f",
+        "\xe5\xbc\xa0\xe4\xb8\x89 \xf0\x9f\x93\xa6", /* 张三 📦 */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        struct ob_buf buf;
+        struct ob_json w;
+        json_t *doc = json_pack("{s:s, s:I, s:[s, {s:b}], s:{}}", "s", strings[i], "n",
+                                (json_int_t)-9223372036854775807LL - 1, "a", strings[i], "t", 1,
+                                "e");
+        char *want = json_dumps(doc, JSON_COMPACT);
+
+        ob_buf_init(&buf, 4096);
+        ob_json_init(&w, &buf);
+        ob_json_object_open(&w);
+        ob_json_key(&w, "s");
+        ob_json_string(&w, strings[i]);
+        ob_json_key(&w, "n");
+        ob_json_int(&w, INT64_MIN);
+        ob_json_key(&w, "a");
+        ob_json_array_open(&w);
+        ob_json_string(&w, strings[i]);
+        ob_json_object_open(&w);
+        ob_json_key(&w, "t");
+        ob_json_bool(&w, 1);
+        ob_json_object_close(&w);
+        ob_json_array_close(&w);
+        ob_json_key(&w, "e");
+        ob_json_object_open(&w);
+        ob_json_object_close(&w);
+        ob_json_object_close(&w);
+        assert_int_equal(ob_json_done(&w), 0);
+        assert_non_null(want);
+        assert_string_equal(buf.data, want);
+        free(want);
+        json_decref(doc);
+        ob_buf_reset(&buf);
+    }
+}
+
+/* Bytes that are not UTF-8 become '?', one each; an unbalanced document or a
+ * full buffer is an error. */
+static void test_json_writer_faults(void **state)
+{
+    struct ob_buf buf;
+    struct ob_json w;
+
+    (void)state;
+    ob_buf_init(&buf, 4096);
+    ob_json_init(&w, &buf);
+    ob_json_array_open(&w);
+    ob_json_string(&w, "a\xff\xc0\xaf" "b\xf4\x90\x80\x80");
+    ob_json_string(&w, NULL);
+    ob_json_array_close(&w);
+    assert_int_equal(ob_json_done(&w), 0);
+    assert_string_equal(buf.data, "[\"a???b????\",null]");
+    ob_buf_reset(&buf);
+
+    ob_json_init(&w, &buf);
+    ob_json_object_open(&w);
+    ob_json_key(&w, "k");
+    assert_int_equal(ob_json_done(&w), -1); /* open, and a key without its value */
+    ob_buf_reset(&buf);
+
+    ob_buf_init(&buf, 8);
+    ob_json_init(&w, &buf);
+    ob_json_array_open(&w);
+    ob_json_string(&w, "longer than eight");
+    ob_json_array_close(&w);
+    assert_int_equal(ob_json_done(&w), -1);
+    ob_buf_reset(&buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1660,6 +1738,8 @@ int main(void)
         cmocka_unit_test(test_history_fit),
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_money),
+        cmocka_unit_test(test_json_writer),
+        cmocka_unit_test(test_json_writer_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
