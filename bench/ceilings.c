@@ -101,8 +101,12 @@ static int encode_one(struct ob_adapter_instance *inst, const char *doc, size_t 
     double t;
     int rc = -1;
 
-    if (ob_order_parse(doc, len, 1 << 20, &po, &problem) != 0)
+    /* as the bridge: the jansson document only for an adapter that reads it */
+    if (ob_order_parse_lean(doc, len, 1 << 20, &po, &problem) != 0 ||
+        (!(inst->plugin.vt.flags & OB_ADAPTER_NO_DOC) && ob_order_doc(po, err, sizeof(err)) != 0)) {
+        ob_order_free(po);
         return -1;
+    }
     if (ob_idempotency_key(inst->wh->code, po->order.order_id, po->order.event_name,
                            po->order.revision, idem) == 0) {
         struct ob_delivery d = {.warehouse = inst->wh->code, .idempotency_key = idem,

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <sys/stat.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -455,6 +457,17 @@ static int create_topics(struct session *s, int partitions)
 static int write_config(struct session *s, unsigned mask, int ledger)
 {
     json_t *cfg = wh_config(ob_mock_bootstraps(s->mock), mask, ledger ? s->ledger : NULL);
+    char dir[PATH_MAX];
+    struct stat st;
+
+    /* another build's bridge (--binary) loads that build's adapters, built
+     * against its own SDK */
+    snprintf(dir, sizeof(dir), "%s", s->o->binary);
+    if (cfg && strrchr(dir, '/')) {
+        strcpy(strrchr(dir, '/'), "/adapters");
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            json_object_set_new(cfg, "adapter_path", json_pack("[s]", dir));
+    }
     int rc = cfg ? json_dump_file(cfg, s->config, JSON_INDENT(2)) : -1;
 
     json_decref(cfg);
