@@ -92,7 +92,6 @@ int partitions_for(const struct bench_opts *o, unsigned long n);
 
 /* Samples and their keys: order id "DEMO-<seed>-<8 digits>". */
 char *bench_order(unsigned long seed, unsigned long index, int wh, size_t *len);
-int bench_has_district(const char *doc, size_t len);
 rd_kafka_t *bench_producer(const char *bootstraps, char *err, size_t err_size);
 rd_kafka_t *bench_consumer(const char *bootstraps, const char *topic, char *err,
                            size_t err_size);

@@ -20,6 +20,7 @@
 #include "idempotency.h"
 #include "mock.h"
 #include "order.h"
+#include "sample.h"
 
 extern char **environ;
 
@@ -155,7 +156,7 @@ int ceiling_encode(unsigned long k, struct encode_cost out[N_WH])
         docs[n] = bench_order(77, index++, WH_REST, &lens[n]);
         if (!docs[n])
             rc = -1;
-        else if (bench_has_district(docs[n], lens[n]))
+        else if (ob_sample_has_district(docs[n], lens[n]))
             n++;
         else
             free(docs[n]);

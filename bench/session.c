@@ -111,21 +111,6 @@ rd_kafka_t *bench_producer(const char *bootstraps, char *err, size_t err_size)
     return rk;
 }
 
-static int partition_count(rd_kafka_t *rk, const char *topic)
-{
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    int n = -1;
-
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (md->topic_cnt == 1 && md->topics[0].err == 0)
-            n = md->topics[0].partition_cnt;
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(rkt);
-    return n;
-}
-
 /* Every partition of `topic` from the beginning, no group (as watch.c). */
 rd_kafka_t *bench_consumer(const char *bootstraps, const char *topic, char *err,
                            size_t err_size)
@@ -145,7 +130,7 @@ rd_kafka_t *bench_consumer(const char *bootstraps, const char *topic, char *err,
         return NULL;
     }
     rd_kafka_poll_set_consumer(rk);
-    if ((n = partition_count(rk, topic)) < 0) {
+    if ((n = ob_watch_partition_count(rk, topic)) < 0) {
         snprintf(err, err_size, "topic %s: no metadata", topic);
         rd_kafka_destroy(rk);
         return NULL;
@@ -181,18 +166,6 @@ int bench_produce(rd_kafka_t *rk, const char *topic, const char *key, char *valu
 
 /* ---- orders ---------------------------------------------------------------- */
 
-int bench_has_district(const char *doc, size_t len)
-{
-    struct ob_parsed_order *po = NULL;
-    struct ob_order_problem problem;
-    int has = 0;
-
-    if (ob_order_parse(doc, len, 1 << 20, &po, &problem) == 0)
-        has = po->order.shipping_address.district != NULL;
-    ob_order_free(po);
-    return has;
-}
-
 char *bench_order(unsigned long seed, unsigned long index, int wh, size_t *len)
 {
     return ob_sample_order(seed, index, wh_code(wh), len);
@@ -208,7 +181,7 @@ static char *next_order(struct session *s, int wh, char *key, size_t key_size, s
         if (i >= s->cap)
             return NULL;
         doc = bench_order(SEED, i, wh, len);
-        if (doc && wh == WH_EMS && !bench_has_district(doc, *len)) {
+        if (doc && wh == WH_EMS && !ob_sample_has_district(doc, *len)) {
             free(doc);
             continue;
         }

@@ -348,18 +348,6 @@ static void *bridge_thread(void *arg)
     return NULL;
 }
 
-static int has_district(const char *doc, size_t len)
-{
-    struct ob_parsed_order *po = NULL;
-    struct ob_order_problem problem;
-    int has = 0;
-
-    if (ob_order_parse(doc, len, 1 << 20, &po, &problem) == 0)
-        has = po->order.shipping_address.district != NULL;
-    ob_order_free(po);
-    return has;
-}
-
 /* Produce the sample orders and malformed messages, interleaved. */
 static int produce_orders(struct demo *d, char *err, size_t err_size)
 {
@@ -388,7 +376,7 @@ static int produce_orders(struct demo *d, char *err, size_t err_size)
             if (wh && strcmp(wh, "XX-NOWHERE") == 0)
                 d->expect_dlq++;
             else if (value && wh && strcmp(wh, warehouses[WH_EMS].code) == 0 &&
-                     !has_district(value, len))
+                     !ob_sample_has_district(value, len))
                 d->expect_dlq++, d->expect_no_county++; /* EMS requires a county */
             else
                 d->expect_accepted++;

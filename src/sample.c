@@ -7,6 +7,8 @@
  */
 #include "sample.h"
 
+#include "order.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -893,4 +895,16 @@ char *ob_sample_malformed(unsigned long index, size_t *len, const char **kind)
     if (len)
         *len = n;
     return doc;
+}
+
+int ob_sample_has_district(const char *doc, size_t len)
+{
+    struct ob_parsed_order *po = NULL;
+    struct ob_order_problem problem;
+    int has = 0;
+
+    if (ob_order_parse_lean(doc, len, 1 << 20, &po, &problem) == 0)
+        has = po->order.shipping_address.district != NULL;
+    ob_order_free(po);
+    return has;
 }

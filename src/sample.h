@@ -41,4 +41,7 @@ char *ob_sample_order(unsigned long seed, unsigned long index, const char *wareh
  */
 char *ob_sample_malformed(unsigned long index, size_t *len, const char **kind);
 
+/* 1 when the sample order `doc` names a district (EMS requires one). */
+int ob_sample_has_district(const char *doc, size_t len);
+
 #endif

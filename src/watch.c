@@ -58,8 +58,7 @@ rd_kafka_t *ob_watch_producer(const char *bootstraps, char *errstr, size_t errst
     return new_client(RD_KAFKA_PRODUCER, bootstraps, NULL, errstr, errstr_size);
 }
 
-/* Partition count of `topic`, or -1. */
-static int partition_count(rd_kafka_t *rk, const char *topic)
+int ob_watch_partition_count(rd_kafka_t *rk, const char *topic)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
@@ -88,7 +87,7 @@ int ob_watch_create(const char *bootstraps, const char *const *topics, size_t n_
         goto fail;
     rd_kafka_poll_set_consumer(w->rk);
     for (size_t t = 0; t < n_topics; t++) {
-        int n = partition_count(w->rk, topics[t]);
+        int n = ob_watch_partition_count(w->rk, topics[t]);
         if (n < 0) {
             snprintf(errstr, errstr_size, "topic %s: no metadata", topics[t]);
             goto fail;
@@ -176,7 +175,7 @@ int ob_watch_committed_lag(const char *bootstraps, const char *group, const char
         report[0] = '\0';
     if (!rk)
         return -1;
-    n = partition_count(rk, topic);
+    n = ob_watch_partition_count(rk, topic);
     if (n < 0) {
         lagging = -1;
         goto cleanup;
@@ -222,7 +221,7 @@ int ob_watch_committed_totals(const char *bootstraps, const char *group, const c
     *committed_sum = *end_sum = 0;
     if (!rk)
         return -1;
-    n = partition_count(rk, topic);
+    n = ob_watch_partition_count(rk, topic);
     if (n < 0)
         goto cleanup;
     parts = rd_kafka_topic_partition_list_new(n);

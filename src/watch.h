@@ -43,4 +43,7 @@ int ob_watch_committed_totals(const char *bootstraps, const char *group, const c
 /* Produce one record and wait for its acknowledgement (tests, demo). */
 rd_kafka_t *ob_watch_producer(const char *bootstraps, char *errstr, size_t errstr_size);
 
+/* Partition count of `topic` (metadata, up to 10 s), or -1. */
+int ob_watch_partition_count(rd_kafka_t *rk, const char *topic);
+
 #endif
