@@ -723,6 +723,21 @@ static uint64_t park_delay(struct job *job)
 
 /* Exponential backoff with full jitter; a Retry-After from the warehouse
  * replaces it (capped at MAX_RETRY_AFTER_MS). */
+/* An order waiting for another attempt: its attempts so far outlive a
+ * restart (they count towards max_attempts). */
+static void ledger_in_flight(struct job *job)
+{
+    struct ob_ledger_entry e = {
+        .state = OB_LEDGER_IN_FLIGHT,
+        .attempts = job->attempts,
+        .first_attempt_ms = job->first_attempt_ms,
+        .crashes = job->crashes,
+    };
+
+    if (job->b->ledger && job->idem_key[0])
+        ob_ledger_put(job->b->ledger, job->idem_key, &e);
+}
+
 static void job_retry_later(struct job *job, int retry_after_ms)
 {
     const struct ob_warehouse_conf *wh = &job->b->cfg->warehouses[job->wh];
@@ -734,6 +749,7 @@ static void job_retry_later(struct job *job, int retry_after_ms)
     delay = next_random(job->b) % (cap + 1);
     if (retry_after_ms > 0)
         delay = (uint64_t)(retry_after_ms < MAX_RETRY_AFTER_MS ? retry_after_ms : MAX_RETRY_AFTER_MS);
+    ledger_in_flight(job);
     job->state = JOB_WAIT_RETRY;
     if (timer_add(job->b, job, mono_ms() + delay) != 0)
         job_push(job); /* no memory for the timer: retry at once */
@@ -836,16 +852,18 @@ static void job_classify(struct job *job)
 /*
  * The crash guard. An adapter is a plugin and its input is hostile: an
  * order that crashes it would crash the bridge again on every restart, and
- * block its partition. So before an adapter runs on an order (encode, or
- * decode of the answer), the order's ledger entry is marked with this
- * process's incarnation, and the mark is on disk before the adapter runs;
- * it is cleared when the adapter returns. A mark from another incarnation
- * means the bridge died while that adapter ran.
+ * block its partition. So before adapters run on a batch of orders (encode,
+ * or decode of the answer), one ledger record names the batch's orders
+ * under this process's incarnation, and it is on disk before they run; it
+ * is removed after them. A record of another incarnation found at start
+ * means the bridge died while those adapters ran: each of its orders gets
+ * its entry marked with the dead incarnation (take_marks), which is what
+ * guard_check() reads.
  *
- * Marks are made for a batch and flushed once (one LMDB commit per loop
- * iteration, not per order), so a crash marks every order of its batch.
- * Each of them then runs alone: marked, flushed, run, cleared, flushed. An
- * order is dead-lettered ("crashed") once the bridge died
+ * One record and one LMDB commit per loop iteration, not a write per order,
+ * so a crash marks every order of its batch. Each of them then runs alone:
+ * its own entry marked (with its crash count), flushed, run, cleared,
+ * flushed. An order is dead-lettered ("crashed") once the bridge died
  * pipeline.max_crashes times running it, the last time alone, so an order
  * that merely shared a batch with the culprit is never blamed.
  *
@@ -856,7 +874,8 @@ static int guarded(const struct ob_bridge *b)
     return b->ledger != NULL;
 }
 
-static int guard_mark(struct job *job, int alone)
+/* A suspect's own mark, on its entry: it runs alone. */
+static int guard_mark(struct job *job)
 {
     struct ob_ledger_entry e = {
         .state = OB_LEDGER_IN_FLIGHT,
@@ -864,7 +883,7 @@ static int guard_mark(struct job *job, int alone)
         .first_attempt_ms = job->first_attempt_ms ? job->first_attempt_ms : ob_now_epoch_ms(),
         .adapter_running = job->b->incarnation,
         .crashes = job->crashes,
-        .alone = alone,
+        .alone = 1,
     };
     return ob_ledger_put(job->b->ledger, job->idem_key, &e);
 }
@@ -882,15 +901,31 @@ static void guard_clear(struct ob_bridge *b, const char *key)
     }
 }
 
+/* At start: the orders a dead incarnation's adapters were running on get
+ * its mark on their entries. An order done since is no suspect. */
+static void take_mark(void *arg, const char *key, uint64_t dead, int alone)
+{
+    struct ob_bridge *b = arg;
+    struct ob_ledger_entry e;
+
+    if (ob_ledger_get(b->ledger, key, &e) != 1)
+        e = (struct ob_ledger_entry){.state = OB_LEDGER_IN_FLIGHT,
+                                     .first_attempt_ms = ob_now_epoch_ms()};
+    else if (e.state == OB_LEDGER_DONE)
+        return;
+    e.adapter_running = dead;
+    e.alone = alone;
+    ob_ledger_put(b->ledger, key, &e);
+}
+
 static void job_encode_and_send(struct job *job);
 
-/* Queue the adapter run of `job` (state set by the caller) behind its mark. */
+/* Queue the adapter run of `job` (state set by the caller): it runs once
+ * its batch's mark is on disk (gate_run). */
 static void gate_add(struct job *job)
 {
     struct ob_bridge *b = job->b;
 
-    if (!job->suspect)
-        guard_mark(job, 0); /* a suspect is marked alone, right before it runs */
     job->gate_next = NULL;
     if (b->gate_tail)
         b->gate_tail->gate_next = job;
@@ -917,15 +952,12 @@ static void gate_abandon(struct ob_bridge *b, struct job *job)
     }
     if (job->state == JOB_GATE_ENCODE && !b->destroying)
         b->warehouses[job->wh].active--;
-    guard_clear(b, job->idem_key);
 }
 
 static void gate_run_one(struct job *job)
 {
     struct ob_bridge *b = job->b;
-    char key[sizeof job->idem_key];
 
-    memcpy(key, job->idem_key, sizeof key);
     if (job->state == JOB_GATE_ENCODE && job_draining(job)) {
         /* revoked or stopping while it waited: parked, as from its lane */
         b->warehouses[job->wh].active--;
@@ -936,37 +968,58 @@ static void gate_run_one(struct job *job)
     } else {
         job_classify(job);
     }
-    guard_clear(b, key);
 }
 
-/* Run every adapter call waiting in the gate: the batch's marks are made
+/* Run every adapter call waiting in the gate: the batch's mark is made
  * durable by one flush; suspects then run one at a time. */
 static void gate_run(struct ob_bridge *b)
 {
     struct job *batch = b->gate_head, *suspects = NULL, **tail = &suspects;
+    const char *keys[CONSUME_BATCH];
+    size_t n = 0;
 
     if (!batch)
         return;
     b->gate_head = b->gate_tail = NULL;
-    ob_ledger_flush(b->ledger);
+    /* The batch, up to CONSUME_BATCH orders at a time (answers can be more). */
     while (batch) {
-        struct job *job = batch;
-        batch = job->gate_next;
-        job->gate_next = NULL;
-        if (job->suspect) {
-            *tail = job;
-            tail = &job->gate_next;
-        } else {
+        struct job *run = NULL, **run_tail = &run;
+        n = 0;
+        while (batch && n < CONSUME_BATCH) {
+            struct job *job = batch;
+            batch = job->gate_next;
+            job->gate_next = NULL;
+            if (job->suspect) {
+                *tail = job;
+                tail = &job->gate_next;
+            } else {
+                keys[n++] = job->idem_key;
+                *run_tail = job;
+                run_tail = &job->gate_next;
+            }
+        }
+        if (n == 0)
+            break;
+        ob_ledger_mark(b->ledger, b->incarnation, keys, n, 0);
+        ob_ledger_flush(b->ledger);
+        while (run) {
+            struct job *job = run;
+            run = job->gate_next;
+            job->gate_next = NULL;
             gate_run_one(job);
         }
+        ob_ledger_unmark(b->ledger, b->incarnation); /* on disk with the next flush */
     }
     while (suspects) {
         struct job *job = suspects;
+        char key[sizeof job->idem_key];
         suspects = job->gate_next;
         job->gate_next = NULL;
-        guard_mark(job, 1);
-        ob_ledger_flush(b->ledger); /* the batch's clears too: only this mark stays set */
+        memcpy(key, job->idem_key, sizeof key);
+        guard_mark(job);
+        ob_ledger_flush(b->ledger); /* the batch's unmark too: only this mark stays set */
         gate_run_one(job);
+        guard_clear(b, key);
         ob_ledger_flush(b->ledger);
     }
 }
@@ -1785,6 +1838,11 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
         };
         if (ob_ledger_open(&lo, &b->ledger, errstr, errstr_size) != 0)
             goto fail;
+        int n = ob_ledger_take_marks(b->ledger, b->incarnation, take_mark, b);
+        if (n > 0)
+            OB_WARN("the bridge stopped while adapters ran on %d order(s): each of them runs "
+                    "alone when it comes back", n);
+        ob_ledger_flush(b->ledger);
     } else {
         OB_WARN("no ledger configured: a redelivered order is pushed again (the warehouse's "
                 "dedupe by idempotency key absorbs it)");

@@ -54,6 +54,8 @@
 
 #include <lmdb.h>
 
+#include <orderbridge/sdk.h>
+
 #include "log.h"
 #include "status.h" /* ob_now_epoch_ms */
 
@@ -103,6 +105,8 @@ struct ob_ledger {
     MDB_env *env;
     MDB_dbi deliveries;
     MDB_dbi tracks;
+    MDB_dbi marks;  /* "marks": incarnation -> the keys its adapters run on */
+    int has_marks;
     int has_tracks; /* a read-only open of a file without the table: none */
     MDB_txn *wtxn;  /* the staged write transaction, or NULL */
     MDB_txn *rtxn;  /* long-lived read transaction, reset between reads */
@@ -641,7 +645,7 @@ static int open_env(struct ob_ledger *l, const char *path, int writemap)
         return errno;
     rc = mdb_env_create(&l->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(l->env, 2);
+        rc = mdb_env_set_maxdbs(l->env, 3);
     if (rc == 0 && !l->read_only)
         rc = mdb_env_set_mapsize(l->env, l->map_bytes); /* a reader takes the writer's size */
     if (rc == 0)
@@ -654,6 +658,12 @@ static int open_env(struct ob_ledger *l, const char *path, int writemap)
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "orders", l->read_only ? 0 : MDB_CREATE, &l->tracks);
         l->has_tracks = rc == 0;
+        if (rc == MDB_NOTFOUND && l->read_only)
+            rc = 0;
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "marks", l->read_only ? 0 : MDB_CREATE, &l->marks);
+        l->has_marks = rc == 0;
         if (rc == MDB_NOTFOUND && l->read_only)
             rc = 0;
     }
@@ -779,6 +789,8 @@ int ob_ledger_open(const struct ob_ledger_options *opt, struct ob_ledger **out, 
         rc = open_env(l, opt->path, 1);
     }
     if (rc == 0 && !l->read_only && reserve_map(l, opt->path) != 0) {
+        mdb_txn_abort(l->rtxn);
+        l->rtxn = NULL;
         mdb_env_close(l->env);
         l->env = NULL;
         rc = open_env(l, opt->path, 0);
@@ -1219,4 +1231,97 @@ unsigned long ob_ledger_lost(const struct ob_ledger *l)
 size_t ob_ledger_track_count(struct ob_ledger *l)
 {
     return l && l->has_tracks ? table_entries(l, l->tracks) : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Crash-guard marks                                                         */
+
+/* Value: alone (1 byte), then each key and a NUL. */
+int ob_ledger_mark(struct ob_ledger *l, uint64_t incarnation, const char *const *keys, size_t n,
+                   int alone)
+{
+    struct ob_buf buf;
+    MDB_val k = {sizeof(incarnation), &incarnation}, v;
+    unsigned char flag = alone ? 1 : 0;
+    int rc;
+
+    if (!l || l->read_only || !l->has_marks)
+        return -1;
+    ob_buf_init(&buf, OB_BUF_DEFAULT_MAX);
+    ob_buf_append(&buf, &flag, 1);
+    for (size_t i = 0; i < n; i++)
+        ob_buf_append(&buf, keys[i], strlen(keys[i]) + 1);
+    if (buf.failed) {
+        ob_buf_reset(&buf);
+        return -1;
+    }
+    v.mv_size = buf.len;
+    v.mv_data = buf.data;
+    rc = put_value(l, l->marks, "(mark)", &k, &v);
+    ob_buf_reset(&buf);
+    return rc;
+}
+
+int ob_ledger_unmark(struct ob_ledger *l, uint64_t incarnation)
+{
+    MDB_val k = {sizeof(incarnation), &incarnation};
+    int rc;
+
+    if (!l || l->read_only || !l->has_marks || write_begin(l) != 0)
+        return -1;
+    rc = mdb_del(l->wtxn, l->marks, &k, NULL);
+    if (rc == 0)
+        l->staged++;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+int ob_ledger_take_marks(struct ob_ledger *l, uint64_t incarnation,
+                         void (*fn)(void *arg, const char *key, uint64_t dead, int alone),
+                         void *arg)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, n = 0;
+
+    if (!l || l->read_only || !l->has_marks || write_begin(l) != 0)
+        return -1;
+    if (mdb_cursor_open(l->wtxn, l->marks, &cur) != 0)
+        return -1;
+    /* Collect first: fn writes entries through the same transaction. */
+    struct ob_buf found;
+    ob_buf_init(&found, (size_t)1 << 30);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t dead;
+        uint32_t len = (uint32_t)v.mv_size;
+        if (k.mv_size != sizeof(dead))
+            continue;
+        memcpy(&dead, k.mv_data, sizeof(dead));
+        if (dead == incarnation)
+            continue;
+        ob_buf_append(&found, &dead, sizeof(dead));
+        ob_buf_append(&found, &len, sizeof(len));
+        ob_buf_append(&found, v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(cur);
+    for (size_t at = 0; !found.failed && at + 12 <= found.len;) {
+        uint64_t dead;
+        uint32_t len;
+        memcpy(&dead, found.data + at, sizeof(dead));
+        memcpy(&len, found.data + at + 8, sizeof(len));
+        const char *p = found.data + at + 12, *end = p + len;
+        int alone = len > 0 && p[0] == 1;
+        for (p += len > 0; p < end; p += strlen(p) + 1) {
+            fn(arg, p, dead, alone);
+            n++;
+        }
+        k.mv_size = sizeof(dead);
+        k.mv_data = &dead;
+        mdb_del(l->wtxn, l->marks, &k, NULL);
+        l->staged++;
+        at += 12 + len;
+    }
+    rc = found.failed ? -1 : n;
+    ob_buf_reset(&found);
+    return rc;
 }

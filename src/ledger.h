@@ -141,4 +141,19 @@ int ob_ledger_track_next(struct ob_ledger *l, const char *warehouse, char order_
 /* Tracks stored now, staged writes included. */
 size_t ob_ledger_track_count(struct ob_ledger *l);
 
+/*
+ * Crash-guard marks (bridge.c): before a batch of adapter runs, one record
+ * names every order key of the batch under this process's incarnation;
+ * staged like the rest and made durable by a flush. ob_ledger_unmark()
+ * removes it (staged). At start, ob_ledger_take_marks() hands every key
+ * marked by another incarnation, one that died, to fn and removes those
+ * records; returns how many keys, or -1.
+ */
+int ob_ledger_mark(struct ob_ledger *l, uint64_t incarnation, const char *const *keys, size_t n,
+                   int alone);
+int ob_ledger_unmark(struct ob_ledger *l, uint64_t incarnation);
+int ob_ledger_take_marks(struct ob_ledger *l, uint64_t incarnation,
+                         void (*fn)(void *arg, const char *key, uint64_t dead, int alone),
+                         void *arg);
+
 #endif

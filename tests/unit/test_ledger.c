@@ -978,6 +978,59 @@ static void test_corrupt_file_moved_aside(void **state)
     assert_moved_aside(f, "other", t0, ob_now_epoch_ms() / 1000);
 }
 
+struct taken {
+    char keys[8][65];
+    uint64_t dead[8];
+    int alone[8];
+    int n;
+};
+
+static void take(void *arg, const char *key, uint64_t dead, int alone)
+{
+    struct taken *t = arg;
+    if (t->n < 8) {
+        snprintf(t->keys[t->n], sizeof t->keys[t->n], "%s", key);
+        t->dead[t->n] = dead;
+        t->alone[t->n] = alone;
+    }
+    t->n++;
+}
+
+/* The crash guard's marks: a flushed mark outlives a kill; an unmarked one
+ * does not; the taker sees only other incarnations' marks, once. */
+static void test_marks(void **state)
+{
+    struct fixture *f = *state;
+    const char *batch[] = {"K1", "K2", "K3"}, *lone[] = {"K9"};
+    struct ob_ledger *l = open_ledger(f);
+    struct taken t = {0};
+
+    assert_int_equal(ob_ledger_mark(l, 7, batch, 3, 0), 0);
+    assert_int_equal(ob_ledger_mark(l, 8, lone, 1, 1), 0);
+    assert_int_equal(ob_ledger_mark(l, 9, batch, 1, 0), 0);
+    assert_int_equal(ob_ledger_unmark(l, 9), 0);
+    assert_int_equal(ob_ledger_flush(l), 0);
+    ob_ledger_close(l);
+
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_take_marks(l, 8, take, &t), 3); /* 8 is "ours": kept */
+    assert_int_equal(t.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(t.keys[i], batch[i]);
+        assert_true(t.dead[i] == 7);
+        assert_int_equal(t.alone[i], 0);
+    }
+    memset(&t, 0, sizeof t);
+    assert_int_equal(ob_ledger_take_marks(l, 1, take, &t), 1); /* 7's is gone, 8's left */
+    assert_string_equal(t.keys[0], "K9");
+    assert_true(t.dead[0] == 8);
+    assert_int_equal(t.alone[0], 1);
+    assert_int_equal(ob_ledger_flush(l), 0);
+    memset(&t, 0, sizeof t);
+    assert_int_equal(ob_ledger_take_marks(l, 1, take, &t), 0);
+    ob_ledger_close(l);
+}
+
 /* Bytes the data file holds on disk (not its apparent size). */
 static long long on_disk(const char *path)
 {
@@ -1119,6 +1172,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_file_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_reserved_on_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_not_reservable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
