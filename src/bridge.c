@@ -721,8 +721,6 @@ static uint64_t park_delay(struct job *job)
     return d - d / 5 + next_random(job->b) % (d * 2 / 5 + 1);
 }
 
-/* Exponential backoff with full jitter; a Retry-After from the warehouse
- * replaces it (capped at MAX_RETRY_AFTER_MS). */
 /* An order waiting for another attempt: its attempts so far outlive a
  * restart (they count towards max_attempts). */
 static void ledger_in_flight(struct job *job)
@@ -738,6 +736,8 @@ static void ledger_in_flight(struct job *job)
         ob_ledger_put(job->b->ledger, job->idem_key, &e);
 }
 
+/* Exponential backoff with full jitter; a Retry-After from the warehouse
+ * replaces it (capped at MAX_RETRY_AFTER_MS). */
 static void job_retry_later(struct job *job, int retry_after_ms)
 {
     const struct ob_warehouse_conf *wh = &job->b->cfg->warehouses[job->wh];
@@ -976,7 +976,6 @@ static void gate_run(struct ob_bridge *b)
 {
     struct job *batch = b->gate_head, *suspects = NULL, **tail = &suspects;
     const char *keys[CONSUME_BATCH];
-    size_t n = 0;
 
     if (!batch)
         return;
@@ -984,7 +983,7 @@ static void gate_run(struct ob_bridge *b)
     /* The batch, up to CONSUME_BATCH orders at a time (answers can be more). */
     while (batch) {
         struct job *run = NULL, **run_tail = &run;
-        n = 0;
+        size_t n = 0;
         while (batch && n < CONSUME_BATCH) {
             struct job *job = batch;
             batch = job->gate_next;
