@@ -746,6 +746,17 @@ static void report_missing(struct h_run *r)
     fprintf(stderr, "  the reader has %s the status and DLQ topics; orders committed %s\n%s",
             ob_watch_caught_up(r->watch) == 1 ? "read all of" : "NOT read all of",
             lag == 0 ? "to the end" : lag < 0 ? "(cannot tell)" : "behind:", lag > 0 ? report : "");
+    /* A record acknowledged and never read: did the embedded Kafka drop the
+     * start of a log (low watermark above 0)? */
+    for (size_t t = 0; t < sizeof(watched) / sizeof(watched[0]); t++) {
+        int n = strcmp(watched[t], H_TOPIC_RETRY) == 0 ? r->partitions : r->out_partitions;
+        for (int p = 0; p < n; p++) {
+            int64_t lo = 0, hi = 0;
+            if (rd_kafka_query_watermark_offsets(r->producer, watched[t], p, &lo, &hi, 5000) == 0)
+                fprintf(stderr, "  %s [%d]: offsets %" PRId64 " to %" PRId64 "\n", watched[t], p,
+                        lo, hi);
+        }
+    }
 }
 
 int h_await(struct h_run *r, int (*done)(struct h_run *r), double seconds, const char *what)
