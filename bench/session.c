@@ -309,23 +309,38 @@ static int bridge_spawn(struct session *s)
 }
 
 /* utime + stime of a process, in µs (-1: unreadable). */
-static double proc_cpu_us(pid_t pid)
+/* A small /proc file into buf, NUL-terminated; -1 when unreadable. */
+static int read_small(const char *path, char *buf, size_t size)
 {
-    char path[64], buf[2048], *p;
-    unsigned long ut, st;
-    FILE *f;
+    FILE *f = fopen(path, "r");
     size_t n;
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if (!(f = fopen(path, "r")))
+    if (!f)
         return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
+    n = fread(buf, 1, size - 1, f);
     fclose(f);
     buf[n] = '\0';
-    if (!(p = strrchr(buf, ')')) ||
+    return 0;
+}
+
+/* utime + stime of a /proc .../stat file, in µs (-1: unreadable). */
+static double stat_cpu_us(const char *path)
+{
+    char buf[2048], *p;
+    unsigned long ut, st;
+
+    if (read_small(path, buf, sizeof(buf)) != 0 || !(p = strrchr(buf, ')')) ||
         sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return -1;
     return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double proc_cpu_us(pid_t pid)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    return stat_cpu_us(path);
 }
 
 /* VmHWM in MB (-1: unreadable). */
@@ -650,36 +665,23 @@ static int paced_phase(struct session *s, double rate, double seconds, struct la
  * in µs; -1 when there is none. */
 static double thread_cpu_us(const char *name)
 {
-    char path[300], comm[64], buf[2048], *p;
-    double total = -1;
+    char path[300], comm[64];
+    double total = -1, cpu;
     struct dirent *de;
     DIR *d = opendir("/proc/self/task");
 
     while (d && (de = readdir(d)) != NULL) {
-        unsigned long ut, st;
-        FILE *f;
-        size_t n;
         if (de->d_name[0] == '.')
             continue;
         snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
-        if (!(f = fopen(path, "r")))
+        if (read_small(path, comm, sizeof(comm)) != 0)
             continue;
-        n = fread(comm, 1, sizeof(comm) - 1, f);
-        fclose(f);
-        comm[n] = '\0';
         comm[strcspn(comm, "\n")] = '\0';
         if (strcmp(comm, name) != 0)
             continue;
         snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
-        if (!(f = fopen(path, "r")))
-            continue;
-        n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        if ((p = strrchr(buf, ')')) &&
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-            total = (total < 0 ? 0 : total) +
-                    (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+        if ((cpu = stat_cpu_us(path)) >= 0)
+            total = (total < 0 ? 0 : total) + cpu;
     }
     if (d)
         closedir(d);

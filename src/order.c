@@ -600,19 +600,21 @@ static void tree_free(struct tree *t)
     free(t->members);
 }
 
-/* Line and column (from 1) of byte `at`, for syntax errors. */
-static void position(const char *s, size_t at, int *line, int *column)
+/* "invalid JSON at line L, column C: why", L and C (from 1) of byte `at`. */
+static int invalid_json(struct ob_order_problem *p, const char *s, size_t at, const char *why)
 {
-    *line = 1;
-    *column = 1;
+    int line = 1, column = 1;
+
     for (size_t i = 0; i < at; i++) {
         if (s[i] == '\n') {
-            ++*line;
-            *column = 1;
+            line++;
+            column = 1;
         } else {
-            ++*column;
+            column++;
         }
     }
+    return set_problem(p, OB_ORDER_INVALID_JSON, "invalid JSON at line %d, column %d: %s", line,
+                       column, why);
 }
 
 /* jansson refuses what yajl turns into '?': a \u escape of half a UTF-16
@@ -659,15 +661,7 @@ static int tree_parse(struct tree *t, const char *payload, size_t len, struct ob
     yajl_handle h;
     yajl_status st;
 
-    while (slots < len / 2)
-        slots *= 2;
     memset(t, 0, sizeof(*t));
-    t->cap_nodes = 64;
-    t->cap_strs = len + 64;
-    t->nodes = malloc(t->cap_nodes * sizeof(*t->nodes));
-    t->strs = malloc(t->cap_strs);
-    t->members = calloc(slots, sizeof(*t->members));
-    t->members_mask = slots - 1;
     /* UTF-8 is checked here, strictly (yajl lets overlong forms through) */
     size_t bad = utf8_invalid_at((const unsigned char *)payload, len);
     if (bad < len)
@@ -676,12 +670,17 @@ static int tree_parse(struct tree *t, const char *payload, size_t len, struct ob
     /* yajl takes \v and \f for white space; JSON has them nowhere raw */
     const char *ws = memchr(payload, '\v', len);
     const char *ff = memchr(payload, '\f', len);
-    if (ws || ff) {
-        int line, column;
-        position(payload, (size_t)((ws && (!ff || ws < ff) ? ws : ff) - payload), &line, &column);
-        return set_problem(p, OB_ORDER_INVALID_JSON, "invalid JSON at line %d, column %d: %s",
-                           line, column, "a control character (\\v or \\f)");
-    }
+    if (ws || ff)
+        return invalid_json(p, payload, (size_t)((ws && (!ff || ws < ff) ? ws : ff) - payload),
+                            "a control character (\\v or \\f)");
+    while (slots < len / 2)
+        slots *= 2;
+    t->cap_nodes = 64;
+    t->cap_strs = len + 64;
+    t->nodes = malloc(t->cap_nodes * sizeof(*t->nodes));
+    t->strs = malloc(t->cap_strs);
+    t->members = calloc(slots, sizeof(*t->members));
+    t->members_mask = slots - 1;
     h = t->nodes && t->strs && t->members ? yajl_alloc(&k_callbacks, NULL, t) : NULL;
     if (!h)
         return set_problem(p, OB_ORDER_INVALID_JSON, "internal: out of memory while decoding");
@@ -693,7 +692,6 @@ static int tree_parse(struct tree *t, const char *payload, size_t len, struct ob
         st = yajl_complete_parse(h);
     if (st != yajl_status_ok) {
         size_t at = yajl_get_bytes_consumed(h);
-        int line, column;
         char why[128];
         if (t->refusal) {
             snprintf(why, sizeof(why), "%s", t->refusal);
@@ -707,28 +705,17 @@ static int tree_parse(struct tree *t, const char *payload, size_t len, struct ob
         yajl_free(h);
         if (strcmp(why, "out of memory") == 0)
             return set_problem(p, OB_ORDER_INVALID_JSON, "internal: out of memory while decoding");
-        position(payload, at < len ? at : len, &line, &column);
-        return set_problem(p, OB_ORDER_INVALID_JSON, "invalid JSON at line %d, column %d: %s", line,
-                           column, why);
+        return invalid_json(p, payload, at < len ? at : len, why);
     }
     yajl_free(h);
     /* yajl ends the document at a token cut short after it ("}\"abc):
      * only white space may follow the value */
     for (size_t i = t->root_end; i < len; i++) {
-        if (payload[i] != ' ' && payload[i] != '\t' && payload[i] != '\n' && payload[i] != '\r') {
-            int line, column;
-            position(payload, i, &line, &column);
-            return set_problem(p, OB_ORDER_INVALID_JSON, "invalid JSON at line %d, column %d: %s",
-                               line, column, "trailing garbage");
-        }
+        if (payload[i] != ' ' && payload[i] != '\t' && payload[i] != '\n' && payload[i] != '\r')
+            return invalid_json(p, payload, i, "trailing garbage");
     }
-    if ((bad = lone_surrogate_at(payload, len)) < len) {
-        int line, column;
-        position(payload, bad, &line, &column);
-        return set_problem(p, OB_ORDER_INVALID_JSON,
-                           "invalid JSON at line %d, column %d: invalid Unicode escape (half a "
-                           "surrogate pair)", line, column);
-    }
+    if ((bad = lone_surrogate_at(payload, len)) < len)
+        return invalid_json(p, payload, bad, "invalid Unicode escape (half a surrogate pair)");
     return 0;
 }
 
