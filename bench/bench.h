@@ -20,12 +20,14 @@ enum { WH_REST, WH_SF, WH_CAINIAO, WH_QIMEN, WH_EMS, WH_MAPPING, N_WH };
 #define N_REFERENCE 5 /* a mix run spreads its orders over the first five */
 #define WH_MIX (-1)
 
+#define BENCH_MAX_INSTANCES 8
 #define ORDER_BYTES 1100 /* a sample order's size, roughly (for partition counts) */
 
 struct bench_opts {
     const char *binary;   /* the orderbridge to run */
     unsigned sim_threads; /* each simulator's worker threads */
     int partitions;       /* 0: from the order count */
+    int instances;        /* bridges in the group */
     int keep;             /* keep the temp dirs */
     int verbose;
 };

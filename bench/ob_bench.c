@@ -28,7 +28,8 @@
 static const char help[] =
     "usage: ob-bench [--quick] [--orders N,N..] [--adapters A,A..] [--ledger on,off]\n"
     "                [--latency-seconds S] [--rate R] [--no-latency] [--no-ceilings]\n"
-    "                [--partitions P] [--sim-threads T] [--binary PATH] [--keep] [--verbose]\n"
+    "                [--partitions P] [--sim-threads T] [--instances N] [--binary PATH]\n"
+    "                [--keep] [--verbose]\n"
     "\n"
     "Measure orderbridge on this machine (see BENCHMARKS.md).\n"
     "\n"
@@ -45,6 +46,8 @@ static const char help[] =
     "  --partitions P      orders topic partitions (default: 64, more for large runs;\n"
     "                      the embedded Kafka keeps ~5 MB per partition)\n"
     "  --sim-threads T     worker threads of each simulator (default 1)\n"
+    "  --instances N       N bridges in one consumer group, each with its own ledger\n"
+    "                      (default 1; CPU and RSS are their sums)\n"
     "  --binary PATH       the orderbridge to run (default: this build's)\n"
     "  --keep              keep the temp dirs (config, ledger, bridge log)\n"
     "  --verbose           the bridge's pid and log, wrk's counts\n";
@@ -125,6 +128,7 @@ static int parse_options(int argc, char **argv, struct plan *p, struct bench_opt
         {"rate", required_argument, NULL, 'r'},      {"no-latency", no_argument, NULL, 'L'},
         {"no-ceilings", no_argument, NULL, 'C'},     {"partitions", required_argument, NULL, 'p'},
         {"sim-threads", required_argument, NULL, 't'}, {"binary", required_argument, NULL, 'b'},
+        {"instances", required_argument, NULL, 'i'},
         {"keep", no_argument, NULL, 'k'},            {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     const char *sizes = NULL, *adapters = NULL, *ledgers = NULL;
@@ -143,6 +147,7 @@ static int parse_options(int argc, char **argv, struct plan *p, struct bench_opt
         case 'p': o->partitions = atoi(optarg); break;
         case 't': o->sim_threads = (unsigned)atoi(optarg); break;
         case 'b': o->binary = optarg; break;
+        case 'i': o->instances = atoi(optarg); break;
         case 'k': o->keep = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': fputs(help, stdout); exit(0);
@@ -153,7 +158,8 @@ static int parse_options(int argc, char **argv, struct plan *p, struct bench_opt
     bad |= sizes && parse_list(sizes, &p->n_sizes, parse_size, p->sizes) != 0;
     bad |= adapters && parse_list(adapters, &p->n_adapters, parse_adapter, p->adapters) != 0;
     bad |= ledgers && parse_list(ledgers, &p->n_ledgers, parse_ledger, p->ledgers) != 0;
-    bad |= optind != argc || p->latency_s <= 0 || o->sim_threads < 1 || o->partitions < 0;
+    bad |= optind != argc || p->latency_s <= 0 || o->sim_threads < 1 || o->partitions < 0 ||
+           o->instances < 1 || o->instances > BENCH_MAX_INSTANCES;
     if (bad)
         fputs(help, stderr);
     return bad ? -1 : 0;
@@ -182,8 +188,11 @@ static void print_machine(const struct bench_opts *o)
     if (f)
         fclose(f);
     strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
-    printf("ob-bench: %ld CPUs (%s), %s\n  bridge %s\n", sysconf(_SC_NPROCESSORS_ONLN), model,
+    printf("ob-bench: %ld CPUs (%s), %s\n  bridge %s", sysconf(_SC_NPROCESSORS_ONLN), model,
            date, o->binary);
+    if (o->instances > 1)
+        printf(" x %d instances (one consumer group)", o->instances);
+    printf("\n");
 }
 
 static void print_encode(const struct encode_cost c[N_WH])
@@ -342,7 +351,7 @@ static void summary(const struct run *best, double wrk, double kcat, double p99)
 int main(int argc, char **argv)
 {
     struct plan p = {.latency_s = 10, .latency = 1, .ceilings = 1};
-    struct bench_opts o = {.binary = getenv("OB_BENCH_BINARY"), .sim_threads = 1};
+    struct bench_opts o = {.binary = getenv("OB_BENCH_BINARY"), .sim_threads = 1, .instances = 1};
     static struct run runs[MAX_LIST * MAX_LIST * MAX_LIST];
     const struct run *best;
     double wrk, kcat, p99;

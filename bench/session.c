@@ -34,12 +34,20 @@ extern char **environ;
 
 enum { ST_NONE, ST_EXPECTED, ST_ACCEPTED, ST_OTHER };
 
+/* One `orderbridge run` of the group (--instances: several, each with its
+ * own config, ledger and log). */
+struct bridge {
+    char config[128], log[128], ledger[128];
+    pid_t pid;
+};
+
 struct session {
     const struct bench_opts *o;
-    char dir[64], config[128], log[128], ledger[128];
+    char dir[64];
     struct ob_mock *mock;
     rd_kafka_t *producer, *reader;
-    pid_t pid;
+    struct bridge br[BENCH_MAX_INSTANCES];
+    int n_br;
     double spawned_at;
     int64_t spawned_ms;
     size_t cap;              /* order indexes in use: [0, cap) */
@@ -285,26 +293,34 @@ static void read_outcomes(struct session *s, int timeout_ms)
 
 /* ---- the bridge process ------------------------------------------------------ */
 
-static int bridge_spawn(struct session *s)
+static int spawn_one(struct session *s, struct bridge *br)
 {
-    char *argv[] = {(char *)s->o->binary, "run", "-c", s->config, NULL};
+    char *argv[] = {(char *)s->o->binary, "run", "-c", br->config, NULL};
     posix_spawn_file_actions_t fa;
     int rc;
 
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, s->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_addopen(&fa, 1, br->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    s->spawned_at = bench_now();
-    s->spawned_ms = bench_wall_ms();
-    rc = posix_spawn(&s->pid, s->o->binary, &fa, NULL, argv, environ);
+    rc = posix_spawn(&br->pid, s->o->binary, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
         fprintf(stderr, "bench: cannot start %s: %s\n", s->o->binary, strerror(rc));
-        s->pid = 0;
+        br->pid = 0;
         return -1;
     }
     if (s->o->verbose)
-        fprintf(stderr, "bench: bridge pid %d, log %s\n", (int)s->pid, s->log);
+        fprintf(stderr, "bench: bridge pid %d, log %s\n", (int)br->pid, br->log);
+    return 0;
+}
+
+static int bridge_spawn(struct session *s)
+{
+    s->spawned_at = bench_now();
+    s->spawned_ms = bench_wall_ms();
+    for (int i = 0; i < s->n_br; i++)
+        if (spawn_one(s, &s->br[i]) != 0)
+            return -1;
     return 0;
 }
 
@@ -361,6 +377,50 @@ static double proc_peak_rss_mb(pid_t pid)
     return mb;
 }
 
+/* Summed over the group's bridges. */
+static double bridges_cpu_us(const struct session *s)
+{
+    double sum = 0;
+
+    for (int i = 0; i < s->n_br; i++) {
+        double c = s->br[i].pid ? proc_cpu_us(s->br[i].pid) : -1;
+        if (c > 0)
+            sum += c;
+    }
+    return sum;
+}
+
+static double bridges_rss_mb(const struct session *s)
+{
+    double sum = 0;
+
+    for (int i = 0; i < s->n_br; i++) {
+        double mb = s->br[i].pid ? proc_peak_rss_mb(s->br[i].pid) : -1;
+        if (mb > 0)
+            sum += mb;
+    }
+    return sum;
+}
+
+/* A bridge that exited on its own: its index, or -1. */
+static int bridge_exited(struct session *s, int *status)
+{
+    for (int i = 0; i < s->n_br; i++)
+        if (s->br[i].pid && waitpid(s->br[i].pid, status, WNOHANG) == s->br[i].pid) {
+            s->br[i].pid = 0;
+            return i;
+        }
+    return -1;
+}
+
+static int any_bridge(const struct session *s)
+{
+    for (int i = 0; i < s->n_br; i++)
+        if (s->br[i].pid)
+            return 1;
+    return 0;
+}
+
 static double self_cpu_us(void)
 {
     struct rusage ru;
@@ -370,39 +430,49 @@ static double self_cpu_us(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-/* SIGTERM, wait up to 40 s (then SIGKILL); 0 when it exited 0. */
+/* SIGTERM to every bridge, wait up to 40 s (then SIGKILL); 0 when all exited 0. */
 static int bridge_stop(struct session *s)
 {
     double deadline = bench_now() + 40;
-    int status = 0;
+    int rc = 0;
 
-    if (!s->pid)
-        return 0;
-    kill(s->pid, SIGTERM);
-    while (waitpid(s->pid, &status, WNOHANG) == 0) {
-        if (bench_now() > deadline) {
-            fprintf(stderr, "bench: the bridge did not stop within 40 s of SIGTERM\n");
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, &status, 0);
-            break;
+    for (int i = 0; i < s->n_br; i++)
+        if (s->br[i].pid)
+            kill(s->br[i].pid, SIGTERM);
+    for (int i = 0; i < s->n_br; i++) {
+        struct bridge *br = &s->br[i];
+        int status = 0;
+        if (!br->pid)
+            continue;
+        while (waitpid(br->pid, &status, WNOHANG) == 0) {
+            if (bench_now() > deadline) {
+                fprintf(stderr, "bench: the bridge did not stop within 40 s of SIGTERM\n");
+                kill(br->pid, SIGKILL);
+                waitpid(br->pid, &status, 0);
+                break;
+            }
+            read_outcomes(s, 50);
         }
-        read_outcomes(s, 50);
+        br->pid = 0;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "bench: the bridge exited with status %d (log %s)\n", status,
+                    br->log);
+            rc = -1;
+        }
     }
-    s->pid = 0;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    fprintf(stderr, "bench: the bridge exited with status %d (log %s)\n", status, s->log);
-    return -1;
+    return rc;
 }
 
 static void print_log_tail(const struct session *s)
 {
     char cmd[192];
 
-    fprintf(stderr, "bench: last lines of %s:\n", s->log);
-    snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", s->log);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench: (cannot show it)\n");
+    for (int i = 0; i < s->n_br; i++) {
+        fprintf(stderr, "bench: last lines of %s:\n", s->br[i].log);
+        snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", s->br[i].log);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench: (cannot show it)\n");
+    }
 }
 
 /* ---- setup and teardown ------------------------------------------------------- */
@@ -415,10 +485,11 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static void session_end(struct session *s)
 {
-    if (s->pid) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-    }
+    for (int i = 0; i < s->n_br; i++)
+        if (s->br[i].pid) {
+            kill(s->br[i].pid, SIGKILL);
+            waitpid(s->br[i].pid, NULL, 0);
+        }
     if (s->reader) {
         rd_kafka_consumer_close(s->reader);
         rd_kafka_destroy(s->reader);
@@ -442,9 +513,9 @@ static int create_topics(struct session *s, int partitions)
            ob_mock_create_topic(s->mock, "orders.dlq", 4);
 }
 
-static int write_config(struct session *s, unsigned mask, int ledger)
+static int write_config(struct session *s, const struct bridge *br, unsigned mask, int ledger)
 {
-    json_t *cfg = wh_config(ob_mock_bootstraps(s->mock), mask, ledger ? s->ledger : NULL);
+    json_t *cfg = wh_config(ob_mock_bootstraps(s->mock), mask, ledger ? br->ledger : NULL);
     char dir[PATH_MAX];
     struct stat st;
 
@@ -456,7 +527,7 @@ static int write_config(struct session *s, unsigned mask, int ledger)
         if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
             json_object_set_new(cfg, "adapter_path", json_pack("[s]", dir));
     }
-    int rc = cfg ? json_dump_file(cfg, s->config, JSON_INDENT(2)) : -1;
+    int rc = cfg ? json_dump_file(cfg, br->config, JSON_INDENT(2)) : -1;
 
     json_decref(cfg);
     return rc;
@@ -477,13 +548,28 @@ static int session_start(struct session *s, const struct bench_opts *o, unsigned
         fprintf(stderr, "bench: cannot create a temp dir\n");
         return -1;
     }
-    snprintf(s->config, sizeof(s->config), "%s/config.json", s->dir);
-    snprintf(s->log, sizeof(s->log), "%s/bridge.log", s->dir);
-    snprintf(s->ledger, sizeof(s->ledger), "%s/ledger", s->dir);
+    s->n_br = o->instances > 0 ? o->instances : 1;
+    for (int i = 0; i < s->n_br; i++) {
+        struct bridge *br = &s->br[i];
+        const char *sfx = s->n_br > 1 ? "-" : "";
+        char n[16] = "";
+        if (s->n_br > 1)
+            snprintf(n, sizeof(n), "%d", i + 1);
+        snprintf(br->config, sizeof(br->config), "%s/config%s%s.json", s->dir, sfx, n);
+        snprintf(br->log, sizeof(br->log), "%s/bridge%s%s.log", s->dir, sfx, n);
+        snprintf(br->ledger, sizeof(br->ledger), "%s/ledger%s%s", s->dir, sfx, n);
+    }
     if (ob_mock_start(1, &s->mock, err, sizeof(err)) != 0 || create_topics(s, partitions) != 0 ||
-        wh_start_sims(mask, o, cap + 65536, err, sizeof(err)) != 0 ||
-        write_config(s, mask, ledger) != 0 ||
-        !(s->producer = bench_producer(ob_mock_bootstraps(s->mock), err, sizeof(err))) ||
+        wh_start_sims(mask, o, cap + 65536, err, sizeof(err)) != 0) {
+        fprintf(stderr, "bench: setup: %s\n", err);
+        return -1;
+    }
+    for (int i = 0; i < s->n_br; i++)
+        if (write_config(s, &s->br[i], mask, ledger) != 0) {
+            fprintf(stderr, "bench: cannot write %s\n", s->br[i].config);
+            return -1;
+        }
+    if (!(s->producer = bench_producer(ob_mock_bootstraps(s->mock), err, sizeof(err))) ||
         !(s->reader = bench_consumer(ob_mock_bootstraps(s->mock), "fulfillment.status", err,
                                      sizeof(err)))) {
         fprintf(stderr, "bench: setup: %s\n", err);
@@ -499,8 +585,7 @@ static int await_outcomes(struct session *s, unsigned long want)
     while (s->outcomes < want) {
         int status;
         read_outcomes(s, 100);
-        if (s->pid && waitpid(s->pid, &status, WNOHANG) == s->pid) {
-            s->pid = 0;
+        if (bridge_exited(s, &status) >= 0) {
             fprintf(stderr, "bench: the bridge exited on its own (status %d)\n", status);
             return -1;
         }
@@ -546,9 +631,9 @@ static void closed_result(struct session *s, double cpu0, double bench_cpu0,
     r->rate = spread > 0 ? (double)s->expected / spread : 0;
     r->rate_startup = from_start > 0 ? (double)s->expected / from_start : 0;
     r->wall_s = bench_now() - s->spawned_at;
-    r->cpu_us = (proc_cpu_us(s->pid) - cpu0) / (double)s->expected;
+    r->cpu_us = (bridges_cpu_us(s) - cpu0) / (double)s->expected;
     r->bench_cpu_us = (self_cpu_us() - bench_cpu0) / (double)s->expected;
-    r->rss_mb = proc_peak_rss_mb(s->pid);
+    r->rss_mb = bridges_rss_mb(s);
 }
 
 int run_closed(const struct bench_opts *o, int wh, int ledger, unsigned long n,
@@ -568,12 +653,12 @@ int run_closed(const struct bench_opts *o, int wh, int ledger, unsigned long n,
     bench_cpu0 = self_cpu_us();
     if (bridge_spawn(&s) != 0)
         goto done;
-    cpu0 = proc_cpu_us(s.pid);
+    cpu0 = bridges_cpu_us(&s);
     if (await_outcomes(&s, s.expected) != 0) {
         print_log_tail(&s);
         goto done;
     }
-    closed_result(&s, cpu0 < 0 ? 0 : cpu0, bench_cpu0, out);
+    closed_result(&s, cpu0, bench_cpu0, out);
     rc = bridge_stop(&s);
     read_outcomes(&s, 300); /* late duplicates */
     wh_sim_totals(&created, &refused);
@@ -639,7 +724,7 @@ static void sleep_until(double t)
 static int paced_phase(struct session *s, double rate, double seconds, struct latency *l)
 {
     unsigned long from = s->next, target = (unsigned long)(rate * seconds), sent = 0;
-    double start = bench_now(), tick = start, cpu0 = proc_cpu_us(s->pid);
+    double start = bench_now(), tick = start, cpu0 = bridges_cpu_us(s);
 
     while (sent < target) {
         unsigned long due = (unsigned long)((bench_now() - start) * rate) + 1;
@@ -657,7 +742,7 @@ static int paced_phase(struct session *s, double rate, double seconds, struct la
     if (flush_orders(s) != 0 || await_outcomes(s, s->expected) != 0)
         return -1;
     quantiles(s, from, s->next, l);
-    l->cpu_us = (proc_cpu_us(s->pid) - cpu0) / (double)(s->next - from);
+    l->cpu_us = (bridges_cpu_us(s) - cpu0) / (double)(s->next - from);
     return 0;
 }
 
@@ -717,7 +802,7 @@ static int open_rate(const struct bench_opts *o, double rate, double seconds, st
     }
     rc = bridge_stop(&s);
 done:
-    if (rc != 0 && s.pid)
+    if (rc != 0 && any_bridge(&s))
         print_log_tail(&s);
     session_end(&s);
     return rc;
