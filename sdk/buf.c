@@ -35,7 +35,7 @@ static int reserve(struct ob_buf *b, size_t extra)
     need = b->len + extra + 1;
     if (b->data && need <= b->cap)
         return 0;
-    cap = b->cap ? b->cap : 64;
+    cap = b->cap ? b->cap : 512; /* a request body or a status event in one go */
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     /* never allocate much beyond what the maximum can use */

@@ -133,12 +133,15 @@ struct job {
 /* A warehouse's lane: at most max_connections pushes in curl at once, the
  * rest wait here in order. Handing curl only what it can send keeps its
  * per-transfer bookkeeping small, and one slow warehouse's queue never
- * takes connections from another. */
+ * takes connections from another. While max_connections orders wait in a
+ * lane, the loop takes no more messages (see is_full): what cannot be
+ * pushed yet waits in Kafka, not here. */
 struct warehouse {
     const struct ob_warehouse_conf *conf;
     struct ob_adapter_instance *adapter;
     int active;
     struct job *waiting_head, *waiting_tail;
+    size_t n_waiting;
     struct ob_token_bucket bucket;
     struct ob_breaker breaker;
     uint64_t blocked_until_ms; /* monotonic: rate limit or half-open, pump again then; 0: not */
@@ -173,6 +176,7 @@ struct ob_bridge {
     unsigned long rng;
     uint64_t incarnation;                /* random per process: whose crash-guard mark it is */
     struct job *gate_head, *gate_tail;   /* adapter runs waiting for their marks to be on disk */
+    size_t full_lanes;                   /* warehouses with max_connections orders waiting */
     struct ob_metrics metrics;
 };
 
@@ -1086,6 +1090,22 @@ static void job_encode_and_send(struct job *job)
     }
 }
 
+static int lane_full(const struct warehouse *w)
+{
+    return w->n_waiting >= (size_t)w->conf->max_connections;
+}
+
+/* One more (+1) or one fewer (-1) order waiting in w's lane. */
+static void lane_count(struct ob_bridge *b, struct warehouse *w, int delta)
+{
+    int was = lane_full(w);
+
+    w->n_waiting = delta > 0 ? w->n_waiting + 1 : w->n_waiting - 1;
+    OB_METRIC_ADD(&b->metrics, lane_waiting, delta > 0 ? 1 : (uint64_t)-1);
+    if (lane_full(w) != was)
+        b->full_lanes = was ? b->full_lanes - 1 : b->full_lanes + 1;
+}
+
 static void lane_remove(struct ob_bridge *b, struct job *job)
 {
     struct warehouse *w = &b->warehouses[job->wh];
@@ -1101,6 +1121,7 @@ static void lane_remove(struct ob_bridge *b, struct job *job)
         if (w->waiting_tail == j)
             w->waiting_tail = prev;
         j->lane_next = NULL;
+        lane_count(b, w, -1);
         return;
     }
 }
@@ -1112,6 +1133,10 @@ static void lane_park_all(struct ob_bridge *b, int wh, const char *reason)
     struct job *job = w->waiting_head;
 
     w->waiting_head = w->waiting_tail = NULL;
+    if (lane_full(w))
+        b->full_lanes--;
+    OB_METRIC_ADD(&b->metrics, lane_waiting, (uint64_t)0 - w->n_waiting);
+    w->n_waiting = 0;
     while (job) {
         struct job *next = job->lane_next;
         job->lane_next = NULL;
@@ -1156,6 +1181,7 @@ static void lane_pump(struct ob_bridge *b, int wh)
         if (!w->waiting_head)
             w->waiting_tail = NULL;
         job->lane_next = NULL;
+        lane_count(b, w, -1);
         w->active++;
         job_send(job);
     }
@@ -1178,6 +1204,7 @@ static void job_push(struct job *job)
     else
         w->waiting_head = job;
     w->waiting_tail = job;
+    lane_count(job->b, w, +1);
     if (!w->blocked_until_ms)
         lane_pump(job->b, job->wh);
 }
@@ -1561,10 +1588,14 @@ static void drain_wake(struct ob_bridge *b)
 }
 
 /*
- * Backpressure has two bounds: orders being worked on (memory, HTTP load)
- * and offsets handed out but not yet committable. The second is larger:
- * one slow order holds back the commit point of its partition while the
- * orders behind it finish, and those cost a few bytes each.
+ * Backpressure has three bounds: orders being worked on (memory, HTTP
+ * load), offsets handed out but not yet committable, and what a warehouse
+ * can push: no more messages while one lane has max_connections orders
+ * waiting, so that a backlog waits in Kafka and an order taken is pushed
+ * within about two answers of its warehouse. The second bound is larger
+ * than the first: one slow order holds back the commit point of its
+ * partition while the orders behind it finish, and those cost a few bytes
+ * each.
  *
  * When a bound is reached the loop simply stops taking messages: they wait
  * in librdkafka's bounded local queue and flow again the moment there is
@@ -1576,7 +1607,7 @@ static int is_full(const struct ob_bridge *b)
 {
     size_t max_jobs = (size_t)b->cfg->pipeline.max_in_flight;
 
-    return b->jobs >= max_jobs ||
+    return b->jobs >= max_jobs || b->full_lanes > 0 ||
            ob_consumer_outstanding(b->consumer) >= UNCOMMITTED_PER_JOB * max_jobs;
 }
 
@@ -1584,7 +1615,7 @@ static int has_room_again(const struct ob_bridge *b)
 {
     size_t max_jobs = (size_t)b->cfg->pipeline.max_in_flight;
 
-    return b->jobs <= max_jobs / 2 &&
+    return b->jobs <= max_jobs / 2 && b->full_lanes == 0 &&
            ob_consumer_outstanding(b->consumer) <= UNCOMMITTED_PER_JOB * max_jobs / 2;
 }
 

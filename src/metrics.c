@@ -72,6 +72,7 @@ static const struct {
     {"produce_errors", offsetof(struct ob_metrics, produce_errors), "counter", "delivery reports with an error (re-sent)"},
     {"finished", offsetof(struct ob_metrics, finished), "counter", "orders whose outcome is final and in Kafka"},
     {"in_flight", offsetof(struct ob_metrics, in_flight), "gauge", "orders being worked on now"},
+    {"lane_waiting", offsetof(struct ob_metrics, lane_waiting), "gauge", "orders waiting for a connection of their warehouse"},
     {"parked", offsetof(struct ob_metrics, parked), "counter", "orders put on the retry topic"},
     {"ledger_skipped", offsetof(struct ob_metrics, ledger_skipped), "counter", "redelivered orders already done: status re-emitted"},
     {"ledger_resent", offsetof(struct ob_metrics, ledger_resent), "counter", "redelivered orders found in flight: resent, same key"},

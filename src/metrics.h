@@ -38,6 +38,7 @@ struct ob_metrics {
     _Atomic uint64_t produce_errors;  /* delivery reports with an error (re-sent) */
     _Atomic uint64_t finished;        /* orders whose outcome is final and in Kafka */
     _Atomic uint64_t in_flight;       /* orders being worked on now */
+    _Atomic uint64_t lane_waiting;    /* of them, waiting for a connection of their warehouse */
     _Atomic uint64_t parked;          /* orders put on the retry topic */
     _Atomic uint64_t ledger_skipped;  /* redelivered orders already done: status re-emitted */
     _Atomic uint64_t ledger_resent;   /* redelivered orders found in flight: resent, same key */

@@ -170,6 +170,11 @@ static void write_config(struct h_run *r, int i)
                     "warehouses", whs, "routing", routing);
     if (!cfg)
         h_die("cannot build the config");
+    if (b->port) {
+        char listen[32];
+        snprintf(listen, sizeof(listen), "127.0.0.1:%u", b->port);
+        json_object_set_new(cfg, "http", json_pack("{s:s}", "listen", listen));
+    }
     if (r->new_keys)
         json_object_set_new(cfg, "ledger",
                             json_pack("{s:s, s:i, s:i}", "path", b->ledger, "ttl_hours", 168,
@@ -192,6 +197,7 @@ void h_bridge_start(struct h_run *r, int i)
         snprintf(b->config, sizeof(b->config), "%s/bridge-%d.json", r->dir, i);
         snprintf(b->ledger, sizeof(b->ledger), "%s/ledger-%d", r->dir, i);
         snprintf(b->log, sizeof(b->log), "%s/bridge-%d.log", r->dir, i);
+        b->port = r->http ? h_free_port() : 0;
         write_config(r, i);
     }
     if ((f = fopen(b->log, "a"))) {

@@ -29,6 +29,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "mock.h"
+#include "probe.h"
 #include "sim.h"
 #include "watch.h"
 
@@ -83,6 +84,7 @@ struct h_bridge {
     int exited;      /* reaped, exit_status not yet collected by h_bridge_exited() */
     int exit_status;
     char config[256], ledger[256], log[256];
+    unsigned short port; /* its HTTP server with h_run.http, else 0 */
     unsigned starts, kills, stops;
     double started_at;
 };
@@ -129,6 +131,7 @@ struct h_run {
     /* warehouse index of valid order i; default i % n_wh */
     int (*route)(const struct h_run *r, unsigned long i);
     int plain_config;          /* 1: no issue-4 keys at all (the bridge's defaults apply) */
+    int http;                  /* 1: each bridge listens on a free port (GET /metrics) */
 
     /* ---- state ---- */
     int new_keys; /* the issue-4 keys are written (not OB_TEST_LEGACY_CONFIG) */

@@ -13,6 +13,9 @@
  *                          still every order created exactly once
  *   it_pipeline ordered    two events of each order back to back, the first often
  *                          failing once: the warehouse still sees them in order
+ *   it_pipeline backlog    a slow warehouse with 2 connections: no more than 2 orders
+ *                          wait in the bridge for one (lane_waiting in /metrics), the
+ *                          backlog waits in Kafka; still every order created once
  *   it_pipeline replay     a warehouse fails every push: all orders dead-lettered; it
  *                          recovers, `orderbridge replay` sends them again: each created
  *                          once; replaying again pushes nothing (the ledger)
@@ -20,6 +23,7 @@
  * Every wait is for an event (a record, a counter, a committed offset) with
  * a deadline; none is a fixed sleep.
  */
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -69,6 +73,32 @@ static void scenario_orders(struct h_run *r)
 {
     h_produce_all(r);
     CHECK(h_await(r, h_all_done, 90, "every order ACCEPTED"), "orders missing");
+    finish(r, 0);
+}
+
+/* Sample the bridge's lane_waiting gauge until every order is done: no
+ * more than max_connections orders wait in the bridge for a connection,
+ * the rest of the backlog waits in Kafka. */
+static void scenario_backlog(struct h_run *r)
+{
+    uint64_t most = 0, samples = 0, limit = (uint64_t)r->wh[0].max_connections;
+
+    h_produce_all(r);
+    while (!h_all_done(r) && h_now() - r->started_at < 120) {
+        uint64_t v = h_metric_at(r->br[0].port, "lane_waiting");
+        if (v != UINT64_MAX) {
+            samples++;
+            most = v > most ? v : most;
+        }
+        h_drain(r, 20);
+    }
+    CHECK(h_all_done(r), "orders missing");
+    CHECK(samples > 10 && most >= 1, "lane_waiting read %" PRIu64 " times, at most %" PRIu64,
+          samples, most);
+    CHECK(most <= limit, "%" PRIu64 " orders waited in the bridge for a connection, more than "
+          "max_connections (%" PRIu64 "): the backlog is in the bridge, not in Kafka", most, limit);
+    printf("  backlog: at most %" PRIu64 " orders waiting for a connection in %" PRIu64
+           " samples (limit %" PRIu64 ")\n", most, samples, limit);
     finish(r, 0);
 }
 
@@ -402,7 +432,7 @@ int main(int argc, char **argv)
     const char *scenario;
 
     if (argc != 2) {
-        fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison\n");
+        fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|backlog\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -432,6 +462,12 @@ int main(int argc, char **argv)
         wh->max_attempts = 2;
         wh->issue4 = "{\"attempts_in_memory\": 2, \"circuit_breaker\": "
                      "{\"consecutive_failures\": 0, \"error_rate\": 0}}";
+    } else if (strcmp(scenario, "backlog") == 0) {
+        r.n_valid = 150;
+        r.http = 1;
+        wh->max_connections = 2;
+        wh->sim.slow_rate = 1.0;
+        wh->sim.slow_ms = 40; /* 2 connections: ~50 orders a second */
     } else if (strcmp(scenario, "poison") == 0) {
         r.n_valid = 1000;
         r.plain_config = 0; /* the ledger keeps the crash guard's marks */
@@ -453,6 +489,8 @@ int main(int argc, char **argv)
         scenario_replay(&r);
     else if (strcmp(scenario, "poison") == 0)
         scenario_poison(&r);
+    else if (strcmp(scenario, "backlog") == 0)
+        scenario_backlog(&r);
     else
         scenario_orders(&r);
     printf("  %s: %lu orders, %lu ACCEPTED events, %lu dead letters in %.1f s\n", scenario,

@@ -42,6 +42,7 @@ extern char **environ;
 #include "config.h"
 #include "log.h"
 #include "mock.h"
+#include "probe.h"
 #include "sample.h"
 #include "sim.h"
 #include "watch.h"
@@ -391,34 +392,6 @@ static long rest_callback(unsigned short port, const char *id, long ts, const ch
     return post(url, headers, body, strlen(body), out, out_size);
 }
 
-static uint64_t metric(unsigned short port, const char *name)
-{
-    char url[128], line[160];
-    CURL *c = curl_easy_init();
-    struct {
-        char buf[2048];
-        size_t len;
-    } unused = {.len = 0};
-    FILE *mem;
-    char *text = NULL;
-    size_t len = 0;
-    uint64_t v = UINT64_MAX;
-
-    (void)unused;
-    mem = open_memstream(&text, &len);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/metrics", port);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, mem);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    fclose(mem);
-    snprintf(line, sizeof line, "\norderbridge_%s ", name);
-    char *at = text ? strstr(text, line) : NULL;
-    if (at)
-        v = strtoull(at + strlen(line), NULL, 10);
-    free(text);
-    return v;
-}
 
 static void bad_callbacks(unsigned short port, struct ob_watch *watch)
 {
@@ -495,11 +468,11 @@ static void bad_callbacks(unsigned short port, struct ob_watch *watch)
     read_events(watch, 1000);
     CHECK(victim->n == before, "%s got %d events from refused callbacks", victim->id,
           victim->n - before);
-    CHECK(metric(port, "callbacks_forbidden_total") >= 5, "forbidden counted: %" PRIu64,
-          metric(port, "callbacks_forbidden_total"));
-    CHECK(metric(port, "callbacks_malformed_total") >= 2, "malformed counted");
-    CHECK(metric(port, "callbacks_too_large_total") == 1, "too large counted");
-    CHECK(metric(port, "callbacks_unknown_order_total") >= 1, "unknown order counted");
+    CHECK(h_metric_at(port, "callbacks_forbidden_total") >= 5, "forbidden counted: %" PRIu64,
+          h_metric_at(port, "callbacks_forbidden_total"));
+    CHECK(h_metric_at(port, "callbacks_malformed_total") >= 2, "malformed counted");
+    CHECK(h_metric_at(port, "callbacks_too_large_total") == 1, "too large counted");
+    CHECK(h_metric_at(port, "callbacks_unknown_order_total") >= 1, "unknown order counted");
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -700,15 +673,15 @@ static void print_metrics(unsigned short port)
 {
     printf("callbacks %" PRIu64 ": ok %" PRIu64 ", forbidden %" PRIu64 ", malformed %" PRIu64
            ", unknown order %" PRIu64 ", retry %" PRIu64 ", replayed id %" PRIu64 "\n",
-           metric(port, "callbacks_total"), metric(port, "callbacks_ok_total"),
-           metric(port, "callbacks_forbidden_total"), metric(port, "callbacks_malformed_total"),
-           metric(port, "callbacks_unknown_order_total"), metric(port, "callbacks_retry_total"),
-           metric(port, "callbacks_replayed_total"));
+           h_metric_at(port, "callbacks_total"), h_metric_at(port, "callbacks_ok_total"),
+           h_metric_at(port, "callbacks_forbidden_total"), h_metric_at(port, "callbacks_malformed_total"),
+           h_metric_at(port, "callbacks_unknown_order_total"), h_metric_at(port, "callbacks_retry_total"),
+           h_metric_at(port, "callbacks_replayed_total"));
     printf("reports emitted %" PRIu64 ", repeats dropped %" PRIu64 ", late %" PRIu64
            ", unmapped %" PRIu64 ", polls %" PRIu64 "\n",
-           metric(port, "reports_emitted_total"), metric(port, "reports_repeated_total"),
-           metric(port, "reports_late_total"), metric(port, "reports_unmapped_total"),
-           metric(port, "polls_total"));
+           h_metric_at(port, "reports_emitted_total"), h_metric_at(port, "reports_repeated_total"),
+           h_metric_at(port, "reports_late_total"), h_metric_at(port, "reports_unmapped_total"),
+           h_metric_at(port, "polls_total"));
 }
 
 /* The bridge in this process: the test knows its port from it. */
@@ -742,21 +715,6 @@ static void run_clean(struct ob_watch *watch)
 }
 
 /* ---- crash: the real binary, SIGKILLed while callbacks flow ---------------- */
-
-static unsigned short free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        perror("free port");
-        exit(1);
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static pid_t spawn_bridge(const char *config, const char *log)
 {
@@ -808,7 +766,7 @@ static void wait_emitted(unsigned short port, uint64_t n)
     time_t deadline = time(NULL) + 60;
 
     for (;;) {
-        uint64_t v = metric(port, "reports_emitted_total");
+        uint64_t v = h_metric_at(port, "reports_emitted_total");
         if ((v != UINT64_MAX && v >= n) || time(NULL) > deadline)
             break;
         poll(NULL, 0, 5);
@@ -818,7 +776,7 @@ static void wait_emitted(unsigned short port, uint64_t n)
 static void run_crash(struct ob_watch *watch)
 {
     char config[128], log[128];
-    unsigned short port = free_port();
+    unsigned short port = h_free_port();
     char listen[32];
     int status;
 
