@@ -73,6 +73,7 @@ struct run_result {
     double cpu_us;        /* the bridge's CPU per order */
     double bench_cpu_us;  /* ob-bench's (embedded broker, simulators, reader) per order */
     double rss_mb;        /* the bridge's peak RSS */
+    double rss_file_mb;   /* of its RSS at the end, file pages: the ledger's map, the code */
     unsigned long orders, accepted, other, duplicates, missing;
     int ok;
 };

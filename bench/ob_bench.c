@@ -212,9 +212,10 @@ static void print_run(const struct run *r)
         return;
     }
     printf("run %-10s ledger=%-3s n=%-7lu %6.0f orders/s (%6.0f with startup)  wall %6.1f s  "
-           "cpu %5.0f us/order (bench %4.0f)  rss %6.1f MB  ACCEPTED %lu/%lu%s",
+           "cpu %5.0f us/order (bench %4.0f)  rss %6.1f MB (file %5.1f)  ACCEPTED %lu/%lu%s",
            wh_adapter(r->wh), r->ledger ? "on" : "off", r->n, r->r.rate, r->r.rate_startup,
-           r->r.wall_s, r->r.cpu_us, r->r.bench_cpu_us, r->r.rss_mb, r->r.accepted, r->n,
+           r->r.wall_s, r->r.cpu_us, r->r.bench_cpu_us, r->r.rss_mb, r->r.rss_file_mb,
+           r->r.accepted, r->n,
            r->r.ok ? " OK" : "");
     if (!r->r.ok)
         printf(" MISMATCH (other %lu, duplicates %lu, missing %lu)", r->r.other,
@@ -226,17 +227,18 @@ static void print_run(const struct run *r)
 static void print_table(const struct run *runs, size_t n)
 {
     printf("\n| adapter | ledger | orders | orders/s | with startup | bridge CPU us/order "
-           "| bench CPU us/order | peak RSS MB | result |\n"
-           "|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+           "| bench CPU us/order | peak RSS MB | file-backed MB | result |\n"
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (size_t i = 0; i < n; i++) {
         const struct run *r = &runs[i];
         if (r->failed)
-            printf("| %s | %s | %lu | | | | | | FAILED |\n", wh_adapter(r->wh),
+            printf("| %s | %s | %lu | | | | | | | FAILED |\n", wh_adapter(r->wh),
                    r->ledger ? "on" : "off", r->n);
         else
-            printf("| %s | %s | %lu | %.0f | %.0f | %.0f | %.0f | %.1f | %s |\n",
+            printf("| %s | %s | %lu | %.0f | %.0f | %.0f | %.0f | %.1f | %.1f | %s |\n",
                    wh_adapter(r->wh), r->ledger ? "on" : "off", r->n, r->r.rate,
                    r->r.rate_startup, r->r.cpu_us, r->r.bench_cpu_us, r->r.rss_mb,
+                   r->r.rss_file_mb,
                    r->r.ok ? "OK" : "MISMATCH");
     }
 }

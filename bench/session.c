@@ -359,20 +359,20 @@ static double proc_cpu_us(pid_t pid)
     return stat_cpu_us(path);
 }
 
-/* VmHWM in MB (-1: unreadable). */
-static double proc_peak_rss_mb(pid_t pid)
+/* A "Name:  N kB" line of /proc/PID/status in MB, e.g. VmHWM (-1: unreadable). */
+static double proc_status_mb(pid_t pid, const char *name)
 {
-    char path[64], line[256];
+    char path[64], line[256], want[40];
+    size_t n = (size_t)snprintf(want, sizeof(want), "%s:", name);
     double mb = -1;
-    long kb;
     FILE *f;
 
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     if (!(f = fopen(path, "r")))
         return -1;
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
-            mb = (double)kb / 1024.0;
+        if (strncmp(line, want, n) == 0)
+            mb = strtod(line + n, NULL) / 1024.0;
     fclose(f);
     return mb;
 }
@@ -390,12 +390,13 @@ static double bridges_cpu_us(const struct session *s)
     return sum;
 }
 
-static double bridges_rss_mb(const struct session *s)
+/* proc_status_mb(name) summed over the group's bridges. */
+static double bridges_mb(const struct session *s, const char *name)
 {
     double sum = 0;
 
     for (int i = 0; i < s->n_br; i++) {
-        double mb = s->br[i].pid ? proc_peak_rss_mb(s->br[i].pid) : -1;
+        double mb = s->br[i].pid ? proc_status_mb(s->br[i].pid, name) : -1;
         if (mb > 0)
             sum += mb;
     }
@@ -633,7 +634,8 @@ static void closed_result(struct session *s, double cpu0, double bench_cpu0,
     r->wall_s = bench_now() - s->spawned_at;
     r->cpu_us = (bridges_cpu_us(s) - cpu0) / (double)s->expected;
     r->bench_cpu_us = (self_cpu_us() - bench_cpu0) / (double)s->expected;
-    r->rss_mb = bridges_rss_mb(s);
+    r->rss_mb = bridges_mb(s, "VmHWM");
+    r->rss_file_mb = bridges_mb(s, "RssFile");
 }
 
 int run_closed(const struct bench_opts *o, int wh, int ledger, unsigned long n,
