@@ -52,6 +52,8 @@
 #define CONSUME_BATCH 256
 #define UNCOMMITTED_PER_JOB 64
 #define PAUSE_AFTER_MS 500
+#define FINAL_MS 3000          /* after the loop: the last flush, commit and consumer close */
+#define FINAL_CLOSE_MIN_MS 500 /* the close gets at least this, to say goodbye to the group */
 #define PRODUCE_RETRY_MS 500
 #define MAX_RETRY_AFTER_MS 60000
 #define MAX_PARK_SHIFT 6          /* the retry-topic wait doubles at most 6 times */
@@ -175,6 +177,7 @@ struct ob_bridge {
     struct ob_poller *poller;       /* NULL when no warehouse is polled */
     unsigned long rng;
     uint64_t incarnation;                /* random per process: whose crash-guard mark it is */
+    uint64_t final_deadline_ms;          /* monotonic: the last flush, commit and close end by then */
     struct job *gate_head, *gate_tail;   /* adapter runs waiting for their marks to be on disk */
     size_t full_lanes;                   /* warehouses with max_connections orders waiting */
     struct ob_metrics metrics;
@@ -1748,8 +1751,11 @@ int ob_bridge_run(struct ob_bridge *b)
             drain_wake(b);
     }
 
-    /* Deliver what is queued; each acknowledged outcome finishes its job. */
-    ob_producer_flush(b->producer, 10000);
+    /* Deliver what is queued (each acknowledged outcome finishes its job)
+     * and commit, within FINAL_MS whatever Kafka does: ob_bridge_destroy()
+     * closes the consumer by the same deadline. */
+    b->final_deadline_ms = mono_ms() + FINAL_MS;
+    ob_producer_flush(b->producer, FINAL_MS);
     ledger_flush(b);
     ob_tracker_finish(b->tracker);
     if (b->jobs) {
@@ -1757,7 +1763,7 @@ int ob_bridge_run(struct ob_bridge *b)
                 b->jobs);
         OB_METRIC_ADD(&b->metrics, abandoned, b->jobs);
     }
-    commit(b, 1);
+    commit(b, 0);
     return rc;
 }
 
@@ -1928,8 +1934,13 @@ void ob_bridge_destroy(struct ob_bridge *b)
         b->free_jobs = job->next;
         free(job);
     }
-    if (b->consumer)
-        ob_consumer_close(b->consumer);
+    if (b->consumer) {
+        uint64_t now = mono_ms();
+        long ms = b->final_deadline_ms ? (b->final_deadline_ms > now
+                                              ? (long)(b->final_deadline_ms - now) : 0)
+                                        : b->cfg->pipeline.shutdown_timeout_ms;
+        ob_consumer_close(b->consumer, (int)(ms < FINAL_CLOSE_MIN_MS ? FINAL_CLOSE_MIN_MS : ms));
+    }
     ob_producer_destroy(b->producer);
     ob_dispatch_destroy(b->dispatch);
     ob_ledger_close(b->ledger);

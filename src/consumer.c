@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "producer.h" /* ob_kafka_conf_apply, ob_kafka_log_cb */
@@ -35,6 +36,7 @@ struct ob_consumer {
     struct ob_partition *all; /* every active partition, for freeing */
     size_t outstanding;
     int paused;
+    int closing; /* ob_consumer_close(): commits are asynchronous, nothing waits */
     void (*on_revoke)(void *opaque);
     void *on_revoke_opaque;
 };
@@ -245,7 +247,7 @@ static void revoke(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
     }
     if (c->on_revoke)
         c->on_revoke(c->on_revoke_opaque);
-    commit_list(c, parts, 1);
+    commit_list(c, parts, !c->closing);
     for (int i = 0; i < parts->cnt; i++) {
         struct ob_partition *p = active_get(c, parts->elems[i].topic, parts->elems[i].partition, 0);
         if (!p)
@@ -367,15 +369,50 @@ fail:
     return -1;
 }
 
-void ob_consumer_close(struct ob_consumer *c)
+static uint64_t mono_ms(void)
 {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * librdkafka's own close waits for the group coordinator (twice
+ * session.timeout.ms with Kafka down: a sync commit, then the revoke's).
+ * Here the commits are asynchronous and the close runs in the background
+ * while this thread serves its callbacks, up to the deadline; then the
+ * handle goes without leaving the group. What was not committed is
+ * redelivered to the next owner, never lost.
+ */
+void ob_consumer_close(struct ob_consumer *c, int timeout_ms)
+{
+    uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    rd_kafka_queue_t *q;
+    rd_kafka_error_t *error = NULL;
+    int closed = 0;
+
     if (!c)
         return;
-    commit_list(c, NULL, 1);
+    c->closing = 1;
+    commit_list(c, NULL, 0);
     rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
-    rd_kafka_consumer_close(c->rk); /* revokes (and so commits) through on_rebalance */
+    q = rd_kafka_queue_new(c->rk);
+    if (q && !(error = rd_kafka_consumer_close_queue(c->rk, q))) {
+        /* the revoke callback and the commits' results are served here */
+        while (!(closed = rd_kafka_consumer_closed(c->rk)) && mono_ms() < deadline)
+            rd_kafka_queue_poll_callback(q, 100);
+    } else if (error) {
+        OB_WARN("closing the consumer: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    if (!closed)
+        OB_WARN("the consumer did not close within %d ms (Kafka unreachable?): leaving without a "
+                "goodbye to the group; what was not committed is redelivered", timeout_ms);
+    if (q)
+        rd_kafka_queue_destroy(q);
     rd_kafka_queue_destroy(c->queue);
-    rd_kafka_destroy(c->rk);
+    rd_kafka_destroy_flags(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     while (c->all) {
         struct ob_partition *p = c->all;
         c->all = p->next;

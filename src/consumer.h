@@ -30,9 +30,10 @@ struct ob_consumer;
 int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consumer **out,
                        char *errstr, size_t errstr_size);
 
-/* Commit what is done (synchronously), leave the group, free. The revoke
- * callback runs once more for every partition still assigned. */
-void ob_consumer_close(struct ob_consumer *c);
+/* Commit what is done, leave the group, free, all within timeout_ms (then
+ * it goes without leaving the group). The revoke callback runs once more
+ * for every partition still assigned. */
+void ob_consumer_close(struct ob_consumer *c, int timeout_ms);
 
 /* The next message, or NULL when none is waiting (never blocks). Serves
  * rebalances. Consumer errors are logged, not returned. The caller owns

@@ -16,6 +16,9 @@
  *   it_pipeline backlog    a slow warehouse with 2 connections: no more than 2 orders
  *                          wait in the bridge for one (lane_waiting in /metrics), the
  *                          backlog waits in Kafka; still every order created once
+ *   it_pipeline kafka-down every broker down, then SIGTERM: the bridge exits within
+ *                          shutdown_timeout_ms + 5 s; restarted with Kafka back, every
+ *                          order is still ACCEPTED
  *   it_pipeline replay     a warehouse fails every push: all orders dead-lettered; it
  *                          recovers, `orderbridge replay` sends them again: each created
  *                          once; replaying again pushes nothing (the ledger)
@@ -100,6 +103,35 @@ static void scenario_backlog(struct h_run *r)
     printf("  backlog: at most %" PRIu64 " orders waiting for a connection in %" PRIu64
            " samples (limit %" PRIu64 ")\n", most, samples, limit);
     finish(r, 0);
+}
+
+/* Kafka unreachable, then SIGTERM: the bridge ends within its shutdown
+ * timeout and a few seconds; what it could not commit comes back. */
+static void scenario_kafka_down(struct h_run *r)
+{
+    double took;
+
+    h_produce(r, r->n_valid / 2);
+    h_flush(r);
+    CHECK(h_await(r, half_accepted, 60, "half of the orders ACCEPTED"), "orders missing");
+    /* more orders, and Kafka goes while they are being pushed: their
+     * outcomes cannot reach it */
+    h_produce(r, r->n_valid / 4);
+    h_flush(r);
+    h_drain(r, 50);
+    for (int b = 1; b <= r->brokers; b++)
+        ob_mock_broker_down(r->mock, b);
+    took = h_bridge_stop(r, 0);
+    printf("  kafka-down: SIGTERM to exit %.1f s (shutdown_timeout_ms %ld)\n", took,
+           r->shutdown_timeout_ms);
+    CHECK(took < (double)r->shutdown_timeout_ms / 1000.0 + 5.0,
+          "the bridge took %.1f s to stop with Kafka down", took);
+    for (int b = 1; b <= r->brokers; b++)
+        ob_mock_broker_up(r->mock, b);
+    h_produce_all(r);
+    h_bridge_start(r, 0);
+    CHECK(h_await(r, h_all_done, 90, "every order ACCEPTED"), "orders missing");
+    finish(r, 1);
 }
 
 /* A valid sample order, broken in one field. */
@@ -432,7 +464,7 @@ int main(int argc, char **argv)
     const char *scenario;
 
     if (argc != 2) {
-        fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|backlog\n");
+        fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|backlog|kafka-down\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -468,6 +500,8 @@ int main(int argc, char **argv)
         wh->max_connections = 2;
         wh->sim.slow_rate = 1.0;
         wh->sim.slow_ms = 40; /* 2 connections: ~50 orders a second */
+    } else if (strcmp(scenario, "kafka-down") == 0) {
+        r.n_valid = 400;
     } else if (strcmp(scenario, "poison") == 0) {
         r.n_valid = 1000;
         r.plain_config = 0; /* the ledger keeps the crash guard's marks */
@@ -491,6 +525,8 @@ int main(int argc, char **argv)
         scenario_poison(&r);
     else if (strcmp(scenario, "backlog") == 0)
         scenario_backlog(&r);
+    else if (strcmp(scenario, "kafka-down") == 0)
+        scenario_kafka_down(&r);
     else
         scenario_orders(&r);
     printf("  %s: %lu orders, %lu ACCEPTED events, %lu dead letters in %.1f s\n", scenario,
