@@ -177,7 +177,7 @@ struct ob_bridge {
     struct ob_poller *poller;       /* NULL when no warehouse is polled */
     unsigned long rng;
     uint64_t incarnation;                /* random per process: whose crash-guard mark it is */
-    uint64_t final_deadline_ms;          /* monotonic: the last flush, commit and close end by then */
+    uint64_t final_deadline_ms;          /* monotonic: last flush, commit and close end by then */
     struct job *gate_head, *gate_tail;   /* adapter runs waiting for their marks to be on disk */
     size_t full_lanes;                   /* warehouses with max_connections orders waiting */
     struct ob_metrics metrics;

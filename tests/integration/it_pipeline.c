@@ -464,7 +464,8 @@ int main(int argc, char **argv)
     const char *scenario;
 
     if (argc != 2) {
-        fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|backlog|kafka-down\n");
+        fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|"
+                        "backlog|kafka-down\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -674,8 +674,10 @@ static void print_metrics(unsigned short port)
     printf("callbacks %" PRIu64 ": ok %" PRIu64 ", forbidden %" PRIu64 ", malformed %" PRIu64
            ", unknown order %" PRIu64 ", retry %" PRIu64 ", replayed id %" PRIu64 "\n",
            h_metric_at(port, "callbacks_total"), h_metric_at(port, "callbacks_ok_total"),
-           h_metric_at(port, "callbacks_forbidden_total"), h_metric_at(port, "callbacks_malformed_total"),
-           h_metric_at(port, "callbacks_unknown_order_total"), h_metric_at(port, "callbacks_retry_total"),
+           h_metric_at(port, "callbacks_forbidden_total"),
+           h_metric_at(port, "callbacks_malformed_total"),
+           h_metric_at(port, "callbacks_unknown_order_total"),
+           h_metric_at(port, "callbacks_retry_total"),
            h_metric_at(port, "callbacks_replayed_total"));
     printf("reports emitted %" PRIu64 ", repeats dropped %" PRIu64 ", late %" PRIu64
            ", unmapped %" PRIu64 ", polls %" PRIu64 "\n",
