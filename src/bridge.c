@@ -52,7 +52,7 @@
 #define CONSUME_BATCH 256
 #define UNCOMMITTED_PER_JOB 64
 #define PAUSE_AFTER_MS 500
-#define FINAL_MS 3000          /* after the loop: the last flush, commit and consumer close */
+#define FINAL_MS 2000          /* after the loop: the last flush, commit and consumer close */
 #define FINAL_CLOSE_MIN_MS 500 /* the close gets at least this, to say goodbye to the group */
 #define PRODUCE_RETRY_MS 500
 #define MAX_RETRY_AFTER_MS 60000

@@ -199,6 +199,7 @@ struct opt {
 #define END {NULL, T_STR, 0, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}
 
 static const char *check_topic(char *v);
+static const char *check_instance_name(char *v);
 static const char *check_listen(char *v);
 static const char *check_level(char *v);
 static const char *check_file_permissions(char *v);
@@ -226,6 +227,8 @@ static const struct opt kafka_opts[] = {
     STR("bootstrap_servers", REQ, NULL, C(kafka.bootstrap_servers), NULL,
         "comma-separated host:port list of Kafka brokers"),
     STR("group_id", 0, "orderbridge", C(kafka.group_id), NULL, "consumer group of the bridge"),
+    STR("instance_name", 0, NULL, C(kafka.instance_name), check_instance_name,
+        "this instance's stable name in the group (Kafka static membership)"),
     BLOCK("topics", 0, topics_opts, "topic names"),
     KV("properties", C(kafka.properties), C(kafka.n_properties),
        "librdkafka properties for both consumer and producer"),
@@ -409,12 +412,23 @@ static const char *check_callback_path(char *v)
     return NULL;
 }
 
+static int kafka_name_ok(const char *v)
+{
+    size_t n = strlen(v);
+
+    return n > 0 && n <= 249 &&
+           strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
 static const char *check_topic(char *v)
 {
-    if (strlen(v) > 249 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                      "0123456789._-") != strlen(v))
-        return "must be a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -)";
-    return NULL;
+    return kafka_name_ok(v) ? NULL
+                            : "must be a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -)";
+}
+
+static const char *check_instance_name(char *v)
+{
+    return kafka_name_ok(v) ? NULL : "must be 1-249 characters of A-Z a-z 0-9 . _ -";
 }
 
 static const char *check_listen(char *v)
@@ -774,7 +788,8 @@ static int parse_kv(struct ctx *c, const char *path, json_t *v, const struct opt
                                     strcmp(key, "metadata.broker.list") == 0
                                 ? "$.kafka.bootstrap_servers"
                             : strcmp(key, "group.id") == 0 ? "$.kafka.group_id"
-                                                           : NULL;
+                            : strcmp(key, "group.instance.id") == 0 ? "$.kafka.instance_name"
+                                                                    : NULL;
         char *value = NULL;
         if (owner) {
             problem(c, p, "is set by %s; remove it here", owner);
@@ -1589,6 +1604,7 @@ void ob_config_destroy(struct ob_config *cfg)
     free(cfg->origin);
     free(cfg->kafka.bootstrap_servers);
     free(cfg->kafka.group_id);
+    free(cfg->kafka.instance_name);
     free(cfg->kafka.topic_orders);
     free(cfg->kafka.topic_status);
     free(cfg->kafka.topic_dlq);

@@ -118,6 +118,7 @@ struct ob_config {
     struct {
         char *bootstrap_servers; /* required */
         char *group_id;          /* default "orderbridge" */
+        char *instance_name;     /* static membership (group.instance.id); NULL: none */
         char *topic_orders;      /* default "orders" */
         char *topic_status;      /* default "fulfillment.status" */
         char *topic_dlq;         /* default "orders.dlq" */

@@ -323,6 +323,12 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
         ob_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", errstr, errstr_size))
         goto fail;
+    /* Static membership: restarted within session.timeout.ms, this member
+     * gets its partitions back without a rebalance of the group. */
+    if (cfg->kafka.instance_name &&
+        ob_kafka_conf_set(conf, "group.instance.id", cfg->kafka.instance_name, errstr,
+                          errstr_size))
+        goto fail;
     if (ob_kafka_conf_apply(conf, cfg->kafka.properties, cfg->kafka.n_properties,
                             "$.kafka.properties", errstr, errstr_size) ||
         ob_kafka_conf_apply(conf, cfg->kafka.consumer, cfg->kafka.n_consumer, "$.kafka.consumer",
@@ -399,9 +405,14 @@ void ob_consumer_close(struct ob_consumer *c, int timeout_ms)
     rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
     q = rd_kafka_queue_new(c->rk);
     if (q && !(error = rd_kafka_consumer_close_queue(c->rk, q))) {
-        /* the revoke callback and the commits' results are served here */
-        while (!(closed = rd_kafka_consumer_closed(c->rk)) && mono_ms() < deadline)
-            rd_kafka_queue_poll_callback(q, 100);
+        /* Served here: the revoke callback. Messages fetched before the
+         * close come here too (rd_kafka_queue_poll_callback() would abort
+         * on them): they are dropped, uncommitted. */
+        while (!(closed = rd_kafka_consumer_closed(c->rk)) && mono_ms() < deadline) {
+            rd_kafka_message_t *m = rd_kafka_consume_queue(q, 100);
+            if (m)
+                rd_kafka_message_destroy(m);
+        }
     } else if (error) {
         OB_WARN("closing the consumer: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);

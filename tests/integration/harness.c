@@ -170,6 +170,11 @@ static void write_config(struct h_run *r, int i)
                     "warehouses", whs, "routing", routing);
     if (!cfg)
         h_die("cannot build the config");
+    if (r->static_members) {
+        char name[32];
+        snprintf(name, sizeof(name), "it-bridge-%d", i);
+        json_object_set_new(json_object_get(cfg, "kafka"), "instance_name", json_string(name));
+    }
     if (b->port) {
         char listen[32];
         snprintf(listen, sizeof(listen), "127.0.0.1:%u", b->port);

@@ -132,6 +132,7 @@ struct h_run {
     int (*route)(const struct h_run *r, unsigned long i);
     int plain_config;          /* 1: no issue-4 keys at all (the bridge's defaults apply) */
     int http;                  /* 1: each bridge listens on a free port (GET /metrics) */
+    int static_members;        /* 1: bridge i has kafka.instance_name "it-bridge-<i>" */
 
     /* ---- state ---- */
     int new_keys; /* the issue-4 keys are written (not OB_TEST_LEGACY_CONFIG) */

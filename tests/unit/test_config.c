@@ -110,6 +110,7 @@ static void test_minimal_defaults(void **state)
     assert_string_equal(cfg->kafka.topic_orders, "orders");
     assert_string_equal(cfg->kafka.topic_status, "fulfillment.status");
     assert_string_equal(cfg->kafka.topic_dlq, "orders.dlq");
+    assert_null(cfg->kafka.instance_name);
     assert_int_equal(cfg->kafka.n_properties, 0);
     assert_int_equal(cfg->kafka.n_consumer, 0);
     assert_int_equal(cfg->kafka.n_producer, 0);
@@ -810,6 +811,17 @@ static void test_properties(void **state)
     has_line(err, "$.kafka.properties[\"bootstrap.servers\"]: is set by $.kafka.bootstrap_servers; remove it here");
     has_line(err, "$.kafka.properties[\"group.id\"]: is set by $.kafka.group_id; remove it here");
     has_line(err, "$.kafka.consumer[\"metadata.broker.list\"]: is set by $.kafka.bootstrap_servers; remove it here");
+
+    /* Static membership has a key of its own. */
+    err = fails("{'kafka':{'bootstrap_servers':'k','instance_name':'bridge 1',"
+                " 'consumer':{'group.instance.id':'b1'}}," WH "}");
+    has_line(err, "$.kafka.instance_name: must be 1-249 characters of A-Z a-z 0-9 . _ -");
+    has_line(err, "$.kafka.consumer[\"group.instance.id\"]: is set by $.kafka.instance_name; remove it here");
+    char e1[256];
+    struct ob_config *c1 = parse("{'kafka':{'bootstrap_servers':'k','instance_name':'bridge-1.dc2'}," WH "}",
+                                 e1, sizeof e1);
+    assert_string_equal(c1->kafka.instance_name, "bridge-1.dc2");
+    ob_config_destroy(c1);
 
     /* Password-like librdkafka properties follow the credentials rule. */
     err = fails("{'kafka':{'bootstrap_servers':'k','properties':{'sasl.password':'hunter2',"
