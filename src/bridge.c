@@ -486,6 +486,9 @@ static void job_complete(struct job *job)
     struct ob_bridge *b = job->b;
 
     ledger_record(job);
+    /* Only now, with the outcome in Kafka and the ledger, may the order's
+     * next message go: a duplicate of this one then finds it done. */
+    order_release(job);
     ob_consumer_done(b->consumer, &job->ticket);
     OB_METRIC_ADD(&b->metrics, finished, 1);
     ob_histogram_record(&b->metrics.latency, mono_us() - job->received_us);
@@ -596,7 +599,6 @@ static void job_send_records(struct job *job)
 static void job_finish(struct job *job, const char *status, const char *dlq_class,
                        const char *message)
 {
-    order_release(job);
     job->status = job->order_id[0] ? status : NULL;
     job->status_rec = (struct record){.job = job, .kind = RECORD_STATUS, .wanted = job->status != NULL};
     job->dlq_rec = (struct record){.job = job, .kind = RECORD_DLQ, .wanted = dlq_class != NULL};
@@ -1367,7 +1369,6 @@ static int ledger_check(struct job *job)
         ob_log_trace(OB_LOG_INFO, job->trace_id, "order %s already waits on %s", job->order_id,
                      b->cfg->kafka.topic_retry);
         job->ledger_hit = 1;
-        order_release(job);
         job_complete(job);
         return 1;
     }

@@ -22,6 +22,8 @@
  *   it_pipeline restart    kill -9 mid-run and a restart: prints how long until the new
  *                          process has an order ACCEPTED; every order still ACCEPTED
  *   it_pipeline restart-static  the same with static membership (kafka.instance_name)
+ *   it_pipeline duplicates every order twice, back to back, to a slow warehouse: the copy
+ *                          waits for the first's outcome and is not pushed again
  *   it_pipeline replay     a warehouse fails every push: all orders dead-lettered; it
  *                          recovers, `orderbridge replay` sends them again: each created
  *                          once; replaying again pushes nothing (the ledger)
@@ -169,6 +171,23 @@ static void scenario_restart(struct h_run *r)
     printf("  %s: first order ACCEPTED %.2f s after the restart (static membership %s)\n", r->name,
            h_now() - started, r->static_members ? "on" : "off");
     CHECK(h_await(r, h_all_done, 90, "every order ACCEPTED"), "orders missing");
+    finish(r, 1);
+}
+
+/* Every order twice, back to back, while the warehouse takes 30 ms: the
+ * second copy waits for the first's outcome, finds it in the ledger and
+ * is not pushed again. */
+static void scenario_duplicates(struct h_run *r)
+{
+    struct ob_sim_stats st;
+
+    h_produce_all(r);
+    CHECK(h_await(r, h_all_done, 90, "every order ACCEPTED"), "orders missing");
+    CHECK(h_await_committed(r, 30), "offsets not committed to the end");
+    ob_sim_get_stats(r->wh[0].s, &st);
+    CHECK(st.created == r->n_valid && st.requests == r->n_valid,
+          "%lu orders sent twice: the warehouse got %lu requests (%lu duplicates answered) for "
+          "%lu orders", r->n_valid, st.requests, st.duplicates, st.created);
     finish(r, 1);
 }
 
@@ -503,7 +522,7 @@ int main(int argc, char **argv)
 
     if (argc != 2) {
         fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|"
-                        "backlog|kafka-down|restart|restart-static\n");
+                        "backlog|kafka-down|restart|restart-static|duplicates\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -541,6 +560,12 @@ int main(int argc, char **argv)
         wh->sim.slow_ms = 40; /* 2 connections: ~50 orders a second */
     } else if (strcmp(scenario, "restart") == 0 || strcmp(scenario, "restart-static") == 0) {
         r.static_members = strcmp(scenario, "restart-static") == 0;
+    } else if (strcmp(scenario, "duplicates") == 0) {
+        r.n_valid = 200;
+        r.plain_config = 0; /* a ledger */
+        r.dup_every = 1;
+        wh->sim.slow_rate = 1.0;
+        wh->sim.slow_ms = 30;
     } else if (strcmp(scenario, "kafka-down") == 0) {
         r.n_valid = 400;
     } else if (strcmp(scenario, "poison") == 0) {
@@ -568,6 +593,8 @@ int main(int argc, char **argv)
         scenario_backlog(&r);
     else if (strcmp(scenario, "kafka-down") == 0)
         scenario_kafka_down(&r);
+    else if (strcmp(scenario, "duplicates") == 0)
+        scenario_duplicates(&r);
     else if (strncmp(scenario, "restart", 7) == 0)
         scenario_restart(&r);
     else
