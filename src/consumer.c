@@ -3,10 +3,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "producer.h" /* ob_kafka_conf_apply, ob_kafka_log_cb */
+#include "status.h"   /* ob_mono_ms */
 
 /* The topics consumed; a partition is (topic index, id). */
 enum { TOPIC_ORDERS, TOPIC_RETRY, N_TOPICS };
@@ -375,14 +375,6 @@ fail:
     return -1;
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * librdkafka's own close waits for the group coordinator (twice
  * session.timeout.ms with Kafka down: a sync commit, then the revoke's).
@@ -393,7 +385,7 @@ static uint64_t mono_ms(void)
  */
 void ob_consumer_close(struct ob_consumer *c, int timeout_ms)
 {
-    uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    uint64_t deadline = ob_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     rd_kafka_queue_t *q;
     rd_kafka_error_t *error = NULL;
     int closed = 0;
@@ -408,7 +400,7 @@ void ob_consumer_close(struct ob_consumer *c, int timeout_ms)
         /* Served here: the revoke callback. Messages fetched before the
          * close come here too (rd_kafka_queue_poll_callback() would abort
          * on them): they are dropped, uncommitted. */
-        while (!(closed = rd_kafka_consumer_closed(c->rk)) && mono_ms() < deadline) {
+        while (!(closed = rd_kafka_consumer_closed(c->rk)) && ob_mono_ms() < deadline) {
             rd_kafka_message_t *m = rd_kafka_consume_queue(q, 100);
             if (m)
                 rd_kafka_message_destroy(m);

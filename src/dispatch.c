@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <orderbridge/sdk.h>
 
 #include "config.h"
 #include "log.h"
+#include "status.h" /* ob_mono_ms */
 
 #define EASY_POOL_MAX 1024
 #define TLS_NOTES 32
@@ -43,14 +43,6 @@ struct ob_dispatch {
     struct tls_note insecure[TLS_NOTES], failed[TLS_NOTES];
     size_t n_insecure, n_failed;
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* curl: watch `s` for `what`, or no longer. socketp is non-NULL once added. */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -84,7 +76,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 
     (void)multi;
     d->timer_armed = timeout_ms >= 0;
-    d->timer_due_ms = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    d->timer_due_ms = ob_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     return 0;
 }
 
@@ -234,7 +226,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 static int note_due(struct tls_note *notes, size_t *n, const struct ob_tls_conf *tls,
                     uint64_t interval_ms)
 {
-    uint64_t now = mono_ms();
+    uint64_t now = ob_mono_ms();
 
     for (size_t i = 0; i < *n; i++) {
         if (notes[i].tls != tls)
@@ -455,7 +447,7 @@ int ob_dispatch_poll(struct ob_dispatch *d, int wake_fd, int timeout_ms)
         d->wake_fd = wake_fd;
     }
     if (d->timer_armed) {
-        uint64_t now = mono_ms();
+        uint64_t now = ob_mono_ms();
         int until = d->timer_due_ms <= now ? 0 : (int)(d->timer_due_ms - now);
         if (timeout_ms < 0 || until < timeout_ms)
             timeout_ms = until;
@@ -479,7 +471,7 @@ int ob_dispatch_poll(struct ob_dispatch *d, int wake_fd, int timeout_ms)
             return -1;
     }
     /* on_timer may arm it again from inside the call */
-    if (d->timer_armed && d->timer_due_ms <= mono_ms()) {
+    if (d->timer_armed && d->timer_due_ms <= ob_mono_ms()) {
         d->timer_armed = 0;
         if (curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
             return -1;

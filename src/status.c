@@ -17,6 +17,14 @@ int64_t ob_now_epoch_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+uint64_t ob_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void ob_format_time(int64_t epoch_ms, char out[32])
 {
     /* Floor division, so that times before 1970 format correctly too. */

@@ -52,4 +52,7 @@ void ob_format_time(int64_t epoch_ms, char out[32]);
 /* Current wall-clock time in epoch ms. */
 int64_t ob_now_epoch_ms(void);
 
+/* Monotonic milliseconds, for deadlines and timers. */
+uint64_t ob_mono_ms(void);
+
 #endif
