@@ -179,7 +179,6 @@ struct ob_bridge {
     uint64_t incarnation;                /* random per process: whose crash-guard mark it is */
     uint64_t final_deadline_ms;          /* monotonic: last flush, commit and close end by then */
     struct job *gate_head, *gate_tail;   /* adapter runs waiting for their marks to be on disk */
-    size_t full_lanes;                   /* warehouses with max_connections orders waiting */
     struct ob_metrics metrics;
 };
 
@@ -1095,20 +1094,11 @@ static void job_encode_and_send(struct job *job)
     }
 }
 
-static int lane_full(const struct warehouse *w)
-{
-    return w->n_waiting >= (size_t)w->conf->max_connections;
-}
-
 /* One more (+1) or one fewer (-1) order waiting in w's lane. */
 static void lane_count(struct ob_bridge *b, struct warehouse *w, int delta)
 {
-    int was = lane_full(w);
-
     w->n_waiting = delta > 0 ? w->n_waiting + 1 : w->n_waiting - 1;
     OB_METRIC_ADD(&b->metrics, lane_waiting, delta > 0 ? 1 : (uint64_t)-1);
-    if (lane_full(w) != was)
-        b->full_lanes = was ? b->full_lanes - 1 : b->full_lanes + 1;
 }
 
 static void lane_remove(struct ob_bridge *b, struct job *job)
@@ -1138,8 +1128,6 @@ static void lane_park_all(struct ob_bridge *b, int wh, const char *reason)
     struct job *job = w->waiting_head;
 
     w->waiting_head = w->waiting_tail = NULL;
-    if (lane_full(w))
-        b->full_lanes--;
     OB_METRIC_ADD(&b->metrics, lane_waiting, (uint64_t)0 - w->n_waiting);
     w->n_waiting = 0;
     while (job) {
@@ -1607,11 +1595,20 @@ static void drain_wake(struct ob_bridge *b)
  * Only if that lasts PAUSE_AFTER_MS are the partitions paused, so that the
  * loop can keep polling the consumer for rebalances without taking more.
  */
+/* A warehouse with max_connections orders waiting for a connection. */
+static int any_lane_full(const struct ob_bridge *b)
+{
+    for (size_t i = 0; i < b->n_warehouses; i++)
+        if (b->warehouses[i].n_waiting >= (size_t)b->warehouses[i].conf->max_connections)
+            return 1;
+    return 0;
+}
+
 static int is_full(const struct ob_bridge *b)
 {
     size_t max_jobs = (size_t)b->cfg->pipeline.max_in_flight;
 
-    return b->jobs >= max_jobs || b->full_lanes > 0 ||
+    return b->jobs >= max_jobs || any_lane_full(b) ||
            ob_consumer_outstanding(b->consumer) >= UNCOMMITTED_PER_JOB * max_jobs;
 }
 
@@ -1619,7 +1616,7 @@ static int has_room_again(const struct ob_bridge *b)
 {
     size_t max_jobs = (size_t)b->cfg->pipeline.max_in_flight;
 
-    return b->jobs <= max_jobs / 2 && b->full_lanes == 0 &&
+    return b->jobs <= max_jobs / 2 && !any_lane_full(b) &&
            ob_consumer_outstanding(b->consumer) <= UNCOMMITTED_PER_JOB * max_jobs / 2;
 }
 
@@ -1937,9 +1934,9 @@ void ob_bridge_destroy(struct ob_bridge *b)
     }
     if (b->consumer) {
         uint64_t now = mono_ms();
-        long ms = b->final_deadline_ms ? (b->final_deadline_ms > now
-                                              ? (long)(b->final_deadline_ms - now) : 0)
-                                        : b->cfg->pipeline.shutdown_timeout_ms;
+        long ms = b->cfg->pipeline.shutdown_timeout_ms; /* the loop never ran */
+        if (b->final_deadline_ms)
+            ms = b->final_deadline_ms > now ? (long)(b->final_deadline_ms - now) : 0;
         ob_consumer_close(b->consumer, (int)(ms < FINAL_CLOSE_MIN_MS ? FINAL_CLOSE_MIN_MS : ms));
     }
     ob_producer_destroy(b->producer);
