@@ -91,6 +91,7 @@ struct job {
     struct job *lane_next;   /* waiting for a connection of its warehouse */
     struct job *hash_next;   /* in the order index, while the newest of its order_id */
     struct job *order_next;  /* the next event of the same order_id, waiting for this one */
+    struct job *order_prev;  /* the one this job waits for */
     struct job *gate_next;   /* in the crash guard's gate */
     int indexed;             /* in the order index, or waiting behind one that is */
     size_t heap_idx;         /* position in the timer heap, while in_heap */
@@ -332,6 +333,7 @@ static int order_wait(struct ob_bridge *b, struct job *job)
     if (prev) {
         order_index_remove(b, prev); /* `job` is now the newest */
         prev->order_next = job;
+        job->order_prev = prev;
     }
     job->hash_next = b->order_index[bucket];
     b->order_index[bucket] = job;
@@ -349,29 +351,40 @@ static void order_release(struct job *job)
         return;
     job->indexed = 0;
     job->order_next = NULL;
-    if (next)
+    if (next) {
+        next->order_prev = NULL;
         job_proceed(next);
-    else
+    } else {
         order_index_remove(job->b, job);
+    }
 }
 
 static void job_free(struct job *job);
 
-/* `job` is dropped unfinished (shutdown): the events behind it must not
- * overtake it, so they are dropped too, uncommitted, and come back in
- * order after a restart. */
+/* `job` is dropped unfinished (shutdown, revoke): the events behind it
+ * must not overtake it, so they are dropped too, uncommitted, and come
+ * back in order later. The one it waited for, if still running, is again
+ * the newest of its order. */
 static void order_drop(struct job *job)
 {
-    struct job *next = job->order_next;
+    struct ob_bridge *b = job->b;
+    struct job *next = job->order_next, *prev = job->order_prev;
 
     if (!job->indexed)
         return;
     job->indexed = 0;
-    job->order_next = NULL;
+    job->order_next = job->order_prev = NULL;
     if (next) {
+        next->order_prev = NULL;
         job_free(next); /* waiting, never started: nothing else refers to it */
     } else {
-        order_index_remove(job->b, job);
+        order_index_remove(b, job);
+    }
+    if (prev) {
+        size_t bucket = order_bucket(b, prev->order_id);
+        prev->order_next = NULL;
+        prev->hash_next = b->order_index[bucket];
+        b->order_index[bucket] = prev;
     }
 }
 

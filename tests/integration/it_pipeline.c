@@ -191,6 +191,46 @@ static void scenario_duplicates(struct h_run *r)
     finish(r, 1);
 }
 
+static int revoked_once(struct h_run *r)
+{
+    return h_log_count(r, 0, "revoked ") > 0;
+}
+
+static int all_in_flight(struct h_run *r)
+{
+    uint64_t v = h_metric_at(r->br[0].port, "in_flight");
+    return v != UINT64_MAX && v >= r->n_valid;
+}
+
+/* Regression (chaos.broker, SIGSEGV): partitions revoked while every
+ * order's outcome waits for the output topics' leader, which is down, and
+ * each order's second copy waits behind its first. The revoke lets the
+ * second copies go and leaves the first ones to finish in the producer;
+ * when the leader is back they finish, and the bridge must not touch the
+ * copies it let go. */
+static void scenario_revoke_waiting(struct h_run *r)
+{
+    static const char *const out[] = {"fulfillment.status", "orders.dlq"};
+
+    for (size_t t = 0; t < 2; t++)
+        for (int p = 0; p < r->out_partitions; p++)
+            if (ob_mock_set_leader(r->mock, out[t], p, 2) != 0)
+                h_die("cannot move the leader of %s [%d]", out[t], p);
+    for (int p = 0; p < r->partitions; p++)
+        if (ob_mock_set_leader(r->mock, "orders", p, 1) != 0 ||
+            ob_mock_set_leader(r->mock, "orders.retry", p, 1) != 0)
+            h_die("cannot move the leader of orders [%d]", p);
+    ob_mock_broker_down(r->mock, 2);
+    h_produce_all(r);
+    h_flush(r);
+    CHECK(h_await(r, all_in_flight, 60, "every order taken"), "orders not taken");
+    h_bridge_start(r, 1); /* a rebalance: instance 0 lets go of its partitions */
+    CHECK(h_await(r, revoked_once, 60, "a revoke on instance 0"), "no revoke");
+    ob_mock_broker_up(r->mock, 2);
+    CHECK(h_await(r, h_all_done, 90, "every order ACCEPTED"), "orders missing");
+    finish(r, 1);
+}
+
 /* A valid sample order, broken in one field. */
 static char *broken_order(unsigned long i, int drop_id)
 {
@@ -524,6 +564,7 @@ static const struct {
     {"poison", scenario_poison},       {"backlog", scenario_backlog},
     {"kafka-down", scenario_kafka_down}, {"duplicates", scenario_duplicates},
     {"restart", scenario_restart},     {"restart-static", scenario_restart},
+    {"revoke-waiting", scenario_revoke_waiting},
 };
 
 int main(int argc, char **argv)
@@ -535,7 +576,7 @@ int main(int argc, char **argv)
 
     if (argc != 2) {
         fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|"
-                        "backlog|kafka-down|restart|restart-static|duplicates\n");
+                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -579,6 +620,14 @@ int main(int argc, char **argv)
         r.dup_every = 1;
         wh->sim.slow_rate = 1.0;
         wh->sim.slow_ms = 30;
+    } else if (strcmp(scenario, "revoke-waiting") == 0) {
+        r.n_valid = 100;
+        r.brokers = 2;
+        r.coordinator = 1;
+        r.http = 1;
+        r.plain_config = 0; /* a ledger */
+        r.dup_every = 1;
+        r.shutdown_timeout_ms = 1000; /* the revoke gives up waiting after 1 s */
     } else if (strcmp(scenario, "kafka-down") == 0) {
         r.n_valid = 400;
     } else if (strcmp(scenario, "poison") == 0) {
