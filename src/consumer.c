@@ -248,13 +248,9 @@ static void revoke(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
     if (c->on_revoke)
         c->on_revoke(c->on_revoke_opaque);
     /* Lost (the session timed out, or we were too slow to poll): the group
-     * has moved on and refuses our commits, and a synchronous one would
-     * wait for a coordinator that may be unreachable. The next owner
-     * starts from the last commit that made it. */
-    if (rd_kafka_assignment_lost(c->rk))
-        OB_WARN("partitions lost: their last offsets are not committed");
-    else
-        commit_list(c, parts, !c->closing);
+     * may refuse the commit, and a synchronous one would wait for a
+     * coordinator that may be unreachable, so it is sent without waiting. */
+    commit_list(c, parts, !c->closing && !rd_kafka_assignment_lost(c->rk));
     for (int i = 0; i < parts->cnt; i++) {
         struct ob_partition *p = active_get(c, parts->elems[i].topic, parts->elems[i].partition, 0);
         if (!p)
