@@ -52,6 +52,11 @@
 #define CONSUME_BATCH 256
 #define UNCOMMITTED_PER_JOB 64
 #define PAUSE_AFTER_MS 500
+/* Lane entries a half-open circuit looks through for an order that failed before. */
+#define PROBE_SCAN 64
+/* A full lane that drains within this long holds the next messages back in
+ * Kafka; a slower one's new orders step aside onto the retry topic. */
+#define STEP_ASIDE_MS 200
 #define FINAL_MS 2000          /* after the loop: the last flush, commit and consumer close */
 #define FINAL_CLOSE_MIN_MS 500 /* the close gets at least this, to say goodbye to the group */
 #define PRODUCE_RETRY_MS 500
@@ -112,11 +117,14 @@ struct job {
     int parking;       /* its record is the parked copy */
     int ledger_hit;    /* its outcome came from the ledger: do not write it again */
     int crashes;       /* times the bridge died running an adapter on it (ledger) */
+    int at_limit;      /* its push started with its warehouse at its concurrency limit */
     int suspect;       /* crashes > 0: its adapter runs alone, marked and cleared on disk */
     int32_t origin_partition; /* where the order was first consumed */
     int64_t origin_offset;
     int64_t first_seen_ms;  /* epoch */
     int64_t not_before_ms;  /* epoch, parked copies */
+    int64_t parked_ms;      /* epoch, parked copies: when it was parked */
+    int parked_wh;          /* parked copies: the warehouse it waits for, -1 when none */
     char park_reason[160];
     long last_http_status;
     int64_t first_attempt_ms, last_attempt_ms; /* epoch */
@@ -147,7 +155,11 @@ struct warehouse {
     size_t n_waiting;
     struct ob_token_bucket bucket;
     struct ob_breaker breaker;
+    struct ob_limiter limiter; /* requests at once, adapted to how it copes */
+    int struggling;            /* the limit fell to its floor and has not been back up since */
     uint64_t blocked_until_ms; /* monotonic: rate limit or half-open, pump again then; 0: not */
+    int64_t closed_ms;         /* epoch: its circuit last closed after being open; 0: never */
+    uint64_t full_since_ms;    /* monotonic: its lane has been full since; 0: not full */
 };
 
 struct ob_bridge {
@@ -407,7 +419,7 @@ static void job_free(struct job *job)
         ob_dispatch_abort(b->dispatch, &job->call);
         b->warehouses[job->wh].active--;
         /* The breaker counts every request it let through. */
-        ob_breaker_record(&b->warehouses[job->wh].breaker, mono_ms(), 1);
+        ob_breaker_record(&b->warehouses[job->wh].breaker, mono_ms(), OB_BREAKER_FAILURE);
     }
     if (job->prev)
         job->prev->next = job->next;
@@ -552,6 +564,8 @@ static rd_kafka_resp_err_t queue_record(struct job *job, struct record *rec)
     } else {
         struct ob_park_info info = {
             .not_before_ms = job->not_before_ms,
+            .parked_ms = job->parked_ms,
+            .warehouse = job->wh >= 0 ? wh_code(job) : NULL,
             .attempts = job->attempts,
             .parks = job->parks + 1,
             .first_seen_ms = job->first_seen_ms,
@@ -723,6 +737,7 @@ static void job_park(struct job *job, uint64_t delay_ms, const char *reason)
                  job->order_id[0] ? job->order_id : "(unknown)", b->cfg->kafka.topic_retry,
                  delay_ms, reason);
     job->parking = 1;
+    job->parked_ms = now;
     job->not_before_ms = now + (int64_t)delay_ms;
     ob_strlcpyf(job->park_reason, sizeof(job->park_reason), "%s", reason);
     job->status_rec = (struct record){.job = job, .kind = RECORD_STATUS};
@@ -733,13 +748,21 @@ static void job_park(struct job *job, uint64_t delay_ms, const char *reason)
         job_park(next, delay_ms, "an earlier event of the order is parked");
 }
 
-/* The wait on the retry topic: park_ms, doubling with each park, +-20%. */
+static uint64_t backoff_cap(const struct job *job);
+
+/* The wait on the retry topic. While the warehouse's circuit is closed it
+ * takes orders, and this one was unlucky: its next retry delay, as if it
+ * had stayed in memory. Otherwise park_ms, doubling with each park, +-20%,
+ * at most max_park_ms (the circuit closing brings it back sooner). */
 static uint64_t park_delay(struct job *job)
 {
     const struct ob_warehouse_conf *wh = &job->b->cfg->warehouses[job->wh];
     uint64_t d = (uint64_t)wh->park_ms << (job->parks < MAX_PARK_SHIFT ? job->parks : MAX_PARK_SHIFT);
 
-    return d - d / 5 + next_random(job->b) % (d * 2 / 5 + 1);
+    if (job->b->warehouses[job->wh].breaker.state == OB_BREAKER_CLOSED)
+        return next_random(job->b) % (backoff_cap(job) + 1);
+    d = d - d / 5 + next_random(job->b) % (d * 2 / 5 + 1);
+    return d < (uint64_t)wh->max_park_ms ? d : (uint64_t)wh->max_park_ms;
 }
 
 /* An order waiting for another attempt: its attempts so far outlive a
@@ -759,15 +782,19 @@ static void ledger_in_flight(struct job *job)
 
 /* Exponential backoff with full jitter; a Retry-After from the warehouse
  * replaces it (capped at MAX_RETRY_AFTER_MS). */
-static void job_retry_later(struct job *job, int retry_after_ms)
+static uint64_t backoff_cap(const struct job *job)
 {
     const struct ob_warehouse_conf *wh = &job->b->cfg->warehouses[job->wh];
-    uint64_t cap = (uint64_t)wh->backoff_ms << (job->attempts - 1 < 20 ? job->attempts - 1 : 20);
-    uint64_t delay;
+    int shift = job->attempts - 1 < 0 ? 0 : job->attempts - 1 < 20 ? job->attempts - 1 : 20;
+    uint64_t cap = (uint64_t)wh->backoff_ms << shift;
 
-    if (cap > (uint64_t)wh->max_backoff_ms)
-        cap = (uint64_t)wh->max_backoff_ms;
-    delay = next_random(job->b) % (cap + 1);
+    return cap < (uint64_t)wh->max_backoff_ms ? cap : (uint64_t)wh->max_backoff_ms;
+}
+
+static void job_retry_later(struct job *job, int retry_after_ms)
+{
+    uint64_t delay = next_random(job->b) % (backoff_cap(job) + 1);
+
     if (retry_after_ms > 0)
         delay = (uint64_t)(retry_after_ms < MAX_RETRY_AFTER_MS ? retry_after_ms : MAX_RETRY_AFTER_MS);
     ledger_in_flight(job);
@@ -795,12 +822,38 @@ static void on_http_done(struct ob_http_call *call)
     lane_pump(b, wh);
 }
 
+/* A parked copy need not wait out its time once its warehouse's circuit
+ * has closed since it was parked: the warehouse takes orders again. */
+static int resumable(const struct ob_bridge *b, const struct job *job)
+{
+    return job->parked_wh >= 0 && job->parked_ms > 0 &&
+           b->warehouses[job->parked_wh].closed_ms >= job->parked_ms;
+}
+
+/* The circuit of warehouse `wh` closed: its parked copies here that wait
+ * for their time are due now (the ones not consumed yet go when they are,
+ * see resumable()). Returns how many. */
+static size_t resume_parked(struct ob_bridge *b, int wh)
+{
+    size_t n = 0;
+
+    b->warehouses[wh].closed_ms = ob_now_epoch_ms();
+    for (struct job *job = b->all_jobs; job; job = job->next) {
+        if (job->state != JOB_NOT_BEFORE || !resumable(b, job))
+            continue;
+        timer_remove(b, job);
+        timer_add(b, job, mono_ms()); /* the slot just freed: cannot fail */
+        n++;
+    }
+    return n;
+}
+
 /* The breaker hears every answer; its transitions are logged. */
-static void breaker_record(struct ob_bridge *b, int wh, int failure)
+static void breaker_record(struct ob_bridge *b, int wh, enum ob_breaker_outcome outcome)
 {
     struct warehouse *w = &b->warehouses[wh];
     enum ob_breaker_state before = w->breaker.state;
-    enum ob_breaker_state after = ob_breaker_record(&w->breaker, mono_ms(), failure);
+    enum ob_breaker_state after = ob_breaker_record(&w->breaker, mono_ms(), outcome);
 
     if (after == before)
         return;
@@ -808,8 +861,42 @@ static void breaker_record(struct ob_bridge *b, int wh, int failure)
         OB_METRIC_ADD(&b->metrics, breaker_opened, 1);
         OB_WARN("warehouse %s failing: circuit open for %ld ms; its orders wait on %s",
                 w->conf->code, w->conf->breaker.open_ms, b->cfg->kafka.topic_retry);
+    } else if (after == OB_BREAKER_CLOSED) {
+        size_t n = resume_parked(b, wh);
+        OB_INFO("warehouse %s: circuit closed; %zu order(s) parked for it resumed now",
+                w->conf->code, n);
     } else {
         OB_INFO("warehouse %s: circuit %s", w->conf->code, ob_breaker_state_name(after));
+    }
+}
+
+static enum ob_breaker_outcome breaker_outcome(const struct job *job)
+{
+    if (job->outcome.kind != OB_OUTCOME_RETRY)
+        return OB_BREAKER_SUCCESS;
+    return job->attempts > 1 ? OB_BREAKER_FAILURE : OB_BREAKER_FIRST_FAILURE;
+}
+
+/* The concurrency limit hears every answer too; a fall to its floor and
+ * the way back are logged. */
+static void limiter_record(struct ob_bridge *b, const struct job *job, double seconds)
+{
+    struct warehouse *w = &b->warehouses[job->wh];
+    int before = ob_limiter_limit(&w->limiter), after;
+    uint64_t shrunk = w->limiter.shrunk;
+
+    ob_limiter_record(&w->limiter, mono_ms(), (uint64_t)(seconds * 1e6),
+                      job->outcome.kind == OB_OUTCOME_RETRY, job->at_limit);
+    after = ob_limiter_limit(&w->limiter);
+    if (w->limiter.shrunk != shrunk)
+        OB_METRIC_ADD(&b->metrics, concurrency_lowered, 1);
+    if (after == w->limiter.conf.floor && before != after && !w->struggling) {
+        w->struggling = 1;
+        OB_WARN("warehouse %s struggling (errors or slow answers): %d request(s) at once",
+                w->conf->code, after);
+    } else if (after == w->limiter.conf.ceiling && w->struggling) {
+        w->struggling = 0;
+        OB_INFO("warehouse %s copes again: %d requests at once", w->conf->code, after);
     }
 }
 
@@ -833,8 +920,9 @@ static void job_classify(struct job *job)
     ob_log_trace(OB_LOG_DEBUG, job->trace_id, "push %s to %s attempt %d: HTTP %ld in %.1f ms",
                  job->order_id, wh->code, job->attempts, call->resp.status,
                  call->total_seconds * 1000.0);
+    breaker_record(b, job->wh, breaker_outcome(job));
+    limiter_record(b, job, call->total_seconds);
     ob_http_call_reset(call);
-    breaker_record(b, job->wh, job->outcome.kind == OB_OUTCOME_RETRY);
 
     switch (job->outcome.kind) {
     case OB_OUTCOME_ACCEPTED:
@@ -1077,7 +1165,7 @@ static void job_encode_and_send(struct job *job)
         !job->call.req.url || !job->call.req.method) {
         ob_http_call_reset(&job->call);
         b->warehouses[job->wh].active--;
-        breaker_record(b, job->wh, 0); /* not the warehouse's failure */
+        breaker_record(b, job->wh, OB_BREAKER_SUCCESS); /* not the warehouse's failure */
         OB_METRIC_ADD(&b->metrics, failed, 1);
         char msg[600];
         snprintf(msg, sizeof(msg), "adapter %s cannot encode the order: %s", ad->plugin.vt.name,
@@ -1108,10 +1196,19 @@ static void job_encode_and_send(struct job *job)
 }
 
 /* One more (+1) or one fewer (-1) order waiting in w's lane. */
+static int lane_full(const struct warehouse *w)
+{
+    return w->n_waiting >= (size_t)w->conf->max_connections;
+}
+
 static void lane_count(struct ob_bridge *b, struct warehouse *w, int delta)
 {
     w->n_waiting = delta > 0 ? w->n_waiting + 1 : w->n_waiting - 1;
     OB_METRIC_ADD(&b->metrics, lane_waiting, delta > 0 ? 1 : (uint64_t)-1);
+    if (!lane_full(w))
+        w->full_since_ms = 0;
+    else if (!w->full_since_ms)
+        w->full_since_ms = mono_ms();
 }
 
 static void lane_remove(struct ob_bridge *b, struct job *job)
@@ -1152,6 +1249,47 @@ static void lane_park_all(struct ob_bridge *b, int wh, const char *reason)
     }
 }
 
+/* About how long the last order in the lane waits for a connection: its
+ * place in line over the requests at once, times the usual answer time;
+ * at least as long as the lane has been full (no answer came meanwhile,
+ * or it would not be). */
+static uint64_t lane_wait_ms(const struct warehouse *w)
+{
+    int limit = ob_limiter_limit(&w->limiter);
+    uint64_t est = (uint64_t)(((double)w->n_waiting / limit + 1) * w->limiter.usual_us / 1000);
+    uint64_t full = w->full_since_ms ? mono_ms() - w->full_since_ms : 0;
+
+    return est > full ? est : full;
+}
+
+/* The next job of the lane: the head, except that a half-open circuit's
+ * probes go to orders that failed before (among the first few), whose
+ * next attempt is the likeliest to tell whether the warehouse is back.
+ * Orders do not wait behind each other in a lane: each order has at most
+ * one event in it. */
+static struct job *lane_take(struct warehouse *w)
+{
+    struct job *prev = NULL, *job = w->waiting_head;
+
+    if (w->breaker.state == OB_BREAKER_HALF_OPEN) {
+        int n = 0;
+        for (struct job *p = NULL, *j = w->waiting_head; j && n < PROBE_SCAN; p = j, j = j->lane_next, n++)
+            if (j->attempts > 0) {
+                prev = p;
+                job = j;
+                break;
+            }
+    }
+    if (prev)
+        prev->lane_next = job->lane_next;
+    else
+        w->waiting_head = job->lane_next;
+    if (w->waiting_tail == job)
+        w->waiting_tail = prev;
+    job->lane_next = NULL;
+    return job;
+}
+
 /*
  * Start waiting pushes while the warehouse has free connections, a token
  * in its bucket and a circuit that lets them through. An open circuit
@@ -1165,7 +1303,7 @@ static void lane_pump(struct ob_bridge *b, int wh)
     if (b->pumping)
         return;
     b->pumping = 1;
-    while (w->waiting_head && w->active < w->conf->max_connections) {
+    while (w->waiting_head && w->active < ob_limiter_limit(&w->limiter)) {
         uint64_t now_us = mono_us(), wait;
         struct job *job;
 
@@ -1182,25 +1320,36 @@ static void lane_pump(struct ob_bridge *b, int wh)
             w->blocked_until_ms = now_us / 1000 + (wait ? wait : 1);
             break;
         }
-        job = w->waiting_head;
-        w->waiting_head = job->lane_next;
-        if (!w->waiting_head)
-            w->waiting_tail = NULL;
-        job->lane_next = NULL;
+        job = lane_take(w);
         lane_count(b, w, -1);
         w->active++;
+        job->at_limit = w->active >= ob_limiter_limit(&w->limiter);
         job_send(job);
     }
     b->pumping = 0;
 }
 
-/* Join the warehouse's lane (or park, when the job must let go). */
+/* Join the warehouse's lane (or park, when the job must let go). A new
+ * order for a warehouse whose lane is full and slow to drain steps aside
+ * onto the retry topic until about when it drains, so that it does not
+ * hold back the orders of the others (which wait in Kafka behind it). */
 static void job_push(struct job *job)
 {
     struct warehouse *w = &job->b->warehouses[job->wh];
+    uint64_t wait_ms;
 
     if (job_draining(job)) {
         job_park(job, 0, "partition revoked or stopping");
+        return;
+    }
+    if (job->attempts_here == 0 && lane_full(w) && (wait_ms = lane_wait_ms(w)) > STEP_ASIDE_MS) {
+        char reason[128];
+        OB_METRIC_ADD(&job->b->metrics, stepped_aside, 1);
+        snprintf(reason, sizeof(reason), "warehouse busy: %zu orders waiting, about %" PRIu64 " ms",
+                 w->n_waiting, wait_ms);
+        job_park(job, wait_ms < (uint64_t)w->conf->max_park_ms ? wait_ms
+                                                                 : (uint64_t)w->conf->max_park_ms,
+                 reason);
         return;
     }
     job->state = JOB_QUEUED;
@@ -1226,6 +1375,20 @@ static int64_t header_int(const rd_kafka_message_t *msg, const char *name, int64
     v = strtoll(text, &end, 10);
     return end != text && *end == '\0' ? (int64_t)v : def;
 }
+
+/* The warehouse a parked copy waits for (its ob.warehouse header), or -1. */
+static int warehouse_index(const struct ob_bridge *b, const rd_kafka_message_t *msg)
+{
+    char code[128];
+
+    if (!ob_header_text(msg, "ob.warehouse", code, sizeof(code)))
+        return -1;
+    for (size_t i = 0; i < b->n_warehouses; i++)
+        if (strcmp(b->warehouses[i].conf->code, code) == 0)
+            return (int)i;
+    return -1;
+}
+
 
 static void set_trace_id(struct job *job)
 {
@@ -1267,6 +1430,7 @@ static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct
     job->msg = msg;
     job->ticket = *ticket;
     job->wh = -1;
+    job->parked_wh = -1;
     job->received_us = mono_us();
     b->jobs++;
     OB_METRIC_ADD(&b->metrics, in_flight, 1);
@@ -1281,13 +1445,15 @@ static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct
         job->origin_partition = (int32_t)header_int(msg, "ob.partition", msg->partition);
         job->origin_offset = header_int(msg, "ob.offset", msg->offset);
         job->not_before_ms = header_int(msg, "ob.not_before", 0);
+        job->parked_ms = header_int(msg, "ob.parked_at", 0);
+        job->parked_wh = warehouse_index(b, msg);
     } else {
         job->first_seen_ms = now;
         job->origin_partition = msg->partition;
         job->origin_offset = msg->offset;
     }
     set_trace_id(job);
-    if (job->not_before_ms > now) {
+    if (job->not_before_ms > now && !resumable(b, job)) {
         /* Too early: wait, and keep this partition paused meanwhile (the
          * messages behind it were parked no earlier). */
         job->state = JOB_NOT_BEFORE;
@@ -1608,11 +1774,13 @@ static void drain_wake(struct ob_bridge *b)
  * Only if that lasts PAUSE_AFTER_MS are the partitions paused, so that the
  * loop can keep polling the consumer for rebalances without taking more.
  */
-/* A warehouse with max_connections orders waiting for a connection. */
+/* A warehouse with max_connections orders waiting for a connection, which
+ * it serves quickly: the next messages wait in Kafka. (A slow one's new
+ * orders step aside instead, see job_push.) */
 static int any_lane_full(const struct ob_bridge *b)
 {
     for (size_t i = 0; i < b->n_warehouses; i++)
-        if (b->warehouses[i].n_waiting >= (size_t)b->warehouses[i].conf->max_connections)
+        if (lane_full(&b->warehouses[i]) && lane_wait_ms(&b->warehouses[i]) <= STEP_ASIDE_MS)
             return 1;
     return 0;
 }
@@ -1849,12 +2017,20 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
             .window_ms = (uint64_t)wc->breaker.window_ms,
             .open_ms = (uint64_t)wc->breaker.open_ms,
             .half_open_probes = wc->breaker.half_open_probes,
+            .probe_success_rate = wc->breaker.probe_success_rate,
+        };
+        struct ob_limiter_conf lc = {
+            .floor = wc->concurrency.floor,
+            .ceiling = wc->max_connections,
+            .max_error_rate = wc->concurrency.max_error_rate,
+            .latency_tolerance = wc->concurrency.latency_tolerance,
         };
         ob_bucket_init(&b->warehouses[i].bucket, wc->rate_per_second,
                        wc->rate_burst ? wc->rate_burst
                                       : (wc->rate_per_second > 1 ? wc->rate_per_second : 1),
                        mono_us());
         ob_breaker_init(&b->warehouses[i].breaker, &bc);
+        ob_limiter_init(&b->warehouses[i].limiter, &lc);
         b->warehouses[i].conf = wc;
         if (wc->tls.insecure_skip_verify)
             OB_WARN("warehouse %s: tls.insecure_skip_verify is true: its certificate and host "

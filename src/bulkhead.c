@@ -1,11 +1,13 @@
 /*
- * bulkhead.c — the per-warehouse token bucket and circuit breaker.
+ * bulkhead.c — the per-warehouse token bucket, concurrency limit and
+ * circuit breaker.
  *
  * Pure functions of the state and the time passed in: no clock, no
  * allocation, no logging. The caller serialises calls on one object.
  */
 #include "bulkhead.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------------ */
@@ -147,7 +149,7 @@ static void trip(struct ob_breaker *br, uint64_t now_ms)
     br->opened_at_ms = now_ms;
     br->opened_count++;
     br->consecutive = 0;
-    br->probes_started = br->probes_ok = 0;
+    br->probes_started = br->probes_ok = br->probes_failed = 0;
     window_clear(br);
 }
 
@@ -178,6 +180,19 @@ void ob_breaker_init(struct ob_breaker *br, const struct ob_breaker_conf *conf)
         br->conf.min_requests = 1;
     if (br->conf.half_open_probes < 1)
         br->conf.half_open_probes = 1;
+    if (!(br->conf.probe_success_rate > 0 && br->conf.probe_success_rate <= 1))
+        br->conf.probe_success_rate = 1;
+}
+
+/* Probe successes that close it: probe_success_rate of the probes, at least one. */
+static int probes_needed(const struct ob_breaker *br)
+{
+    double n = br->conf.probe_success_rate * br->conf.half_open_probes;
+    int need = (int)n;
+
+    if ((double)need < n)
+        need++;
+    return need < 1 ? 1 : need;
 }
 
 int ob_breaker_allow(struct ob_breaker *br, uint64_t now_ms, uint64_t *wait_ms)
@@ -192,7 +207,7 @@ int ob_breaker_allow(struct ob_breaker *br, uint64_t now_ms, uint64_t *wait_ms)
             return 0;
         }
         br->state = OB_BREAKER_HALF_OPEN;
-        br->probes_started = br->probes_ok = 0;
+        br->probes_started = br->probes_ok = br->probes_failed = 0;
     }
     if (br->state == OB_BREAKER_HALF_OPEN) {
         if (br->probes_started < br->conf.half_open_probes) {
@@ -207,10 +222,15 @@ int ob_breaker_allow(struct ob_breaker *br, uint64_t now_ms, uint64_t *wait_ms)
     return 1;
 }
 
-enum ob_breaker_state ob_breaker_record(struct ob_breaker *br, uint64_t now_ms, int failure)
+enum ob_breaker_state ob_breaker_record(struct ob_breaker *br, uint64_t now_ms,
+                                        enum ob_breaker_outcome outcome)
 {
+    int failure = outcome != OB_BREAKER_SUCCESS;
+
     switch (br->state) {
     case OB_BREAKER_CLOSED:
+        if (outcome == OB_BREAKER_FIRST_FAILURE)
+            break;
         br->consecutive = failure ? br->consecutive + 1 : 0;
         window_add(br, now_ms, failure);
         if (should_trip(br, now_ms))
@@ -221,17 +241,18 @@ enum ob_breaker_state ob_breaker_record(struct ob_breaker *br, uint64_t now_ms, 
          * keep it open longer. */
         break;
     case OB_BREAKER_HALF_OPEN:
+        /* Only outcomes a probe could have produced count, so a straggler
+         * from before it opened can neither close nor reopen it. */
+        if (br->probes_ok + br->probes_failed >= br->probes_started)
+            break;
         if (failure) {
-            trip(br, now_ms);
-        } else if (br->probes_ok < br->probes_started) {
-            /* Only successes that a probe could have produced count, so a
-             * straggler from before the breaker opened cannot close it. */
-            if (++br->probes_ok >= br->conf.half_open_probes) {
-                br->state = OB_BREAKER_CLOSED;
-                br->consecutive = 0;
-                br->probes_started = br->probes_ok = 0;
-                window_clear(br);
-            }
+            if (++br->probes_failed > br->conf.half_open_probes - probes_needed(br))
+                trip(br, now_ms);
+        } else if (++br->probes_ok >= probes_needed(br)) {
+            br->state = OB_BREAKER_CLOSED;
+            br->consecutive = 0;
+                    br->probes_started = br->probes_ok = br->probes_failed = 0;
+            window_clear(br);
         }
         break;
     }
@@ -249,4 +270,103 @@ const char *ob_breaker_state_name(enum ob_breaker_state s)
         return "half-open";
     }
     return "unknown";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Adaptive concurrency                                                      */
+
+#define LIMITER_WINDOW_MS 1000
+#define LIMITER_MIN_WINDOW 8 /* outcomes */
+
+void ob_limiter_init(struct ob_limiter *l, const struct ob_limiter_conf *conf)
+{
+    memset(l, 0, sizeof *l);
+    l->conf = *conf;
+    if (l->conf.floor < 1)
+        l->conf.floor = 1;
+    if (l->conf.ceiling < l->conf.floor)
+        l->conf.ceiling = l->conf.floor;
+    if (!(l->conf.max_error_rate >= 0 && l->conf.max_error_rate <= 1))
+        l->conf.max_error_rate = 1;
+    if (!(l->conf.latency_tolerance >= 1))
+        l->conf.latency_tolerance = 0;
+    l->limit = l->conf.ceiling; /* healthy until shown otherwise */
+}
+
+int ob_limiter_limit(const struct ob_limiter *l)
+{
+    return (int)l->limit;
+}
+
+/* Integer square root, rounded down; ob-core has no libm. */
+static double isqrt(double v)
+{
+    double r = 1;
+
+    while ((r + 1) * (r + 1) <= v)
+        r++;
+    return r;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void limiter_judge(struct ob_limiter *l)
+{
+    const struct ob_limiter_conf *c = &l->conf;
+    int overloaded = (double)l->failed > c->max_error_rate * (double)l->total;
+
+    if (l->n_lat > 0 && c->latency_tolerance >= 1) {
+        double median;
+        qsort(l->lat_us, l->n_lat, sizeof(l->lat_us[0]), cmp_u32);
+        median = (double)l->lat_us[l->n_lat / 2];
+        if (l->usual_us > 0 && median > c->latency_tolerance * l->usual_us)
+            overloaded = 1;
+        /* The lowest median seen, rising by 1/16 of the gap per window, so
+         * that a warehouse that became slower for good is not held down for
+         * ever. */
+        if (l->usual_us == 0 || median < l->usual_us)
+            l->usual_us = median;
+        else
+            l->usual_us += (median - l->usual_us) / 16;
+    }
+    if (overloaded) {
+        l->limit = l->limit * 3 / 4;
+        if (l->limit < c->floor)
+            l->limit = c->floor;
+        l->shrunk++;
+    } else if (l->busy * 2 >= l->total && l->limit < c->ceiling) {
+        /* Only a limit that was used is known to be too low. */
+        l->limit += isqrt(l->limit);
+        if (l->limit > c->ceiling)
+            l->limit = c->ceiling;
+        l->grown++;
+    }
+}
+
+void ob_limiter_record(struct ob_limiter *l, uint64_t now_ms, uint64_t latency_us, int failure,
+                       int at_limit)
+{
+    if (l->total == 0)
+        l->window_start_ms = now_ms;
+    l->total++;
+    l->failed += failure != 0;
+    l->busy += at_limit != 0;
+    if (!failure) {
+        uint32_t v = latency_us > UINT32_MAX ? UINT32_MAX : (uint32_t)latency_us;
+        if (l->usual_us == 0) /* a first guess, until the first window is judged */
+            l->usual_us = v;
+        if (l->n_lat < OB_LIMITER_SAMPLES)
+            l->lat_us[l->n_lat++] = v;
+        else /* a sample spread over the window */
+            l->lat_us[l->total % OB_LIMITER_SAMPLES] = v;
+    }
+    if (l->total >= LIMITER_MIN_WINDOW &&
+        (l->total >= (uint32_t)l->limit || now_ms - l->window_start_ms >= LIMITER_WINDOW_MS)) {
+        limiter_judge(l);
+        l->total = l->failed = l->busy = l->n_lat = 0;
+    }
 }

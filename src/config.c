@@ -334,14 +334,26 @@ static const struct opt rate_limit_opts[] = {
 static const struct opt breaker_opts[] = {
     INT("consecutive_failures", "20", W(breaker.consecutive_failures), 0, 1000000,
         "open after this many failures in a row; 0: off"),
-    DOUBLE("error_rate", "0.5", W(breaker.error_rate), 0, 1,
-           "open when this share of the window's requests failed; 0: off"),
+    DOUBLE("error_rate", "0.9", W(breaker.error_rate), 0, 1,
+           "open when this share of the window's requests failed (the warehouse is down; "
+           "a struggling one gets fewer requests, see concurrency); 0: off"),
     INT("min_requests", "20", W(breaker.min_requests), 1, 1000000,
         "requests the window needs before error_rate applies"),
     LONG("window_ms", "10000", W(breaker.window_ms), 10, MS_MAX, "error-rate window"),
     LONG("open_ms", "5000", W(breaker.open_ms), 1, MS_MAX, "how long it stays open"),
-    INT("half_open_probes", "3", W(breaker.half_open_probes), 1, 1000,
-        "requests let through half-open; all must succeed to close"),
+    INT("half_open_probes", "5", W(breaker.half_open_probes), 1, 1000,
+        "requests let through half-open (orders that failed before go first)"),
+    DOUBLE("probe_success_rate", "0.5", W(breaker.probe_success_rate), 0.01, 1,
+           "share of the probes that must succeed to close it; 1: all"),
+    END};
+
+static const struct opt concurrency_opts[] = {
+    INT("floor", "1", W(concurrency.floor), 1, INT_MAX,
+        "requests at once a struggling warehouse still gets (at most max_connections)"),
+    DOUBLE("max_error_rate", "0.5", W(concurrency.max_error_rate), 0, 1,
+           "more failed requests than this share lowers the limit; 1: never"),
+    DOUBLE("latency_tolerance", "2", W(concurrency.latency_tolerance), 0, 1000,
+           "a median answer time above this many times the usual lowers the limit; 0: never"),
     END};
 
 static const struct opt callback_opts[] = {
@@ -386,10 +398,15 @@ static const struct opt warehouse_opts[] = {
     INT("attempts_in_memory", "3", W(attempts_in_memory), 1, INT_MAX,
         "attempts before the order waits on the retry topic"),
     LONG("park_ms", "5000", W(park_ms), 1, MS_MAX, "first wait on the retry topic, doubles"),
+    LONG("max_park_ms", "30000", W(max_park_ms), 1, MS_MAX,
+         "the longest wait on the retry topic (an order comes back sooner when the "
+         "warehouse's circuit closes)"),
     LONG("give_up_after_ms", "86400000", W(give_up_after_ms), 1, MS_MAX,
          "an order not delivered this long after it was first seen is dead-lettered"),
     BLOCK("rate_limit", 0, rate_limit_opts, "token bucket"),
-    BLOCK("circuit_breaker", 0, breaker_opts, "stop pushing to a failing warehouse for a while"),
+    BLOCK("concurrency", 0, concurrency_opts,
+          "adaptive limit on requests at once, between floor and max_connections"),
+    BLOCK("circuit_breaker", 0, breaker_opts, "stop pushing to a warehouse that is down"),
     BLOCK("callback", 0, callback_opts, "status callbacks from this warehouse; absent: none"),
     BLOCK("poll", 0, poll_opts, "ask this warehouse for the status of its orders; absent: never"),
     BLOCK("tls", 0, warehouse_tls_opts, "https:// endpoints: verification and client certificate"),
@@ -1045,6 +1062,21 @@ static int parse_warehouses(struct ctx *c, const char *path, json_t *v, void *ba
         if (w->connect_timeout_ms > w->timeout_ms) {
             path_key(q, sizeof q, p, "connect_timeout_ms");
             problem(c, q, "must be <= timeout_ms (%ld)", w->timeout_ms);
+            rc = -1;
+        }
+        if (w->park_ms > w->max_park_ms) {
+            path_key(q, sizeof q, p, "max_park_ms");
+            problem(c, q, "must be >= park_ms (%ld)", w->park_ms);
+            rc = -1;
+        }
+        if (w->concurrency.floor > w->max_connections) {
+            path_key(q, sizeof q, p, "concurrency");
+            problem(c, q, "floor must be <= max_connections (%d)", w->max_connections);
+            rc = -1;
+        }
+        if (w->concurrency.latency_tolerance > 0 && w->concurrency.latency_tolerance < 1) {
+            path_key(q, sizeof q, p, "concurrency");
+            problem(c, q, "latency_tolerance must be 0 (off) or at least 1");
             rc = -1;
         }
     }

@@ -53,17 +53,24 @@ struct ob_warehouse_conf {
     int max_connections;     /* per warehouse host, default 64 */
     int attempts_in_memory;  /* attempts before the order is parked on the retry topic, default 3 */
     long park_ms;            /* first not-before delay on the retry topic, doubles, default 5000 */
+    long max_park_ms;        /* the longest such delay, default 30000 */
     long give_up_after_ms;   /* since first seen: then dead-lettered, default 86400000 */
     double rate_per_second;  /* token bucket; 0: unlimited */
     int rate_burst;          /* bucket size; 0: max(1, rate_per_second) */
     struct {
         int consecutive_failures; /* default 20; 0: off */
-        double error_rate;        /* default 0.5; 0: off */
+        double error_rate;        /* default 0.9; 0: off */
         int min_requests;         /* default 20 */
         long window_ms;           /* default 10000 */
         long open_ms;             /* default 5000 */
-        int half_open_probes;     /* default 3 */
+        int half_open_probes;     /* default 5 */
+        double probe_success_rate; /* default 0.5 */
     } breaker;
+    struct {
+        int floor;                /* default 1 */
+        double max_error_rate;    /* default 0.5 */
+        double latency_tolerance; /* default 2; 0: off */
+    } concurrency;
     struct {
         char *path;           /* URL path the warehouse calls back on; NULL: no callbacks */
         char **allow_from;    /* source CIDRs; none: any address */

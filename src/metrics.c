@@ -77,6 +77,8 @@ static const struct {
     {"ledger_skipped", offsetof(struct ob_metrics, ledger_skipped), "counter", "redelivered orders already done: status re-emitted"},
     {"ledger_resent", offsetof(struct ob_metrics, ledger_resent), "counter", "redelivered orders found in flight: resent, same key"},
     {"breaker_opened", offsetof(struct ob_metrics, breaker_opened), "counter", "times a warehouse's circuit breaker opened"},
+    {"stepped_aside", offsetof(struct ob_metrics, stepped_aside), "counter", "new orders of a slow warehouse with a full lane, parked until it drains"},
+    {"concurrency_lowered", offsetof(struct ob_metrics, concurrency_lowered), "counter", "times a warehouse's concurrency limit was lowered (errors or slow answers)"},
     {"rate_limited", offsetof(struct ob_metrics, rate_limited), "counter", "pushes that waited for the rate limit"},
     {"abandoned", offsetof(struct ob_metrics, abandoned), "counter", "orders left uncommitted at revoke or stop"},
     {"crash_suspects", offsetof(struct ob_metrics, crash_suspects), "counter", "orders found with an adapter running when the bridge died: run alone"},

@@ -43,6 +43,8 @@ struct ob_metrics {
     _Atomic uint64_t ledger_skipped;  /* redelivered orders already done: status re-emitted */
     _Atomic uint64_t ledger_resent;   /* redelivered orders found in flight: resent, same key */
     _Atomic uint64_t breaker_opened;  /* times a warehouse's circuit breaker opened */
+    _Atomic uint64_t stepped_aside;   /* new orders of a slow warehouse with a full lane, parked */
+    _Atomic uint64_t concurrency_lowered; /* times a warehouse's concurrency limit was lowered */
     _Atomic uint64_t rate_limited;    /* pushes that waited for the rate limit */
     _Atomic uint64_t abandoned;       /* orders left uncommitted at revoke or stop */
     _Atomic uint64_t crash_suspects;  /* orders found with an adapter running when the bridge died */

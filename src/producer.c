@@ -226,6 +226,9 @@ rd_kafka_resp_err_t ob_producer_park(struct ob_producer *p, const rd_kafka_messa
     rd_kafka_resp_err_t err;
 
     add_int_header(h, "ob.not_before", info->not_before_ms);
+    add_int_header(h, "ob.parked_at", info->parked_ms);
+    if (info->warehouse)
+        add_header(h, "ob.warehouse", info->warehouse);
     add_int_header(h, "ob.attempts", info->attempts);
     add_int_header(h, "ob.parks", info->parks);
     add_int_header(h, "ob.first_seen", info->first_seen_ms);

@@ -38,6 +38,8 @@ rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafk
 /* Where an order waiting on the retry topic stands; carried in ob.* headers. */
 struct ob_park_info {
     int64_t not_before_ms;    /* epoch ms: not to be pushed before */
+    int64_t parked_ms;        /* epoch ms: parked now */
+    const char *warehouse;    /* the warehouse it waits for, or NULL */
     int attempts;             /* HTTP attempts so far */
     int parks;                /* times parked, this one included */
     int64_t first_seen_ms;    /* epoch ms the bridge first took the order */

@@ -5,7 +5,8 @@
  *
  *   chaos kill9      SIGKILL the bridge again and again at random moments (after a random
  *                    number of ACCEPTED orders, status events or committed offsets), now
- *                    and then in the middle of a graceful stop; restart it each time
+ *                    and then in the middle of a graceful stop; restart it each time, with
+ *                    static membership (kafka.instance_name), and time the restarts
  *   chaos warehouse  simulators answering 503, 429 with Retry-After, too slowly, with reset
  *                    connections, with lost answers after creating the order and with
  *                    unreadable 200 bodies; plus graceful restarts (SIGTERM)
@@ -17,6 +18,12 @@
  *   chaos bulkhead   five warehouses, one sick (503 to everything, then hanging): the other
  *                    four finish about as fast as without it, the breaker spares the sick
  *                    one, and its orders are delivered once it recovers
+ *   chaos brownout   four warehouses struggling in different ways (lost answers to every
+ *                    first attempt, 30% 503, 2 s answers, one well): each one's orders/s
+ *                    against a healthy run
+ *   chaos outage     one of two warehouses down (503) for 20 s (--full: 10 min) under a
+ *                    steady load: the other keeps delivering; the backlog is delivered
+ *                    within seconds of it coming back
  *
  * Every run but bulkhead mixes into the orders malformed messages, orders
  * naming an unknown warehouse, and orders sent twice. At the end: every
@@ -221,12 +228,24 @@ static void common(struct h_run *r, const struct opts *o, unsigned long reduced,
 
 /* ---- a. kill -9 --------------------------------------------------------------------- */
 
+static int resumed(struct h_run *r)
+{
+    return r->since_events > 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static void scenario_kill9(const struct opts *o)
 {
-    struct h_run r = {.name = "kill9", .n_wh = 2, .n_bridges = 1};
-    int kills = o->kills ? o->kills : o->full ? 10 : 3;
+    struct h_run r = {.name = "kill9", .n_wh = 2, .n_bridges = 1, .static_members = 1};
+    int kills = o->kills ? o->kills : o->full ? 20 : 3;
     unsigned long restarts = 0;
-    double start = h_now();
+    double start = h_now(), resume_s[64];
+    size_t n_resume = 0;
 
     common(&r, o, 4000, 20000);
     for (size_t w = 0; w < r.n_wh; w++) {
@@ -288,8 +307,18 @@ static void scenario_kill9(const struct opts *o)
         restarts++;
         h_mark(&r); /* the next moment is counted in the new process's work */
         h_bridge_start(&r, 0);
+        /* How long until the new process writes its first status event. */
+        if (h_await(&r, resumed, 60, "the restarted bridge's first status event") &&
+            n_resume < sizeof(resume_s) / sizeof(resume_s[0]))
+            resume_s[n_resume++] = h_now() - r.br[0].started_at;
     }
     r.feed_limit = 0; /* the rest */
+    if (n_resume) {
+        qsort(resume_s, n_resume, sizeof(resume_s[0]), cmp_double);
+        note("restart to first status event: median %.2f s, slowest %.2f s over %zu restarts "
+             "(static membership: kafka.instance_name)",
+             resume_s[n_resume / 2], resume_s[n_resume - 1], n_resume);
+    }
     CHECK(restarts == (unsigned long)kills, "%lu restarts of %d", restarts, kills);
     summary(&r, "kill9", restarts, start);
     for (size_t w = 0; w < r.n_wh; w++)
@@ -674,11 +703,170 @@ static void scenario_bulkhead(const struct opts *o)
     bulkhead_run(HANGS, baseline, o->seed);
 }
 
+/* ---- brownout ------------------------------------------------------------------------ */
+
+/* Orders 0, 1, 2 of every 10 go to WH-1, 3-5 to WH-2, 6-8 to WH-3, 9 to WH-4: the slow
+ * one gets a tenth, or it would take minutes. */
+static int brownout_route(const struct h_run *r, unsigned long i)
+{
+    (void)r;
+    return i % 10 == 9 ? 3 : (int)(i % 10 / 3);
+}
+
+/* A warehouse's orders a second: its orders over the time from the run's first status
+ * event to its last order's ACCEPTED, by the bridge's clock (Kafka timestamps). */
+static double wh_rate(const struct h_run *r, size_t w, double *seconds)
+{
+    *seconds = (double)(r->wh_last_ms[w] - r->first_event_ms) / 1000.0;
+    return *seconds > 0 ? (double)r->wh_orders[w] / *seconds : 0;
+}
+
+/*
+ * Four warehouses under the default breaker and concurrency settings.
+ * Healthy: all four well, the baseline. Browned out: WH-1 loses the answer
+ * to the first attempt of every order (it creates the order, the
+ * connection drops; the retry is answered as a duplicate), WH-2 answers
+ * 503 to 30% of the requests at random, WH-4 answers every request after
+ * 2 s; WH-3 stays well. Fills rate[] with each warehouse's orders/s.
+ */
+static void brownout_run(int browned, const struct opts *o, const double *baseline,
+                         double *rate)
+{
+    struct h_run r = {.name = browned ? "brownout" : "brownout-baseline", .n_wh = 4,
+                      .n_bridges = 1, .seed = o->seed, .name_warehouse = 1,
+                      .route = brownout_route};
+    static const char *const what[] = {"first attempt of every order lost", "30% 503",
+                                       "well", "every answer after 2 s"};
+    double took;
+
+    r.n_valid = o->orders ? o->orders : o->full ? 40000 : 4000;
+    r.partitions = r.n_valid > 8000 ? 16 : 8;
+    for (size_t w = 0; w < r.n_wh; w++) {
+        r.wh[w].timeout_ms = 5000;
+        r.wh[w].max_connections = 64;
+        r.wh[w].backoff_ms = 50;
+        r.wh[w].issue4 = "{}"; /* the bridge's defaults: breaker, concurrency, parking */
+    }
+    if (browned) {
+        r.wh[0].sim.reset_after_create_rate = 1.0;
+        r.wh[1].sim.fail_5xx_rate = 0.3;
+        r.wh[3].sim.slow_rate = 1.0;
+        r.wh[3].sim.slow_ms = 2000;
+    }
+    h_setup(&r);
+    h_produce_all(&r);
+    CHECK(h_await(&r, h_all_done, o->full ? 1200 : 240, "every order ACCEPTED"),
+          "orders missing");
+    for (size_t w = 0; w < r.n_wh; w++) {
+        rate[w] = wh_rate(&r, w, &took);
+        if (browned)
+            note("%s (%s): %lu orders in %.1f s, %.0f orders/s (healthy %.0f/s, %.0f%%)",
+                 r.wh[w].code, what[w], r.wh_orders[w], took, rate[w], baseline[w],
+                 baseline[w] > 0 ? 100.0 * rate[w] / baseline[w] : 0);
+        else
+            note("%s healthy: %lu orders in %.1f s, %.0f orders/s", r.wh[w].code,
+                 r.wh_orders[w], took, rate[w]);
+    }
+    if (browned) {
+        for (size_t w = 0; w < r.n_wh; w++)
+            print_sim(&r, w);
+        CHECK(rate[0] >= baseline[0] / 3,
+              "WH-1, accepting one attempt in two, delivered %.0f orders/s, under a third of "
+              "its healthy %.0f/s", rate[0], baseline[0]);
+        CHECK(rate[1] >= baseline[1] / 3, "WH-2 (30%% 503) delivered %.0f orders/s, under a "
+              "third of its healthy %.0f/s", rate[1], baseline[1]);
+        CHECK(rate[2] >= baseline[2] / 2, "WH-3, healthy, delivered %.0f orders/s, under half "
+              "its rate without the others' trouble (%.0f/s)", rate[2], baseline[2]);
+    }
+    summary(&r, r.name, 0, t0);
+    h_teardown(&r);
+}
+
+static void scenario_brownout(const struct opts *o)
+{
+    double baseline[4] = {0}, browned[4];
+
+    brownout_run(0, o, NULL, baseline);
+    brownout_run(1, o, baseline, browned);
+}
+
+/* ---- outage ------------------------------------------------------------------------- */
+
+static unsigned long outage_upto; /* valid orders produced when WH-1 came back */
+
+/* Every WH-1 order produced before it came back is ACCEPTED. */
+static int backlog_delivered(struct h_run *r)
+{
+    for (unsigned long i = 0; i < outage_upto; i++)
+        if (r->valid[i].wh == 0 && r->valid[i].status != H_ACCEPTED)
+            return 0;
+    return 1;
+}
+
+static unsigned long wh2_mark;
+static int wh2_flowing(struct h_run *r)
+{
+    return r->wh_accepted[1] >= wh2_mark;
+}
+
+/*
+ * WH-1 answers 503 to everything for a while (20 s reduced, 10 min full)
+ * while orders keep coming at a steady rate for it and for WH-2, under the
+ * default breaker and parking settings (max_attempts raised: probes count
+ * as attempts). WH-2 must keep delivering; once WH-1 is back, its backlog
+ * (parked on the retry topic, up to max_park_ms away) must be delivered
+ * within seconds: the circuit closes after open_ms and its parked orders
+ * come back at once.
+ */
+static void scenario_outage(const struct opts *o)
+{
+    struct h_run r = {.name = "outage", .n_wh = 2, .n_bridges = 1, .seed = o->seed,
+                      .name_warehouse = 1};
+    double down_s = o->full ? 600 : 20, rate = 200, up_at, recovered_s, start = h_now();
+    struct ob_sim_options down = {.fail_5xx_rate = 1.0}, well = {0};
+    unsigned long before;
+
+    r.n_valid = o->orders ? o->orders : (unsigned long)(rate * (down_s + 15));
+    r.partitions = r.n_valid > 8000 ? 16 : 8;
+    for (size_t w = 0; w < r.n_wh; w++) {
+        r.wh[w].max_attempts = 1000;
+        r.wh[w].issue4 = "{}"; /* the bridge's defaults */
+    }
+    h_setup(&r);
+    r.feed_window = r.n_valid;
+    r.feed_rate = rate;
+    CHECK(await_accepted(&r, (unsigned long)(rate * 3), "orders flowing"), "no orders flowing");
+    ob_sim_set_faults(r.wh[0].s, &down);
+    note("WH-1 down (503 to everything) for %.0f s; %lu orders ACCEPTED so far", down_s,
+         r.accepted);
+    target.until = h_now() + down_s;
+    before = r.wh_accepted[1];
+    h_await(&r, time_passed, down_s + 1, "the outage");
+    wh2_mark = before + 1;
+    CHECK(wh2_flowing(&r), "WH-2 delivered nothing during WH-1's outage");
+    note("outage over: WH-2 delivered %lu orders meanwhile; WH-1 %lu of %lu", 
+         r.wh_accepted[1] - before, r.wh_accepted[0], r.wh_orders[0]);
+    ob_sim_set_faults(r.wh[0].s, &well);
+    up_at = h_now();
+    outage_upto = r.produced_valid;
+    CHECK(h_await(&r, backlog_delivered, 120, "WH-1's backlog delivered"), "backlog stuck");
+    recovered_s = h_now() - up_at;
+    note("WH-1 back: its %lu orders from before delivered %.1f s later", r.wh_accepted[0],
+         recovered_s);
+    CHECK(recovered_s < 15, "WH-1's backlog took %.1f s after it came back", recovered_s);
+    print_sim(&r, 0);
+    r.feed_rate = 0;
+    summary(&r, "outage", 0, start);
+    printf("outage: WH-1 down %.0f s under %.0f orders/s; its backlog delivered %.1f s after it "
+           "came back\n", down_s, rate, recovered_s);
+    h_teardown(&r);
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: chaos kill9|warehouse|broker|group|bulkhead [--full] [--seed N] "
+    fprintf(stderr, "usage: chaos kill9|warehouse|broker|group|bulkhead|brownout|outage [--full] [--seed N] "
                     "[--orders N] [--kills N] [--quick-restart]\n");
     return 2;
 }
@@ -724,6 +912,10 @@ int main(int argc, char **argv)
         scenario_group(&o);
     else if (strcmp(scenario, "bulkhead") == 0)
         scenario_bulkhead(&o);
+    else if (strcmp(scenario, "brownout") == 0)
+        scenario_brownout(&o);
+    else if (strcmp(scenario, "outage") == 0)
+        scenario_outage(&o);
     else
         return usage();
     printf("%d passed, %d failed\n", h_checks - h_failures, h_failures);

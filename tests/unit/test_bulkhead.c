@@ -1,5 +1,5 @@
 /*
- * test_bulkhead.c — the token bucket and the circuit breaker
+ * test_bulkhead.c — the token bucket, the circuit breaker and the concurrency limiter
  * (src/bulkhead.c). Time is a parameter, so every test drives the clock by
  * hand: no sleeps, fully deterministic.
  *
@@ -264,7 +264,8 @@ static uint64_t refused(struct ob_breaker *br, uint64_t now_ms)
 static void record(struct ob_breaker *br, uint64_t now_ms, int failure,
                    enum ob_breaker_state want)
 {
-    enum ob_breaker_state got = ob_breaker_record(br, now_ms, failure);
+    enum ob_breaker_state got = ob_breaker_record(br, now_ms, failure ? OB_BREAKER_FAILURE
+                                                                      : OB_BREAKER_SUCCESS);
     if (got != want)
         print_error("record(%s) at %llu: %s, want %s\n", failure ? "failure" : "success",
                     (unsigned long long)now_ms, ob_breaker_state_name(got),
@@ -639,6 +640,194 @@ static void test_breaker_backwards_time(void **state)
     assert_int_equal(refused(&br, 20000), UINT64_MAX - 20000);
 }
 
+
+/* Half-open with probe_success_rate 0.5 and 4 probes: 2 successes close
+ * it whatever the other two do; a third failure reopens it. */
+static void test_breaker_probe_success_rate(void **state)
+{
+    (void)state;
+    struct ob_breaker br;
+    struct ob_breaker_conf c = conf_consecutive(1);
+
+    c.half_open_probes = 4;
+    c.probe_success_rate = 0.5;
+    ob_breaker_init(&br, &c);
+    open_it(&br, 0);
+    for (int i = 0; i < 4; i++)
+        allowed(&br, 5000);
+    refused(&br, 5000);
+    record(&br, 5001, 1, OB_BREAKER_HALF_OPEN);
+    record(&br, 5002, 0, OB_BREAKER_HALF_OPEN);
+    record(&br, 5003, 1, OB_BREAKER_HALF_OPEN); /* 2 failed: 2 may still succeed */
+    record(&br, 5004, 0, OB_BREAKER_CLOSED);
+    assert_int_equal(br.opened_count, 1);
+
+    open_it(&br, 6000);
+    for (int i = 0; i < 4; i++)
+        allowed(&br, 11000);
+    record(&br, 11001, 1, OB_BREAKER_HALF_OPEN);
+    record(&br, 11002, 0, OB_BREAKER_HALF_OPEN);
+    record(&br, 11003, 1, OB_BREAKER_HALF_OPEN);
+    record(&br, 11004, 1, OB_BREAKER_OPEN); /* 1 of 4 at most: below half */
+    assert_int_equal(br.opened_at_ms, 11004);
+}
+
+/* Outcomes beyond the probes let through (stragglers from before it
+ * opened) neither close nor reopen a half-open circuit. */
+static void test_breaker_half_open_ignores_stragglers(void **state)
+{
+    (void)state;
+    struct ob_breaker br;
+    struct ob_breaker_conf c = conf_consecutive(1);
+
+    c.half_open_probes = 2;
+    c.probe_success_rate = 0.5;
+    ob_breaker_init(&br, &c);
+    open_it(&br, 0);
+    allowed(&br, 5000); /* probe 1 */
+    record(&br, 5001, 1, OB_BREAKER_HALF_OPEN); /* probe 1 failed: 1 of 2 still possible */
+    record(&br, 5002, 1, OB_BREAKER_HALF_OPEN); /* a straggler */
+    record(&br, 5003, 0, OB_BREAKER_HALF_OPEN); /* a straggler */
+    allowed(&br, 5004); /* probe 2 */
+    record(&br, 5005, 0, OB_BREAKER_CLOSED);
+}
+
+/* Failed first attempts never open it (nor break a run of failures); failed
+ * retries do; a half-open circuit counts every failure. */
+static void test_breaker_first_attempts(void **state)
+{
+    (void)state;
+    struct ob_breaker br;
+    struct ob_breaker_conf c = conf_consecutive(5);
+
+    ob_breaker_init(&br, &c);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(ob_breaker_record(&br, 100, OB_BREAKER_FIRST_FAILURE), OB_BREAKER_CLOSED);
+    for (int i = 0; i < 4; i++) {
+        record(&br, 200, 1, OB_BREAKER_CLOSED);
+        ob_breaker_record(&br, 200, OB_BREAKER_FIRST_FAILURE);
+    }
+    record(&br, 200, 1, OB_BREAKER_OPEN);
+
+    allowed(&br, 200 + c.open_ms);
+    assert_int_equal(ob_breaker_record(&br, 6000, OB_BREAKER_FIRST_FAILURE), OB_BREAKER_OPEN);
+}
+
+/* ---- adaptive concurrency ---- */
+
+static struct ob_limiter_conf limiter_conf(void)
+{
+    return (struct ob_limiter_conf){
+        .floor = 2, .ceiling = 64, .max_error_rate = 0.5, .latency_tolerance = 2};
+}
+
+/* `n` outcomes, one every ms from *t, `fail_every`-th failing (0: none),
+ * each started at the limit when busy. */
+static void feed(struct ob_limiter *l, uint64_t *t, int n, int fail_every, uint64_t lat_us,
+                 int busy)
+{
+    for (int i = 1; i <= n; i++)
+        ob_limiter_record(l, (*t)++, lat_us, fail_every && i % fail_every == 0, busy);
+}
+
+static void test_limiter_starts_at_the_ceiling(void **state)
+{
+    (void)state;
+    struct ob_limiter l;
+    struct ob_limiter_conf c = limiter_conf();
+    uint64_t t = 0;
+
+    ob_limiter_init(&l, &c);
+    assert_int_equal(ob_limiter_limit(&l), 64);
+    feed(&l, &t, 5000, 0, 2000, 1);
+    assert_int_equal(ob_limiter_limit(&l), 64);
+    assert_int_equal(l.shrunk, 0);
+}
+
+/* One attempt in two failing is not overload: the limit stays; more than
+ * that shrinks it to the floor, not to zero; calm and busy, it grows back. */
+static void test_limiter_errors(void **state)
+{
+    (void)state;
+    struct ob_limiter l;
+    struct ob_limiter_conf c = limiter_conf();
+    uint64_t t = 0;
+
+    ob_limiter_init(&l, &c);
+    feed(&l, &t, 5000, 2, 2000, 1);
+    assert_int_equal(ob_limiter_limit(&l), 64);
+
+    feed(&l, &t, 5000, 1, 2000, 1); /* every request fails */
+    assert_int_equal(ob_limiter_limit(&l), 2);
+    assert_true(l.shrunk >= 10);
+
+    /* Calm but idle (never at the limit): no reason to grow. */
+    feed(&l, &t, 500, 0, 2000, 0);
+    assert_int_equal(ob_limiter_limit(&l), 2);
+    /* Calm and busy: back to the ceiling within a few hundred answers. */
+    feed(&l, &t, 500, 0, 2000, 1);
+    assert_int_equal(ob_limiter_limit(&l), 64);
+}
+
+/* Answers slowing to three times the usual shrink it; a warehouse that is
+ * slow from the start (2 s) keeps its connections. */
+static void test_limiter_latency(void **state)
+{
+    (void)state;
+    struct ob_limiter l;
+    struct ob_limiter_conf c = limiter_conf();
+    uint64_t t = 0;
+
+    ob_limiter_init(&l, &c);
+    feed(&l, &t, 1000, 0, 2000000, 1);
+    assert_int_equal(ob_limiter_limit(&l), 64);
+    assert_int_equal(l.shrunk, 0);
+
+    ob_limiter_init(&l, &c);
+    feed(&l, &t, 1000, 0, 2000, 1);
+    feed(&l, &t, 192, 0, 6000, 1);
+    assert_true(ob_limiter_limit(&l) < 64);
+    assert_true(l.shrunk >= 1);
+
+    /* The same check off: latency is ignored. */
+    c.latency_tolerance = 0;
+    ob_limiter_init(&l, &c);
+    feed(&l, &t, 1000, 0, 2000, 1);
+    feed(&l, &t, 640, 0, 60000, 1);
+    assert_int_equal(ob_limiter_limit(&l), 64);
+}
+
+/* A window closes after a second even with few answers: a trickle of
+ * failures still shrinks it. */
+static void test_limiter_slow_trickle(void **state)
+{
+    (void)state;
+    struct ob_limiter l;
+    struct ob_limiter_conf c = limiter_conf();
+    uint64_t t = 0;
+
+    ob_limiter_init(&l, &c);
+    for (int i = 0; i < 8; i++) {
+        ob_limiter_record(&l, t, 0, 1, 1);
+        t += 200;
+    }
+    assert_int_equal(ob_limiter_limit(&l), 48);
+}
+
+/* Floors: a floor under 1 is 1; a ceiling under the floor is the floor. */
+static void test_limiter_conf_floors(void **state)
+{
+    (void)state;
+    struct ob_limiter l;
+    struct ob_limiter_conf c = {.floor = 0, .ceiling = 0, .max_error_rate = 0.5};
+    uint64_t t = 0;
+
+    ob_limiter_init(&l, &c);
+    assert_int_equal(ob_limiter_limit(&l), 1);
+    feed(&l, &t, 100, 1, 0, 1);
+    assert_int_equal(ob_limiter_limit(&l), 1);
+}
+
 static void test_breaker_state_name(void **state)
 {
     (void)state;
@@ -676,6 +865,14 @@ int main(void)
         cmocka_unit_test(test_breaker_conf_floors),
         cmocka_unit_test(test_breaker_backwards_time),
         cmocka_unit_test(test_breaker_state_name),
+        cmocka_unit_test(test_breaker_probe_success_rate),
+        cmocka_unit_test(test_breaker_first_attempts),
+        cmocka_unit_test(test_breaker_half_open_ignores_stragglers),
+        cmocka_unit_test(test_limiter_starts_at_the_ceiling),
+        cmocka_unit_test(test_limiter_errors),
+        cmocka_unit_test(test_limiter_latency),
+        cmocka_unit_test(test_limiter_slow_trickle),
+        cmocka_unit_test(test_limiter_conf_floors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
