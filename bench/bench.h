@@ -90,6 +90,16 @@ struct latency {
 int run_open(const struct bench_opts *o, const double *rates, size_t n_rates, double seconds,
              struct latency *out);
 
+struct burst_result {
+    unsigned long orders, express; /* the burst's orders; express orders measured */
+    double rate;                   /* the burst's orders/s, first outcome to last */
+    double p50, p99, max;          /* express: produce -> outcome in Kafka, ms */
+    double rss_mb;                 /* the bridge's peak RSS */
+    int ok;                        /* every order ACCEPTED once */
+};
+int run_burst(const struct bench_opts *o, unsigned long n, double express_rate, int apart,
+              struct burst_result *out);
+
 /* Orders topic partitions for n orders: the embedded Kafka keeps ~5 MB each. */
 int partitions_for(const struct bench_opts *o, unsigned long n);
 

@@ -29,7 +29,7 @@ static const char help[] =
     "usage: ob-bench [--quick] [--orders N,N..] [--adapters A,A..] [--ledger on,off]\n"
     "                [--latency-seconds S] [--rate R] [--no-latency] [--no-ceilings]\n"
     "                [--partitions P] [--sim-threads T] [--instances N] [--binary PATH]\n"
-    "                [--keep] [--verbose]\n"
+    "                [--keep] [--verbose] [--burst N [--express-rate R]]\n"
     "\n"
     "Measure orderbridge on this machine (see BENCHMARKS.md).\n"
     "\n"
@@ -50,7 +50,11 @@ static const char help[] =
     "                      (default 1; CPU and RSS are their sums)\n"
     "  --binary PATH       the orderbridge to run (default: this build's)\n"
     "  --keep              keep the temp dirs (config, ledger, bridge log)\n"
-    "  --verbose           the bridge's pid and log, wrk's counts\n";
+    "  --verbose           the bridge's pid and log, wrk's counts\n"
+    "  --burst N           only this: N orders queued, then the bridge started; while it\n"
+    "                      drains them, express orders at --express-rate a second (default\n"
+    "                      100) to orders.express, then again behind the backlog in orders;\n"
+    "                      their p99 (produce -> outcome in Kafka), the drain rate, RSS\n";
 
 struct plan {
     unsigned long sizes[MAX_LIST];
@@ -58,6 +62,8 @@ struct plan {
     size_t n_sizes, n_adapters, n_ledgers;
     double latency_s, rate;
     int latency, ceilings;
+    unsigned long burst;
+    double express_rate;
 };
 
 struct run {
@@ -129,6 +135,7 @@ static int parse_options(int argc, char **argv, struct plan *p, struct bench_opt
         {"no-ceilings", no_argument, NULL, 'C'},     {"partitions", required_argument, NULL, 'p'},
         {"sim-threads", required_argument, NULL, 't'}, {"binary", required_argument, NULL, 'b'},
         {"instances", required_argument, NULL, 'i'},
+        {"burst", required_argument, NULL, 'B'}, {"express-rate", required_argument, NULL, 'E'},
         {"keep", no_argument, NULL, 'k'},            {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     const char *sizes = NULL, *adapters = NULL, *ledgers = NULL;
@@ -148,6 +155,8 @@ static int parse_options(int argc, char **argv, struct plan *p, struct bench_opt
         case 't': o->sim_threads = (unsigned)atoi(optarg); break;
         case 'b': o->binary = optarg; break;
         case 'i': o->instances = atoi(optarg); break;
+        case 'B': p->burst = strtoul(optarg, NULL, 10); break;
+        case 'E': p->express_rate = atof(optarg); break;
         case 'k': o->keep = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': fputs(help, stdout); exit(0);
@@ -350,9 +359,36 @@ static void summary(const struct run *best, double wrk, double kcat, double p99)
            ratio, l, s);
 }
 
+/* --burst: express orders apart (orders.express), then behind the backlog. */
+static int burst(const struct plan *p, const struct bench_opts *o)
+{
+    struct burst_result r[2];
+    int failed = 0;
+
+    printf("\nburst: %lu orders queued, then the bridge started; %.0f express orders/s during "
+           "the drain (produce -> outcome in Kafka, ms):\n", p->burst, p->express_rate);
+    for (int apart = 1; apart >= 0; apart--) {
+        if (run_burst(o, p->burst, p->express_rate, apart, &r[apart]) != 0 || !r[apart].ok) {
+            printf("  %s: FAILED (see above)\n", apart ? "orders.express" : "behind, in orders");
+            failed = 1;
+            continue;
+        }
+        printf("  express %-17s %5lu orders: p50 %6.0f  p99 %6.0f  max %6.0f   the burst drained "
+               "at %6.0f orders/s, peak RSS %.1f MB\n",
+               apart ? "in orders.express" : "behind, in orders", r[apart].express, r[apart].p50,
+               r[apart].p99, r[apart].max, r[apart].rate, r[apart].rss_mb);
+        fflush(stdout);
+    }
+    if (!failed)
+        printf("bench: burst=%lu orders_per_s=%.0f express_p99_ms=%.0f "
+               "express_p99_ms_behind=%.0f rss_mb=%.1f\n",
+               p->burst, r[1].rate, r[1].p99, r[0].p99, r[1].rss_mb);
+    return failed;
+}
+
 int main(int argc, char **argv)
 {
-    struct plan p = {.latency_s = 10, .latency = 1, .ceilings = 1};
+    struct plan p = {.latency_s = 10, .latency = 1, .ceilings = 1, .express_rate = 100};
     struct bench_opts o = {.binary = getenv("OB_BENCH_BINARY"), .sim_threads = 1, .instances = 1};
     static struct run runs[MAX_LIST * MAX_LIST * MAX_LIST];
     const struct run *best;
@@ -367,6 +403,8 @@ int main(int argc, char **argv)
     ob_log_set_level(OB_LOG_WARN);
     wh_set_credentials();
     print_machine(&o);
+    if (p.burst)
+        return burst(&p, &o);
     ceilings(&p, &o, &wrk, &kcat);
     n = closed_loops(&p, &o, runs);
     for (size_t i = 0; i < n; i++)

@@ -57,6 +57,7 @@ struct session {
     unsigned long next;      /* next order index */
     unsigned long expected, outcomes, accepted, other, duplicates, foreign;
     int64_t first_ms, last_ms; /* Kafka timestamps of the first and last outcome */
+    int express;               /* the bridge consumes orders.express too */
     double last_progress;
 };
 
@@ -202,8 +203,8 @@ static char *next_order(struct session *s, int wh, char *key, size_t key_size, s
     }
 }
 
-/* Produce `n` orders now; `wh` may be WH_MIX (spread over the five). */
-static int produce_orders(struct session *s, int wh, unsigned long n)
+/* Produce `n` orders to `topic` now; `wh` may be WH_MIX (spread over the five). */
+static int produce_to(struct session *s, const char *topic, int wh, unsigned long n)
 {
     for (unsigned long k = 0; k < n; k++) {
         int w = wh == WH_MIX ? (int)(k % N_REFERENCE) : wh;
@@ -215,10 +216,15 @@ static int produce_orders(struct session *s, int wh, unsigned long n)
             return -1;
         if (s->sent_ms)
             s->sent_ms[s->next - 1] = now;
-        if (bench_produce(s->producer, "orders", key, doc, len, now) != 0)
+        if (bench_produce(s->producer, topic, key, doc, len, now) != 0)
             return -1;
     }
     return 0;
+}
+
+static int produce_orders(struct session *s, int wh, unsigned long n)
+{
+    return produce_to(s, "orders", wh, n);
 }
 
 static int flush_orders(struct session *s)
@@ -509,6 +515,7 @@ static void session_end(struct session *s)
 static int create_topics(struct session *s, int partitions)
 {
     return ob_mock_create_topic(s->mock, "orders", partitions) ||
+           ob_mock_create_topic(s->mock, "orders.express", 4) ||
            ob_mock_create_topic(s->mock, "orders.retry", partitions) ||
            ob_mock_create_topic(s->mock, "fulfillment.status", partitions) ||
            ob_mock_create_topic(s->mock, "orders.dlq", 4);
@@ -528,6 +535,9 @@ static int write_config(struct session *s, const struct bridge *br, unsigned mas
         if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
             json_object_set_new(cfg, "adapter_path", json_pack("[s]", dir));
     }
+    if (cfg && s->express)
+        json_object_set_new(json_object_get(cfg, "kafka"), "topics",
+                            json_pack("{ss}", "express", "orders.express"));
     int rc = cfg ? json_dump_file(cfg, br->config, JSON_INDENT(2)) : -1;
 
     json_decref(cfg);
@@ -539,8 +549,10 @@ static int session_start(struct session *s, const struct bench_opts *o, unsigned
                          int ledger, size_t cap, int partitions)
 {
     char err[512];
+    int express = s->express;
 
     memset(s, 0, sizeof(*s));
+    s->express = express;
     s->o = o;
     s->cap = cap;
     snprintf(s->dir, sizeof(s->dir), "/tmp/ob-bench-XXXXXX");
@@ -817,4 +829,87 @@ int run_open(const struct bench_opts *o, const double *rates, size_t n_rates, do
         if (open_rate(o, rates[r], seconds, &out[r]) != 0)
             return -1;
     return 0;
+}
+
+/* ---- a burst queued, express orders during its drain -------------------------- */
+
+/* `n` orders queued, then the bridge started; while it drains them,
+ * `express_rate` orders a second go to orders.express (apart: the bridge
+ * consumes that topic first) or, `apart` 0, to orders behind the backlog. */
+int run_burst(const struct bench_opts *o, unsigned long n, double express_rate, int apart,
+              struct burst_result *out)
+{
+    struct session s = {.express = apart};
+    struct latency l = {0};
+    unsigned long sent = 0, from;
+    double start, tick;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (session_start(&s, o, 1u << WH_REST, 1, n + n / 8 + 100000, partitions_for(o, n)) != 0 ||
+        !(s.sent_ms = calloc(s.cap, sizeof(*s.sent_ms))) ||
+        !(s.lat_ms = calloc(s.cap, sizeof(*s.lat_ms))) || produce_orders(&s, WH_REST, n) != 0 ||
+        flush_orders(&s) != 0) {
+        fprintf(stderr, "bench: cannot produce the burst\n");
+        goto done;
+    }
+    from = s.next;
+    /* the producer learns where orders.express lives now, not at its first express order */
+    if (apart) {
+        rd_kafka_topic_t *t = rd_kafka_topic_new(s.producer, "orders.express", NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        if (t && rd_kafka_metadata(s.producer, 0, t, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_metadata_destroy(md);
+        if (t)
+            rd_kafka_topic_destroy(t);
+    }
+    if (bridge_spawn(&s) != 0)
+        goto done;
+    /* from the first outcome: the bridge has joined the group and is draining */
+    while (!s.outcomes) {
+        int status;
+        read_outcomes(&s, 100);
+        if (bridge_exited(&s, &status) >= 0 || bench_now() - s.spawned_at > STALL_S) {
+            fprintf(stderr, "bench: the bridge never started draining\n");
+            goto done;
+        }
+    }
+    start = tick = bench_now();
+    /* express orders until the backlog is drained, a tick every 10 ms */
+    while (s.outcomes < n - n / 100) {
+        unsigned long due = (unsigned long)((bench_now() - start) * express_rate);
+        int status;
+        if (due > sent && produce_to(&s, apart ? "orders.express" : "orders", WH_REST,
+                                     due - sent) != 0)
+            goto done;
+        sent = due > sent ? due : sent;
+        read_outcomes(&s, 0);
+        if (bridge_exited(&s, &status) >= 0) {
+            fprintf(stderr, "bench: the bridge exited on its own (status %d)\n", status);
+            goto done;
+        }
+        if (bench_now() - s.last_progress > STALL_S && s.outcomes) {
+            fprintf(stderr, "bench: FAILED: no outcome for %.0f s\n", STALL_S);
+            goto done;
+        }
+        tick += 0.01;
+        sleep_until(tick);
+    }
+    if (flush_orders(&s) != 0 || await_outcomes(&s, s.expected) != 0)
+        goto done;
+    out->orders = n;
+    out->rate = s.last_ms > s.first_ms ? (double)s.expected / ((double)(s.last_ms - s.first_ms) / 1000.0) : 0;
+    out->rss_mb = bridges_mb(&s, "VmHWM");
+    quantiles(&s, from, s.next, &l);
+    out->express = l.orders;
+    out->p50 = l.p50;
+    out->p99 = l.p99;
+    out->max = l.max;
+    out->ok = s.accepted == s.expected && s.other == 0 && s.duplicates == 0;
+    rc = bridge_stop(&s);
+done:
+    if (rc != 0 && any_bridge(&s))
+        print_log_tail(&s);
+    session_end(&s);
+    return rc;
 }

@@ -54,6 +54,8 @@
 #define PAUSE_AFTER_MS 500
 /* Lane entries a half-open circuit looks through for an order that failed before. */
 #define PROBE_SCAN 64
+/* Within a batch of the orders topic, look at the express topic this often. */
+#define EXPRESS_EVERY 16
 /* A full lane that drains within this long holds the next messages back in
  * Kafka; a slower one's new orders step aside onto the retry topic. */
 #define STEP_ASIDE_MS 200
@@ -113,11 +115,13 @@ struct job {
     int attempts_here; /* HTTP attempts since this message was consumed */
     int parks;         /* times parked on the retry topic before */
     int from_retry;    /* the message came from the retry topic */
+    int express;       /* ... from the express topic */
     int replay;        /* re-driven by `orderbridge replay` */
     int parking;       /* its record is the parked copy */
     int ledger_hit;    /* its outcome came from the ledger: do not write it again */
     int crashes;       /* times the bridge died running an adapter on it (ledger) */
     int at_limit;      /* its push started with its warehouse at its concurrency limit */
+    int priority;      /* OB_PRIORITY_*: its queue in its warehouse's lane */
     int suspect;       /* crashes > 0: its adapter runs alone, marked and cleared on disk */
     int32_t origin_partition; /* where the order was first consumed */
     int64_t origin_offset;
@@ -147,12 +151,19 @@ struct job {
  * takes connections from another. While max_connections orders wait in a
  * lane, the loop takes no more messages (see is_full): what cannot be
  * pushed yet waits in Kafka, not here. */
+/* One priority's orders waiting in a warehouse's lane, in arrival order. */
+struct lane_queue {
+    struct job *head, *tail;
+    size_t n;
+    int current; /* lane_pick()'s running weight */
+};
+
 struct warehouse {
     const struct ob_warehouse_conf *conf;
     struct ob_adapter_instance *adapter;
     int active;
-    struct job *waiting_head, *waiting_tail;
-    size_t n_waiting;
+    struct lane_queue queue[N_PRIORITIES]; /* waiting, by the orders' priority */
+    size_t n_waiting;                      /* in all of them */
     struct ob_token_bucket bucket;
     struct ob_breaker breaker;
     struct ob_limiter limiter; /* requests at once, adapted to how it copes */
@@ -554,7 +565,7 @@ static rd_kafka_resp_err_t queue_record(struct job *job, struct record *rec)
             .warehouse = job->wh >= 0 ? wh_code(job) : NULL,
             .attempts = job->attempts,
             .http_status = job->last_http_status,
-            .topic = b->cfg->kafka.topic_orders,
+            .topic = job->express ? b->cfg->kafka.topic_express : b->cfg->kafka.topic_orders,
             .partition = job->origin_partition,
             .offset = job->origin_offset,
             .first_attempt_ms = job->first_attempt_ms,
@@ -570,7 +581,7 @@ static rd_kafka_resp_err_t queue_record(struct job *job, struct record *rec)
             .parks = job->parks + 1,
             .first_seen_ms = job->first_seen_ms,
             .first_attempt_ms = job->first_attempt_ms,
-            .topic = b->cfg->kafka.topic_orders,
+            .topic = job->express ? b->cfg->kafka.topic_express : b->cfg->kafka.topic_orders,
             .partition = job->origin_partition,
             .offset = job->origin_offset,
             .reason = job->park_reason,
@@ -1211,23 +1222,30 @@ static void lane_count(struct ob_bridge *b, struct warehouse *w, int delta)
         w->full_since_ms = mono_ms();
 }
 
+static void queue_unlink(struct lane_queue *q, struct job *prev, struct job *job)
+{
+    if (prev)
+        prev->lane_next = job->lane_next;
+    else
+        q->head = job->lane_next;
+    if (q->tail == job)
+        q->tail = prev;
+    job->lane_next = NULL;
+    q->n--;
+}
+
 static void lane_remove(struct ob_bridge *b, struct job *job)
 {
     struct warehouse *w = &b->warehouses[job->wh];
+    struct lane_queue *q = &w->queue[job->priority];
     struct job *prev = NULL;
 
-    for (struct job *j = w->waiting_head; j; prev = j, j = j->lane_next) {
-        if (j != job)
-            continue;
-        if (prev)
-            prev->lane_next = j->lane_next;
-        else
-            w->waiting_head = j->lane_next;
-        if (w->waiting_tail == j)
-            w->waiting_tail = prev;
-        j->lane_next = NULL;
-        lane_count(b, w, -1);
-        return;
+    for (struct job *j = q->head; j; prev = j, j = j->lane_next) {
+        if (j == job) {
+            queue_unlink(q, prev, j);
+            lane_count(b, w, -1);
+            return;
+        }
     }
 }
 
@@ -1235,17 +1253,22 @@ static void lane_remove(struct ob_bridge *b, struct job *job)
 static void lane_park_all(struct ob_bridge *b, int wh, const char *reason)
 {
     struct warehouse *w = &b->warehouses[wh];
-    struct job *job = w->waiting_head;
+    struct job *all[N_PRIORITIES];
 
-    w->waiting_head = w->waiting_tail = NULL;
+    for (int c = 0; c < N_PRIORITIES; c++) {
+        all[c] = w->queue[c].head;
+        w->queue[c] = (struct lane_queue){0};
+    }
     OB_METRIC_ADD(&b->metrics, lane_waiting, (uint64_t)0 - w->n_waiting);
     w->n_waiting = 0;
-    while (job) {
-        struct job *next = job->lane_next;
-        job->lane_next = NULL;
-        job->state = JOB_NEW;
-        job_park(job, job_draining(job) ? 0 : park_delay(job), reason);
-        job = next;
+    w->full_since_ms = 0;
+    for (int c = 0; c < N_PRIORITIES; c++) {
+        for (struct job *job = all[c], *next; job; job = next) {
+            next = job->lane_next;
+            job->lane_next = NULL;
+            job->state = JOB_NEW;
+            job_park(job, job_draining(job) ? 0 : park_delay(job), reason);
+        }
     }
 }
 
@@ -1262,31 +1285,58 @@ static uint64_t lane_wait_ms(const struct warehouse *w)
     return est > full ? est : full;
 }
 
-/* The next job of the lane: the head, except that a half-open circuit's
- * probes go to orders that failed before (among the first few), whose
- * next attempt is the likeliest to tell whether the warehouse is back.
- * Orders do not wait behind each other in a lane: each order has at most
- * one event in it. */
-static struct job *lane_take(struct warehouse *w)
+static int priority_of(const struct ob_parsed_order *po)
 {
-    struct job *prev = NULL, *job = w->waiting_head;
+    const char *p = po ? po->order.priority : NULL;
+
+    if (p && strcmp(p, "express") == 0)
+        return OB_PRIORITY_EXPRESS;
+    if (p && strcmp(p, "presale") == 0)
+        return OB_PRIORITY_PRESALE;
+    return OB_PRIORITY_NORMAL;
+}
+
+/* Which queue of the lane goes next: smooth weighted round-robin among
+ * those with orders waiting (pipeline.priority_weights), so that express
+ * orders do not wait behind a backlog of normal and presale ones, and
+ * those still move. */
+static int lane_pick(const struct ob_bridge *b, struct warehouse *w)
+{
+    const int *weight = b->cfg->pipeline.priority_weights;
+    int total = 0, best = -1;
+
+    for (int c = 0; c < N_PRIORITIES; c++) {
+        if (!w->queue[c].head)
+            continue;
+        w->queue[c].current += weight[c];
+        total += weight[c];
+        if (best < 0 || w->queue[c].current > w->queue[best].current)
+            best = c;
+    }
+    w->queue[best].current -= total;
+    return best;
+}
+
+/* The next job of the lane: the head of the queue lane_pick() names,
+ * except that a half-open circuit's probes go to orders that failed
+ * before (among its first few), whose next attempt is the likeliest to
+ * tell whether the warehouse is back. Orders do not wait behind each
+ * other in a lane: each order has at most one event in it. */
+static struct job *lane_take(const struct ob_bridge *b, struct warehouse *w)
+{
+    struct lane_queue *q = &w->queue[lane_pick(b, w)];
+    struct job *prev = NULL, *job = q->head;
 
     if (w->breaker.state == OB_BREAKER_HALF_OPEN) {
         int n = 0;
-        for (struct job *p = NULL, *j = w->waiting_head; j && n < PROBE_SCAN; p = j, j = j->lane_next, n++)
+        for (struct job *p = NULL, *j = q->head; j && n < PROBE_SCAN; p = j, j = j->lane_next, n++)
             if (j->attempts > 0) {
                 prev = p;
                 job = j;
                 break;
             }
     }
-    if (prev)
-        prev->lane_next = job->lane_next;
-    else
-        w->waiting_head = job->lane_next;
-    if (w->waiting_tail == job)
-        w->waiting_tail = prev;
-    job->lane_next = NULL;
+    queue_unlink(q, prev, job);
     return job;
 }
 
@@ -1303,7 +1353,7 @@ static void lane_pump(struct ob_bridge *b, int wh)
     if (b->pumping)
         return;
     b->pumping = 1;
-    while (w->waiting_head && w->active < ob_limiter_limit(&w->limiter)) {
+    while (w->n_waiting && w->active < ob_limiter_limit(&w->limiter)) {
         uint64_t now_us = mono_us(), wait;
         struct job *job;
 
@@ -1320,7 +1370,7 @@ static void lane_pump(struct ob_bridge *b, int wh)
             w->blocked_until_ms = now_us / 1000 + (wait ? wait : 1);
             break;
         }
-        job = lane_take(w);
+        job = lane_take(b, w);
         lane_count(b, w, -1);
         w->active++;
         job->at_limit = w->active >= ob_limiter_limit(&w->limiter);
@@ -1336,12 +1386,14 @@ static void lane_pump(struct ob_bridge *b, int wh)
 static void job_push(struct job *job)
 {
     struct warehouse *w = &job->b->warehouses[job->wh];
+    struct lane_queue *q;
     uint64_t wait_ms;
 
     if (job_draining(job)) {
         job_park(job, 0, "partition revoked or stopping");
         return;
     }
+    job->priority = job->express ? OB_PRIORITY_EXPRESS : priority_of(job->po);
     if (job->attempts_here == 0 && lane_full(w) && (wait_ms = lane_wait_ms(w)) > STEP_ASIDE_MS) {
         char reason[128];
         OB_METRIC_ADD(&job->b->metrics, stepped_aside, 1);
@@ -1354,11 +1406,13 @@ static void job_push(struct job *job)
     }
     job->state = JOB_QUEUED;
     job->lane_next = NULL;
-    if (w->waiting_tail)
-        w->waiting_tail->lane_next = job;
+    q = &w->queue[job->priority];
+    if (q->tail)
+        q->tail->lane_next = job;
     else
-        w->waiting_head = job;
-    w->waiting_tail = job;
+        q->head = job;
+    q->tail = job;
+    q->n++;
     lane_count(job->b, w, +1);
     if (!w->blocked_until_ms)
         lane_pump(job->b, job->wh);
@@ -1436,6 +1490,7 @@ static void job_start(struct ob_bridge *b, rd_kafka_message_t *msg, const struct
     OB_METRIC_ADD(&b->metrics, in_flight, 1);
     OB_METRIC_ADD(&b->metrics, consumed, 1);
     job->from_retry = ob_ticket_from_retry(ticket);
+    job->express = ob_ticket_express(ticket);
     job->replay = header_int(msg, "ob.replay", 0) == 1;
     if (job->from_retry) {
         job->attempts = (int)header_int(msg, "ob.attempts", 0);
@@ -1801,6 +1856,23 @@ static int has_room_again(const struct ob_bridge *b)
            ob_consumer_outstanding(b->consumer) <= UNCOMMITTED_PER_JOB * max_jobs / 2;
 }
 
+/* Express orders (kafka.topics.express) first: only the bound on jobs
+ * holds them back, not a full lane or a paused orders topic. */
+static int consume_express(struct ob_bridge *b)
+{
+    for (int n = 0; n < CONSUME_BATCH; n++) {
+        struct ob_ticket ticket;
+        rd_kafka_message_t *msg;
+
+        if (b->jobs >= (size_t)b->cfg->pipeline.max_in_flight)
+            return 0; /* a finished job wakes the loop */
+        if (!(msg = ob_consumer_next_express(b->consumer, &ticket)))
+            return 0;
+        job_start(b, msg, &ticket);
+    }
+    return 1;
+}
+
 /* Take up to CONSUME_BATCH messages. Returns 1 when more may be waiting. */
 static int consume(struct ob_bridge *b, uint64_t now)
 {
@@ -1829,6 +1901,8 @@ static int consume(struct ob_bridge *b, uint64_t now)
         if (!msg)
             return 0;
         job_start(b, msg, &ticket);
+        if (n % EXPRESS_EVERY == EXPRESS_EVERY - 1)
+            consume_express(b); /* an express order waits for no batch */
     }
     return 1;
 }
@@ -1880,7 +1954,8 @@ int ob_bridge_run(struct ob_bridge *b)
                             now >= deadline))
             break;
         if (!b->stopping) {
-            more = consume(b, now);
+            more = consume_express(b);
+            more |= consume(b, now);
             ob_callbacks_run(b->callbacks);
         }
         ob_producer_poll(b->producer);

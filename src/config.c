@@ -221,6 +221,9 @@ static const struct opt topics_opts[] = {
         "dead-letter topic for orders that cannot be delivered"),
     STR("retry", 0, "orders.retry", C(kafka.topic_retry), check_topic,
         "topic orders wait on for a later retry; same partition count as orders"),
+    STR("express", 0, NULL, C(kafka.topic_express), check_topic,
+        "optional topic of express orders (order.v1), consumed ahead of the others so that "
+        "they never wait behind a backlog; absent: none"),
     END};
 
 static const struct opt kafka_opts[] = {
@@ -254,6 +257,15 @@ static const struct opt http_opts[] = {
          "request bodies held at once; beyond, 503 with Retry-After"),
     END};
 
+static const struct opt weight_opts[] = {
+    INT("express", "8", C(pipeline.priority_weights[OB_PRIORITY_EXPRESS]), 1, 1000,
+        "share of express orders"),
+    INT("normal", "4", C(pipeline.priority_weights[OB_PRIORITY_NORMAL]), 1, 1000,
+        "share of normal orders (and of orders without a priority)"),
+    INT("presale", "1", C(pipeline.priority_weights[OB_PRIORITY_PRESALE]), 1, 1000,
+        "share of presale orders"),
+    END};
+
 static const struct opt pipeline_opts[] = {
     INT("max_in_flight", "4096", C(pipeline.max_in_flight), 1, 1000000,
         "orders being processed at once"),
@@ -266,6 +278,8 @@ static const struct opt pipeline_opts[] = {
     INT("max_crashes", "2", C(pipeline.max_crashes), 1, 100,
         "an order whose adapter crashed the bridge this often (the last time running alone) is "
         "dead-lettered as \"crashed\"; needs the ledger"),
+    BLOCK("priority_weights", 0, weight_opts,
+          "how a warehouse's free connections are shared among the priorities waiting"),
     END};
 
 static const struct opt ledger_opts[] = {

@@ -119,6 +119,9 @@ struct ob_route_rule {
     struct ob_route_values match[OB_ROUTE_N_KEYS];
 };
 
+/* An order's "priority", as the lanes order them. */
+enum ob_priority { OB_PRIORITY_EXPRESS, OB_PRIORITY_NORMAL, OB_PRIORITY_PRESALE, N_PRIORITIES };
+
 struct ob_config {
     char *origin; /* file path, or "<embedded>" */
 
@@ -130,6 +133,7 @@ struct ob_config {
         char *topic_status;      /* default "fulfillment.status" */
         char *topic_dlq;         /* default "orders.dlq" */
         char *topic_retry;       /* default "orders.retry" */
+        char *topic_express;     /* express orders published apart; NULL: none */
         struct ob_kv *properties; /* "properties": passed to both clients */
         size_t n_properties;
         struct ob_kv *consumer; /* "consumer": consumer only */
@@ -156,6 +160,7 @@ struct ob_config {
         long max_order_bytes;      /* larger messages are dead-lettered, default 1048576 */
         long shutdown_timeout_ms;  /* default 30000 */
         int max_crashes;           /* an order that crashed the bridge this often is dead-lettered, default 2 */
+        int priority_weights[N_PRIORITIES]; /* share of a busy lane, default 8, 4, 1 */
     } pipeline;
 
     struct {

@@ -8,8 +8,9 @@
 #include "producer.h" /* ob_kafka_conf_apply, ob_kafka_log_cb */
 #include "status.h"   /* ob_mono_ms */
 
-/* The topics consumed; a partition is (topic index, id). */
-enum { TOPIC_ORDERS, TOPIC_RETRY, N_TOPICS };
+/* The topics consumed; a partition is (topic index, id). The express
+ * topic is optional (topics[TOPIC_EXPRESS] NULL). */
+enum { TOPIC_ORDERS, TOPIC_RETRY, TOPIC_EXPRESS, N_TOPICS };
 
 /* Offsets handed out from one partition, in order, with their done flags. */
 struct ob_partition {
@@ -29,6 +30,7 @@ struct ob_partition {
 struct ob_consumer {
     rd_kafka_t *rk;
     rd_kafka_queue_t *queue;
+    rd_kafka_queue_t *express; /* the express topic's partitions forward here; NULL: none */
     const struct ob_config *cfg;
     const char *topics[N_TOPICS];
     struct ob_partition **active[N_TOPICS]; /* indexed by partition id */
@@ -44,7 +46,7 @@ struct ob_consumer {
 static int topic_index(const struct ob_consumer *c, const char *name)
 {
     for (int t = 0; t < N_TOPICS; t++)
-        if (strcmp(c->topics[t], name) == 0)
+        if (c->topics[t] && strcmp(c->topics[t], name) == 0)
             return t;
     return -1;
 }
@@ -206,6 +208,25 @@ static void commit_list(struct ob_consumer *c, const rd_kafka_topic_partition_li
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* Pause or resume `parts`, except the express topic's: backpressure never
+ * holds express orders back in Kafka. (Nor may they be resumed: a resume
+ * makes librdkafka fetch again from the last message handed out, and the
+ * express queue would then hold some messages twice.) */
+static void pause_list(struct ob_consumer *c, const rd_kafka_topic_partition_list_t *parts,
+                       int pause)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_copy(parts);
+
+    for (int i = list->cnt - 1; i >= 0; i--)
+        if (topic_index(c, list->elems[i].topic) == TOPIC_EXPRESS)
+            rd_kafka_topic_partition_list_del_by_idx(list, i);
+    if (pause)
+        rd_kafka_pause_partitions(c->rk, list);
+    else
+        rd_kafka_resume_partitions(c->rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
 static void assign(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_error_t *error = NULL;
@@ -224,14 +245,24 @@ static void assign(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
     } else if (err) {
         OB_ERR("assign failed: %s", rd_kafka_err2str(err));
     }
+    /* Express partitions deliver to their own queue, which the bridge
+     * serves first; they are never paused for backpressure. */
+    for (int i = 0; c->express && i < parts->cnt; i++) {
+        rd_kafka_queue_t *pq;
+        if (topic_index(c, parts->elems[i].topic) != TOPIC_EXPRESS)
+            continue;
+        pq = rd_kafka_queue_get_partition(c->rk, parts->elems[i].topic, parts->elems[i].partition);
+        if (pq) {
+            rd_kafka_queue_forward(pq, c->express);
+            rd_kafka_queue_destroy(pq);
+        }
+    }
     /* librdkafka keeps a partition's pause across an unassign: one paused
      * when it was revoked would come back paused and never fetch. Say
      * which state each newly assigned partition must be in. */
-    if (c->paused)
-        rd_kafka_pause_partitions(c->rk, parts);
-    else
-        rd_kafka_resume_partitions(c->rk, parts);
-    OB_INFO("assigned %d partition(s) of %s and %s", parts->cnt, c->topics[0], c->topics[1]);
+    pause_list(c, parts, c->paused);
+    OB_INFO("assigned %d partition(s) of %s and %s%s%s", parts->cnt, c->topics[0], c->topics[1],
+            c->express ? " and " : "", c->express ? c->topics[TOPIC_EXPRESS] : "");
 }
 
 static void revoke(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts)
@@ -317,6 +348,7 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
     c->cfg = cfg;
     c->topics[TOPIC_ORDERS] = cfg->kafka.topic_orders;
     c->topics[TOPIC_RETRY] = cfg->kafka.topic_retry;
+    c->topics[TOPIC_EXPRESS] = cfg->kafka.topic_express;
     if (ob_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "client.id", "orderbridge-consumer", errstr, errstr_size) ||
@@ -325,6 +357,12 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
          * of a quiet hour. Memory: 16 MB of prefetched orders, not 64. */
         ob_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", errstr, errstr_size))
+        goto fail;
+    /* With an express topic, fetches of 2 MB at most: an express order
+     * fetched from the same broker waits for no larger response. */
+    if (cfg->kafka.topic_express &&
+        (ob_kafka_conf_set(conf, "fetch.max.bytes", "2097152", errstr, errstr_size) ||
+         ob_kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", errstr, errstr_size)))
         goto fail;
     /* Static membership: restarted within session.timeout.ms, this member
      * gets its partitions back without a rebalance of the group. */
@@ -353,9 +391,15 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
     c->queue = rd_kafka_queue_get_consumer(c->rk);
     if (wake_fd >= 0)
         rd_kafka_queue_io_event_enable(c->queue, wake_fd, "c", 1);
+    if (c->topics[TOPIC_EXPRESS]) {
+        c->express = rd_kafka_queue_new(c->rk);
+        if (wake_fd >= 0)
+            rd_kafka_queue_io_event_enable(c->express, wake_fd, "e", 1);
+    }
     topics = rd_kafka_topic_partition_list_new(N_TOPICS);
     for (int t = 0; t < N_TOPICS; t++)
-        rd_kafka_topic_partition_list_add(topics, c->topics[t], RD_KAFKA_PARTITION_UA);
+        if (c->topics[t])
+            rd_kafka_topic_partition_list_add(topics, c->topics[t], RD_KAFKA_PARTITION_UA);
     err = rd_kafka_subscribe(c->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err) {
@@ -369,6 +413,8 @@ fail:
     if (conf)
         rd_kafka_conf_destroy(conf);
     if (c) {
+        if (c->express)
+            rd_kafka_queue_destroy(c->express);
         if (c->queue)
             rd_kafka_queue_destroy(c->queue);
         if (c->rk)
@@ -417,6 +463,10 @@ void ob_consumer_close(struct ob_consumer *c, int timeout_ms)
                 "goodbye to the group; what was not committed is redelivered", timeout_ms);
     if (q)
         rd_kafka_queue_destroy(q);
+    if (c->express) {
+        rd_kafka_queue_io_event_enable(c->express, -1, NULL, 0);
+        rd_kafka_queue_destroy(c->express);
+    }
     rd_kafka_queue_destroy(c->queue);
     rd_kafka_destroy_flags(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     while (c->all) {
@@ -429,10 +479,11 @@ void ob_consumer_close(struct ob_consumer *c, int timeout_ms)
     free(c);
 }
 
-rd_kafka_message_t *ob_consumer_next(struct ob_consumer *c, struct ob_ticket *ticket)
+static rd_kafka_message_t *next_from(struct ob_consumer *c, rd_kafka_queue_t *q,
+                                     struct ob_ticket *ticket)
 {
     for (;;) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->rk, 0);
+        rd_kafka_message_t *msg = q ? rd_kafka_consume_queue(q, 0) : rd_kafka_consumer_poll(c->rk, 0);
         struct ob_partition *p;
 
         if (!msg)
@@ -460,6 +511,16 @@ rd_kafka_message_t *ob_consumer_next(struct ob_consumer *c, struct ob_ticket *ti
         c->outstanding++;
         return msg;
     }
+}
+
+rd_kafka_message_t *ob_consumer_next(struct ob_consumer *c, struct ob_ticket *ticket)
+{
+    return next_from(c, NULL, ticket);
+}
+
+rd_kafka_message_t *ob_consumer_next_express(struct ob_consumer *c, struct ob_ticket *ticket)
+{
+    return c->express ? next_from(c, c->express, ticket) : NULL;
 }
 
 void ob_consumer_done(struct ob_consumer *c, const struct ob_ticket *ticket)
@@ -492,17 +553,15 @@ static void set_paused(struct ob_consumer *c, int paused)
     c->paused = paused;
     if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return;
-    if (paused) {
-        rd_kafka_pause_partitions(c->rk, parts);
-    } else {
+    if (!paused) {
         /* A held partition stays paused until its waiting message is due. */
         for (int i = parts->cnt - 1; i >= 0; i--) {
             struct ob_partition *p = active_get(c, parts->elems[i].topic, parts->elems[i].partition, 0);
             if (p && p->held)
                 rd_kafka_topic_partition_list_del_by_idx(parts, i);
         }
-        rd_kafka_resume_partitions(c->rk, parts);
     }
+    pause_list(c, parts, paused);
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
@@ -532,6 +591,11 @@ int ob_ticket_draining(const struct ob_ticket *t)
 int ob_ticket_from_retry(const struct ob_ticket *t)
 {
     return t->part && t->part->topic == TOPIC_RETRY;
+}
+
+int ob_ticket_express(const struct ob_ticket *t)
+{
+    return t->part && t->part->topic == TOPIC_EXPRESS;
 }
 
 void ob_consumer_pause(struct ob_consumer *c)

@@ -40,6 +40,10 @@ void ob_consumer_close(struct ob_consumer *c, int timeout_ms);
  * the message and must ob_consumer_done() its ticket exactly once. */
 rd_kafka_message_t *ob_consumer_next(struct ob_consumer *c, struct ob_ticket *ticket);
 
+/* The same, from the express topic (kafka.topics.express) only: NULL when
+ * none is waiting or none is configured. Served first, and never paused. */
+rd_kafka_message_t *ob_consumer_next_express(struct ob_consumer *c, struct ob_ticket *ticket);
+
 /* The message of `ticket` is finished: its outcome is final and in Kafka. */
 void ob_consumer_done(struct ob_consumer *c, const struct ob_ticket *ticket);
 
@@ -68,6 +72,9 @@ int ob_ticket_draining(const struct ob_ticket *t);
 
 /* The ticket's message came from the retry topic. */
 int ob_ticket_from_retry(const struct ob_ticket *t);
+
+/* The ticket's message came from the express topic. */
+int ob_ticket_express(const struct ob_ticket *t);
 
 /* Stop / restart fetching on every assigned partition (backpressure). */
 void ob_consumer_pause(struct ob_consumer *c);

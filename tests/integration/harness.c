@@ -170,6 +170,9 @@ static void write_config(struct h_run *r, int i)
                     "warehouses", whs, "routing", routing);
     if (!cfg)
         h_die("cannot build the config");
+    if (r->express_every)
+        json_object_set_new(json_object_get(cfg, "kafka"), "topics",
+                            json_pack("{s:s}", "express", H_TOPIC_EXPRESS));
     if (r->static_members) {
         char name[32];
         snprintf(name, sizeof(name), "it-bridge-%d", i);
@@ -378,11 +381,12 @@ void h_dump_logs(const struct h_run *r, int lines)
 
 /* ---- producing --------------------------------------------------------------- */
 
-void h_produce_raw(struct h_run *r, const char *key, const void *value, size_t len)
+static void produce_to(struct h_run *r, const char *topic, const char *key, const void *value,
+                       size_t len)
 {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            r->producer, RD_KAFKA_V_TOPIC("orders"), RD_KAFKA_V_KEY(key, strlen(key)),
+            r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -394,6 +398,11 @@ void h_produce_raw(struct h_run *r, const char *key, const void *value, size_t l
         rd_kafka_poll(r->producer, 0);
         return;
     }
+}
+
+void h_produce_raw(struct h_run *r, const char *key, const void *value, size_t len)
+{
+    produce_to(r, "orders", key, value, len);
 }
 
 void h_flush(struct h_run *r)
@@ -444,6 +453,7 @@ unsigned long h_produce(struct h_run *r, unsigned long count)
         size_t len = 0;
         char *value;
         int twice = 0;
+        const char *topic = "orders";
         if (next_is_bad(r)) {
             unsigned long j = r->produced_bad++;
             h_bad_id(j, key, sizeof(key));
@@ -455,12 +465,14 @@ unsigned long h_produce(struct h_run *r, unsigned long count)
             value = ob_sample_order(r->seed, i, r->name_warehouse ? wh->code : NULL, &len);
             h_order_id(r, i, key, sizeof(key));
             twice = r->dup_every && i % r->dup_every == r->dup_every - 1;
+            if (r->express_every && i % r->express_every == 0)
+                topic = H_TOPIC_EXPRESS;
         }
         if (!value)
             h_die("out of memory");
-        h_produce_raw(r, key, value, len);
+        produce_to(r, topic, key, value, len);
         if (twice) { /* as an at-least-once producer upstream sends it now and then */
-            h_produce_raw(r, key, value, len);
+            produce_to(r, topic, key, value, len);
             r->dup_messages++;
         }
         free(value);
@@ -651,7 +663,8 @@ static void on_dead_letter(struct h_run *r, const rd_kafka_message_t *msg)
     header(msg, "ob.reason", reason, sizeof(reason));
     json_object_set_new(r->dlq_reasons, key, json_string(reason));
     header(msg, "ob.topic", topic, sizeof(topic));
-    CHECK(strcmp(topic, "orders") == 0 || strcmp(topic, H_TOPIC_RETRY) == 0,
+    CHECK(strcmp(topic, "orders") == 0 || strcmp(topic, H_TOPIC_RETRY) == 0 ||
+              strcmp(topic, H_TOPIC_EXPRESS) == 0,
           "dead letter of %s names topic '%s'", key, topic);
     CHECK(header(msg, "ob.offset", offset, sizeof(offset))[0] != '\0',
           "dead letter of %s has no ob.offset", key);
@@ -799,7 +812,8 @@ int h_committed_to_end(struct h_run *r)
     int64_t low;
 
     return lag_of(r, "orders", &low, report, sizeof(report)) == 0 &&
-           lag_of(r, H_TOPIC_RETRY, &low, report, sizeof(report)) == 0;
+           lag_of(r, H_TOPIC_RETRY, &low, report, sizeof(report)) == 0 &&
+           (!r->express_every || lag_of(r, H_TOPIC_EXPRESS, &low, report, sizeof(report)) == 0);
 }
 
 int h_await_committed(struct h_run *r, double seconds)
@@ -919,6 +933,10 @@ void h_check_outcome(struct h_run *r, unsigned long *repeats)
           r->name, low);
     CHECK(lag_of(r, H_TOPIC_RETRY, &low, report, sizeof(report)) == 0,
           "%s: committed offsets of %s behind the end:\n%s", r->name, H_TOPIC_RETRY, report);
+    if (r->express_every)
+        CHECK(lag_of(r, H_TOPIC_EXPRESS, &low, report, sizeof(report)) == 0,
+              "%s: committed offsets of %s behind the end:\n%s", r->name, H_TOPIC_EXPRESS,
+              report);
     for (size_t w = 0; w < r->n_wh; w++) {
         struct ob_sim_stats st;
         ob_sim_get_stats(r->wh[w].s, &st);
@@ -1013,7 +1031,9 @@ void h_setup(struct h_run *r)
         ob_mock_create_topic_rf(r->mock, H_TOPIC_RETRY, r->partitions, r->replication) != 0 ||
         ob_mock_create_topic_rf(r->mock, "fulfillment.status", r->out_partitions,
                                 r->replication) != 0 ||
-        ob_mock_create_topic_rf(r->mock, "orders.dlq", r->out_partitions, r->replication) != 0)
+        ob_mock_create_topic_rf(r->mock, "orders.dlq", r->out_partitions, r->replication) != 0 ||
+        (r->express_every &&
+         ob_mock_create_topic_rf(r->mock, H_TOPIC_EXPRESS, r->partitions, r->replication) != 0))
         h_die("cannot create the topics");
     if (r->coordinator && ob_mock_set_group_coordinator(r->mock, r->group, r->coordinator) != 0)
         h_die("cannot make broker %d the coordinator", r->coordinator);

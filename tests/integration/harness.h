@@ -37,6 +37,7 @@
 #define H_MAX_BRIDGES 4
 #define H_TOKEN "it-secret-token-0123456789" /* every warehouse's bearer token */
 #define H_TOPIC_RETRY "orders.retry"
+#define H_TOPIC_EXPRESS "orders.express"
 #define H_UNKNOWN_WH "WH-NOWHERE" /* named by the unroutable orders of the plan */
 
 extern int h_checks, h_failures;
@@ -128,6 +129,8 @@ struct h_run {
                                   now (0: all) */
     double feed_rate;          /* with feed_window: valid orders a second at most (0: no limit) */
     unsigned long dup_every;   /* every dup_every-th valid order is sent twice (0: none) */
+    unsigned long express_every; /* every express_every-th valid order goes to orders.express,
+                                    which the bridge consumes first (0: no such topic) */
     /* warehouse index of valid order i; default i % n_wh */
     int (*route)(const struct h_run *r, unsigned long i);
     int plain_config;          /* 1: no issue-4 keys at all (the bridge's defaults apply) */

@@ -576,7 +576,7 @@ int main(int argc, char **argv)
 
     if (argc != 2) {
         fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|"
-                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting\n");
+                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting|express\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -620,6 +620,12 @@ int main(int argc, char **argv)
         r.dup_every = 1;
         wh->sim.slow_rate = 1.0;
         wh->sim.slow_ms = 30;
+    } else if (strcmp(scenario, "express") == 0) {
+        r.n_valid = 1000;
+        r.express_every = 5; /* a fifth of the orders on orders.express */
+        wh->max_connections = 4;
+        wh->sim.slow_rate = 1.0;
+        wh->sim.slow_ms = 10; /* a backlog in the lane: the priorities share it */
     } else if (strcmp(scenario, "revoke-waiting") == 0) {
         r.n_valid = 100;
         r.brokers = 2;
