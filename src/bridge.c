@@ -796,8 +796,14 @@ static void ledger_in_flight(struct job *job)
 static uint64_t backoff_cap(const struct job *job)
 {
     const struct ob_warehouse_conf *wh = &job->b->cfg->warehouses[job->wh];
-    int shift = job->attempts - 1 < 0 ? 0 : job->attempts - 1 < 20 ? job->attempts - 1 : 20;
-    uint64_t cap = (uint64_t)wh->backoff_ms << shift;
+    int shift = job->attempts - 1;
+    uint64_t cap;
+
+    if (shift < 0)
+        shift = 0;
+    if (shift > 20)
+        shift = 20;
+    cap = (uint64_t)wh->backoff_ms << shift;
 
     return cap < (uint64_t)wh->max_backoff_ms ? cap : (uint64_t)wh->max_backoff_ms;
 }
