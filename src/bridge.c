@@ -171,7 +171,6 @@ struct warehouse {
     uint64_t blocked_until_ms; /* monotonic: rate limit or half-open, pump again then; 0: not */
     int64_t closed_ms;         /* epoch: its circuit last closed after being open; 0: never */
     uint64_t full_since_ms;    /* monotonic: its lane has been full since; 0: not full */
-    double aside_until_ms;     /* monotonic: the line of orders that stepped aside ends then */
 };
 
 struct ob_bridge {
@@ -1303,22 +1302,6 @@ static int priority_of(const struct ob_parsed_order *po)
     return OB_PRIORITY_NORMAL;
 }
 
-/* When an order stepping aside should come back: the orders that stepped
- * aside before it form a line behind the lane, each taking the
- * warehouse's usual answer time over its limit; at most max_park_ms away
- * (those beyond come back then and step aside again). */
-static uint64_t aside_slot(struct warehouse *w, uint64_t wait_ms)
-{
-    double now = (double)mono_ms(), last = now + (double)w->conf->max_park_ms;
-
-    if (w->aside_until_ms < now + (double)wait_ms)
-        w->aside_until_ms = now + (double)wait_ms;
-    w->aside_until_ms += w->limiter.usual_us / 1000.0 / ob_limiter_limit(&w->limiter);
-    if (w->aside_until_ms > last)
-        w->aside_until_ms = last;
-    return (uint64_t)(w->aside_until_ms - now);
-}
-
 /* Which queue of the lane goes next: smooth weighted round-robin among
  * those with orders waiting (pipeline.priority_weights), so that express
  * orders do not wait behind a backlog of normal and presale ones, and
@@ -1420,7 +1403,8 @@ static void job_push(struct job *job)
     if (job->attempts_here == 0 && lane_full(w) && (wait_ms = lane_wait_ms(w)) > STEP_ASIDE_MS) {
         char reason[128];
         OB_METRIC_ADD(&job->b->metrics, stepped_aside, 1);
-        wait_ms = aside_slot(w, wait_ms);
+        if (wait_ms > (uint64_t)w->conf->max_park_ms)
+            wait_ms = (uint64_t)w->conf->max_park_ms;
         snprintf(reason, sizeof(reason), "warehouse busy: %zu orders waiting, back in %" PRIu64
                  " ms", w->n_waiting, wait_ms);
         job_park(job, wait_ms, reason);
