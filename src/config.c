@@ -1655,6 +1655,7 @@ void ob_config_destroy(struct ob_config *cfg)
     free(cfg->kafka.topic_status);
     free(cfg->kafka.topic_dlq);
     free(cfg->kafka.topic_retry);
+    free(cfg->kafka.topic_express);
     free(cfg->ledger.path);
     free_kv(cfg->kafka.properties, cfg->kafka.n_properties);
     free_kv(cfg->kafka.consumer, cfg->kafka.n_consumer);
