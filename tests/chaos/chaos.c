@@ -719,12 +719,34 @@ static int brownout_route(const struct h_run *r, unsigned long i)
     return i % 10 == 9 ? 3 : (int)(i % 10 / 3);
 }
 
-/* A warehouse's orders a second: its orders over the time from the run's first status
- * event to its last order's ACCEPTED, by the bridge's clock (Kafka timestamps). */
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A warehouse's orders a second: 99% of its orders over the time from the run's first
+ * status event to when 99% of them were ACCEPTED, by the bridge's clock (Kafka
+ * timestamps). The last percent are orders that failed three times in a row and waited
+ * on the retry topic: the tail, not the rate. */
 static double wh_rate(const struct h_run *r, size_t w, double *seconds)
 {
-    *seconds = (double)(r->wh_last_ms[w] - r->first_event_ms) / 1000.0;
-    return *seconds > 0 ? (double)r->wh_orders[w] / *seconds : 0;
+    int64_t *t = malloc(r->n_valid * sizeof(*t));
+    size_t n = 0, k;
+
+    for (unsigned long i = 0; t && i < r->n_valid; i++)
+        if (r->valid[i].wh == w && r->valid[i].accepted_ms)
+            t[n++] = r->valid[i].accepted_ms;
+    if (!n) {
+        free(t);
+        *seconds = 0;
+        return 0;
+    }
+    qsort(t, n, sizeof(*t), cmp_i64);
+    k = n * 99 / 100;
+    *seconds = (double)(t[k ? k - 1 : 0] - r->first_event_ms) / 1000.0;
+    free(t);
+    return *seconds > 0 ? (double)k / *seconds : 0;
 }
 
 /*
@@ -766,11 +788,11 @@ static void brownout_run(int browned, const struct opts *o, const double *baseli
     for (size_t w = 0; w < r.n_wh; w++) {
         rate[w] = wh_rate(&r, w, &took);
         if (browned)
-            note("%s (%s): %lu orders in %.1f s, %.0f orders/s (healthy %.0f/s, %.0f%%)",
+            note("%s (%s): 99%% of %lu orders in %.1f s, %.0f orders/s (healthy %.0f/s, %.0f%%)",
                  r.wh[w].code, what[w], r.wh_orders[w], took, rate[w], baseline[w],
                  baseline[w] > 0 ? 100.0 * rate[w] / baseline[w] : 0);
         else
-            note("%s healthy: %lu orders in %.1f s, %.0f orders/s", r.wh[w].code,
+            note("%s healthy: 99%% of %lu orders in %.1f s, %.0f orders/s", r.wh[w].code,
                  r.wh_orders[w], took, rate[w]);
     }
     if (browned) {
@@ -779,11 +801,8 @@ static void brownout_run(int browned, const struct opts *o, const double *baseli
         CHECK(rate[0] >= baseline[0] / 3,
               "WH-1, accepting one attempt in two, delivered %.0f orders/s, under a third of "
               "its healthy %.0f/s", rate[0], baseline[0]);
-        /* A quarter, not a third: its rate is its last order's, and the 2.7% of its orders
-         * that fail three times in a row wait on the retry topic (30-56% measured, 30% under
-         * AddressSanitizer). */
-        CHECK(rate[1] >= baseline[1] / 4, "WH-2 (30%% 503) delivered %.0f orders/s, under a "
-              "quarter of its healthy %.0f/s", rate[1], baseline[1]);
+        CHECK(rate[1] >= baseline[1] / 3, "WH-2 (30%% 503) delivered %.0f orders/s, under a "
+              "third of its healthy %.0f/s", rate[1], baseline[1]);
         CHECK(rate[2] >= baseline[2] / 2, "WH-3, healthy, delivered %.0f orders/s, under half "
               "its rate without the others' trouble (%.0f/s)", rate[2], baseline[2]);
     }

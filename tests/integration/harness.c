@@ -641,6 +641,7 @@ static void on_status(struct h_run *r, const rd_kafka_message_t *msg)
                 r->since_accepted++;
             if (ts > r->wh_last_ms[x->wh])
                 r->wh_last_ms[x->wh] = ts;
+            x->accepted_ms = ts;
             if (++r->wh_accepted[x->wh] == r->wh_orders[x->wh])
                 r->wh_done_at[x->wh] = h_now();
         }

@@ -97,6 +97,7 @@ struct h_msg {
     unsigned char conflicts; /* events that contradict the first */
     unsigned events;         /* revision-1 status events */
     unsigned dlq;            /* dead letters */
+    int64_t accepted_ms;     /* Kafka timestamp of its first ACCEPTED event, 0 before */
     char key[65];            /* idempotency_key of the first event, "" when it had none */
     char warehouse[32];      /* warehouse of the first event */
 };
