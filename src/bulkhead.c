@@ -251,7 +251,7 @@ enum ob_breaker_state ob_breaker_record(struct ob_breaker *br, uint64_t now_ms,
         } else if (++br->probes_ok >= probes_needed(br)) {
             br->state = OB_BREAKER_CLOSED;
             br->consecutive = 0;
-                    br->probes_started = br->probes_ok = br->probes_failed = 0;
+            br->probes_started = br->probes_ok = br->probes_failed = 0;
             window_clear(br);
         }
         break;
@@ -343,7 +343,6 @@ static void limiter_judge(struct ob_limiter *l)
         l->limit += isqrt(l->limit);
         if (l->limit > c->ceiling)
             l->limit = c->ceiling;
-        l->grown++;
     }
 }
 

@@ -103,7 +103,7 @@ struct ob_limiter {
     uint32_t total, failed, busy; /* outcomes in the window; busy: at the limit when started */
     uint32_t n_lat, lat_us[OB_LIMITER_SAMPLES]; /* latencies of its successes (a sample) */
     double usual_us; /* the usual median latency: lowest seen, drifting up slowly */
-    uint64_t shrunk, grown; /* for metrics */
+    uint64_t shrunk; /* times it was lowered, for metrics */
 };
 
 void ob_limiter_init(struct ob_limiter *l, const struct ob_limiter_conf *conf);
