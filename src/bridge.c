@@ -161,14 +161,16 @@ struct lane_queue {
 struct warehouse {
     const struct ob_warehouse_conf *conf;
     struct ob_adapter_instance *adapter;
-    int active;
+    int active;  /* pushes holding one of its slots (in curl, or in the crash guard's gate) */
+    int pumping; /* lane_pump() is running for it: do not re-enter */
     struct lane_queue queue[N_PRIORITIES]; /* waiting, by the orders' priority */
     size_t n_waiting;                      /* in all of them */
     struct ob_token_bucket bucket;
     struct ob_breaker breaker;
     struct ob_limiter limiter; /* requests at once, adapted to how it copes */
     int struggling;            /* the limit fell to its floor and has not been back up since */
-    uint64_t blocked_until_ms; /* monotonic: rate limit or half-open, pump again then; 0: not */
+    uint64_t blocked_until_ms; /* monotonic: pump again then (rate limit, half-open, a slot
+                                  freed by job_free); 0: not */
     int64_t closed_ms;         /* epoch: its circuit last closed after being open; 0: never */
     uint64_t full_since_ms;    /* monotonic: its lane has been full since; 0: not full */
 };
@@ -177,7 +179,6 @@ struct ob_bridge {
     const struct ob_config *cfg;
     struct warehouse *warehouses;
     size_t n_warehouses;
-    int pumping; /* lane_pump() is running: do not re-enter */
     struct ob_consumer *consumer;
     struct ob_producer *producer;
     struct ob_dispatch *dispatch;
@@ -412,6 +413,19 @@ static void order_drop(struct job *job)
 }
 
 static void lane_remove(struct ob_bridge *b, struct job *job);
+
+/* A slot of warehouse wh is free again, taken from a job being freed:
+ * its lane is pumped by the loop (run_lanes), not from inside job_free(),
+ * whose callers may be walking the jobs. */
+static void lane_release_later(struct ob_bridge *b, int wh)
+{
+    struct warehouse *w = &b->warehouses[wh];
+
+    w->active--;
+    if (!w->blocked_until_ms)
+        w->blocked_until_ms = mono_ms();
+}
+
 static void gate_abandon(struct ob_bridge *b, struct job *job);
 
 static void job_free(struct job *job)
@@ -428,7 +442,7 @@ static void job_free(struct job *job)
         gate_abandon(b, job);
     if (job->state == JOB_PUSHING && !b->destroying) {
         ob_dispatch_abort(b->dispatch, &job->call);
-        b->warehouses[job->wh].active--;
+        lane_release_later(b, job->wh);
         /* The breaker counts every request it let through. */
         ob_breaker_record(&b->warehouses[job->wh].breaker, mono_ms(), OB_BREAKER_FAILURE);
     }
@@ -836,7 +850,7 @@ static void on_http_done(struct ob_http_call *call)
     } else {
         job_classify(job);
     }
-    lane_pump(b, wh);
+    lane_pump(b, wh); /* after the outcome: a retry of it queues behind the waiting */
 }
 
 /* A parked copy need not wait out its time once its warehouse's circuit
@@ -1077,7 +1091,7 @@ static void gate_abandon(struct ob_bridge *b, struct job *job)
         break;
     }
     if (job->state == JOB_GATE_ENCODE && !b->destroying)
-        b->warehouses[job->wh].active--;
+        lane_release_later(b, job->wh);
 }
 
 static void gate_run_one(struct job *job)
@@ -1086,9 +1100,11 @@ static void gate_run_one(struct job *job)
 
     if (job->state == JOB_GATE_ENCODE && job_draining(job)) {
         /* revoked or stopping while it waited: parked, as from its lane */
-        b->warehouses[job->wh].active--;
+        int lane = job->wh;
+        b->warehouses[lane].active--;
         job->state = JOB_NEW;
         job_park(job, 0, "partition revoked or stopping");
+        lane_pump(b, lane);
     } else if (job->state == JOB_GATE_ENCODE) {
         job_encode_and_send(job);
     } else {
@@ -1164,8 +1180,9 @@ static void job_send(struct job *job)
 static void job_encode_and_send(struct job *job)
 {
     struct ob_bridge *b = job->b;
-    struct ob_adapter_instance *ad = b->warehouses[job->wh].adapter;
-    const struct ob_warehouse_conf *wh = b->warehouses[job->wh].conf;
+    int lane = job->wh;
+    struct ob_adapter_instance *ad = b->warehouses[lane].adapter;
+    const struct ob_warehouse_conf *wh = b->warehouses[lane].conf;
     struct ob_delivery delivery = {
         .warehouse = wh->code,
         .idempotency_key = job->idem_key,
@@ -1181,13 +1198,14 @@ static void job_encode_and_send(struct job *job)
                              sizeof(err)) != 0 ||
         !job->call.req.url || !job->call.req.method) {
         ob_http_call_reset(&job->call);
-        b->warehouses[job->wh].active--;
+        b->warehouses[lane].active--;
         breaker_record(b, job->wh, OB_BREAKER_SUCCESS); /* not the warehouse's failure */
         OB_METRIC_ADD(&b->metrics, failed, 1);
         char msg[600];
         snprintf(msg, sizeof(msg), "adapter %s cannot encode the order: %s", ad->plugin.vt.name,
                  err[0] ? err : "no request built");
         job_finish(job, "DELIVERY_FAILED", "encode_failed", msg);
+        lane_pump(b, lane); /* the slot it gave back: from the gate, no one else would */
         return;
     }
     /* With a ledger, the crash guard's mark was its in-flight entry. */
@@ -1207,8 +1225,9 @@ static void job_encode_and_send(struct job *job)
         /* Treat as a transport failure of this attempt. */
         job->call.resp.status = 0;
         job->call.resp.transport_error = "cannot start the HTTP transfer";
-        b->warehouses[job->wh].active--;
+        b->warehouses[lane].active--;
         job_classify(job);
+        lane_pump(b, lane);
     }
 }
 
@@ -1356,9 +1375,9 @@ static void lane_pump(struct ob_bridge *b, int wh)
 {
     struct warehouse *w = &b->warehouses[wh];
 
-    if (b->pumping)
-        return;
-    b->pumping = 1;
+    if (w->pumping)
+        return; /* the outer call's loop goes on */
+    w->pumping = 1;
     while (w->n_waiting && w->active < ob_limiter_limit(&w->limiter)) {
         uint64_t now_us = mono_us(), wait;
         struct job *job;
@@ -1382,7 +1401,7 @@ static void lane_pump(struct ob_bridge *b, int wh)
         job->at_limit = w->active >= ob_limiter_limit(&w->limiter);
         job_send(job);
     }
-    b->pumping = 0;
+    w->pumping = 0;
 }
 
 /* Join the warehouse's lane (or park, when the job must let go). A new

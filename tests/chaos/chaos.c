@@ -725,10 +725,10 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* A warehouse's orders a second: 99% of its orders over the time from the run's first
- * status event to when 99% of them were ACCEPTED, by the bridge's clock (Kafka
- * timestamps). The last percent are orders that failed three times in a row and waited
- * on the retry topic: the tail, not the rate. */
+/* A warehouse's orders a second: 95% of its orders over the time from the run's first
+ * status event to when 95% of them were ACCEPTED, by the bridge's clock (Kafka
+ * timestamps). The last ones are orders that failed three times in a row (0.3^3 = 2.7%
+ * of WH-2's) and waited on the retry topic: the tail, not the rate. */
 static double wh_rate(const struct h_run *r, size_t w, double *seconds)
 {
     int64_t *t = malloc(r->n_valid * sizeof(*t));
@@ -743,7 +743,7 @@ static double wh_rate(const struct h_run *r, size_t w, double *seconds)
         return 0;
     }
     qsort(t, n, sizeof(*t), cmp_i64);
-    k = n * 99 / 100;
+    k = n * 95 / 100;
     *seconds = (double)(t[k ? k - 1 : 0] - r->first_event_ms) / 1000.0;
     free(t);
     return *seconds > 0 ? (double)k / *seconds : 0;
@@ -788,11 +788,11 @@ static void brownout_run(int browned, const struct opts *o, const double *baseli
     for (size_t w = 0; w < r.n_wh; w++) {
         rate[w] = wh_rate(&r, w, &took);
         if (browned)
-            note("%s (%s): 99%% of %lu orders in %.1f s, %.0f orders/s (healthy %.0f/s, %.0f%%)",
+            note("%s (%s): 95%% of %lu orders in %.1f s, %.0f orders/s (healthy %.0f/s, %.0f%%)",
                  r.wh[w].code, what[w], r.wh_orders[w], took, rate[w], baseline[w],
                  baseline[w] > 0 ? 100.0 * rate[w] / baseline[w] : 0);
         else
-            note("%s healthy: 99%% of %lu orders in %.1f s, %.0f orders/s", r.wh[w].code,
+            note("%s healthy: 95%% of %lu orders in %.1f s, %.0f orders/s", r.wh[w].code,
                  r.wh_orders[w], took, rate[w]);
     }
     if (browned) {

@@ -3,10 +3,13 @@
  * adapter (loaded from OB_POISON_WRAPS, its path in the build) with two
  * poison pills. It crashes the process in encode for an order whose id
  * starts with "POISON-ENC", and in decode_response for one whose id starts
- * with "POISON-DEC", as an adapter with a bug on hostile input would. Every
- * other order goes through the REST adapter untouched.
+ * with "POISON-DEC", as an adapter with a bug on hostile input would. For
+ * integration.unencodable it refuses to encode (an error, no crash) an
+ * order whose id starts with "NOENC". Every other order goes through the
+ * REST adapter untouched.
  */
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +29,10 @@ static int poison_encode(void *state, const struct ob_order *order,
 {
     if (starts_with(order->order_id, "POISON-ENC"))
         abort();
+    if (starts_with(order->order_id, "NOENC")) {
+        snprintf(errstr, errstr_size, "the test adapter does not encode NOENC orders");
+        return -1;
+    }
     return wrapped.encode(state, order, delivery, out, errstr, errstr_size);
 }
 
