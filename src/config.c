@@ -1271,6 +1271,13 @@ static void check_topics(struct ctx *c, const struct ob_config *cfg)
                   (cfg->kafka.topic_status && strcmp(retry, cfg->kafka.topic_status) == 0) ||
                   (cfg->kafka.topic_dlq && strcmp(retry, cfg->kafka.topic_dlq) == 0)))
         problem(c, "$.kafka.topics.retry", "must differ from the orders, status and dlq topics");
+    const char *express = cfg->kafka.topic_express;
+    if (express && ((orders && strcmp(express, orders) == 0) ||
+                    (retry && strcmp(express, retry) == 0) ||
+                    (cfg->kafka.topic_status && strcmp(express, cfg->kafka.topic_status) == 0) ||
+                    (cfg->kafka.topic_dlq && strcmp(express, cfg->kafka.topic_dlq) == 0)))
+        problem(c, "$.kafka.topics.express",
+                "must differ from the orders, retry, status and dlq topics");
 }
 
 /* Callbacks need the HTTP server and unique paths; callbacks and polling

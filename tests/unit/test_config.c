@@ -798,6 +798,10 @@ static void test_topics(void **state)
     has_line(err, "$.kafka.topics.dlq: must differ from $.kafka.topics.orders");
     fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'dlq':'orders'}}," WH "}",
                "$.kafka.topics.dlq: must differ from $.kafka.topics.orders");
+    fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'express':'orders.retry'}}," WH "}",
+               "$.kafka.topics.express: must differ from the orders, retry, status and dlq topics");
+    fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'express':'orders'}}," WH "}",
+               "$.kafka.topics.express: must differ from the orders, retry, status and dlq topics");
     fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'orders':'bad topic'}}," WH "}",
                "$.kafka.topics.orders: must be a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -)");
 }
