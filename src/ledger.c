@@ -57,6 +57,7 @@
 #include <orderbridge/sdk.h>
 
 #include "log.h"
+#include "state_record.h"
 #include "status.h" /* ob_now_epoch_ms */
 
 #define DEFAULT_MAX_BYTES ((size_t)1 << 30)
@@ -106,8 +107,10 @@ struct ob_ledger {
     MDB_dbi deliveries;
     MDB_dbi tracks;
     MDB_dbi marks;  /* "marks": incarnation -> the keys its adapters run on */
+    MDB_dbi by_order; /* "by_order": order_id \x1f 'd' key | 't' warehouse -> updated_ms */
     int has_marks;
     int has_tracks; /* a read-only open of a file without the table: none */
+    int has_by_order;
     MDB_txn *wtxn;  /* the staged write transaction, or NULL */
     MDB_txn *rtxn;  /* long-lived read transaction, reset between reads */
     size_t staged;  /* writes in wtxn, for the message when they are lost */
@@ -123,8 +126,8 @@ struct ob_ledger {
     size_t full_lost;      /* writes lost in this episode */
     int64_t full_until_ms; /* no map-full eviction before this */
     int64_t reader_check_ms; /* when to look for dead readers next */
-    struct expiry exp_deliveries, exp_tracks; /* where ob_ledger_expire() stopped */
-    struct expiry evict_deliveries, evict_tracks; /* the keys eviction looks at next */
+    struct expiry exp_deliveries, exp_tracks, exp_by_order; /* where ob_ledger_expire() stopped */
+    struct expiry evict_deliveries, evict_tracks, evict_by_order; /* where eviction looks next */
     atomic_ulong lost; /* staged writes lost so far (ob_ledger_lost()) */
     atomic_ulong commits;  /* commits so far, for the syncer */
     /* The background syncer, when sync_ms > 0 and writable. */
@@ -350,13 +353,16 @@ static int usage(struct ob_ledger *l, size_t *pages, size_t *entries)
     if (!txn)
         return -1;
     rc = mdb_stat(txn, l->deliveries, &d);
-    if (rc == 0 && l->has_tracks) {
+    for (int i = 0; i < 2 && rc == 0; i++) {
         MDB_stat t;
-        rc = mdb_stat(txn, l->tracks, &t);
+        if (!(i == 0 ? l->has_tracks : l->has_by_order))
+            continue;
+        rc = mdb_stat(txn, i == 0 ? l->tracks : l->by_order, &t);
         d.ms_branch_pages += t.ms_branch_pages;
         d.ms_leaf_pages += t.ms_leaf_pages;
         d.ms_overflow_pages += t.ms_overflow_pages;
-        d.ms_entries += t.ms_entries;
+        if (i == 0) /* the index's entries go with the records' (evict()) */
+            d.ms_entries += t.ms_entries;
     }
     read_end(l, txn);
     if (rc != 0)
@@ -381,6 +387,12 @@ static int track_evictable(const MDB_val *v)
     const unsigned char *p = v->mv_data;
 
     return v->mv_size < TRACK_MIN || p[0] != TRACK_V1 || p[2] != 0;
+}
+
+static int index_evictable(const MDB_val *v)
+{
+    (void)v;
+    return 1;
 }
 
 static size_t table_entries(struct ob_ledger *l, MDB_dbi dbi)
@@ -482,6 +494,15 @@ static size_t evict(struct ob_ledger *l, size_t target)
                         target - gone);
     if (gone < target && l->has_tracks)
         gone += evict_table(l, l->tracks, &l->evict_tracks, track_evictable, target - gone);
+    /* The index by order, in proportion too: an entry without its record
+     * is skipped when read, a record without its entry leaves the order's
+     * state record (state_record.h) without it. */
+    if (l->has_by_order) {
+        size_t i = table_entries(l, l->by_order);
+        size_t want_i = d + t ? (size_t)((double)target * (double)i / (double)(d + t)) : 0;
+        if (want_i)
+            evict_table(l, l->by_order, &l->evict_by_order, index_evictable, want_i);
+    }
     return gone;
 }
 
@@ -645,7 +666,7 @@ static int open_env(struct ob_ledger *l, const char *path, int writemap)
         return errno;
     rc = mdb_env_create(&l->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(l->env, 3);
+        rc = mdb_env_set_maxdbs(l->env, 4);
     if (rc == 0 && !l->read_only)
         rc = mdb_env_set_mapsize(l->env, l->map_bytes); /* a reader takes the writer's size */
     if (rc == 0)
@@ -664,6 +685,12 @@ static int open_env(struct ob_ledger *l, const char *path, int writemap)
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "marks", l->read_only ? 0 : MDB_CREATE, &l->marks);
         l->has_marks = rc == 0;
+        if (rc == MDB_NOTFOUND && l->read_only)
+            rc = 0;
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "by_order", l->read_only ? 0 : MDB_CREATE, &l->by_order);
+        l->has_by_order = rc == 0;
         if (rc == MDB_NOTFOUND && l->read_only)
             rc = 0;
     }
@@ -898,25 +925,12 @@ int ob_ledger_get(struct ob_ledger *l, const char *key, struct ob_ledger_entry *
  * more in a fresh one. Any failure aborts the transaction. */
 static int put_value(struct ob_ledger *l, MDB_dbi dbi, const char *key, MDB_val *k, MDB_val *v);
 
+static int put_entry(struct ob_ledger *l, const char *order_id, const char *key,
+                     const struct ob_ledger_entry *e, int64_t updated_ms);
+
 int ob_ledger_put(struct ob_ledger *l, const char *key, const struct ob_ledger_entry *e)
 {
-    unsigned char buf[ENTRY_MAX];
-    MDB_val k, v = {0, buf};
-
-    if (!l || !e || check_key(l, key, "put") != 0)
-        return -1;
-    if (e->state < OB_LEDGER_IN_FLIGHT || e->state > OB_LEDGER_DONE) {
-        OB_WARN("ledger: put " LOG_KEY ": bad state %d", key, (int)e->state);
-        return -1;
-    }
-    if (l->read_only) {
-        OB_WARN("ledger: put " LOG_KEY ": the ledger is open read-only", key);
-        return -1;
-    }
-    k.mv_size = strlen(key);
-    k.mv_data = (void *)key;
-    v.mv_size = encode(e, ob_now_epoch_ms(), buf);
-    return put_value(l, l->deliveries, key, &k, &v);
+    return put_entry(l, NULL, key, e, ob_now_epoch_ms());
 }
 
 static int put_value(struct ob_ledger *l, MDB_dbi dbi, const char *key, MDB_val *kp, MDB_val *vp)
@@ -979,6 +993,7 @@ int ob_ledger_flush(struct ob_ledger *l)
 
 static int64_t entry_updated(const MDB_val *v);
 static int64_t track_updated(const MDB_val *v);
+static int64_t index_updated(const MDB_val *v);
 
 /* Delete up to `max` entries of `dbi` updated before cutoff, or unreadable
  * (updated() returns INT64_MIN), resuming after the key examined last and
@@ -1056,6 +1071,8 @@ size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max)
     a = expire_table(l, l->deliveries, &l->exp_deliveries, entry_updated, cutoff, max, &bad);
     if (a >= 0 && l->has_tracks && write_begin(l) == 0)
         b = expire_table(l, l->tracks, &l->exp_tracks, track_updated, cutoff, max, &bad);
+    if (a >= 0 && b >= 0 && l->has_by_order && write_begin(l) == 0)
+        expire_table(l, l->by_order, &l->exp_by_order, index_updated, cutoff, max, &bad);
     if (bad)
         OB_WARN("ledger: expire deleted %zu unreadable entries", bad);
     return (size_t)(a > 0 ? a : 0) + (size_t)(b > 0 ? b : 0);
@@ -1159,6 +1176,9 @@ int ob_ledger_track_get(struct ob_ledger *l, const char *warehouse, const char *
                      order_id);
 }
 
+static int index_put(struct ob_ledger *l, const char *order_id, char kind, const char *name,
+                     int64_t updated_ms);
+
 int ob_ledger_track_put(struct ob_ledger *l, const char *warehouse, const char *order_id,
                         const struct ob_track *t)
 {
@@ -1173,7 +1193,9 @@ int ob_ledger_track_put(struct ob_ledger *l, const char *warehouse, const char *
         return -1;
     }
     v.mv_size = track_encode(t, ob_now_epoch_ms(), buf);
-    return put_value(l, l->tracks, order_id, &k, &v);
+    if (put_value(l, l->tracks, order_id, &k, &v) != 0)
+        return -1;
+    return index_put(l, order_id, 't', warehouse, ob_now_epoch_ms());
 }
 
 int ob_ledger_track_next(struct ob_ledger *l, const char *warehouse, char order_id[65],
@@ -1231,6 +1253,273 @@ unsigned long ob_ledger_lost(const struct ob_ledger *l)
 size_t ob_ledger_track_count(struct ob_ledger *l)
 {
     return l && l->has_tracks ? table_entries(l, l->tracks) : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Orders: everything the ledger holds for one order (state_record.h)        */
+
+#define INDEX_KEY_MAX (64 + 2 + TRACK_KEY_MAX)
+#define INDEX_SEP '\x1f' /* order ids never hold it (order.v1) */
+
+/* "<order_id>\x1f<kind><name>"; 0, or -1 when it does not fit. */
+static int index_key(const char *order_id, char kind, const char *name,
+                     char out[INDEX_KEY_MAX], MDB_val *k)
+{
+    int n = snprintf(out, INDEX_KEY_MAX, "%s%c%c%s", order_id, INDEX_SEP, kind, name);
+
+    if (!*order_id || !*name || n < 0 || (size_t)n >= INDEX_KEY_MAX || strlen(order_id) > 64)
+        return -1;
+    k->mv_size = (size_t)n;
+    k->mv_data = out;
+    return 0;
+}
+
+static int64_t index_updated(const MDB_val *v)
+{
+    struct reader r = {v->mv_data, (const unsigned char *)v->mv_data + v->mv_size, 0};
+    int64_t when = (int64_t)get_u64(&r, 8);
+
+    return r.bad || r.p != r.end ? INT64_MIN : when;
+}
+
+/* Staged: `name` (a delivery's key, kind 'd', or a warehouse, 't') is part of order_id's state. */
+static int index_put(struct ob_ledger *l, const char *order_id, char kind, const char *name,
+                     int64_t updated_ms)
+{
+    char key[INDEX_KEY_MAX];
+    unsigned char buf[8];
+    MDB_val k, v = {sizeof buf, buf};
+
+    if (!l->has_by_order)
+        return 0;
+    if (index_key(order_id, kind, name, key, &k) != 0) {
+        OB_WARN("ledger: order index: key too long or empty for order " LOG_KEY, order_id);
+        return -1;
+    }
+    put_u64(buf, (uint64_t)updated_ms, 8);
+    return put_value(l, l->by_order, order_id, &k, &v);
+}
+
+static int put_entry(struct ob_ledger *l, const char *order_id, const char *key,
+                     const struct ob_ledger_entry *e, int64_t updated_ms)
+{
+    unsigned char buf[ENTRY_MAX];
+    MDB_val k, v = {0, buf};
+
+    if (!l || !e || check_key(l, key, "put") != 0)
+        return -1;
+    if (e->state < OB_LEDGER_IN_FLIGHT || e->state > OB_LEDGER_DONE) {
+        OB_WARN("ledger: put " LOG_KEY ": bad state %d", key, (int)e->state);
+        return -1;
+    }
+    if (l->read_only) {
+        OB_WARN("ledger: put " LOG_KEY ": the ledger is open read-only", key);
+        return -1;
+    }
+    k.mv_size = strlen(key);
+    k.mv_data = (void *)key;
+    v.mv_size = encode(e, updated_ms, buf);
+    if (put_value(l, l->deliveries, key, &k, &v) != 0)
+        return -1;
+    return order_id ? index_put(l, order_id, 'd', key, updated_ms) : 0;
+}
+
+int ob_ledger_put_order(struct ob_ledger *l, const char *order_id, const char *key,
+                        const struct ob_ledger_entry *e)
+{
+    if (!order_id || !*order_id)
+        return -1;
+    return put_entry(l, order_id, key, e, ob_now_epoch_ms());
+}
+
+/* Call fn for each index entry of order_id, in key order, through `txn`;
+ * it stops the walk by returning non-zero. Returns 0, or an LMDB error. */
+static int index_walk(struct ob_ledger *l, MDB_txn *txn, const char *order_id,
+                      int (*fn)(void *arg, char kind, const char *name, size_t name_len),
+                      void *arg)
+{
+    size_t prefix = strlen(order_id) + 1;
+    char start[INDEX_KEY_MAX];
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    if (prefix > 65)
+        return 0;
+    memcpy(start, order_id, prefix - 1);
+    start[prefix - 1] = INDEX_SEP;
+    k.mv_size = prefix;
+    k.mv_data = start;
+    rc = mdb_cursor_open(txn, l->by_order, &cur);
+    if (rc != 0)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        const char *key = k.mv_data;
+        if (k.mv_size < prefix + 2 || memcmp(key, start, prefix) != 0) {
+            rc = MDB_NOTFOUND; /* past this order */
+            break;
+        }
+        if (fn(arg, key[prefix], key + prefix + 1, k.mv_size - prefix - 1) != 0)
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+struct gather {
+    struct ob_ledger *l;
+    MDB_txn *txn;
+    const char *order_id;
+    struct ob_order_state *out;
+    size_t dropped;
+};
+
+static int gather_one(void *arg, char kind, const char *name, size_t name_len)
+{
+    struct gather *g = arg;
+    struct ob_order_state *s = g->out;
+    char tkey[TRACK_KEY_MAX];
+    MDB_val k = {name_len, (void *)name}, v;
+
+    if (kind == 'd' && name_len < sizeof s->deliveries[0].key) {
+        struct ob_state_delivery *d = &s->deliveries[s->n_deliveries];
+        if (s->n_deliveries == OB_STATE_MAX_DELIVERIES) {
+            g->dropped++;
+            return 0;
+        }
+        if (mdb_get(g->txn, g->l->deliveries, &k, &v) != 0 || decode(&v, &d->entry) != 0)
+            return 0; /* expired or evicted since: not part of it any more */
+        memcpy(d->key, name, name_len);
+        d->key[name_len] = '\0';
+        s->n_deliveries++;
+    } else if (kind == 't' && name_len < sizeof s->tracks[0].warehouse && g->l->has_tracks) {
+        struct ob_state_track *t = &s->tracks[s->n_tracks];
+        if (s->n_tracks == OB_STATE_MAX_TRACKS) {
+            g->dropped++;
+            return 0;
+        }
+        memcpy(t->warehouse, name, name_len);
+        t->warehouse[name_len] = '\0';
+        if (track_key(t->warehouse, g->order_id, tkey, &k) != 0 ||
+            mdb_get(g->txn, g->l->tracks, &k, &v) != 0 || track_decode(&v, &t->track) != 0)
+            return 0;
+        s->n_tracks++;
+    }
+    return 0;
+}
+
+int ob_ledger_order_state(struct ob_ledger *l, const char *order_id, struct ob_order_state *out)
+{
+    struct gather g = {.l = l, .order_id = order_id, .out = out};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!l || !order_id || !*order_id || strlen(order_id) >= sizeof(out->order_id))
+        return -1;
+    memcpy(out->order_id, order_id, strlen(order_id) + 1);
+    if (!l->has_by_order)
+        return 0;
+    if (!(g.txn = read_begin(l)))
+        return -1;
+    rc = index_walk(l, g.txn, order_id, gather_one, &g);
+    read_end(l, g.txn);
+    if (rc != 0) {
+        OB_WARN("ledger: state of order " LOG_KEY ": %s", order_id, mdb_strerror(rc));
+        return -1;
+    }
+    if (g.dropped)
+        OB_WARN("ledger: order " LOG_KEY " has more than %d deliveries or %d tracks; %zu left "
+                "out of its state record", order_id, OB_STATE_MAX_DELIVERIES,
+                OB_STATE_MAX_TRACKS, g.dropped);
+    return out->n_deliveries || out->n_tracks ? 1 : 0;
+}
+
+/* The index entries of one order, collected before any is deleted (no
+ * deletes under a walking cursor). */
+#define FORGET_BATCH 64
+struct forget {
+    size_t n;
+    char kind[FORGET_BATCH];
+    char name[FORGET_BATCH][TRACK_KEY_MAX];
+};
+
+static int forget_collect(void *arg, char kind, const char *name, size_t name_len)
+{
+    struct forget *f = arg;
+
+    if (name_len < TRACK_KEY_MAX) {
+        f->kind[f->n] = kind;
+        memcpy(f->name[f->n], name, name_len);
+        f->name[f->n][name_len] = '\0';
+        f->n++;
+    }
+    return f->n == FORGET_BATCH;
+}
+
+/* Delete every record of the order and its index entries (staged).
+ * Returns 0, or an LMDB error. */
+static int forget_order(struct ob_ledger *l, const char *order_id)
+{
+    static struct forget f; /* the loop thread's: 16 KB off its stack */
+    int rc;
+
+    do {
+        f.n = 0;
+        rc = index_walk(l, l->wtxn, order_id, forget_collect, &f);
+        for (size_t i = 0; rc == 0 && i < f.n; i++) {
+            char key[INDEX_KEY_MAX];
+            MDB_val k = {strlen(f.name[i]), f.name[i]};
+            if (f.kind[i] == 'd')
+                rc = mdb_del(l->wtxn, l->deliveries, &k, NULL);
+            else if (f.kind[i] == 't' && l->has_tracks &&
+                     track_key(f.name[i], order_id, key, &k) == 0)
+                rc = mdb_del(l->wtxn, l->tracks, &k, NULL);
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            if (rc == 0 && index_key(order_id, f.kind[i], f.name[i], key, &k) == 0)
+                rc = mdb_del(l->wtxn, l->by_order, &k, NULL);
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            l->staged += rc == 0;
+        }
+    } while (rc == 0 && f.n == FORGET_BATCH);
+    return rc;
+}
+
+int ob_ledger_apply_state(struct ob_ledger *l, const struct ob_order_state *s)
+{
+    unsigned char buf[TRACK_MAX];
+    int rc;
+
+    if (!l || l->read_only || !l->has_by_order || !s->order_id[0] || write_begin(l) != 0)
+        return -1;
+    /* The record is the order's whole state: what it no longer names goes. */
+    rc = forget_order(l, s->order_id);
+    if (rc != 0) {
+        OB_WARN("ledger: restoring order " LOG_KEY ": %s", s->order_id, mdb_strerror(rc));
+        if (rc == MDB_MAP_FULL)
+            full_begin(l);
+        write_abort(l, rc);
+        return -1;
+    }
+    for (size_t i = 0; i < s->n_deliveries; i++)
+        if (put_entry(l, s->order_id, s->deliveries[i].key, &s->deliveries[i].entry,
+                      s->deliveries[i].entry.updated_ms) != 0)
+            return -1;
+    for (size_t i = 0; i < s->n_tracks && l->has_tracks; i++) {
+        const struct ob_state_track *t = &s->tracks[i];
+        char key[TRACK_KEY_MAX];
+        MDB_val k, v = {0, buf};
+        if (track_key(t->warehouse, s->order_id, key, &k) != 0)
+            return -1;
+        v.mv_size = track_encode(&t->track, t->track.updated_ms, buf);
+        if (put_value(l, l->tracks, s->order_id, &k, &v) != 0 ||
+            index_put(l, s->order_id, 't', t->warehouse, t->track.updated_ms) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -142,6 +142,31 @@ int ob_ledger_track_next(struct ob_ledger *l, const char *warehouse, char order_
 size_t ob_ledger_track_count(struct ob_ledger *l);
 
 /*
+ * Orders (issue 13): everything the ledger holds for one order, as one
+ * state (state_record.h), to write to the state changelog and to restore
+ * from it. A third table indexes deliveries (put with their order) and
+ * tracks by order_id; it expires and is evicted with the records.
+ */
+struct ob_order_state;
+
+/* ob_ledger_put(), and the entry is part of order_id's state. */
+int ob_ledger_put_order(struct ob_ledger *l, const char *order_id, const char *key,
+                        const struct ob_ledger_entry *e);
+
+/* Every delivery put with order_id and every track of it (staged writes
+ * included) into out. Returns 1 when there is any, 0 when none, -1 on
+ * error (logged). Past OB_STATE_MAX_DELIVERIES or _TRACKS, the rest are
+ * left out (logged). */
+int ob_ledger_order_state(struct ob_ledger *l, const char *order_id,
+                          struct ob_order_state *out);
+
+/* Make `s` the order's whole state (staged): what the ledger holds for it
+ * and `s` does not name is deleted, the rest written with the updated_ms
+ * the record carries. An empty state (a tombstone) deletes the order.
+ * Returns 0, or -1 (logged; the staged writes are lost). */
+int ob_ledger_apply_state(struct ob_ledger *l, const struct ob_order_state *s);
+
+/*
  * Crash-guard marks (bridge.c): before a batch of adapter runs, one record
  * names every order key of the batch under this process's incarnation;
  * staged like the rest and made durable by a flush. ob_ledger_unmark()

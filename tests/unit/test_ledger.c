@@ -29,6 +29,7 @@
 #include <lmdb.h>
 
 #include "ledger.h"
+#include "state_record.h"
 #include "status.h" /* ob_now_epoch_ms */
 #include "support.h"
 
@@ -1151,6 +1152,161 @@ static void test_bad_arguments(void **state)
     ob_ledger_close(l);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Orders: one order's whole state, for the state changelog (issue 13)      */
+
+static struct ob_track track_of(int current, int64_t revision)
+{
+    struct ob_track t;
+
+    memset(&t, 0, sizeof t);
+    t.current = current;
+    t.emitted = 1u << current;
+    t.revision = revision;
+    t.seen[0] = 0xfeedu;
+    t.seen_next = 1;
+    strcpy(t.idempotency_key, "k1");
+    strcpy(t.warehouse_order_id, "WH-778");
+    return t;
+}
+
+/* SO-1: two deliveries and a track; SO-10 (its id starts with SO-1's): one
+ * delivery and a track of its own. */
+static void two_orders(struct ob_ledger *l)
+{
+    struct ob_ledger_entry done = entry(OB_LEDGER_DONE), busy = entry(OB_LEDGER_IN_FLIGHT);
+    struct ob_track t1 = track_of(5, 1), t10 = track_of(1, 2);
+
+    busy.adapter_running = 42;
+    assert_int_equal(ob_ledger_put_order(l, "SO-1", "k1", &done), 0);
+    assert_int_equal(ob_ledger_put_order(l, "SO-1", "k2", &busy), 0);
+    assert_int_equal(ob_ledger_put_order(l, "SO-10", "k3", &done), 0);
+    assert_int_equal(ob_ledger_track_put(l, "W1", "SO-1", &t1), 0);
+    assert_int_equal(ob_ledger_track_put(l, "W1", "SO-10", &t10), 0);
+}
+
+static void check_so1(const struct ob_order_state *s)
+{
+    assert_string_equal(s->order_id, "SO-1");
+    assert_int_equal(s->n_deliveries, 2);
+    assert_string_equal(s->deliveries[0].key, "k1");
+    assert_int_equal(s->deliveries[0].entry.state, OB_LEDGER_DONE);
+    assert_string_equal(s->deliveries[0].entry.tracking_no, "SF1234567890");
+    assert_string_equal(s->deliveries[1].key, "k2");
+    assert_int_equal(s->deliveries[1].entry.state, OB_LEDGER_IN_FLIGHT);
+    assert_true(s->deliveries[1].entry.adapter_running == 42);
+    assert_int_equal(s->n_tracks, 1);
+    assert_string_equal(s->tracks[0].warehouse, "W1");
+    assert_int_equal(s->tracks[0].track.current, 5);
+    assert_true(s->tracks[0].track.revision == 1);
+    assert_int_equal(s->tracks[0].track.seen[0], 0xfeedu);
+}
+
+static void test_order_state(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    static struct ob_order_state s;
+
+    two_orders(l);
+    assert_int_equal(ob_ledger_order_state(l, "SO-1", &s), 1); /* staged */
+    check_so1(&s);
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_int_equal(ob_ledger_order_state(l, "SO-1", &s), 1);
+    check_so1(&s);
+    assert_int_equal(ob_ledger_order_state(l, "SO-10", &s), 1);
+    assert_int_equal(s.n_deliveries, 1);
+    assert_string_equal(s.deliveries[0].key, "k3");
+    assert_int_equal(s.n_tracks, 1);
+    assert_int_equal(s.tracks[0].track.current, 1);
+    assert_int_equal(ob_ledger_order_state(l, "SO-2", &s), 0);
+    assert_int_equal(s.n_deliveries + s.n_tracks, 0);
+    /* A delivery put without its order is in no order's state. */
+    put_ok(l, "k4");
+    assert_int_equal(ob_ledger_order_state(l, "SO-1", &s), 1);
+    assert_int_equal(s.n_deliveries, 2);
+    ob_ledger_close(l);
+}
+
+/* A state read from one ledger, applied to an empty one: the same entries,
+ * with the times they carry; a smaller state takes away what it no longer
+ * names; a tombstone takes the order away; the other order stays. */
+static void test_apply_state(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *a = open_ledger(f), *b;
+    static struct ob_order_state s, got, smaller;
+    struct ob_ledger_entry e;
+    struct ob_track t;
+    char other[sizeof f->path + 8];
+
+    two_orders(a);
+    assert_int_equal(ob_ledger_flush(a), 0);
+    assert_int_equal(ob_ledger_order_state(a, "SO-1", &s), 1);
+    ob_ledger_close(a);
+    s.deliveries[0].entry.updated_ms = 1700000000999; /* as the record carries it */
+
+    snprintf(other, sizeof other, "%s-b", f->path);
+    b = open_opts(other, 0, 0);
+    assert_non_null(b);
+    assert_int_equal(ob_ledger_apply_state(b, &s), 0);
+    assert_int_equal(ob_ledger_flush(b), 0);
+    assert_int_equal(ob_ledger_order_state(b, "SO-1", &got), 1);
+    check_so1(&got);
+    assert_int_equal(ob_ledger_get(b, "k1", &e), 1);
+    assert_true(e.updated_ms == 1700000000999);
+    assert_int_equal(ob_ledger_track_get(b, "W1", "SO-1", &t), 1);
+    assert_int_equal(t.current, 5);
+
+    /* SO-10 lives in b too; SO-1 shrinks to k2 alone. */
+    {
+        struct ob_ledger_entry done = entry(OB_LEDGER_DONE);
+        assert_int_equal(ob_ledger_put_order(b, "SO-10", "k3", &done), 0);
+    }
+    smaller = s;
+    smaller.deliveries[0] = s.deliveries[1];
+    smaller.n_deliveries = 1;
+    smaller.n_tracks = 0;
+    assert_int_equal(ob_ledger_apply_state(b, &smaller), 0);
+    assert_int_equal(ob_ledger_get(b, "k1", NULL), 0);
+    assert_int_equal(ob_ledger_get(b, "k2", NULL), 1);
+    assert_int_equal(ob_ledger_track_get(b, "W1", "SO-1", NULL), 0);
+    assert_int_equal(ob_ledger_order_state(b, "SO-1", &got), 1);
+    assert_int_equal(got.n_deliveries, 1);
+    assert_int_equal(got.n_tracks, 0);
+
+    memset(&smaller, 0, sizeof smaller);
+    strcpy(smaller.order_id, "SO-1");
+    assert_int_equal(ob_ledger_apply_state(b, &smaller), 0);
+    assert_int_equal(ob_ledger_flush(b), 0);
+    assert_int_equal(ob_ledger_order_state(b, "SO-1", &got), 0);
+    assert_int_equal(ob_ledger_get(b, "k2", NULL), 0);
+    assert_int_equal(ob_ledger_get(b, "k3", NULL), 1);
+    ob_ledger_close(b);
+    assert_int_equal(raw_entries(other, "by_order"), 1); /* SO-10's k3 */
+    remove_env(other);
+}
+
+/* The index expires with the records it points at. */
+static void test_order_index_expires(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+    static struct ob_order_state s;
+    int64_t now;
+
+    two_orders(l);
+    assert_int_equal(ob_ledger_flush(l), 0);
+    ob_ledger_close(l);
+    assert_int_equal(raw_entries(f->path, "by_order"), 5);
+    l = open_ledger(f);
+    now = ob_now_epoch_ms();
+    assert_int_equal(ob_ledger_expire(l, now + TTL_MS + 1000, 100), 5);
+    assert_int_equal(ob_ledger_order_state(l, "SO-1", &s), 0);
+    ob_ledger_close(l);
+    assert_int_equal(raw_entries(f->path, "by_order"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1174,6 +1330,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_reserved_on_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_not_reservable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_index_expires, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
