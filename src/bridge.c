@@ -46,6 +46,7 @@
 #include "poller.h"
 #include "producer.h"
 #include "router.h"
+#include "state_record.h"
 #include "status.h"
 #include "tracker.h"
 
@@ -66,7 +67,7 @@
 #define MAX_PARK_SHIFT 6          /* the retry-topic wait doubles at most 6 times */
 #define LEDGER_EXPIRE_BATCH 1000  /* entries examined per second */
 
-enum record_kind { RECORD_STATUS, RECORD_DLQ, RECORD_PARK };
+enum record_kind { RECORD_STATUS, RECORD_DLQ, RECORD_PARK, RECORD_STATE };
 
 struct job;
 
@@ -78,6 +79,8 @@ struct record {
     int wanted, queued, acked;
     int failed;       /* the last attempt was refused: wait before the next */
     int drop_payload; /* DLQ only: the original is too large for the DLQ topic */
+    char *value;      /* STATE only: the order's state record, fixed when the outcome was */
+    size_t value_len;
 };
 
 enum job_state {
@@ -140,7 +143,7 @@ struct job {
     struct ob_outcome outcome;
     const char *dlq_class;
     char dlq_message[512];
-    struct record status_rec, dlq_rec, park_rec;
+    struct record status_rec, dlq_rec, park_rec, state_rec;
 
     struct ob_http_call call; /* last: its buffers need no zeroing on reuse */
 };
@@ -198,6 +201,7 @@ struct ob_bridge {
     struct ob_ledger *ledger; /* NULL when not configured */
     struct ob_adapter_instance **adapters; /* by warehouse index, for the modules below */
     struct ob_tracker *tracker;     /* status after the push; NULL without a ledger */
+    struct ob_order_state *state_scratch; /* state_record_make()'s, with kafka.topics.state */
     struct ob_callbacks *callbacks; /* the HTTP server; NULL without http.listen */
     struct ob_poller *poller;       /* NULL when no warehouse is polled */
     unsigned long rng;
@@ -453,6 +457,8 @@ static void job_free(struct job *job)
     if (job->next)
         job->next->prev = job->prev;
     ob_http_call_reset(&job->call);
+    free(job->state_rec.value);
+    job->state_rec.value = NULL;
     ob_order_free(job->po);
     if (job->msg)
         rd_kafka_message_destroy(job->msg);
@@ -498,14 +504,14 @@ static int tracks_status(const struct ob_bridge *b, int wh)
     return b->tracker && w && (w->callback.path || w->poll.interval_ms);
 }
 
-/* The ledger learns what happened before the offset can be committed: the
- * loop flushes it before every commit. */
-static void ledger_record(struct job *job)
+/* The ledger entry of the job's outcome (or of its parked copy): 1, or 0
+ * when it has none to write. */
+static int ledger_entry_of(const struct job *job, struct ob_ledger_entry *out)
 {
     struct ob_ledger_entry e = {0};
 
     if (!job->b->ledger || !job->idem_key[0] || job->ledger_hit)
-        return;
+        return 0;
     e.attempts = job->attempts;
     e.first_attempt_ms = job->first_attempt_ms;
     if (job->parking) {
@@ -520,9 +526,30 @@ static void ledger_record(struct job *job)
         ob_strlcpyf(e.tracking_no, sizeof(e.tracking_no), "%s", job->outcome.tracking_no);
         ob_strlcpyf(e.reason, sizeof(e.reason), "%s", job->outcome.reason);
     } else {
-        return;
+        return 0;
     }
-    ob_ledger_put(job->b->ledger, job->idem_key, &e);
+    *out = e;
+    return 1;
+}
+
+/* With a state changelog, the ledger indexes each entry by its order. */
+static void ledger_put(const struct job *job, const struct ob_ledger_entry *e)
+{
+    if (job->b->cfg->kafka.topic_state && job->order_id[0])
+        ob_ledger_put_order(job->b->ledger, job->order_id, job->idem_key, e);
+    else
+        ob_ledger_put(job->b->ledger, job->idem_key, e);
+}
+
+/* The ledger learns what happened before the offset can be committed: the
+ * loop flushes it before every commit. */
+static void ledger_record(struct job *job)
+{
+    struct ob_ledger_entry e;
+
+    if (!ledger_entry_of(job, &e))
+        return;
+    ledger_put(job, &e);
     if (e.state == OB_LEDGER_DONE && strcmp(job->status, "ACCEPTED") == 0 &&
         tracks_status(job->b, job->wh))
         ob_tracker_accepted(job->b->tracker, job->wh, job->order_id,
@@ -586,7 +613,7 @@ static rd_kafka_resp_err_t queue_record(struct job *job, struct record *rec)
             .last_attempt_ms = job->last_attempt_ms,
         };
         return ob_producer_dead_letter(b->producer, job->msg, &info, rec->drop_payload, rec);
-    } else {
+    } else if (rec->kind == RECORD_PARK) {
         struct ob_park_info info = {
             .not_before_ms = job->not_before_ms,
             .parked_ms = job->parked_ms,
@@ -603,11 +630,91 @@ static rd_kafka_resp_err_t queue_record(struct job *job, struct record *rec)
         };
         return ob_producer_park(b->producer, job->msg, &info, rec);
     }
+    return ob_producer_state(b->producer, job->order_id, rec->value, rec->value_len, rec);
+}
+
+static void state_record_drop(struct job *job)
+{
+    free(job->state_rec.value);
+    job->state_rec = (struct record){.job = job, .kind = RECORD_STATE};
+}
+
+/* Put `e` under `key` in s: in place of the entry with that key, or added. */
+static void state_set_delivery(struct ob_order_state *s, const char *key,
+                               const struct ob_ledger_entry *e)
+{
+    size_t i = 0;
+
+    while (i < s->n_deliveries && strcmp(s->deliveries[i].key, key) != 0)
+        i++;
+    if (i == OB_STATE_MAX_DELIVERIES) { /* full: the oldest goes */
+        memmove(&s->deliveries[0], &s->deliveries[1], sizeof(s->deliveries[0]) * (i - 1));
+        i--;
+    } else if (i == s->n_deliveries) {
+        s->n_deliveries++;
+    }
+    ob_strlcpyf(s->deliveries[i].key, sizeof(s->deliveries[i].key), "%s", key);
+    s->deliveries[i].entry = *e;
+}
+
+static void state_set_track(struct ob_order_state *s, const char *warehouse,
+                            const struct ob_track *t)
+{
+    size_t i = 0;
+
+    while (i < s->n_tracks && strcmp(s->tracks[i].warehouse, warehouse) != 0)
+        i++;
+    if (i == OB_STATE_MAX_TRACKS) {
+        memmove(&s->tracks[0], &s->tracks[1], sizeof(s->tracks[0]) * (i - 1));
+        i--;
+    } else if (i == s->n_tracks) {
+        s->n_tracks++;
+    }
+    ob_strlcpyf(s->tracks[i].warehouse, sizeof(s->tracks[i].warehouse), "%s", warehouse);
+    s->tracks[i].track = *t;
+}
+
+/* With kafka.topics.state: the order's state record as it will be once
+ * the outcome is in the ledger (its entry, and its track when accepted),
+ * written beside the status event; the job finishes once Kafka has both,
+ * so its offset is committed only past a state the changelog holds. */
+static void state_record_make(struct job *job)
+{
+    struct ob_bridge *b = job->b;
+    struct ob_order_state *s = b->state_scratch;
+    struct ob_ledger_entry e;
+    int64_t now = ob_now_epoch_ms();
+
+    state_record_drop(job);
+    if (!b->cfg->kafka.topic_state || !job->order_id[0] || !ledger_entry_of(job, &e) ||
+        e.state != OB_LEDGER_DONE)
+        return;
+    if (ob_ledger_order_state(b->ledger, job->order_id, s) < 0)
+        OB_WARN("order %s: its state record holds this outcome only (the ledger cannot be "
+                "read)", job->order_id);
+    e.updated_ms = now;
+    state_set_delivery(s, job->idem_key, &e);
+    if (strcmp(job->status, "ACCEPTED") == 0 && tracks_status(b, job->wh)) {
+        struct ob_track t;
+        ob_tracker_accepted_track(b->tracker, job->wh, job->order_id,
+                                  job->po ? job->po->order.revision : 0, job->idem_key,
+                                  job->outcome.warehouse_order_id, &t);
+        t.updated_ms = now;
+        state_set_track(s, wh_code(job), &t);
+    }
+    job->state_rec.value = ob_state_encode(s, &job->state_rec.value_len);
+    if (!job->state_rec.value) {
+        OB_ERR("order %s: its state record cannot be encoded (out of memory?); the changelog "
+               "misses this outcome", job->order_id);
+        return;
+    }
+    job->state_rec.wanted = 1;
 }
 
 static const char *record_name(const struct record *rec)
 {
-    return rec->kind == RECORD_STATUS ? "status" : rec->kind == RECORD_DLQ ? "dead-letter" : "retry";
+    static const char *const names[] = {"status", "dead-letter", "retry", "state"};
+    return names[rec->kind];
 }
 
 /* Queue every wanted record not yet queued or acknowledged. A record that
@@ -615,10 +722,10 @@ static const char *record_name(const struct record *rec)
  * before the outcome is in Kafka. */
 static void job_send_records(struct job *job)
 {
-    struct record *recs[3] = {&job->status_rec, &job->dlq_rec, &job->park_rec};
+    struct record *recs[4] = {&job->status_rec, &job->dlq_rec, &job->park_rec, &job->state_rec};
     int waiting = 0, failed = 0;
 
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         struct record *rec = recs[i];
         if (!rec->wanted || rec->acked)
             continue;
@@ -659,6 +766,7 @@ static void job_finish(struct job *job, const char *status, const char *dlq_clas
         ob_strlcpyf(job->dlq_message, sizeof(job->dlq_message), "%s", message);
     if (status && strcmp(status, "ACCEPTED") != 0 && !job->outcome.reason[0] && message)
         ob_strlcpyf(job->outcome.reason, sizeof(job->outcome.reason), "%s", message);
+    state_record_make(job);
     if (dlq_class)
         ob_log_trace(OB_LOG_WARN, job->trace_id, "order %s -> %s: %s: %s",
                      job->order_id[0] ? job->order_id : "(unknown)", job->b->cfg->kafka.topic_dlq,
@@ -697,13 +805,18 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, void *arg
             OB_METRIC_ADD(&b->metrics, status_events, 1);
         else if (rec->kind == RECORD_DLQ)
             OB_METRIC_ADD(&b->metrics, dead_lettered, 1);
-        else
+        else if (rec->kind == RECORD_PARK)
             OB_METRIC_ADD(&b->metrics, parked, 1);
+        else
+            OB_METRIC_ADD(&b->metrics, state_records, 1);
     }
-    if (job->status_rec.queued || job->dlq_rec.queued || job->park_rec.queued)
+    if (job->status_rec.queued || job->dlq_rec.queued || job->park_rec.queued ||
+        job->state_rec.queued)
         return; /* another record's report is still to come */
-    if (job->status_rec.failed || job->dlq_rec.failed || job->park_rec.failed) {
+    if (job->status_rec.failed || job->dlq_rec.failed || job->park_rec.failed ||
+        job->state_rec.failed) {
         job->status_rec.failed = job->dlq_rec.failed = job->park_rec.failed = 0;
+        job->state_rec.failed = 0;
         job->state = JOB_WAIT_RECORDS;
         if (timer_add(b, job, mono_ms() + PRODUCE_RETRY_MS) == 0)
             return;
@@ -768,6 +881,7 @@ static void job_park(struct job *job, uint64_t delay_ms, const char *reason)
     job->status_rec = (struct record){.job = job, .kind = RECORD_STATUS};
     job->dlq_rec = (struct record){.job = job, .kind = RECORD_DLQ};
     job->park_rec = (struct record){.job = job, .kind = RECORD_PARK, .wanted = 1};
+    state_record_drop(job); /* the parked copy carries what a new owner needs */
     job_send_records(job);
     if (next)
         job_park(next, delay_ms, "an earlier event of the order is parked");
@@ -2097,7 +2211,9 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
             buckets *= 2;
         b->order_index = calloc(buckets, sizeof(*b->order_index));
         b->order_mask = buckets - 1;
-        if (!b->order_index) {
+        if (cfg->kafka.topic_state)
+            b->state_scratch = malloc(sizeof(*b->state_scratch));
+        if (!b->order_index || (cfg->kafka.topic_state && !b->state_scratch)) {
             snprintf(errstr, errstr_size, "out of memory");
             goto fail;
         }
@@ -2237,6 +2353,7 @@ void ob_bridge_destroy(struct ob_bridge *b)
     free(b->adapters);
     free(b->timers);
     free(b->order_index);
+    free(b->state_scratch);
     if (b->wake[0] >= 0)
         close(b->wake[0]);
     if (b->wake[1] >= 0)

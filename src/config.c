@@ -224,6 +224,9 @@ static const struct opt topics_opts[] = {
     STR("express", 0, NULL, C(kafka.topic_express), check_topic,
         "optional topic of express orders (order.v1), consumed ahead of the others so that "
         "they never wait behind a backlog; absent: none"),
+    STR("state", 0, NULL, C(kafka.topic_state), check_topic,
+        "optional compacted topic each order's state is written to (orderbridge.state.v1, key "
+        "order_id), same partition count as orders; absent: none"),
     END};
 
 static const struct opt kafka_opts[] = {
@@ -1278,6 +1281,14 @@ static void check_topics(struct ctx *c, const struct ob_config *cfg)
                     (cfg->kafka.topic_dlq && strcmp(express, cfg->kafka.topic_dlq) == 0)))
         problem(c, "$.kafka.topics.express",
                 "must differ from the orders, retry, status and dlq topics");
+    const char *state = cfg->kafka.topic_state;
+    if (state && ((orders && strcmp(state, orders) == 0) || (retry && strcmp(state, retry) == 0) ||
+                  (express && strcmp(state, express) == 0) ||
+                  (cfg->kafka.topic_status && strcmp(state, cfg->kafka.topic_status) == 0) ||
+                  (cfg->kafka.topic_dlq && strcmp(state, cfg->kafka.topic_dlq) == 0)))
+        problem(c, "$.kafka.topics.state", "must differ from the other topics");
+    if (state && !cfg->ledger.path)
+        problem(c, "$.kafka.topics.state", "needs $.ledger (each order's state is kept there)");
 }
 
 /* Callbacks need the HTTP server and unique paths; callbacks and polling
@@ -1663,6 +1674,7 @@ void ob_config_destroy(struct ob_config *cfg)
     free(cfg->kafka.topic_dlq);
     free(cfg->kafka.topic_retry);
     free(cfg->kafka.topic_express);
+    free(cfg->kafka.topic_state);
     free(cfg->ledger.path);
     free_kv(cfg->kafka.properties, cfg->kafka.n_properties);
     free_kv(cfg->kafka.consumer, cfg->kafka.n_consumer);

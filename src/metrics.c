@@ -74,6 +74,7 @@ static const struct {
     {"in_flight", offsetof(struct ob_metrics, in_flight), "gauge", "orders being worked on now"},
     {"lane_waiting", offsetof(struct ob_metrics, lane_waiting), "gauge", "orders waiting for a connection of their warehouse"},
     {"parked", offsetof(struct ob_metrics, parked), "counter", "orders put on the retry topic"},
+    {"state_records", offsetof(struct ob_metrics, state_records), "counter", "order states written to the state changelog (kafka.topics.state)"},
     {"ledger_skipped", offsetof(struct ob_metrics, ledger_skipped), "counter", "redelivered orders already done: status re-emitted"},
     {"ledger_resent", offsetof(struct ob_metrics, ledger_resent), "counter", "redelivered orders found in flight: resent, same key"},
     {"breaker_opened", offsetof(struct ob_metrics, breaker_opened), "counter", "times a warehouse's circuit breaker opened"},

@@ -250,6 +250,18 @@ rd_kafka_resp_err_t ob_producer_park(struct ob_producer *p, const rd_kafka_messa
     return err;
 }
 
+rd_kafka_resp_err_t ob_producer_state(struct ob_producer *p, const char *order_id,
+                                      const char *value, size_t len, void *opaque)
+{
+    if (!p->cfg->kafka.topic_state)
+        return RD_KAFKA_RESP_ERR__INVALID_ARG;
+    return rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->cfg->kafka.topic_state),
+                             RD_KAFKA_V_KEY(order_id, strlen(order_id)),
+                             RD_KAFKA_V_VALUE((void *)value, value ? len : 0),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
+                             RD_KAFKA_V_END);
+}
+
 rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafka_message_t *orig,
                                             const struct ob_dlq_info *info, int drop_payload,
                                             void *opaque)

@@ -56,6 +56,12 @@ struct ob_park_info {
 rd_kafka_resp_err_t ob_producer_park(struct ob_producer *p, const rd_kafka_message_t *orig,
                                      const struct ob_park_info *info, void *opaque);
 
+/* Queue an order's state record (state_record.h) on kafka.topics.state,
+ * key = order_id, partitioned by key like the orders (NULL value: a
+ * tombstone). The value is copied. */
+rd_kafka_resp_err_t ob_producer_state(struct ob_producer *p, const char *order_id,
+                                      const char *value, size_t len, void *opaque);
+
 /* The last header `name` of `msg` as a string in buf, or NULL when absent
  * or not shorter than size. */
 const char *ob_header_text(const rd_kafka_message_t *msg, const char *name, char *buf,

@@ -78,6 +78,21 @@ int ob_tracker_create(const struct ob_config *cfg, struct ob_ledger *ledger,
     return 0;
 }
 
+void ob_tracker_accepted_track(struct ob_tracker *t, int wh, const char *order_id,
+                               int64_t revision, const char *idempotency_key,
+                               const char *warehouse_order_id, struct ob_track *out)
+{
+    if (ob_ledger_track_get(t->ledger, wh_code(t, wh), order_id, out) == 1) {
+        /* a redelivery or a new revision: keep what was reported */
+        out->revision = revision > out->revision ? revision : out->revision;
+        if (warehouse_order_id && *warehouse_order_id)
+            ob_strlcpyf(out->warehouse_order_id, sizeof out->warehouse_order_id, "%s",
+                        warehouse_order_id);
+    } else {
+        ob_track_init(out, revision, idempotency_key, warehouse_order_id);
+    }
+}
+
 void ob_tracker_accepted(struct ob_tracker *t, int wh, const char *order_id, int64_t revision,
                          const char *idempotency_key, const char *warehouse_order_id)
 {
@@ -85,15 +100,8 @@ void ob_tracker_accepted(struct ob_tracker *t, int wh, const char *order_id, int
 
     if (!t || !t->ledger)
         return;
-    if (ob_ledger_track_get(t->ledger, wh_code(t, wh), order_id, &track) == 1) {
-        /* a redelivery or a new revision: keep what was reported */
-        track.revision = revision > track.revision ? revision : track.revision;
-        if (warehouse_order_id && *warehouse_order_id)
-            ob_strlcpyf(track.warehouse_order_id, sizeof track.warehouse_order_id, "%s",
-                        warehouse_order_id);
-    } else {
-        ob_track_init(&track, revision, idempotency_key, warehouse_order_id);
-    }
+    ob_tracker_accepted_track(t, wh, order_id, revision, idempotency_key, warehouse_order_id,
+                              &track);
     ob_ledger_track_put(t->ledger, wh_code(t, wh), order_id, &track);
 }
 

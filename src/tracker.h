@@ -78,6 +78,11 @@ void ob_tracker_destroy(struct ob_tracker *t);
 void ob_tracker_accepted(struct ob_tracker *t, int wh, const char *order_id, int64_t revision,
                          const char *idempotency_key, const char *warehouse_order_id);
 
+/* The track ob_tracker_accepted() would store, into out (nothing stored). */
+void ob_tracker_accepted_track(struct ob_tracker *t, int wh, const char *order_id,
+                               int64_t revision, const char *idempotency_key,
+                               const char *warehouse_order_id, struct ob_track *out);
+
 /* Start handling `r` (its updates stay the caller's until done()). */
 void ob_tracker_submit(struct ob_tracker *t, struct ob_report *r);
 

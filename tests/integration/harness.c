@@ -170,9 +170,14 @@ static void write_config(struct h_run *r, int i)
                     "warehouses", whs, "routing", routing);
     if (!cfg)
         h_die("cannot build the config");
-    if (r->express_every)
-        json_object_set_new(json_object_get(cfg, "kafka"), "topics",
-                            json_pack("{s:s}", "express", H_TOPIC_EXPRESS));
+    if (r->express_every || r->state_topic) {
+        json_t *topics = json_object();
+        if (r->express_every)
+            json_object_set_new(topics, "express", json_string(H_TOPIC_EXPRESS));
+        if (r->state_topic)
+            json_object_set_new(topics, "state", json_string(H_TOPIC_STATE));
+        json_object_set_new(json_object_get(cfg, "kafka"), "topics", topics);
+    }
     if (r->static_members) {
         char name[32];
         snprintf(name, sizeof(name), "it-bridge-%d", i);
@@ -1034,7 +1039,9 @@ void h_setup(struct h_run *r)
                                 r->replication) != 0 ||
         ob_mock_create_topic_rf(r->mock, "orders.dlq", r->out_partitions, r->replication) != 0 ||
         (r->express_every &&
-         ob_mock_create_topic_rf(r->mock, H_TOPIC_EXPRESS, r->partitions, r->replication) != 0))
+         ob_mock_create_topic_rf(r->mock, H_TOPIC_EXPRESS, r->partitions, r->replication) != 0) ||
+        (r->state_topic &&
+         ob_mock_create_topic_rf(r->mock, H_TOPIC_STATE, r->partitions, r->replication) != 0))
         h_die("cannot create the topics");
     if (r->coordinator && ob_mock_set_group_coordinator(r->mock, r->group, r->coordinator) != 0)
         h_die("cannot make broker %d the coordinator", r->coordinator);

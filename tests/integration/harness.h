@@ -38,6 +38,7 @@
 #define H_TOKEN "it-secret-token-0123456789" /* every warehouse's bearer token */
 #define H_TOPIC_RETRY "orders.retry"
 #define H_TOPIC_EXPRESS "orders.express"
+#define H_TOPIC_STATE "orderbridge.state"
 #define H_UNKNOWN_WH "WH-NOWHERE" /* named by the unroutable orders of the plan */
 
 extern int h_checks, h_failures;
@@ -137,6 +138,7 @@ struct h_run {
     int plain_config;          /* 1: no issue-4 keys at all (the bridge's defaults apply) */
     int http;                  /* 1: each bridge listens on a free port (GET /metrics) */
     int static_members;        /* 1: bridge i has kafka.instance_name "it-bridge-<i>" */
+    int state_topic;           /* 1: kafka.topics.state, created with the orders' partitions */
 
     /* ---- state ---- */
     int new_keys; /* the issue-4 keys are written (not OB_TEST_LEGACY_CONFIG) */

@@ -43,6 +43,8 @@
 #include "harness.h"
 #include "idempotency.h"
 #include "sample.h"
+#include "state_record.h"
+#include "watch.h"
 
 #define SEED 4242
 
@@ -596,6 +598,62 @@ static void scenario_unencodable(struct h_run *r)
     finish(r, 0);
 }
 
+/* kafka.topics.state (issue 13): every accepted order has its state record
+ * in the changelog, in the partition its id has in orders (co-partitioned
+ * by key), naming its delivery done under the key of its ACCEPTED event.
+ * The records are in Kafka before the offsets move past their orders, so
+ * they are all there once the bridge has committed to the end. */
+static void scenario_state(struct h_run *r)
+{
+    static const char *const topics[] = {H_TOPIC_STATE};
+    static struct ob_order_state s;
+    struct ob_watch *w;
+    char err[512];
+    unsigned long found = 0, misplaced = 0, unreadable = 0, wrong = 0;
+    unsigned char *seen = calloc(r->n_valid, 1);
+    double deadline;
+
+    h_produce_all(r);
+    CHECK(h_await(r, h_all_done, 90, "every order ACCEPTED"), "orders missing");
+    finish(r, 0);
+    if (!seen || ob_watch_create(ob_mock_bootstraps(r->mock), topics, 1, &w, err,
+                                 sizeof(err)) != 0)
+        h_die("state reader: %s", err);
+    deadline = h_now() + 30;
+    while (found < r->n_valid && h_now() < deadline) {
+        rd_kafka_message_t *msg = ob_watch_next(w, 200);
+        unsigned long i;
+        char id[65];
+        if (!msg)
+            continue;
+        int ok = ob_state_decode(msg->key, msg->key_len, msg->payload, msg->len, &s, err,
+                                 sizeof(err)) == 0;
+        unreadable += !ok;
+        if (ok && sscanf(s.order_id, "DEMO-%*u-%lu", &i) == 1 && i < r->n_valid) {
+            h_order_id(r, i, id, sizeof(id));
+            int32_t p = rd_kafka_msg_partitioner_consistent_random(
+                NULL, msg->key, msg->key_len, r->partitions, NULL, NULL);
+            misplaced += msg->partition != p;
+            if (s.n_deliveries == 1 && s.deliveries[0].entry.state == OB_LEDGER_DONE &&
+                strcmp(s.deliveries[0].entry.status, "ACCEPTED") == 0 &&
+                strcmp(s.deliveries[0].key, r->valid[i].key) == 0 && strcmp(id, s.order_id) == 0) {
+                found += !seen[i];
+                seen[i] = 1;
+            } else {
+                wrong++;
+            }
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    ob_watch_destroy(w);
+    free(seen);
+    CHECK(found == r->n_valid, "state records for %lu of %lu orders", found, r->n_valid);
+    CHECK(unreadable == 0 && wrong == 0, "%lu unreadable state records, %lu not as expected",
+          unreadable, wrong);
+    CHECK(misplaced == 0, "%lu state records outside their order's partition", misplaced);
+    printf("  state: %lu orders with their state record in %s\n", found, H_TOPIC_STATE);
+}
+
 /* Scenarios with a run of their own; the others produce, await and check
  * (scenario_orders) under the settings main() gives them. */
 static const struct {
@@ -608,6 +666,7 @@ static const struct {
     {"kafka-down", scenario_kafka_down}, {"duplicates", scenario_duplicates},
     {"restart", scenario_restart},     {"restart-static", scenario_restart},
     {"revoke-waiting", scenario_revoke_waiting}, {"unencodable", scenario_unencodable},
+    {"state", scenario_state},
 };
 
 int main(int argc, char **argv)
@@ -619,7 +678,7 @@ int main(int argc, char **argv)
 
     if (argc != 2) {
         fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|"
-                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting|express|unencodable\n");
+                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting|express|unencodable|state\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -682,6 +741,10 @@ int main(int argc, char **argv)
         r.plain_config = 0; /* a ledger: adapter calls run in the crash guard's gate */
         wh->adapter = OB_POISON_ADAPTER;
         wh->max_connections = 1;
+    } else if (strcmp(scenario, "state") == 0) {
+        r.n_valid = 500;
+        r.plain_config = 0; /* a ledger */
+        r.state_topic = 1;
     } else if (strcmp(scenario, "kafka-down") == 0) {
         r.n_valid = 400;
     } else if (strcmp(scenario, "poison") == 0) {

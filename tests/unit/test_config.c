@@ -802,6 +802,8 @@ static void test_topics(void **state)
                "$.kafka.topics.express: must differ from the orders, retry, status and dlq topics");
     fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'express':'orders'}}," WH "}",
                "$.kafka.topics.express: must differ from the orders, retry, status and dlq topics");
+    fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'state':'fulfillment.status'}}," WH "}",
+               "$.kafka.topics.state: must differ from the other topics");
     fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'orders':'bad topic'}}," WH "}",
                "$.kafka.topics.orders: must be a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -)");
 }
