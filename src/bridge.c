@@ -46,6 +46,7 @@
 #include "poller.h"
 #include "producer.h"
 #include "router.h"
+#include "restore.h"
 #include "state_record.h"
 #include "status.h"
 #include "tracker.h"
@@ -66,6 +67,7 @@
 #define MAX_RETRY_AFTER_MS 60000
 #define MAX_PARK_SHIFT 6          /* the retry-topic wait doubles at most 6 times */
 #define LEDGER_EXPIRE_BATCH 1000  /* entries examined per second */
+#define RESTORE_TIMEOUT_MS 120000 /* reading the state of newly assigned partitions */
 
 enum record_kind { RECORD_STATUS, RECORD_DLQ, RECORD_PARK, RECORD_STATE };
 
@@ -711,6 +713,15 @@ static void state_record_make(struct job *job)
     job->state_rec.wanted = 1;
 }
 
+/* Our own record is in the changelog: the ledger holds it (the job's
+ * completion writes it, in the same flush at the latest), so a restore of
+ * that partition may start after it. Acks of one partition come in order. */
+static void state_record_acked(struct ob_bridge *b, int32_t partition, int64_t offset)
+{
+    OB_METRIC_ADD(&b->metrics, state_records, 1);
+    ob_ledger_set_checkpoint(b->ledger, b->cfg->kafka.topic_state, partition, offset + 1);
+}
+
 static const char *record_name(const struct record *rec)
 {
     static const char *const names[] = {"status", "dead-letter", "retry", "state"};
@@ -774,7 +785,8 @@ static void job_finish(struct job *job, const char *status, const char *dlq_clas
     job_send_records(job);
 }
 
-static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, void *arg)
+static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, int32_t partition,
+                                int64_t offset, void *arg)
 {
     struct record *rec = opaque;
     struct ob_bridge *b = arg;
@@ -808,7 +820,7 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, void *arg
         else if (rec->kind == RECORD_PARK)
             OB_METRIC_ADD(&b->metrics, parked, 1);
         else
-            OB_METRIC_ADD(&b->metrics, state_records, 1);
+            state_record_acked(b, partition, offset);
     }
     if (job->status_rec.queued || job->dlq_rec.queued || job->park_rec.queued ||
         job->state_rec.queued)
@@ -1914,6 +1926,29 @@ static void drain_wake(struct ob_bridge *b);
 
 /* Partitions are being revoked: finish or park their orders, up to the
  * shutdown timeout, before the consumer commits and lets them go. */
+/* Partitions of orders are ours now: their order state comes first, from
+ * the changelog (restore.h), so that an order another instance finished is
+ * not pushed again here and its status reports find their track. */
+static void on_assign(void *opaque, const int32_t *parts, size_t n)
+{
+    struct ob_bridge *b = opaque;
+    struct ob_restore_stats st;
+    char err[512];
+    int rc;
+
+    ob_ledger_flush(b->ledger);
+    rc = ob_restore(b->cfg, b->ledger, parts, n, RESTORE_TIMEOUT_MS, &st, err, sizeof(err));
+    OB_METRIC_ADD(&b->metrics, state_restored, st.records);
+    OB_METRIC_ADD(&b->metrics, restore_ms, (uint64_t)(st.seconds * 1000));
+    if (rc != 0)
+        OB_ERR("restore: %s; %zu order states read in %.2f s, the rest are unknown here (their "
+               "orders may be pushed again, with the same key)", err, st.records, st.seconds);
+    else if (st.partitions)
+        OB_INFO("restored %zu order states (%zu bytes, %zu refused) of %zu partition(s) of %s "
+                "in %.2f s", st.records, st.bytes, st.refused, st.partitions,
+                b->cfg->kafka.topic_state, st.seconds);
+}
+
 static void on_revoke(void *opaque)
 {
     struct ob_bridge *b = opaque;
@@ -2301,6 +2336,8 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
     if (ob_consumer_create(cfg, b->wake[1], &b->consumer, errstr, errstr_size) != 0)
         goto fail;
     ob_consumer_on_revoke(b->consumer, on_revoke, b);
+    if (cfg->kafka.topic_state)
+        ob_consumer_on_assign(b->consumer, on_assign, b);
     *out = b;
     return 0;
 fail:

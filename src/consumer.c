@@ -41,6 +41,8 @@ struct ob_consumer {
     int closing; /* ob_consumer_close(): commits are asynchronous, nothing waits */
     void (*on_revoke)(void *opaque);
     void *on_revoke_opaque;
+    void (*on_assign)(void *opaque, const int32_t *orders_parts, size_t n);
+    void *on_assign_opaque;
 };
 
 static int topic_index(const struct ob_consumer *c, const char *name)
@@ -235,6 +237,16 @@ static void assign(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
 
     for (int i = 0; i < parts->cnt; i++)
         active_get(c, parts->elems[i].topic, parts->elems[i].partition, 1);
+    if (c->on_assign) { /* before anything of them is fetched */
+        int32_t *ids = malloc(sizeof(*ids) * (size_t)(parts->cnt ? parts->cnt : 1));
+        size_t n = 0;
+        for (int i = 0; ids && i < parts->cnt; i++)
+            if (topic_index(c, parts->elems[i].topic) == TOPIC_ORDERS)
+                ids[n++] = parts->elems[i].partition;
+        if (ids && n)
+            c->on_assign(c->on_assign_opaque, ids, n);
+        free(ids);
+    }
     if (cooperative)
         error = rd_kafka_incremental_assign(c->rk, parts);
     else
@@ -575,6 +587,14 @@ void ob_consumer_hold(struct ob_consumer *c, const struct ob_ticket *t, int hold
         pause_one(c, p, 1);
     else if (!hold && p->held > 0 && --p->held == 0 && !c->paused)
         pause_one(c, p, 0);
+}
+
+void ob_consumer_on_assign(struct ob_consumer *c,
+                          void (*fn)(void *opaque, const int32_t *orders_parts, size_t n),
+                          void *opaque)
+{
+    c->on_assign = fn;
+    c->on_assign_opaque = opaque;
 }
 
 void ob_consumer_on_revoke(struct ob_consumer *c, void (*fn)(void *opaque), void *opaque)

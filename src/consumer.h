@@ -58,6 +58,13 @@ void ob_consumer_commit(struct ob_consumer *c, int sync);
  * ones behind it. Other partitions go on. */
 void ob_consumer_hold(struct ob_consumer *c, const struct ob_ticket *t, int hold);
 
+/* Called from inside ob_consumer_next() when partitions are assigned,
+ * with those of the orders topic, before anything of them is fetched: the
+ * bridge restores their order state there (restore.h). */
+void ob_consumer_on_assign(struct ob_consumer *c,
+                           void (*fn)(void *opaque, const int32_t *orders_parts, size_t n),
+                           void *opaque);
+
 /*
  * Called from inside ob_consumer_next() when partitions are revoked, after
  * their tickets are marked draining and before their offsets are committed.

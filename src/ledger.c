@@ -108,9 +108,11 @@ struct ob_ledger {
     MDB_dbi tracks;
     MDB_dbi marks;  /* "marks": incarnation -> the keys its adapters run on */
     MDB_dbi by_order; /* "by_order": order_id \x1f 'd' key | 't' warehouse -> updated_ms */
+    MDB_dbi checkpoints; /* "checkpoints": "<topic>:<partition>" -> next offset applied */
     int has_marks;
     int has_tracks; /* a read-only open of a file without the table: none */
     int has_by_order;
+    int has_checkpoints;
     MDB_txn *wtxn;  /* the staged write transaction, or NULL */
     MDB_txn *rtxn;  /* long-lived read transaction, reset between reads */
     size_t staged;  /* writes in wtxn, for the message when they are lost */
@@ -666,7 +668,7 @@ static int open_env(struct ob_ledger *l, const char *path, int writemap)
         return errno;
     rc = mdb_env_create(&l->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(l->env, 4);
+        rc = mdb_env_set_maxdbs(l->env, 5);
     if (rc == 0 && !l->read_only)
         rc = mdb_env_set_mapsize(l->env, l->map_bytes); /* a reader takes the writer's size */
     if (rc == 0)
@@ -691,6 +693,12 @@ static int open_env(struct ob_ledger *l, const char *path, int writemap)
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "by_order", l->read_only ? 0 : MDB_CREATE, &l->by_order);
         l->has_by_order = rc == 0;
+        if (rc == MDB_NOTFOUND && l->read_only)
+            rc = 0;
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "checkpoints", l->read_only ? 0 : MDB_CREATE, &l->checkpoints);
+        l->has_checkpoints = rc == 0;
         if (rc == MDB_NOTFOUND && l->read_only)
             rc = 0;
     }
@@ -1520,6 +1528,54 @@ int ob_ledger_apply_state(struct ob_ledger *l, const struct ob_order_state *s)
             return -1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Changelog checkpoints                                                     */
+
+static int checkpoint_key(const char *topic, int32_t partition, char out[KEY_MAX], MDB_val *k)
+{
+    int n = snprintf(out, KEY_MAX, "%s:%d", topic, (int)partition);
+
+    if (n < 0 || n >= KEY_MAX)
+        return -1;
+    k->mv_size = (size_t)n;
+    k->mv_data = out;
+    return 0;
+}
+
+int64_t ob_ledger_checkpoint(struct ob_ledger *l, const char *topic, int32_t partition)
+{
+    char key[KEY_MAX];
+    MDB_val k, v;
+    MDB_txn *txn;
+    int64_t at = -1;
+
+    if (!l || !l->has_checkpoints || checkpoint_key(topic, partition, key, &k) != 0 ||
+        !(txn = read_begin(l)))
+        return -1;
+    if (mdb_get(txn, l->checkpoints, &k, &v) == 0) {
+        struct reader r = {v.mv_data, (const unsigned char *)v.mv_data + v.mv_size, 0};
+        at = (int64_t)get_u64(&r, 8);
+        if (r.bad || r.p != r.end || at < 0)
+            at = -1;
+    }
+    read_end(l, txn);
+    return at;
+}
+
+int ob_ledger_set_checkpoint(struct ob_ledger *l, const char *topic, int32_t partition,
+                             int64_t next_offset)
+{
+    char key[KEY_MAX];
+    unsigned char buf[8];
+    MDB_val k, v = {sizeof buf, buf};
+
+    if (!l || l->read_only || !l->has_checkpoints ||
+        checkpoint_key(topic, partition, key, &k) != 0)
+        return -1;
+    put_u64(buf, (uint64_t)next_offset, 8);
+    return put_value(l, l->checkpoints, topic, &k, &v);
 }
 
 /* ------------------------------------------------------------------------ */

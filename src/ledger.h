@@ -166,6 +166,14 @@ int ob_ledger_order_state(struct ob_ledger *l, const char *order_id,
  * Returns 0, or -1 (logged; the staged writes are lost). */
 int ob_ledger_apply_state(struct ob_ledger *l, const struct ob_order_state *s);
 
+/* Changelog checkpoints: the offset of `topic`'s `partition` up to which
+ * the ledger holds what the changelog says (the next one to read), so a
+ * restore reads only what came after. -1 when there is none. */
+int64_t ob_ledger_checkpoint(struct ob_ledger *l, const char *topic, int32_t partition);
+/* Staged; 0, or -1 (logged). */
+int ob_ledger_set_checkpoint(struct ob_ledger *l, const char *topic, int32_t partition,
+                             int64_t next_offset);
+
 /*
  * Crash-guard marks (bridge.c): before a batch of adapter runs, one record
  * names every order key of the batch under this process's incarnation;

@@ -75,6 +75,8 @@ static const struct {
     {"lane_waiting", offsetof(struct ob_metrics, lane_waiting), "gauge", "orders waiting for a connection of their warehouse"},
     {"parked", offsetof(struct ob_metrics, parked), "counter", "orders put on the retry topic"},
     {"state_records", offsetof(struct ob_metrics, state_records), "counter", "order states written to the state changelog (kafka.topics.state)"},
+    {"state_restored", offsetof(struct ob_metrics, state_restored), "counter", "state changelog records read back when partitions were assigned"},
+    {"restore_ms", offsetof(struct ob_metrics, restore_ms), "counter", "milliseconds spent restoring order state on assignment"},
     {"ledger_skipped", offsetof(struct ob_metrics, ledger_skipped), "counter", "redelivered orders already done: status re-emitted"},
     {"ledger_resent", offsetof(struct ob_metrics, ledger_resent), "counter", "redelivered orders found in flight: resent, same key"},
     {"breaker_opened", offsetof(struct ob_metrics, breaker_opened), "counter", "times a warehouse's circuit breaker opened"},

@@ -41,6 +41,8 @@ struct ob_metrics {
     _Atomic uint64_t lane_waiting;    /* of them, waiting for a connection of their warehouse */
     _Atomic uint64_t parked;          /* orders put on the retry topic */
     _Atomic uint64_t state_records;   /* order states written to kafka.topics.state */
+    _Atomic uint64_t state_restored;  /* state records read back on assignment */
+    _Atomic uint64_t restore_ms;      /* time spent restoring */
     _Atomic uint64_t ledger_skipped;  /* redelivered orders already done: status re-emitted */
     _Atomic uint64_t ledger_resent;   /* redelivered orders found in flight: resent, same key */
     _Atomic uint64_t breaker_opened;  /* times a warehouse's circuit breaker opened */

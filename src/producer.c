@@ -63,7 +63,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     struct ob_producer *p = opaque;
 
     (void)rk;
-    p->cb(msg->_private, msg->err, p->cb_arg);
+    p->cb(msg->_private, msg->err, msg->partition, msg->offset, p->cb_arg);
 }
 
 int ob_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,

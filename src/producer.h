@@ -14,7 +14,9 @@
 #include "config.h"
 #include "status.h"
 
-typedef void (*ob_delivery_cb)(void *opaque, rd_kafka_resp_err_t err, void *arg);
+/* A record's delivery report: where it went (partition, offset) once acknowledged. */
+typedef void (*ob_delivery_cb)(void *opaque, rd_kafka_resp_err_t err, int32_t partition,
+                              int64_t offset, void *arg);
 
 struct ob_producer;
 

@@ -654,6 +654,31 @@ static void scenario_state(struct h_run *r)
     printf("  state: %lu orders with their state record in %s\n", found, H_TOPIC_STATE);
 }
 
+/* Restore (issue 13): instance 0 pushes every order, writing their state
+ * to the changelog, and stops. Instance 1, with an empty ledger of its
+ * own, takes the partitions: it reads their state back before any order,
+ * and the same orders sent again are answered from it, not pushed again. */
+static void scenario_restore(struct h_run *r)
+{
+    struct ob_sim_stats st;
+
+    h_produce_all(r);
+    CHECK(h_await(r, h_all_done, 90, "every order ACCEPTED"), "orders missing");
+    CHECK(h_await_committed(r, 30), "offsets not committed to the end");
+    h_bridge_stop(r, 0);
+    h_bridge_start(r, 1);
+    r->next_msg = r->produced_valid = r->produced_bad = 0; /* the same orders again */
+    h_produce_all(r);
+    r->dup_messages += r->n_valid;
+    CHECK(h_await_committed(r, 60), "the orders sent again were not all taken");
+    CHECK(h_log_count(r, 1, "restored ") == 1, "instance 1 did not say it restored the state");
+    ob_sim_get_stats(r->wh[0].s, &st);
+    CHECK(st.requests == r->n_valid && st.duplicates == 0,
+          "%lu requests (%lu answered as duplicates) for %lu orders: orders finished by "
+          "instance 0 were pushed again", st.requests, st.duplicates, r->n_valid);
+    finish(r, 1);
+}
+
 /* Scenarios with a run of their own; the others produce, await and check
  * (scenario_orders) under the settings main() gives them. */
 static const struct {
@@ -666,7 +691,7 @@ static const struct {
     {"kafka-down", scenario_kafka_down}, {"duplicates", scenario_duplicates},
     {"restart", scenario_restart},     {"restart-static", scenario_restart},
     {"revoke-waiting", scenario_revoke_waiting}, {"unencodable", scenario_unencodable},
-    {"state", scenario_state},
+    {"state", scenario_state}, {"restore", scenario_restore},
 };
 
 int main(int argc, char **argv)
@@ -678,7 +703,7 @@ int main(int argc, char **argv)
 
     if (argc != 2) {
         fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|"
-                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting|express|unencodable|state\n");
+                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting|express|unencodable|state|restore\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -741,6 +766,10 @@ int main(int argc, char **argv)
         r.plain_config = 0; /* a ledger: adapter calls run in the crash guard's gate */
         wh->adapter = OB_POISON_ADAPTER;
         wh->max_connections = 1;
+    } else if (strcmp(scenario, "restore") == 0) {
+        r.n_valid = 300;
+        r.plain_config = 0; /* a ledger */
+        r.state_topic = 1;
     } else if (strcmp(scenario, "state") == 0) {
         r.n_valid = 500;
         r.plain_config = 0; /* a ledger */

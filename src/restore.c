@@ -1,0 +1,164 @@
+/* restore.c — the order-state changelog read into the ledger (see restore.h). */
+#include "restore.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "log.h"
+#include "producer.h" /* ob_kafka_conf_* */
+#include "state_record.h"
+
+#define QUERY_TIMEOUT_MS 5000 /* the watermarks of one partition */
+
+struct part {
+    int32_t id;
+    int64_t end; /* the high watermark when the restore began */
+    int done;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A consumer outside the group: assign() only, nothing committed. */
+static rd_kafka_t *reader_new(const struct ob_config *cfg, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+
+    if (ob_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr,
+                          errstr_size) ||
+        ob_kafka_conf_set(conf, "group.id", "orderbridge-restore", errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) ||
+        ob_kafka_conf_set(conf, "client.id", "orderbridge-restore", errstr, errstr_size) ||
+        ob_kafka_conf_apply(conf, cfg->kafka.properties, cfg->kafka.n_properties,
+                            "$.kafka.properties", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, ob_kafka_log_cb);
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!rk)
+        rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+static struct part *find(struct part *ps, size_t n, int32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ps[i].id == id)
+            return &ps[i];
+    return NULL;
+}
+
+static void apply(struct ob_ledger *ledger, const rd_kafka_message_t *msg,
+                  struct ob_restore_stats *st)
+{
+    static struct ob_order_state s; /* the loop thread's: off its stack */
+    char err[256];
+
+    st->records++;
+    st->bytes += msg->len;
+    if (ob_state_decode(msg->key, msg->key_len, msg->payload, msg->len, &s, err,
+                        sizeof(err)) != 0) {
+        st->refused++;
+        OB_WARN("restore: %s [%d] offset %" PRId64 ": not a state record, skipped: %s",
+                rd_kafka_topic_name(msg->rkt), (int)msg->partition, msg->offset, err);
+        return;
+    }
+    ob_ledger_apply_state(ledger, &s);
+}
+
+int ob_restore(const struct ob_config *cfg, struct ob_ledger *ledger, const int32_t *parts,
+               size_t n, int timeout_ms, struct ob_restore_stats *st, char *errstr,
+               size_t errstr_size)
+{
+    const char *topic = cfg->kafka.topic_state;
+    double start = now_s(), deadline = start + timeout_ms / 1000.0;
+    struct part *ps = calloc(n ? n : 1, sizeof(*ps));
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    rd_kafka_t *rk = NULL;
+    size_t left = 0;
+    int rc = -1;
+
+    memset(st, 0, sizeof(*st));
+    errstr[0] = '\0';
+    if (!ps || !list || !(rk = reader_new(cfg, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        int64_t low = 0, high = 0, from = ob_ledger_checkpoint(ledger, topic, parts[i]);
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, parts[i], &low,
+                                                                   &high, QUERY_TIMEOUT_MS);
+        if (err) {
+            snprintf(errstr, errstr_size, "%s [%d]: %s", topic, (int)parts[i],
+                     rd_kafka_err2str(err));
+            goto out;
+        }
+        ps[i] = (struct part){.id = parts[i], .end = high, .done = 1};
+        if (from < low) /* never read, or compacted away before it */
+            from = low;
+        if (from >= high)
+            continue; /* nothing after what the ledger holds */
+        ps[i].done = 0;
+        left++;
+        rd_kafka_topic_partition_list_add(list, topic, parts[i])->offset = from;
+    }
+    st->partitions = left;
+    if (left && rd_kafka_assign(rk, list) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "%s: cannot assign the partitions", topic);
+        goto out;
+    }
+    while (left && now_s() < deadline) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 100);
+        struct part *p;
+        if (!msg)
+            continue;
+        p = find(ps, n, msg->partition);
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (p && !p->done) {
+                p->done = 1;
+                left--;
+            }
+        } else if (msg->err) {
+            OB_WARN("restore: %s", rd_kafka_message_errstr(msg));
+        } else if (p && !p->done) {
+            apply(ledger, msg, st);
+            if (msg->offset + 1 >= p->end) {
+                p->done = 1;
+                left--;
+            }
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    /* What was read to its end is held: the next restore starts there. */
+    for (size_t i = 0; i < n; i++)
+        if (ps[i].done && ps[i].end > 0)
+            ob_ledger_set_checkpoint(ledger, topic, ps[i].id, ps[i].end);
+    ob_ledger_flush(ledger);
+    if (left) {
+        snprintf(errstr, errstr_size, "%s: %zu partition(s) not read to their end within %d ms",
+                 topic, left, timeout_ms);
+        goto out;
+    }
+    rc = 0;
+out:
+    st->seconds = now_s() - start;
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    if (list)
+        rd_kafka_topic_partition_list_destroy(list);
+    free(ps);
+    return rc;
+}
