@@ -795,7 +795,7 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, int32_t p
     if (b->destroying)
         return; /* the job may be gone already */
     if (rec->tag == OB_TRACKER_TAG) {
-        ob_tracker_delivered(b->tracker, opaque, err);
+        ob_tracker_delivered(b->tracker, opaque, err, partition, offset);
         return;
     }
     rec->queued = 0;

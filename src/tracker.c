@@ -8,6 +8,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "state_record.h"
 #include "status.h"
 #include "track.h"
 
@@ -294,6 +295,7 @@ void ob_tracker_submit(struct ob_tracker *t, struct ob_report *r)
     r->verdict = 0;
     r->emitted = r->repeats = r->unknown = r->pending = 0;
     r->failed = r->held = r->marked = 0;
+    memset(r->moved, 0, sizeof(r->moved));
     r->next = NULL;
     if (r->n_updates > OB_REPORT_MAX)
         r->n_updates = OB_REPORT_MAX;
@@ -311,12 +313,77 @@ void ob_tracker_submit(struct ob_tracker *t, struct ob_report *r)
     start(t, r);
 }
 
-void ob_tracker_delivered(struct ob_tracker *t, struct ob_emission *em, rd_kafka_resp_err_t err)
+/* With kafka.topics.state: once every event of r is in Kafka and its
+ * tracks moved, the state of each order it moved goes to the changelog;
+ * the warehouse hears success only once Kafka has those too, so a new
+ * owner of the order knows what was emitted. Returns how many were queued. */
+static size_t send_states(struct ob_tracker *t, struct ob_report *r)
+{
+    static struct ob_order_state s; /* the loop thread's */
+    size_t queued = 0;
+
+    if (!t->cfg->kafka.topic_state || r->failed)
+        return 0;
+    for (size_t i = 0; i < r->n_updates; i++) {
+        const char *id = r->updates[i].order_id;
+        size_t j = 0, len;
+        char *value;
+        if (!r->moved[i])
+            continue;
+        while (j < i && !(r->moved[j] && strcmp(r->updates[j].order_id, id) == 0))
+            j++;
+        if (j < i)
+            continue; /* this order's record is queued already */
+        if (ob_ledger_order_state(t->ledger, id, &s) < 0 || !(value = ob_state_encode(&s, &len))) {
+            OB_WARN("the state record of order %s cannot be made; the warehouse is asked to "
+                    "report again", id);
+            r->failed = 1;
+            break;
+        }
+        r->state_em[i] = (struct ob_emission){.tag = OB_TRACKER_TAG, .report = r, .index = i,
+                                              .state = 1};
+        rd_kafka_resp_err_t err = ob_producer_state(t->producer, id, value, len, &r->state_em[i]);
+        free(value);
+        if (err) {
+            OB_WARN("cannot queue the state record of order %s: %s", id, rd_kafka_err2str(err));
+            OB_METRIC_ADD(t->metrics, produce_errors, 1);
+            r->failed = 1;
+            break;
+        }
+        queued++;
+    }
+    return queued;
+}
+
+static void state_delivered(struct ob_tracker *t, struct ob_emission *em,
+                            rd_kafka_resp_err_t err, int32_t partition, int64_t offset)
+{
+    struct ob_report *r = em->report;
+
+    if (err) {
+        OB_WARN("state record of order %s not delivered: %s", r->updates[em->index].order_id,
+                rd_kafka_err2str(err));
+        OB_METRIC_ADD(t->metrics, produce_errors, 1);
+        r->failed = 1;
+    } else {
+        OB_METRIC_ADD(t->metrics, state_records, 1);
+        ob_ledger_set_checkpoint(t->ledger, t->cfg->kafka.topic_state, partition, offset + 1);
+    }
+    if (--r->pending == 0)
+        finish(t, r);
+}
+
+void ob_tracker_delivered(struct ob_tracker *t, struct ob_emission *em, rd_kafka_resp_err_t err,
+                          int32_t partition, int64_t offset)
 {
     struct ob_report *r = em->report;
     const struct ob_status_update *u = &r->updates[em->index];
     struct ob_track track;
 
+    if (em->state) {
+        state_delivered(t, em, err, partition, offset);
+        return;
+    }
     if (err) {
         OB_WARN("status event of order %s not delivered: %s", u->order_id, rd_kafka_err2str(err));
         OB_METRIC_ADD(t->metrics, produce_errors, 1);
@@ -332,12 +399,17 @@ void ob_tracker_delivered(struct ob_tracker *t, struct ob_emission *em, rd_kafka
             ob_track_apply(&track, u);
             if (ob_ledger_track_put(t->ledger, wh_code(t, r->wh), u->order_id, &track) != 0)
                 r->failed = 1;
+            else
+                r->moved[em->index] = 1;
         }
         r->emitted++;
         OB_METRIC_ADD(t->metrics, reports_emitted, 1);
         OB_METRIC_ADD(t->metrics, status_events, 1);
     }
-    if (--r->pending == 0)
+    if (--r->pending > 0)
+        return;
+    r->pending = send_states(t, r);
+    if (r->pending == 0)
         finish(t, r);
 }
 

@@ -36,6 +36,7 @@ struct ob_emission {
     int tag; /* OB_TRACKER_TAG */
     struct ob_report *report;
     size_t index; /* into updates[] */
+    int state;    /* the order's state record (kafka.topics.state), not a status event */
 };
 
 struct ob_report {
@@ -57,7 +58,8 @@ struct ob_report {
     int held;       /* holds its orders */
     int marked;     /* lost_mark is set */
     unsigned long lost_mark; /* ob_ledger_lost() before its first track write */
-    struct ob_emission em[OB_REPORT_MAX];
+    unsigned char moved[OB_REPORT_MAX]; /* updates[i]'s event is in Kafka, its track changed */
+    struct ob_emission em[OB_REPORT_MAX], state_em[OB_REPORT_MAX];
 };
 
 struct ob_tracker;
@@ -86,8 +88,9 @@ void ob_tracker_accepted_track(struct ob_tracker *t, int wh, const char *order_i
 /* Start handling `r` (its updates stay the caller's until done()). */
 void ob_tracker_submit(struct ob_tracker *t, struct ob_report *r);
 
-/* The delivery report of an emission. */
-void ob_tracker_delivered(struct ob_tracker *t, struct ob_emission *em, rd_kafka_resp_err_t err);
+/* The delivery report of an emission (partition and offset: where it went). */
+void ob_tracker_delivered(struct ob_tracker *t, struct ob_emission *em, rd_kafka_resp_err_t err,
+                          int32_t partition, int64_t offset);
 
 /* Call done() of the reports finished so far. The loop calls it right
  * after flushing the ledger, so a warehouse hears "success" only once the

@@ -45,7 +45,11 @@ extern char **environ;
 #include "probe.h"
 #include "sample.h"
 #include "sim.h"
+#include "state_record.h"
+#include "track.h"
 #include "watch.h"
+
+#define STATE_TOPIC "orderbridge.state"
 
 static int checks, failures;
 
@@ -551,6 +555,8 @@ static char *setup(const char *listen, const char *log_level)
                      listen, "max_connections_per_ip", 0, "pipeline", "commit_interval_ms", 200, "shutdown_timeout_ms", 5000,
                      "ledger", "path", ledger, "adapter_path", OB_ADAPTER_DIR, "log", "level",
                      log_level, "warehouses", jwhs);
+    json_object_set_new(json_object_get(root, "kafka"), "topics",
+                        json_pack("{s:s}", "state", STATE_TOPIC));
     char *text = json_dumps(root, JSON_INDENT(1));
     json_decref(root);
     return text;
@@ -687,6 +693,75 @@ static void print_metrics(unsigned short port)
 }
 
 /* The bridge in this process: the test knows its port from it. */
+/* The statuses of the order's events that are states (not EXCEPTION or
+ * unmapped): a bit per status, as a track's emitted. */
+static uint32_t state_bits(const struct order *o)
+{
+    uint32_t bits = 0;
+
+    for (int k = 0; k < o->n; k++)
+        for (int s = OB_STATUS_ACCEPTED; s <= OB_STATUS_CANCELLED; s++)
+            if (!o->ev[k].unmapped && strcmp(o->ev[k].status, ob_fulfillment_status_name(s)) == 0)
+                bits |= 1u << s;
+    return bits;
+}
+
+/* kafka.topics.state (issue 13): each order's last state record holds its
+ * accepted push and a track that emitted exactly the statuses the status
+ * topic has: a new owner restoring it would neither repeat nor lose one.
+ * The records of a report follow its events, so they are awaited. */
+static void check_state(void)
+{
+    static const char *const topics[] = {STATE_TOPIC};
+    static struct ob_order_state s;
+    uint32_t *got = calloc(n_orders, sizeof(*got));
+    int *accepted = calloc(n_orders, sizeof(*accepted));
+    struct ob_watch *w;
+    char err[512];
+    size_t right = 0, unreadable = 0;
+    time_t deadline = time(NULL) + 30;
+
+    if (!got || !accepted || ob_watch_create(ob_mock_bootstraps(mock), topics, 1, &w, err,
+                                             sizeof err) != 0) {
+        fprintf(stderr, "state reader: %s\n", err);
+        exit(1);
+    }
+    while (right < n_orders && time(NULL) < deadline) {
+        rd_kafka_message_t *msg = ob_watch_next(w, 200);
+        if (!msg)
+            continue;
+        if (ob_state_decode(msg->key, msg->key_len, msg->payload, msg->len, &s, err,
+                            sizeof err) != 0) {
+            unreadable++;
+        } else {
+            struct order *o = find_order(s.order_id);
+            size_t i = o ? (size_t)(o - orders) : 0;
+            int was = o && accepted[i] && got[i] == state_bits(o);
+            if (o) {
+                accepted[i] = s.n_deliveries == 1 &&
+                              strcmp(s.deliveries[0].entry.status, "ACCEPTED") == 0;
+                got[i] = s.n_tracks == 1 ? s.tracks[0].track.emitted & 0xff & ~1u : 0;
+                int is = accepted[i] && got[i] == state_bits(o);
+                right += is - was;
+            }
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    ob_watch_destroy(w);
+    for (size_t i = 0, shown = 0; i < n_orders && right < n_orders && shown < 5; i++)
+        if (!accepted[i] || got[i] != state_bits(&orders[i])) {
+            fprintf(stderr, "  %s: state record accepted %d, emitted 0x%x, status topic 0x%x\n",
+                    orders[i].id, accepted[i], got[i], state_bits(&orders[i]));
+            shown++;
+        }
+    CHECK(right == n_orders, "%zu of %zu orders have the state record their events say",
+          right, n_orders);
+    CHECK(unreadable == 0, "%zu unreadable state records", unreadable);
+    printf("state records: %zu of %zu orders match the status topic\n", right, n_orders);
+    free(got);
+    free(accepted);
+}
+
 static void run_clean(struct ob_watch *watch)
 {
     char err[4096];
@@ -708,6 +783,7 @@ static void run_clean(struct ob_watch *watch)
     produce_orders();
     wait_done(watch, 90);
     check_all(0);
+    check_state();
     bad_callbacks(port, watch);
     print_metrics(port);
     ob_bridge_stop(bridge);
@@ -861,7 +937,8 @@ int main(int argc, char **argv)
         ob_mock_create_topic(mock, "orders", 4) != 0 ||
         ob_mock_create_topic(mock, "orders.retry", 4) != 0 ||
         ob_mock_create_topic(mock, "fulfillment.status", 4) != 0 ||
-        ob_mock_create_topic(mock, "orders.dlq", 1) != 0) {
+        ob_mock_create_topic(mock, "orders.dlq", 1) != 0 ||
+        ob_mock_create_topic(mock, STATE_TOPIC, 4) != 0) {
         fprintf(stderr, "mock cluster: %s\n", err);
         return 1;
     }
