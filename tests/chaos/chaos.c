@@ -66,6 +66,7 @@ struct opts {
     unsigned long seed, orders;
     int kills;
     int quick_restart; /* group: restart the killed instance at once, as a supervisor would */
+    int state;         /* kafka.topics.state: order state in the changelog, restored on assignment */
 };
 
 static uint64_t prng;
@@ -224,6 +225,7 @@ static void common(struct h_run *r, const struct opts *o, unsigned long reduced,
     r->out_partitions = 8;
     r->name_warehouse = 1;
     r->feed_window = r->n_valid / 4 > 500 ? r->n_valid / 4 : 500;
+    r->state_topic = o->state;
 }
 
 /* ---- a. kill -9 --------------------------------------------------------------------- */
@@ -899,7 +901,7 @@ static void scenario_outage(const struct opts *o)
 static int usage(void)
 {
     fprintf(stderr, "usage: chaos kill9|warehouse|broker|group|bulkhead|brownout|outage [--full] [--seed N] "
-                    "[--orders N] [--kills N] [--quick-restart]\n");
+                    "[--orders N] [--kills N] [--quick-restart] [--state]\n");
     return 2;
 }
 
@@ -922,6 +924,8 @@ int main(int argc, char **argv)
             o.kills = atoi(argv[++i]);
         else if (strcmp(argv[i], "--quick-restart") == 0)
             o.quick_restart = 1;
+        else if (strcmp(argv[i], "--state") == 0)
+            o.state = 1;
         else
             return usage();
     }
