@@ -2336,8 +2336,11 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
     if (ob_consumer_create(cfg, b->wake[1], &b->consumer, errstr, errstr_size) != 0)
         goto fail;
     ob_consumer_on_revoke(b->consumer, on_revoke, b);
-    if (cfg->kafka.topic_state)
+    if (cfg->kafka.topic_state) {
+        if (ob_restore_check_topics(cfg, errstr, errstr_size) != 0)
+            goto fail;
         ob_consumer_on_assign(b->consumer, on_assign, b);
+    }
     *out = b;
     return 0;
 fail:

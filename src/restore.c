@@ -53,6 +53,53 @@ static rd_kafka_t *reader_new(const struct ob_config *cfg, char *errstr, size_t 
     return rk;
 }
 
+/* Partitions of `topic`: > 0, 0 when it does not exist, -1 when Kafka
+ * did not answer. */
+static int partition_count(rd_kafka_t *rk, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, QUERY_TIMEOUT_MS)
+                                  : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    int n = -1;
+
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    if (!err && md->topic_cnt == 1)
+        n = md->topics[0].err ? 0 : md->topics[0].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+int ob_restore_check_topics(const struct ob_config *cfg, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = reader_new(cfg, errstr, errstr_size);
+    int orders, state, rc = 0;
+
+    if (!rk)
+        return -1;
+    orders = partition_count(rk, cfg->kafka.topic_orders);
+    state = partition_count(rk, cfg->kafka.topic_state);
+    if (orders < 0 || state < 0) {
+        OB_WARN("cannot check the partitions of %s and %s now (Kafka did not answer): they "
+                "must be equal", cfg->kafka.topic_orders, cfg->kafka.topic_state);
+    } else if (state == 0) {
+        snprintf(errstr, errstr_size,
+                 "$.kafka.topics.state: topic %s does not exist; create it compacted, with the "
+                 "%d partitions of %s", cfg->kafka.topic_state, orders, cfg->kafka.topic_orders);
+        rc = -1;
+    } else if (orders > 0 && state != orders) {
+        snprintf(errstr, errstr_size,
+                 "$.kafka.topics.state: topic %s has %d partitions and %s %d: they must be "
+                 "equal (an order's state is kept in the partition numbered like the order's)",
+                 cfg->kafka.topic_state, state, cfg->kafka.topic_orders, orders);
+        rc = -1;
+    }
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 static struct part *find(struct part *ps, size_t n, int32_t id)
 {
     for (size_t i = 0; i < n; i++)

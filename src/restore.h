@@ -25,6 +25,12 @@ struct ob_restore_stats {
     double seconds;
 };
 
+/* At start: kafka.topics.state must exist with the partition count of
+ * the orders topic (co-partitioned: an order's state is in the partition
+ * numbered like the order's). Returns 0; -1 with a message in errstr when
+ * it does not; 0 with a WARN when Kafka cannot be asked now. */
+int ob_restore_check_topics(const struct ob_config *cfg, char *errstr, size_t errstr_size);
+
 /* Restore `parts` of kafka.topics.state within timeout_ms. Returns 0, or
  * -1 with a message in errstr when a partition could not be read to its
  * end (what was read is applied; its checkpoint stays). */

@@ -1041,7 +1041,9 @@ void h_setup(struct h_run *r)
         (r->express_every &&
          ob_mock_create_topic_rf(r->mock, H_TOPIC_EXPRESS, r->partitions, r->replication) != 0) ||
         (r->state_topic &&
-         ob_mock_create_topic_rf(r->mock, H_TOPIC_STATE, r->partitions, r->replication) != 0))
+         ob_mock_create_topic_rf(r->mock, H_TOPIC_STATE,
+                                 r->state_partitions ? r->state_partitions : r->partitions,
+                                 r->replication) != 0))
         h_die("cannot create the topics");
     if (r->coordinator && ob_mock_set_group_coordinator(r->mock, r->group, r->coordinator) != 0)
         h_die("cannot make broker %d the coordinator", r->coordinator);

@@ -139,6 +139,7 @@ struct h_run {
     int http;                  /* 1: each bridge listens on a free port (GET /metrics) */
     int static_members;        /* 1: bridge i has kafka.instance_name "it-bridge-<i>" */
     int state_topic;           /* 1: kafka.topics.state, created with the orders' partitions */
+    int state_partitions;      /* with state_topic: its partitions instead (0: the orders') */
 
     /* ---- state ---- */
     int new_keys; /* the issue-4 keys are written (not OB_TEST_LEGACY_CONFIG) */

@@ -679,6 +679,21 @@ static void scenario_restore(struct h_run *r)
     finish(r, 1);
 }
 
+/* kafka.topics.state with a partition count other than the orders': the
+ * bridge refuses to start, and says why. */
+static void scenario_state_partitions(struct h_run *r)
+{
+    int status = 0;
+
+    CHECK(await_crash(r, 60, &status), "the bridge did not stop");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0, "exit status 0x%x, expected a failure",
+          status);
+    CHECK(h_log_count(r, 0, "topic orderbridge.state has 3 partitions and orders 8: they must "
+                            "be equal") == 1,
+          "the bridge did not say the partition counts differ");
+    CHECK(r->br[0].pid == 0, "the bridge still runs");
+}
+
 /* Scenarios with a run of their own; the others produce, await and check
  * (scenario_orders) under the settings main() gives them. */
 static const struct {
@@ -692,6 +707,7 @@ static const struct {
     {"restart", scenario_restart},     {"restart-static", scenario_restart},
     {"revoke-waiting", scenario_revoke_waiting}, {"unencodable", scenario_unencodable},
     {"state", scenario_state}, {"restore", scenario_restore},
+    {"state-partitions", scenario_state_partitions},
 };
 
 int main(int argc, char **argv)
@@ -703,7 +719,7 @@ int main(int argc, char **argv)
 
     if (argc != 2) {
         fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|"
-                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting|express|unencodable|state|restore\n");
+                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting|express|unencodable|state|restore|state-partitions\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -766,6 +782,11 @@ int main(int argc, char **argv)
         r.plain_config = 0; /* a ledger: adapter calls run in the crash guard's gate */
         wh->adapter = OB_POISON_ADAPTER;
         wh->max_connections = 1;
+    } else if (strcmp(scenario, "state-partitions") == 0) {
+        r.n_valid = 10;
+        r.plain_config = 0;
+        r.state_topic = 1;
+        r.state_partitions = 3; /* orders: 8 */
     } else if (strcmp(scenario, "restore") == 0) {
         r.n_valid = 300;
         r.plain_config = 0; /* a ledger */
