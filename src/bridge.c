@@ -649,7 +649,7 @@ static void state_set_delivery(struct ob_order_state *s, const char *key,
 
     while (i < s->n_deliveries && strcmp(s->deliveries[i].key, key) != 0)
         i++;
-    if (i == OB_STATE_MAX_DELIVERIES) { /* full: the oldest goes */
+    if (i == OB_STATE_MAX_DELIVERIES) { /* full: the first (in key order) goes */
         memmove(&s->deliveries[0], &s->deliveries[1], sizeof(s->deliveries[0]) * (i - 1));
         i--;
     } else if (i == s->n_deliveries) {

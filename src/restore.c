@@ -96,6 +96,7 @@ int ob_restore_check_topics(const struct ob_config *cfg, char *errstr, size_t er
                  cfg->kafka.topic_state, state, cfg->kafka.topic_orders, orders);
         rc = -1;
     }
+    rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;
 }
