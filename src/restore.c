@@ -14,6 +14,7 @@
 #include "state_record.h"
 
 #define QUERY_TIMEOUT_MS 5000 /* the watermarks of one partition */
+#define FLUSH_EVERY 4096      /* records applied per ledger transaction */
 
 struct part {
     int32_t id;
@@ -125,6 +126,10 @@ static void apply(struct ob_ledger *ledger, const rd_kafka_message_t *msg,
         return;
     }
     ob_ledger_apply_state(ledger, &s);
+    /* Transactions of bounded size: a large restore never meets the map's
+     * end inside one, where eviction would drop what it staged. */
+    if (st->records % FLUSH_EVERY == 0)
+        ob_ledger_flush(ledger);
 }
 
 int ob_restore(const struct ob_config *cfg, struct ob_ledger *ledger, const int32_t *parts,
