@@ -29,6 +29,7 @@ struct bench_opts {
     int partitions;       /* 0: from the order count */
     int instances;        /* bridges in the group */
     int keep;             /* keep the temp dirs */
+    int state;            /* runs with a ledger write the order-state changelog too */
     int verbose;
 };
 

@@ -29,7 +29,7 @@ static const char help[] =
     "usage: ob-bench [--quick] [--orders N,N..] [--adapters A,A..] [--ledger on,off]\n"
     "                [--latency-seconds S] [--rate R] [--no-latency] [--no-ceilings]\n"
     "                [--partitions P] [--sim-threads T] [--instances N] [--binary PATH]\n"
-    "                [--keep] [--verbose] [--burst N [--express-rate R]]\n"
+    "                [--keep] [--verbose] [--state] [--burst N [--express-rate R]]\n"
     "\n"
     "Measure orderbridge on this machine (see BENCHMARKS.md).\n"
     "\n"
@@ -50,6 +50,7 @@ static const char help[] =
     "                      (default 1; CPU and RSS are their sums)\n"
     "  --binary PATH       the orderbridge to run (default: this build's)\n"
     "  --keep              keep the temp dirs (config, ledger, bridge log)\n"
+    "  --state             runs with a ledger also write kafka.topics.state (issue 13)\n"
     "  --verbose           the bridge's pid and log, wrk's counts\n"
     "  --burst N           only this: N orders queued, then the bridge started; while it\n"
     "                      drains them, express orders at --express-rate a second (default\n"
@@ -137,6 +138,7 @@ static int parse_options(int argc, char **argv, struct plan *p, struct bench_opt
         {"instances", required_argument, NULL, 'i'},
         {"burst", required_argument, NULL, 'B'}, {"express-rate", required_argument, NULL, 'E'},
         {"keep", no_argument, NULL, 'k'},            {"verbose", no_argument, NULL, 'v'},
+        {"state", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     const char *sizes = NULL, *adapters = NULL, *ledgers = NULL;
     int ch, quick = 0, bad = 0;
@@ -158,6 +160,7 @@ static int parse_options(int argc, char **argv, struct plan *p, struct bench_opt
         case 'B': p->burst = strtoul(optarg, NULL, 10); break;
         case 'E': p->express_rate = atof(optarg); break;
         case 'k': o->keep = 1; break;
+        case 'S': o->state = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': fputs(help, stdout); exit(0);
         default: bad = 1;

@@ -518,7 +518,8 @@ static int create_topics(struct session *s, int partitions)
            ob_mock_create_topic(s->mock, "orders.express", 4) ||
            ob_mock_create_topic(s->mock, "orders.retry", partitions) ||
            ob_mock_create_topic(s->mock, "fulfillment.status", partitions) ||
-           ob_mock_create_topic(s->mock, "orders.dlq", 4);
+           ob_mock_create_topic(s->mock, "orders.dlq", 4) ||
+           ob_mock_create_topic(s->mock, "orderbridge.state", partitions);
 }
 
 static int write_config(struct session *s, const struct bridge *br, unsigned mask, int ledger)
@@ -535,9 +536,14 @@ static int write_config(struct session *s, const struct bridge *br, unsigned mas
         if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
             json_object_set_new(cfg, "adapter_path", json_pack("[s]", dir));
     }
-    if (cfg && s->express)
-        json_object_set_new(json_object_get(cfg, "kafka"), "topics",
-                            json_pack("{ss}", "express", "orders.express"));
+    if (cfg && (s->express || (s->o->state && ledger))) {
+        json_t *topics = json_object();
+        if (s->express)
+            json_object_set_new(topics, "express", json_string("orders.express"));
+        if (s->o->state && ledger)
+            json_object_set_new(topics, "state", json_string("orderbridge.state"));
+        json_object_set_new(json_object_get(cfg, "kafka"), "topics", topics);
+    }
     int rc = cfg ? json_dump_file(cfg, br->config, JSON_INDENT(2)) : -1;
 
     json_decref(cfg);
