@@ -509,7 +509,10 @@ static enum ob_callback_verdict rest_decode_callback(void *state,
     }
     /* The window bounds replays of a captured callback; a replay within it
      * repeats a webhook-id the bridge answers without emitting again. */
-    skew_ms = req->now_ms - sent_s * 1000;
+    /* sent_s has at most 12 digits; an arrival time at the ends of int64 (a
+     * caller's clock gone wrong) is out of the window, not an overflow */
+    if (__builtin_sub_overflow(req->now_ms, sent_s * 1000, &skew_ms))
+        skew_ms = req->now_ms < 0 ? INT64_MIN + 1 : INT64_MAX;
     if (skew_ms > WEBHOOK_TOLERANCE_MS || skew_ms < -WEBHOOK_TOLERANCE_MS) {
         ob_strlcpyf(out->reason, sizeof(out->reason),
                     "webhook-timestamp %" PRId64 " s %s (tolerance %d s)",
