@@ -29,7 +29,14 @@
  * (cb_duplicate_rate, until success). Fault decisions hash the seed, the
  * reference and the step, so runs repeat.
  *
- * Locking: one mutex guards the orders, the heap and the URL. Profiles'
+ * The callback URL may be several, separated by spaces (instances of the
+ * bridge behind one load-balanced address): each HTTP attempt goes to one of
+ * them, picked by hashing the seed, the order's reference and how many
+ * attempts the order has had, so the same seed sends the same attempts to
+ * the same URLs. Every list ever set is kept until the sim is freed, so the
+ * URL each attempt went to can be told as a plain string.
+ *
+ * Locking: one mutex guards the orders, the heap and the URLs. Profiles'
  * request builders run under it, on the sender thread; curl runs outside
  * it. Counters are atomics.
  */
@@ -73,6 +80,7 @@ enum fault { F_TAMPER, F_REPLAY, F_DUPLICATE, F_REORDER, F_NSLOTS };
 /* One callback sent, as ob_sim_reports() tells it. */
 struct rec {
     const char *code;
+    const char *url; /* the callback URL it went to, in a url_list */
     long long occurred_ms;
     short http_status;
     unsigned char kind;
@@ -88,6 +96,7 @@ struct order {
     uint64_t hash;       /* of the reference */
     uint64_t report_id;  /* delivery id of the status being sent (its tampered copy, the
                             report, its retries), then of its duplicate; 0: none yet */
+    uint32_t attempts;   /* HTTP attempts started for it (picks the URL) */
     unsigned backoff_ms;
     uint8_t n, at, phase;
     bool reorder;
@@ -95,10 +104,18 @@ struct order {
     uint8_t when[OB_SIM_LADDER_MAX]; /* it happened at created + when * step_ms */
     uint8_t due_n[OB_SIM_LADDER_MAX]; /* it may go at created + due_n * step_ms */
     struct ob_sim_cb_request saved;   /* the last report's bytes, for its replay */
+    const char *saved_base;           /* the callback URL saved.url was built from */
     struct rec *recs;
     size_t n_recs, cap_recs;
     const char *ref, *wh_id, *extra;  /* in data */
     char data[];
+};
+
+/* The callback URLs set at once: v[0..n), n >= 1, the strings after v. */
+struct url_list {
+    struct url_list *older;
+    size_t n;
+    const char *v[];
 };
 
 struct transfer {
@@ -106,6 +123,7 @@ struct transfer {
     CURL *easy;
     struct curl_slist *headers;
     struct ob_sim_cb_request req;
+    const char *base; /* the callback URL (one of a url_list) req.url was built from */
     enum kind kind;
     size_t n;
     struct order *orders[MAX_BATCH];
@@ -127,7 +145,8 @@ struct ob_sim__cb {
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* the sender: new work, stop */
     pthread_cond_t done_cv; /* ob_sim_wait_reports_done() */
-    char *url;
+    struct url_list *urls;  /* the callback URLs now; NULL: none */
+    struct url_list *older; /* those replaced, kept for the records' url */
     struct order *first, *last;
     struct order **heap;
     size_t heap_n, heap_cap;
@@ -211,6 +230,43 @@ static struct timespec deadline(int64_t mono)
     return ts;
 }
 
+/* The space-separated URLs of `spec` as a list; NULL with *empty set when there is none
+ * (NULL, "" or only spaces), NULL alone when out of memory. */
+static struct url_list *urls_parse(const char *spec, bool *empty)
+{
+    size_t n = 0, len = spec != NULL ? strlen(spec) : 0;
+    for (size_t i = 0; i < len; i++)
+        n += spec[i] != ' ' && (i == 0 || spec[i - 1] == ' ');
+    *empty = n == 0;
+    if (n == 0)
+        return NULL;
+    struct url_list *l = malloc(sizeof(*l) + n * sizeof(l->v[0]) + len + 1);
+    if (l == NULL)
+        return NULL;
+    char *copy = (char *)&l->v[n];
+    memcpy(copy, spec, len + 1);
+    l->older = NULL;
+    l->n = 0;
+    for (char *p = copy; *p != '\0';) {
+        if (*p == ' ') {
+            *p++ = '\0';
+            continue;
+        }
+        l->v[l->n++] = p;
+        p += strcspn(p, " ");
+    }
+    return l;
+}
+
+static void urls_free(struct url_list *l)
+{
+    while (l != NULL) {
+        struct url_list *older = l->older;
+        free(l);
+        l = older;
+    }
+}
+
 static void request_free(struct ob_sim_cb_request *req)
 {
     free(req->url);
@@ -232,6 +288,19 @@ static bool will(const struct ob_sim__cb *cb, const struct order *o, unsigned at
 {
     double rate = f == F_TAMPER ? cb->tamper : f == F_REPLAY ? cb->replay : cb->duplicate;
     return decide(cb, o->hash, at, f, rate);
+}
+
+/* The callback URL of the order's next attempt, one of several at random: seeded and
+ * per order and attempt, so a run with the same seed sends the same attempts to the
+ * same URLs. Lock held, urls set. */
+static const char *pick_url(const struct ob_sim__cb *cb, const struct order *o)
+{
+    const struct url_list *l = cb->urls;
+    if (l->n == 1)
+        return l->v[0];
+    uint64_t x = mix64(mix64(cb->seed ^ 0x13198a2e03707344ULL) ^
+                       (o->hash + (uint64_t)o->attempts * 0x9e3779b97f4a7c15ULL));
+    return l->v[x % l->n];
 }
 
 /* ---- the heap of waiting orders, by due time (lock held) ------------------ */
@@ -313,7 +382,7 @@ void ob_sim_order_created(struct ob_sim *sim, const char *order_ref, const char 
 
     /* cheap check first: most sims in tests have no callback URL */
     pthread_mutex_lock(&cb->mu);
-    bool wanted = cb->url != NULL && !cb->stopping;
+    bool wanted = cb->urls != NULL && !cb->stopping;
     pthread_mutex_unlock(&cb->mu);
     if (!wanted)
         return;
@@ -394,8 +463,8 @@ void ob_sim_order_created(struct ob_sim *sim, const char *order_ref, const char 
     pthread_mutex_unlock(&cb->mu);
 }
 
-static void record(struct order *o, const char *code, long long occurred_ms, enum kind kind,
-                   bool ok, long http_status)
+static void record(struct order *o, const char *code, const char *url, long long occurred_ms,
+                   enum kind kind, bool ok, long http_status)
 {
     if (o->n_recs == o->cap_recs) {
         size_t cap = o->cap_recs ? o->cap_recs * 2 : 8;
@@ -405,7 +474,7 @@ static void record(struct order *o, const char *code, long long occurred_ms, enu
         o->recs = recs;
         o->cap_recs = cap;
     }
-    o->recs[o->n_recs++] = (struct rec){.code = code, .occurred_ms = occurred_ms,
+    o->recs[o->n_recs++] = (struct rec){.code = code, .url = url, .occurred_ms = occurred_ms,
                                         .http_status = (short)http_status,
                                         .kind = (unsigned char)kind, .ok = ok};
 }
@@ -459,6 +528,7 @@ static void advance(struct ob_sim__cb *cb, struct order *o, struct transfer *t, 
         o->report_id = 0;
         if (will(cb, o, o->at, F_REPLAY) && t->n == 1) {
             o->saved = t->req; /* the very bytes, for the replay */
+            o->saved_base = t->base;
             memset(&t->req, 0, sizeof(t->req));
             go_on(cb, o, PH_REPLAY, now);
         } else if (will(cb, o, o->at, F_DUPLICATE)) {
@@ -517,11 +587,28 @@ static int build(struct ob_sim__cb *cb, struct transfer *t)
     char id[40];
 
     switch ((enum phase)o->phase) {
-    case PH_REPLAY:
+    case PH_REPLAY: {
         t->kind = K_REPLAY;
         t->req = o->saved;
+        t->base = o->saved_base;
         memset(&o->saved, 0, sizeof(o->saved));
-        return t->req.url != NULL ? 0 : -1;
+        if (t->req.url == NULL)
+            return -1;
+        /* several URLs: the same bytes through the load balancer, to the instance it
+         * picks now (what the profile put after the base URL kept); one: as sent */
+        size_t used = t->base != NULL ? strlen(t->base) : 0;
+        const char *to = pick_url(cb, o);
+        if (cb->urls->n > 1 && used > 0 && strncmp(t->req.url, t->base, used) == 0 &&
+            to != t->base) {
+            char *url = NULL;
+            if (asprintf(&url, "%s%s", to, t->req.url + used) < 0)
+                return -1;
+            free(t->req.url);
+            t->req.url = url;
+            t->base = to;
+        }
+        return 0;
+    }
     case PH_TAMPER:
     case PH_REPORT:
     case PH_DUPLICATE:
@@ -543,7 +630,8 @@ static int build(struct ob_sim__cb *cb, struct transfer *t)
             .occurred_ms = oi->created_ms + (long long)cb->step_ms * oi->when[oi->at]};
     }
     memset(&t->req, 0, sizeof(t->req));
-    if (cb->profile->build_callback(cb->sim, cb->url, items, t->n, id, t->kind == K_TAMPER,
+    t->base = pick_url(cb, o); /* per attempt: a retry may go to another URL */
+    if (cb->profile->build_callback(cb->sim, t->base, items, t->n, id, t->kind == K_TAMPER,
                                     &t->req) != 0 ||
         t->req.url == NULL) {
         request_free(&t->req);
@@ -601,7 +689,7 @@ static void release(struct ob_sim__cb *cb, struct transfer *t)
 /* Start every due delivery there is room for. Lock held. */
 static void start_due(struct ob_sim__cb *cb, int64_t now)
 {
-    while (cb->url != NULL && cb->heap_n > 0 && cb->heap[0]->due <= now &&
+    while (cb->urls != NULL && cb->heap_n > 0 && cb->heap[0]->due <= now &&
            cb->free_transfers != NULL) {
         struct transfer *t = cb->free_transfers;
         cb->free_transfers = t->next;
@@ -611,7 +699,10 @@ static void start_due(struct ob_sim__cb *cb, int64_t now)
             while (t->n < cb->max_batch && cb->heap_n > 0 && cb->heap[0]->due <= now &&
                    batchable(cb, cb->heap[0]))
                 t->orders[t->n++] = heap_pop(cb);
-        if (build(cb, t) != 0 || setup(t) != 0 ||
+        int built = build(cb, t);
+        for (size_t i = 0; i < t->n; i++)
+            t->orders[i]->attempts++;
+        if (built != 0 || setup(t) != 0 ||
             curl_multi_add_handle(cb->multi, t->easy) != CURLM_OK) {
             /* out of memory, or the profile could not build it: later */
             for (size_t i = 0; i < t->n; i++) {
@@ -646,8 +737,8 @@ static void finished(struct ob_sim__cb *cb, struct transfer *t, int64_t now)
     for (size_t i = 0; i < t->n; i++) {
         struct order *o = t->orders[i];
         const struct ob_sim_status *st = status_of(cb, o, o->at);
-        record(o, st->code, o->created_ms + (long long)cb->step_ms * o->when[o->at], t->kind, ok,
-               status);
+        record(o, st->code, t->base, o->created_ms + (long long)cb->step_ms * o->when[o->at],
+               t->kind, ok, status);
         advance(cb, o, t, ok, now);
     }
     cb->in_flight--;
@@ -662,7 +753,7 @@ static void *sender_main(void *arg)
     while (!cb->stopping) {
         int64_t now = mono_ms();
         start_due(cb, now);
-        int64_t next = cb->url != NULL && cb->heap_n > 0 ? cb->heap[0]->due : -1;
+        int64_t next = cb->urls != NULL && cb->heap_n > 0 ? cb->heap[0]->due : -1;
         if (cb->in_flight == 0) {
             if (next < 0) {
                 pthread_cond_wait(&cb->cv, &cb->mu);
@@ -727,6 +818,7 @@ int ob_sim__cb_create(struct ob_sim *sim, const struct ob_sim_profile *profile,
     bool sends = profile->ladder != NULL && profile->build_callback != NULL &&
                  profile->callback_ok != NULL;
     bool url = opt->callback_url != NULL && opt->callback_url[0] != '\0';
+    bool no_url = true;
     pthread_condattr_t ca;
     int locks = 0;
 
@@ -766,8 +858,14 @@ int ob_sim__cb_create(struct ob_sim *sim, const struct ob_sim_profile *profile,
     if (ob_random_bytes(nonce, sizeof(nonce)) != 0)
         goto oom;
     ob_hex_lower(nonce, sizeof(nonce), cb->nonce);
-    if (url && (cb->url = strdup(opt->callback_url)) == NULL)
+    if (url && (cb->urls = urls_parse(opt->callback_url, &no_url)) == NULL) {
+        if (no_url) {
+            errfmt(errstr, errstr_size, "callback_url holds no URL (only spaces)");
+            free(cb);
+            return -1;
+        }
         goto oom;
+    }
     cb->pool = calloc(cb->max_in_flight, sizeof(*cb->pool));
     if (cb->pool == NULL)
         goto oom;
@@ -825,7 +923,7 @@ oom:
         if (locks >= 1)
             pthread_mutex_destroy(&cb->mu);
         free(cb->pool);
-        free(cb->url);
+        urls_free(cb->urls);
         free(cb);
     }
     return -1;
@@ -867,7 +965,8 @@ void ob_sim__cb_destroy(struct ob_sim__cb *cb)
     }
     free(cb->heap);
     free(cb->pool);
-    free(cb->url);
+    urls_free(cb->urls);
+    urls_free(cb->older);
     pthread_cond_destroy(&cb->done_cv);
     pthread_cond_destroy(&cb->cv);
     pthread_mutex_destroy(&cb->mu);
@@ -891,16 +990,20 @@ void ob_sim__cb_stats(struct ob_sim__cb *cb, struct ob_sim_stats *out)
 int ob_sim_set_callback_url(struct ob_sim *sim, const char *url)
 {
     struct ob_sim__cb *cb = ob_sim__cb_of(sim);
-    char *copy = NULL;
+    struct url_list *list = NULL;
+    bool empty = true;
 
     if (cb == NULL)
         return -1;
-    if (url != NULL && url[0] != '\0' && (copy = strdup(url)) == NULL)
-        return -1;
+    if (url != NULL && url[0] != '\0' && (list = urls_parse(url, &empty)) == NULL)
+        return -1; /* out of memory, or only spaces */
     pthread_mutex_lock(&cb->mu);
-    free(cb->url);
-    cb->url = copy;
-    if (copy != NULL && cb->heap_n > 0)
+    if (cb->urls != NULL) { /* kept: records point into it */
+        cb->urls->older = cb->older;
+        cb->older = cb->urls;
+    }
+    cb->urls = list;
+    if (list != NULL && cb->heap_n > 0)
         wake(cb); /* orders may have waited for a URL */
     pthread_mutex_unlock(&cb->mu);
     return 0;
@@ -924,7 +1027,7 @@ void ob_sim_reports(struct ob_sim *sim, void (*fn)(const struct ob_sim_report *r
         for (const struct order *o = cb->first; o != NULL; o = o->next)
             for (size_t i = 0; i < o->n_recs; i++)
                 all[k++] = (struct ob_sim_report){
-                    .order_ref = o->ref, .code = o->recs[i].code,
+                    .order_ref = o->ref, .code = o->recs[i].code, .url = o->recs[i].url,
                     .kind = kind_names[o->recs[i].kind], .answered_ok = o->recs[i].ok,
                     .occurred_ms = o->recs[i].occurred_ms, .http_status = o->recs[i].http_status};
     }

@@ -10,7 +10,8 @@
  * request, dedupes and answers. "rest" (ShipBob-like POST /orders, bearer
  * token, dedupe by reference_id) is the default. After the push, rest, qimen
  * and sf_express send each order's statuses back to a callback URL (sent by
- * callbacks.c, formatted and signed by the profile), with faults.
+ * callbacks.c, formatted and signed by the profile), with faults; to one URL,
+ * or to one of several picked per attempt (instances behind a load balancer).
  * See sim/README.md for the exact behaviour and how to write a profile.
  */
 #ifndef OB_SIM_H
@@ -42,8 +43,10 @@ struct ob_sim_options {
     unsigned status_step_ms;  /* default 100 */
     const char *callback_url; /* rest, qimen, sf_express: where statuses are sent (the
                                  bridge's callback URL for this warehouse, copied); NULL
-                                 or "": none (see ob_sim_set_callback_url). Start fails
-                                 for a profile that sends none */
+                                 or "": none (see ob_sim_set_callback_url). Several URLs
+                                 separated by spaces: each attempt goes to one of them at
+                                 random, as through a load balancer. Start fails for a
+                                 profile that sends none, or for only spaces */
     /* Callback faults, in [0, 1], decided from seed + the order's reference (+ the step),
      * so the same orders get the same faults on every run: */
     double cb_tamper_rate;    /* per report: a copy with a broken signature/token first */
@@ -109,8 +112,15 @@ void ob_sim_stop(struct ob_sim *sim);   /* NULL is a no-op; also stops and joins
 
 /* Set (or replace) the callback URL of a running sim, e.g. once the bridge's
  * port is known; copied. NULL or "": orders created from now on are not
- * reported (those already known wait for a URL). Returns 0, or -1 when the
- * profile sends no callbacks or out of memory. */
+ * reported (those already known wait for a URL). Several URLs separated by
+ * spaces ("http://127.0.0.1:1001/cb/WH-1 http://127.0.0.1:1002/cb/WH-1"):
+ * bridge instances behind one load-balanced address. Every HTTP attempt (the
+ * first, each retry, a replay) goes to one of them picked at random from the
+ * seed, the order's reference and its attempt number (the same seed, the same
+ * picks); the profile builds and signs each attempt for the URL picked. One
+ * that refuses or cannot be reached is a failed attempt, retried like any
+ * other (maybe to another URL). Returns 0, or -1 (nothing changed) when the
+ * profile sends no callbacks, `url` is only spaces, or out of memory. */
 int ob_sim_set_callback_url(struct ob_sim *sim, const char *url);
 
 /* One callback as the sim sent it. Strings live as long as the sim. */
@@ -121,6 +131,8 @@ struct ob_sim_report {
     int answered_ok;         /* the bridge answered with the warehouse's success */
     long long occurred_ms;   /* epoch ms the status happened (what the callback says) */
     int http_status;         /* the answer's status; 0: no answer */
+    const char *url;         /* the callback URL it went to: one of those set, as set
+                                (what the profile appended, e.g. a query, left out) */
 };
 
 /* Every callback sent so far (each attempt, retries too), per order in send order,
@@ -233,7 +245,12 @@ struct ob_sim_profile {
      * then of n different orders) into `out` (zeroed; everything malloc()ed, the core
      * frees it). delivery_id is unique per status delivery: the same for its tampered
      * copy, the report and its retries, another for the duplicate.
-     * tamper: break the signature or token. Runs on the sender thread. 0, or -1. */
+     * tamper: break the signature or token. Runs on the sender thread. 0, or -1.
+     * Called for every HTTP attempt, retries included, with the one callback URL
+     * picked for it (of several: they differ in host:port, see ob_sim_set_callback_url);
+     * A replay resends a report's bytes to the URL picked then: callback_url swapped
+     * for it at the start of out->url (a report whose out->url does not start with
+     * callback_url is replayed where it went). */
     int (*build_callback)(struct ob_sim *sim, const char *callback_url,
                           const struct ob_sim_cb_item *items, size_t n, const char *delivery_id,
                           int tamper, struct ob_sim_cb_request *out);

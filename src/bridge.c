@@ -35,6 +35,7 @@
 
 #include "adapter.h"
 #include "bulkhead.h"
+#include "callback_apply.h"
 #include "callbacks.h"
 #include "consumer.h"
 #include "dispatch.h"
@@ -206,6 +207,8 @@ struct ob_bridge {
     struct ob_order_state *state_scratch; /* state_record_make()'s, with kafka.topics.state */
     struct ob_callbacks *callbacks; /* the HTTP server; NULL without http.listen */
     struct ob_poller *poller;       /* NULL when no warehouse is polled */
+    struct ob_callback_apply *applier; /* kafka.topics.callbacks' records; NULL without */
+    int32_t orders_partitions;      /* with kafka.topics.state; 0: unknown */
     unsigned long rng;
     uint64_t incarnation;                /* random per process: whose crash-guard mark it is */
     uint64_t final_deadline_ms;          /* monotonic: last flush, commit and close end by then */
@@ -527,6 +530,11 @@ static int ledger_entry_of(const struct job *job, struct ob_ledger_entry *out)
         ob_strlcpyf(e.carrier, sizeof(e.carrier), "%s", job->outcome.carrier);
         ob_strlcpyf(e.tracking_no, sizeof(e.tracking_no), "%s", job->outcome.tracking_no);
         ob_strlcpyf(e.reason, sizeof(e.reason), "%s", job->outcome.reason);
+        e.source = job->from_retry ? OB_SOURCE_RETRY
+                   : job->express  ? OB_SOURCE_EXPRESS
+                                   : OB_SOURCE_ORDERS;
+        e.source_partition = job->msg->partition;
+        e.source_offset = job->msg->offset;
     } else {
         return 0;
     }
@@ -730,7 +738,9 @@ static const char *record_name(const struct record *rec)
 
 /* Queue every wanted record not yet queued or acknowledged. A record that
  * cannot be queued now is tried again later: the offset must not move
- * before the outcome is in Kafka. */
+ * before the outcome is in Kafka. The state record goes last, once the
+ * others are acknowledged: a state that says "done" then means its status
+ * event is in Kafka, and whoever restores it need not emit that again. */
 static void job_send_records(struct job *job)
 {
     struct record *recs[4] = {&job->status_rec, &job->dlq_rec, &job->park_rec, &job->state_rec};
@@ -740,6 +750,8 @@ static void job_send_records(struct job *job)
         struct record *rec = recs[i];
         if (!rec->wanted || rec->acked)
             continue;
+        if (rec == &job->state_rec && (waiting || failed))
+            break;
         if (!rec->queued) {
             rd_kafka_resp_err_t err = queue_record(job, rec);
             if (err) {
@@ -796,6 +808,10 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, int32_t p
         return; /* the job may be gone already */
     if (rec->tag == OB_TRACKER_TAG) {
         ob_tracker_delivered(b->tracker, opaque, err, partition, offset);
+        return;
+    }
+    if (rec->tag == OB_CALLBACK_FORWARD_TAG) {
+        ob_callbacks_delivered(b->callbacks, opaque, err);
         return;
     }
     rec->queued = 0;
@@ -1710,6 +1726,17 @@ static void job_begin(struct job *job)
  */
 static int guard_check(struct job *job, const struct ob_ledger_entry *e);
 
+/* The job's message is the one whose outcome `e` is (read again). */
+static int redelivered(const struct job *job, const struct ob_ledger_entry *e)
+{
+    int source = job->from_retry ? OB_SOURCE_RETRY
+                 : job->express  ? OB_SOURCE_EXPRESS
+                                 : OB_SOURCE_ORDERS;
+
+    return e->source == source && e->source_partition == job->msg->partition &&
+           e->source_offset == job->msg->offset;
+}
+
 static int ledger_check(struct job *job)
 {
     struct ob_bridge *b = job->b;
@@ -1720,6 +1747,20 @@ static int ledger_check(struct job *job)
         return 0;
     if (e.state != OB_LEDGER_DONE && guard_check(job, &e))
         return 1;
+    if (e.state == OB_LEDGER_DONE && (status = static_status(e.status)) && !job->replay &&
+        redelivered(job, &e)) {
+        /* Done (here, or where the state was restored from) only once its
+         * status event was in Kafka: the same message read again after a
+         * crash or a rebalance adds nothing. The same order in a new message
+         * is answered again, below. */
+        OB_METRIC_ADD(&b->metrics, ledger_skipped, 1);
+        ob_log_trace(OB_LOG_INFO, job->trace_id,
+                     "order %s already %s at %s: not pushed, its status is in Kafka already",
+                     job->order_id, status, wh_code(job));
+        job->ledger_hit = 1;
+        job_complete(job);
+        return 1;
+    }
     if (e.state == OB_LEDGER_DONE && (status = static_status(e.status)) &&
         !(job->replay && status != static_status("ACCEPTED"))) {
         OB_METRIC_ADD(&b->metrics, ledger_skipped, 1);
@@ -1924,8 +1965,6 @@ static void drain_abandon(struct ob_bridge *b)
 
 static void drain_wake(struct ob_bridge *b);
 
-/* Partitions are being revoked: finish or park their orders, up to the
- * shutdown timeout, before the consumer commits and lets them go. */
 /* Partitions of orders are ours now: their order state comes first, from
  * the changelog (restore.h), so that an order another instance finished is
  * not pushed again here and its status reports find their track. */
@@ -1949,6 +1988,20 @@ static void on_assign(void *opaque, const int32_t *parts, size_t n)
                 b->cfg->kafka.topic_state, st.seconds);
 }
 
+/* The poller's question: is order_id's partition of orders ours? With
+ * the state changelog the ledger also keeps orders of partitions that
+ * moved away; their new owner polls them. */
+static int order_owned(void *opaque, const char *order_id)
+{
+    struct ob_bridge *b = opaque;
+    int32_t p = ob_kafka_partition_of(b->cfg, order_id, b->orders_partitions);
+
+    return p < 0 || ob_consumer_owns(b->consumer, p);
+}
+
+/* Partitions are being revoked: finish or park their orders, and finish
+ * the callbacks being applied, up to the shutdown timeout, before the
+ * consumer commits and lets them go. */
 static void on_revoke(void *opaque)
 {
     struct ob_bridge *b = opaque;
@@ -1958,7 +2011,8 @@ static void on_revoke(void *opaque)
     if (b->destroying)
         return;
     drain_start(b);
-    while ((n = draining_jobs(b)) > 0 && (now = mono_ms()) < deadline) {
+    while ((n = draining_jobs(b) + ob_callback_apply_draining(b->applier)) > 0 &&
+           (now = mono_ms()) < deadline) {
         int timeout = (int)(deadline - now < 100 ? deadline - now : 100);
         ob_producer_poll(b->producer);
         run_timers(b, now);
@@ -1966,13 +2020,15 @@ static void on_revoke(void *opaque)
         gate_run(b);
         if (b->ledger)
             ob_ledger_flush(b->ledger);
+        ob_tracker_finish(b->tracker);
         if (ob_dispatch_poll(b->dispatch, b->wake[0], timeout) == 1)
             drain_wake(b);
     }
     if (n > 0)
-        OB_WARN("revoke: %zu order(s) unfinished after %ld ms, left to the next owner", n,
-                b->cfg->pipeline.shutdown_timeout_ms);
+        OB_WARN("revoke: %zu order(s) and callback(s) unfinished after %ld ms, left to the next "
+                "owner", n, b->cfg->pipeline.shutdown_timeout_ms);
     drain_abandon(b);
+    ob_callback_apply_revoked(b->applier);
     if (b->ledger)
         ob_ledger_flush(b->ledger);
 }
@@ -2074,7 +2130,10 @@ static int consume(struct ob_bridge *b, uint64_t now)
         msg = ob_consumer_next(b->consumer, &ticket);
         if (!msg)
             return 0;
-        job_start(b, msg, &ticket);
+        if (ob_ticket_callback(&ticket))
+            ob_callback_apply_take(b->applier, msg, &ticket);
+        else
+            job_start(b, msg, &ticket);
         if (n % EXPRESS_EVERY == EXPRESS_EVERY - 1)
             consume_express(b); /* an express order waits for no batch */
     }
@@ -2123,8 +2182,10 @@ int ob_bridge_run(struct ob_bridge *b)
             OB_INFO("stopping: %zu order(s) in flight, up to %ld ms to finish or park them",
                     b->jobs, cfg->pipeline.shutdown_timeout_ms);
             drain_start(b);
+            ob_callback_apply_stop(b->applier);
         }
-        if (b->stopping && ((b->jobs == 0 && ob_tracker_pending(b->tracker) == 0) ||
+        if (b->stopping && ((b->jobs == 0 && ob_tracker_pending(b->tracker) == 0 &&
+                             ob_callbacks_pending(b->callbacks) == 0) ||
                             now >= deadline))
             break;
         if (!b->stopping) {
@@ -2138,6 +2199,11 @@ int ob_bridge_run(struct ob_bridge *b)
         gate_run(b);
         if (!b->stopping && b->poller) {
             uint64_t due = ob_poller_run(b->poller, mono_us());
+            if (due && (!lanes_due || due < lanes_due))
+                lanes_due = due;
+        }
+        if (b->applier) {
+            uint64_t due = ob_callback_apply_run(b->applier, now);
             if (due && (!lanes_due || due < lanes_due))
                 lanes_due = due;
         }
@@ -2329,17 +2395,26 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
     if (ob_poller_create(cfg, b->adapters, b->ledger, b->dispatch, b->tracker, &b->metrics,
                          &b->poller, errstr, errstr_size) != 0)
         goto fail;
-    if (cfg->http.listen && ob_callbacks_create(cfg, b->adapters, b->tracker, &b->metrics,
-                                                b->wake[1], &b->callbacks, errstr,
+    if (cfg->http.listen && ob_callbacks_create(cfg, b->adapters, b->tracker, b->producer,
+                                                &b->metrics, b->wake[1], &b->callbacks, errstr,
                                                 errstr_size) != 0)
         goto fail;
     if (ob_consumer_create(cfg, b->wake[1], &b->consumer, errstr, errstr_size) != 0)
         goto fail;
     ob_consumer_on_revoke(b->consumer, on_revoke, b);
     if (cfg->kafka.topic_state) {
-        if (ob_restore_check_topics(cfg, errstr, errstr_size) != 0)
+        size_t migrated;
+        if (ob_restore_check_topics(cfg, &b->orders_partitions, errstr, errstr_size) != 0 ||
+            ob_restore_migrate(cfg, b->ledger, &migrated, errstr, errstr_size) != 0)
             goto fail;
+        OB_METRIC_ADD(&b->metrics, state_migrated, migrated);
         ob_consumer_on_assign(b->consumer, on_assign, b);
+        ob_poller_set_owner(b->poller, order_owned, b);
+    }
+    if (cfg->kafka.topic_callbacks && b->tracker &&
+        !(b->applier = ob_callback_apply_create(cfg, b->tracker, b->consumer, &b->metrics))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
     }
     *out = b;
     return 0;
@@ -2363,6 +2438,7 @@ void ob_bridge_destroy(struct ob_bridge *b)
     /* Reports left get "retry" (their warehouses send again), then the
      * server and the queries go. */
     ob_tracker_abort(b->tracker);
+    ob_callback_apply_destroy(b->applier); /* its messages go before the consumer */
     ob_callbacks_destroy(b->callbacks);
     ob_poller_destroy(b->poller);
     ob_tracker_destroy(b->tracker);

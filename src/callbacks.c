@@ -6,13 +6,24 @@
 
 #include <orderbridge/sdk.h>
 
+#include "callback_record.h"
 #include "hash.h"
 #include "http_server.h"
 #include "log.h"
+#include "order.h" /* ob_order_id_valid */
 #include "status.h"
 
 #define TAKE_BATCH 64
 #define SEEN_SLOTS 65536 /* delivery ids remembered; a power of two */
+
+struct callback;
+
+/* One order's record of a callback forwarded to kafka.topics.callbacks,
+ * the opaque of that Kafka record. */
+struct forward {
+    int tag; /* OB_CALLBACK_FORWARD_TAG */
+    struct callback *cb;
+};
 
 /* One callback being handled. */
 struct callback {
@@ -21,13 +32,21 @@ struct callback {
     struct ob_http_pending *p;
     uint64_t id_hash; /* of the delivery id, 0 when none */
     struct ob_callback_result res;
+    /* forwarded: records not yet acknowledged, one failed, the list of them all */
+    size_t pending;
+    int failed;
+    struct callback *prev, *next;
+    struct forward fwd[OB_CALLBACK_MAX_UPDATES];
 };
 
 struct ob_callbacks {
     const struct ob_config *cfg;
     struct ob_adapter_instance *const *adapters;
     struct ob_tracker *tracker;
+    struct ob_producer *producer;
     struct ob_metrics *metrics;
+    struct callback *forwarding; /* waiting for Kafka's acknowledgements */
+    size_t n_forwarding;
     struct ob_http_server *server;
     struct ob_http_route *routes;
     /* Delivery ids answered with success lately (direct-mapped: a newer id
@@ -105,6 +124,119 @@ static void on_report_done(struct ob_report *r)
     free(cb);
 }
 
+/* ---- through Kafka (kafka.topics.callbacks) ------------------------------ */
+
+/* Every record of cb is acknowledged, or one failed: answer the warehouse. */
+static void forward_done(struct ob_callbacks *c, struct callback *cb)
+{
+    if (cb->prev)
+        cb->prev->next = cb->next;
+    else
+        c->forwarding = cb->next;
+    if (cb->next)
+        cb->next->prev = cb->prev;
+    c->n_forwarding--;
+    if (cb->failed) {
+        answer(c, cb->p, OB_CALLBACK_RETRY, "try again later");
+    } else {
+        if (cb->id_hash)
+            c->seen[cb->id_hash & (SEEN_SLOTS - 1)] = cb->id_hash;
+        OB_METRIC_ADD(c->metrics, callbacks_forwarded, 1);
+        answer(c, cb->p, OB_CALLBACK_OK, "");
+    }
+    free(cb);
+}
+
+/* Any instance takes any callback: one record per order of it goes to the
+ * callbacks topic, keyed and so partitioned like the order, and the owner
+ * of that partition applies it to the order's state. The warehouse hears
+ * success once Kafka has them all. */
+static void forward(struct ob_callbacks *c, struct callback *cb)
+{
+    static struct ob_callback_record rec; /* the loop thread's */
+    const struct ob_callback_result *res = &cb->res;
+    unsigned char sent[OB_CALLBACK_MAX_UPDATES] = {0};
+    size_t invalid = 0;
+
+    /* No order of ours has such an id: nothing to send its owner. */
+    for (size_t i = 0; i < res->n_updates; i++) {
+        const char *id = res->updates[i].order_id;
+        if (!ob_order_id_valid(id, strlen(id))) {
+            sent[i] = 1;
+            invalid++;
+            OB_METRIC_ADD(c->metrics, reports_unknown_order, 1);
+        }
+    }
+    if (invalid == res->n_updates) {
+        refuse(c, cb->p, OB_CALLBACK_UNKNOWN_ORDER, "no such order pushed to this warehouse");
+        free(cb);
+        return;
+    }
+    cb->prev = NULL;
+    cb->next = c->forwarding;
+    if (c->forwarding)
+        c->forwarding->prev = cb;
+    c->forwarding = cb;
+    c->n_forwarding++;
+    cb->pending = 1; /* until every record is queued */
+    for (size_t i = 0; i < res->n_updates && !cb->failed; i++) {
+        const char *id = res->updates[i].order_id;
+        size_t len;
+        char *value;
+
+        if (sent[i])
+            continue;
+        memset(&rec, 0, sizeof rec);
+        ob_strlcpyf(rec.warehouse, sizeof rec.warehouse, "%s",
+                    c->cfg->warehouses[cb->p->route_id].code);
+        ob_strlcpyf(rec.delivery_id, sizeof rec.delivery_id, "%s", res->delivery_id);
+        rec.received_ms = ob_now_epoch_ms();
+        for (size_t j = i; j < res->n_updates; j++) {
+            if (strcmp(res->updates[j].order_id, id) != 0)
+                continue;
+            rec.updates[rec.n_updates] = res->updates[j];
+            if (rec.updates[rec.n_updates].occurred_at_ms < 0)
+                rec.updates[rec.n_updates].occurred_at_ms = 0; /* before 1970: unknown */
+            rec.n_updates++;
+            sent[j] = 1;
+        }
+        value = ob_callback_record_encode(&rec, &len);
+        cb->fwd[i] = (struct forward){.tag = OB_CALLBACK_FORWARD_TAG, .cb = cb};
+        rd_kafka_resp_err_t err =
+            value ? ob_producer_callback(c->producer, id, value, len, &cb->fwd[i])
+                  : RD_KAFKA_RESP_ERR__BAD_MSG;
+        free(value);
+        if (err) {
+            OB_WARN("cannot queue the callback record of order %s: %s", id, rd_kafka_err2str(err));
+            OB_METRIC_ADD(c->metrics, produce_errors, 1);
+            cb->failed = 1;
+        } else {
+            cb->pending++;
+        }
+    }
+    if (--cb->pending == 0)
+        forward_done(c, cb);
+}
+
+void ob_callbacks_delivered(struct ob_callbacks *c, void *opaque, rd_kafka_resp_err_t err)
+{
+    struct callback *cb = ((struct forward *)opaque)->cb;
+
+    if (err) {
+        OB_WARN("callback record of order %s not delivered: %s", cb->res.updates[0].order_id,
+                rd_kafka_err2str(err));
+        OB_METRIC_ADD(c->metrics, produce_errors, 1);
+        cb->failed = 1;
+    }
+    if (--cb->pending == 0)
+        forward_done(c, cb);
+}
+
+size_t ob_callbacks_pending(const struct ob_callbacks *c)
+{
+    return c ? c->n_forwarding : 0;
+}
+
 static void handle(struct ob_callbacks *c, struct ob_http_pending *p)
 {
     const struct ob_adapter_instance *ad = c->adapters[p->route_id];
@@ -152,6 +284,10 @@ static void handle(struct ob_callbacks *c, struct ob_http_pending *p)
     }
     cb->owner = c;
     cb->p = p;
+    if (c->cfg->kafka.topic_callbacks) {
+        forward(c, cb);
+        return;
+    }
     cb->report.wh = p->route_id;
     cb->report.source = "callback";
     cb->report.updates = cb->res.updates;
@@ -209,8 +345,9 @@ static char *render_metrics(void *arg, const struct ob_http_server_stats *http, 
 }
 
 int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance *const *adapters,
-                        struct ob_tracker *tracker, struct ob_metrics *metrics, int wake_fd,
-                        struct ob_callbacks **out, char *errstr, size_t errstr_size)
+                        struct ob_tracker *tracker, struct ob_producer *producer,
+                        struct ob_metrics *metrics, int wake_fd, struct ob_callbacks **out,
+                        char *errstr, size_t errstr_size)
 {
     struct ob_callbacks *c = calloc(1, sizeof(*c));
     size_t n = 0;
@@ -224,6 +361,7 @@ int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance 
     c->cfg = cfg;
     c->adapters = adapters;
     c->tracker = tracker;
+    c->producer = producer;
     c->metrics = metrics;
     for (size_t i = 0; i < cfg->n_warehouses; i++) {
         const struct ob_warehouse_conf *w = &cfg->warehouses[i];
@@ -280,6 +418,12 @@ void ob_callbacks_destroy(struct ob_callbacks *c)
 {
     if (!c)
         return;
+    /* Their records were purged: the server answers them 503. */
+    while (c->forwarding) {
+        struct callback *cb = c->forwarding;
+        c->forwarding = cb->next;
+        free(cb);
+    }
     ob_http_server_stop(c->server);
     free(c->routes);
     free(c);

@@ -12,7 +12,12 @@
 #include "adapter.h"
 #include "config.h"
 #include "metrics.h"
+#include "producer.h"
 #include "tracker.h"
+
+/* The first member of a forwarded callback record's opaque: the bridge's
+ * delivery callback hands it to ob_callbacks_delivered(). */
+#define OB_CALLBACK_FORWARD_TAG 0x63626677
 
 struct ob_callbacks;
 
@@ -21,8 +26,18 @@ struct ob_callbacks;
  * GET /metrics, /healthz, /readyz (on cfg->http.ops_listen when set).
  * Returns 0, or -1 with errstr. */
 int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance *const *adapters,
-                        struct ob_tracker *tracker, struct ob_metrics *metrics, int wake_fd,
-                        struct ob_callbacks **out, char *errstr, size_t errstr_size);
+                        struct ob_tracker *tracker, struct ob_producer *producer,
+                        struct ob_metrics *metrics, int wake_fd, struct ob_callbacks **out,
+                        char *errstr, size_t errstr_size);
+
+/* With kafka.topics.callbacks, a verified callback is not applied here: one
+ * record per order goes to that topic (the owner of the order's partition
+ * applies it) and the warehouse is answered once Kafka acknowledged them
+ * all. The delivery report of such a record (tagged OB_CALLBACK_FORWARD_TAG). */
+void ob_callbacks_delivered(struct ob_callbacks *c, void *opaque, rd_kafka_resp_err_t err);
+
+/* Callbacks waiting for Kafka's acknowledgements. */
+size_t ob_callbacks_pending(const struct ob_callbacks *c);
 
 /* Handle the callbacks that arrived (non-blocking). */
 void ob_callbacks_run(struct ob_callbacks *c);

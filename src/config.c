@@ -227,6 +227,11 @@ static const struct opt topics_opts[] = {
     STR("state", 0, NULL, C(kafka.topic_state), check_topic,
         "optional compacted topic each order's state is written to (orderbridge.state.v1, key "
         "order_id), same partition count as orders; absent: none"),
+    STR("callbacks", 0, NULL, C(kafka.topic_callbacks), check_topic,
+        "optional topic verified status callbacks pass through (orderbridge.callback.v1, key "
+        "order_id), so that any instance takes any callback and the owner of the order's "
+        "partition applies it; same partition count as orders; needs state; absent: each "
+        "instance applies the callbacks it receives"),
     END};
 
 static const struct opt kafka_opts[] = {
@@ -1262,6 +1267,22 @@ static void check_routing(struct ctx *c, struct ob_config *cfg)
 
 /* The bridge reads orders and writes status/DLQ: one topic doing two jobs
  * would feed its own output back in as orders. */
+/* The consumer's partition.assignment.strategy starts with "range" (or is
+ * librdkafka's default, "range,roundrobin"): co-partitioned topics then
+ * go to the same member. */
+static int range_assignor(const struct ob_config *cfg)
+{
+    const char *strategy = NULL;
+
+    for (size_t i = 0; i < cfg->kafka.n_properties; i++)
+        if (strcmp(cfg->kafka.properties[i].key, "partition.assignment.strategy") == 0)
+            strategy = cfg->kafka.properties[i].value;
+    for (size_t i = 0; i < cfg->kafka.n_consumer; i++)
+        if (strcmp(cfg->kafka.consumer[i].key, "partition.assignment.strategy") == 0)
+            strategy = cfg->kafka.consumer[i].value;
+    return !strategy || strncmp(strategy, "range", 5) == 0;
+}
+
 static void check_topics(struct ctx *c, const struct ob_config *cfg)
 {
     const char *orders = cfg->kafka.topic_orders;
@@ -1289,6 +1310,20 @@ static void check_topics(struct ctx *c, const struct ob_config *cfg)
         problem(c, "$.kafka.topics.state", "must differ from the other topics");
     if (state && !cfg->ledger.path)
         problem(c, "$.kafka.topics.state", "needs $.ledger (each order's state is kept there)");
+    const char *cbs = cfg->kafka.topic_callbacks;
+    if (cbs && ((orders && strcmp(cbs, orders) == 0) || (retry && strcmp(cbs, retry) == 0) ||
+                (express && strcmp(cbs, express) == 0) || (state && strcmp(cbs, state) == 0) ||
+                (cfg->kafka.topic_status && strcmp(cbs, cfg->kafka.topic_status) == 0) ||
+                (cfg->kafka.topic_dlq && strcmp(cbs, cfg->kafka.topic_dlq) == 0)))
+        problem(c, "$.kafka.topics.callbacks", "must differ from the other topics");
+    if (cbs && !state)
+        problem(c, "$.kafka.topics.callbacks",
+                "needs $.kafka.topics.state (the owner of an order's partition applies its "
+                "callbacks to the state it restored)");
+    if (cbs && !range_assignor(cfg))
+        problem(c, "$.kafka.topics.callbacks",
+                "needs partition.assignment.strategy \"range\" (the default): only it gives "
+                "partition N of orders and of the callbacks topic to the same instance");
 }
 
 /* Callbacks need the HTTP server and unique paths; callbacks and polling
@@ -1675,6 +1710,7 @@ void ob_config_destroy(struct ob_config *cfg)
     free(cfg->kafka.topic_retry);
     free(cfg->kafka.topic_express);
     free(cfg->kafka.topic_state);
+    free(cfg->kafka.topic_callbacks);
     free(cfg->ledger.path);
     free_kv(cfg->kafka.properties, cfg->kafka.n_properties);
     free_kv(cfg->kafka.consumer, cfg->kafka.n_consumer);

@@ -135,6 +135,7 @@ struct ob_config {
         char *topic_retry;       /* default "orders.retry" */
         char *topic_express;     /* express orders published apart; NULL: none */
         char *topic_state;       /* the order-state changelog (issue 13); NULL: none */
+        char *topic_callbacks;   /* verified callbacks, to the order's owner; NULL: none */
         struct ob_kv *properties; /* "properties": passed to both clients */
         size_t n_properties;
         struct ob_kv *consumer; /* "consumer": consumer only */

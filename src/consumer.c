@@ -8,9 +8,9 @@
 #include "producer.h" /* ob_kafka_conf_apply, ob_kafka_log_cb */
 #include "status.h"   /* ob_mono_ms */
 
-/* The topics consumed; a partition is (topic index, id). The express
- * topic is optional (topics[TOPIC_EXPRESS] NULL). */
-enum { TOPIC_ORDERS, TOPIC_RETRY, TOPIC_EXPRESS, N_TOPICS };
+/* The topics consumed; a partition is (topic index, id). The express and
+ * callbacks topics are optional (NULL). */
+enum { TOPIC_ORDERS, TOPIC_RETRY, TOPIC_EXPRESS, TOPIC_CALLBACKS, N_TOPICS };
 
 /* Offsets handed out from one partition, in order, with their done flags. */
 struct ob_partition {
@@ -273,8 +273,18 @@ static void assign(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
      * when it was revoked would come back paused and never fetch. Say
      * which state each newly assigned partition must be in. */
     pause_list(c, parts, c->paused);
-    OB_INFO("assigned %d partition(s) of %s and %s%s%s", parts->cnt, c->topics[0], c->topics[1],
-            c->express ? " and " : "", c->express ? c->topics[TOPIC_EXPRESS] : "");
+    /* A callback is applied where its order's state is: the owner of the
+     * same partition of orders (config allows only the range assignor). */
+    for (int i = 0; i < parts->cnt; i++)
+        if (topic_index(c, parts->elems[i].topic) == TOPIC_CALLBACKS &&
+            !active_get(c, c->topics[TOPIC_ORDERS], parts->elems[i].partition, 0))
+            OB_ERR("assigned partition %" PRId32 " of %s without the same one of %s: its "
+                   "callbacks find no order state here (is the assignor range?)",
+                   parts->elems[i].partition, parts->elems[i].topic, c->topics[TOPIC_ORDERS]);
+    OB_INFO("assigned %d partition(s) of %s and %s%s%s%s%s", parts->cnt, c->topics[0],
+            c->topics[1], c->express ? " and " : "", c->express ? c->topics[TOPIC_EXPRESS] : "",
+            c->topics[TOPIC_CALLBACKS] ? " and " : "",
+            c->topics[TOPIC_CALLBACKS] ? c->topics[TOPIC_CALLBACKS] : "");
 }
 
 static void revoke(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts)
@@ -361,6 +371,7 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
     c->topics[TOPIC_ORDERS] = cfg->kafka.topic_orders;
     c->topics[TOPIC_RETRY] = cfg->kafka.topic_retry;
     c->topics[TOPIC_EXPRESS] = cfg->kafka.topic_express;
+    c->topics[TOPIC_CALLBACKS] = cfg->kafka.topic_callbacks;
     if (ob_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size) ||
         ob_kafka_conf_set(conf, "client.id", "orderbridge-consumer", errstr, errstr_size) ||
@@ -616,6 +627,17 @@ int ob_ticket_from_retry(const struct ob_ticket *t)
 int ob_ticket_express(const struct ob_ticket *t)
 {
     return t->part && t->part->topic == TOPIC_EXPRESS;
+}
+
+int ob_ticket_callback(const struct ob_ticket *t)
+{
+    return t->part && t->part->topic == TOPIC_CALLBACKS;
+}
+
+int ob_consumer_owns(const struct ob_consumer *c, int32_t partition)
+{
+    return partition >= 0 && (size_t)partition < c->n_active[TOPIC_ORDERS] &&
+           c->active[TOPIC_ORDERS][partition] != NULL;
 }
 
 void ob_consumer_pause(struct ob_consumer *c)

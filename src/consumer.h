@@ -83,6 +83,12 @@ int ob_ticket_from_retry(const struct ob_ticket *t);
 /* The ticket's message came from the express topic. */
 int ob_ticket_express(const struct ob_ticket *t);
 
+/* The ticket's message came from the callbacks topic (kafka.topics.callbacks). */
+int ob_ticket_callback(const struct ob_ticket *t);
+
+/* Partition `partition` of the orders topic is assigned here. */
+int ob_consumer_owns(const struct ob_consumer *c, int32_t partition);
+
 /* Stop / restart fetching on every assigned partition (backpressure). */
 void ob_consumer_pause(struct ob_consumer *c);
 void ob_consumer_resume(struct ob_consumer *c);

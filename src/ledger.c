@@ -1,9 +1,12 @@
 /*
  * ledger.c — the delivery ledger on LMDB (see ledger.h).
  *
- * One environment, one named database, "deliveries": idempotency key ->
- * struct ob_ledger_entry, encoded below. (Files written by earlier versions
- * also hold a "parked" database; it is never opened, and LMDB ignores it.)
+ * One environment; its named databases: "deliveries", idempotency key ->
+ * struct ob_ledger_entry, encoded below; "orders", the tracks; "marks", the
+ * crash guard's; "by_order", the index by order; "checkpoints", the state
+ * changelog's; "meta", named values of the ledger itself. (Files written by
+ * earlier versions also hold a "parked" database; it is never opened, and
+ * LMDB ignores it.)
  *
  * Writes go into one write transaction that stays open across calls: the
  * first write of a loop iteration begins it, ob_ledger_flush() commits it.
@@ -73,17 +76,19 @@
 #define CAP_LOG_MS (10 * 60 * 1000) /* "evicting before the TTL" at most this often */
 #define READER_CHECK_MS 10000     /* clear the reader slots of dead processes this often */
 
-/* Encoding of an entry, little-endian, version 2:
+/* Encoding of an entry, little-endian, version 3:
  *   u8 version, u8 state, i32 attempts, i64 first_attempt_ms, i64 updated_ms,
  *   i64 http_status, then status, warehouse_order_id, carrier, tracking_no
  *   and reason, each as u8 length + bytes (no NUL), then the crash guard:
- *   u64 adapter_running, u8 crashes, u8 alone.
- * Version 1 (written before the crash guard) is version 2 without the
- * last three fields; it is still read. */
+ *   u64 adapter_running, u8 crashes, u8 alone; then the source message:
+ *   u8 source, i32 source_partition, i64 source_offset.
+ * Version 2 is version 3 without the source, version 1 also without the
+ * crash guard; both are still read. */
 #define ENTRY_V1 1
 #define ENTRY_V2 2
+#define ENTRY_V3 3
 #define ENTRY_MIN (2 + 4 + 3 * 8 + 5)
-#define ENTRY_MAX (ENTRY_MIN + 24 + 128 + 64 + 128 + 256 + 10)
+#define ENTRY_MAX (ENTRY_MIN + 24 + 128 + 64 + 128 + 256 + 10 + 13)
 
 /* Encoding of an order track ("orders" table), little-endian, version 1:
  *   u8 version, u8 current, u8 terminal, u8 seen_next, u32 emitted,
@@ -109,10 +114,12 @@ struct ob_ledger {
     MDB_dbi marks;  /* "marks": incarnation -> the keys its adapters run on */
     MDB_dbi by_order; /* "by_order": order_id \x1f 'd' key | 't' warehouse -> updated_ms */
     MDB_dbi checkpoints; /* "checkpoints": "<topic>:<partition>" -> next offset applied */
+    MDB_dbi meta;   /* "meta": name -> i64 (ob_ledger_meta()) */
     int has_marks;
     int has_tracks; /* a read-only open of a file without the table: none */
     int has_by_order;
     int has_checkpoints;
+    int has_meta;
     MDB_txn *wtxn;  /* the staged write transaction, or NULL */
     MDB_txn *rtxn;  /* long-lived read transaction, reset between reads */
     size_t staged;  /* writes in wtxn, for the message when they are lost */
@@ -130,6 +137,7 @@ struct ob_ledger {
     int64_t reader_check_ms; /* when to look for dead readers next */
     struct expiry exp_deliveries, exp_tracks, exp_by_order; /* where ob_ledger_expire() stopped */
     struct expiry evict_deliveries, evict_tracks, evict_by_order; /* where eviction looks next */
+    struct expiry index_at; /* the track ob_ledger_index_tracks() looked at last */
     atomic_ulong lost; /* staged writes lost so far (ob_ledger_lost()) */
     atomic_ulong commits;  /* commits so far, for the syncer */
     /* The background syncer, when sync_ms > 0 and writable. */
@@ -165,7 +173,7 @@ static size_t encode(const struct ob_ledger_entry *e, int64_t updated_ms,
 {
     unsigned char *p = buf;
 
-    *p++ = ENTRY_V2;
+    *p++ = ENTRY_V3;
     *p++ = (unsigned char)e->state;
     p = put_u64(p, (uint32_t)(int32_t)e->attempts, 4);
     p = put_u64(p, (uint64_t)e->first_attempt_ms, 8);
@@ -179,6 +187,9 @@ static size_t encode(const struct ob_ledger_entry *e, int64_t updated_ms,
     p = put_u64(p, e->adapter_running, 8);
     *p++ = (unsigned char)(e->crashes < 0 ? 0 : e->crashes > 255 ? 255 : e->crashes);
     *p++ = (unsigned char)(e->alone != 0);
+    *p++ = (unsigned char)(e->source >= 0 && e->source <= OB_SOURCE_EXPRESS ? e->source : 0);
+    p = put_u64(p, (uint32_t)e->source_partition, 4);
+    p = put_u64(p, (uint64_t)e->source_offset, 8);
     return (size_t)(p - buf);
 }
 
@@ -215,7 +226,7 @@ static void get_str(struct reader *r, char *out, size_t cap)
     r->p += n;
 }
 
-/* Returns 0, or -1 when `v` is not a version 1 or 2 entry. */
+/* Returns 0, or -1 when `v` is not a version 1, 2 or 3 entry. */
 static int decode(const MDB_val *v, struct ob_ledger_entry *e)
 {
     struct reader r = {v->mv_data, (const unsigned char *)v->mv_data + v->mv_size, 0};
@@ -224,7 +235,7 @@ static int decode(const MDB_val *v, struct ob_ledger_entry *e)
 
     memset(e, 0, sizeof *e);
     version = get_u64(&r, 1);
-    if (version != ENTRY_V1 && version != ENTRY_V2)
+    if (version != ENTRY_V1 && version != ENTRY_V2 && version != ENTRY_V3)
         return -1;
     e->state = (enum ob_ledger_state)get_u64(&r, 1);
     e->attempts = (int32_t)(uint32_t)get_u64(&r, 4);
@@ -236,10 +247,17 @@ static int decode(const MDB_val *v, struct ob_ledger_entry *e)
     get_str(&r, e->carrier, sizeof e->carrier);
     get_str(&r, e->tracking_no, sizeof e->tracking_no);
     get_str(&r, e->reason, sizeof e->reason);
-    if (version == ENTRY_V2) {
+    if (version >= ENTRY_V2) {
         e->adapter_running = get_u64(&r, 8);
         e->crashes = (int)get_u64(&r, 1);
         e->alone = (int)get_u64(&r, 1);
+    }
+    if (version >= ENTRY_V3) {
+        e->source = (int)get_u64(&r, 1);
+        e->source_partition = (int32_t)(uint32_t)get_u64(&r, 4);
+        e->source_offset = (int64_t)get_u64(&r, 8);
+        if (e->source > OB_SOURCE_EXPRESS)
+            r.bad = 1;
     }
     if (r.bad || r.p != r.end || e->state < OB_LEDGER_IN_FLIGHT || e->state > OB_LEDGER_DONE ||
         http < LONG_MIN || http > LONG_MAX)
@@ -380,7 +398,7 @@ static int delivery_evictable(const MDB_val *v)
 {
     const unsigned char *p = v->mv_data;
 
-    return v->mv_size < ENTRY_MIN || (p[0] != ENTRY_V1 && p[0] != ENTRY_V2) ||
+    return v->mv_size < ENTRY_MIN || (p[0] != ENTRY_V1 && p[0] != ENTRY_V2 && p[0] != ENTRY_V3) ||
            (p[1] != OB_LEDGER_IN_FLIGHT && p[1] != OB_LEDGER_PARKED);
 }
 
@@ -668,7 +686,7 @@ static int open_env(struct ob_ledger *l, const char *path, int writemap)
         return errno;
     rc = mdb_env_create(&l->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(l->env, 5);
+        rc = mdb_env_set_maxdbs(l->env, 6);
     if (rc == 0 && !l->read_only)
         rc = mdb_env_set_mapsize(l->env, l->map_bytes); /* a reader takes the writer's size */
     if (rc == 0)
@@ -699,6 +717,12 @@ static int open_env(struct ob_ledger *l, const char *path, int writemap)
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "checkpoints", l->read_only ? 0 : MDB_CREATE, &l->checkpoints);
         l->has_checkpoints = rc == 0;
+        if (rc == MDB_NOTFOUND && l->read_only)
+            rc = 0;
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "meta", l->read_only ? 0 : MDB_CREATE, &l->meta);
+        l->has_meta = rc == 0;
         if (rc == MDB_NOTFOUND && l->read_only)
             rc = 0;
     }
@@ -1530,6 +1554,181 @@ int ob_ledger_apply_state(struct ob_ledger *l, const struct ob_order_state *s)
     return 0;
 }
 
+/* Migration (ledger.h): index the tracks of files written before by_order. */
+
+/* Read the track after x's key (the first when x->len is 0) and move x to
+ * it. A cursor per track: a write in between may abort the transaction.
+ * Returns 0, MDB_NOTFOUND past the last, or an LMDB error. */
+static int next_track(struct ob_ledger *l, struct expiry *x, MDB_val *k, MDB_val *v)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(l->wtxn, l->tracks, &cur);
+
+    if (rc != 0)
+        return rc;
+    k->mv_size = x->len;
+    k->mv_data = x->key;
+    rc = mdb_cursor_get(cur, k, v, x->len ? MDB_SET_RANGE : MDB_FIRST);
+    if (rc == 0 && x->len && k->mv_size == x->len && memcmp(k->mv_data, x->key, x->len) == 0)
+        rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+    mdb_cursor_close(cur);
+    if (rc == 0 && k->mv_size <= sizeof x->key) {
+        memcpy(x->key, k->mv_data, k->mv_size);
+        x->len = k->mv_size;
+    }
+    return rc;
+}
+
+/* Split a track key at its last 0x1f (order ids never hold it). 0, or -1
+ * when it names no warehouse or no order id that fits. */
+static int track_key_split(const MDB_val *k, char warehouse[TRACK_KEY_MAX], char order_id[65])
+{
+    const char *p = k->mv_data;
+    size_t at = k->mv_size;
+
+    while (at > 0 && p[at - 1] != INDEX_SEP)
+        at--;
+    if (at < 2 || at - 1 >= TRACK_KEY_MAX || k->mv_size - at == 0 || k->mv_size - at > 64 ||
+        memchr(p, '\0', k->mv_size))
+        return -1;
+    memcpy(warehouse, p, at - 1);
+    warehouse[at - 1] = '\0';
+    memcpy(order_id, p + at, k->mv_size - at);
+    order_id[k->mv_size - at] = '\0';
+    return 0;
+}
+
+/* Index `name` under order_id with `updated_ms` unless it is indexed there
+ * already (staged). 1 indexed, 0 already was, -1 on error (logged). */
+static int index_missing(struct ob_ledger *l, const char *order_id, char kind, const char *name,
+                         int64_t updated_ms)
+{
+    char key[INDEX_KEY_MAX];
+    MDB_val k, v;
+    int rc;
+
+    if (index_key(order_id, kind, name, key, &k) != 0)
+        return 0; /* cannot be indexed (too long): left out, as put would */
+    rc = mdb_get(l->wtxn, l->by_order, &k, &v);
+    if (rc == 0)
+        return 0;
+    if (rc != MDB_NOTFOUND) {
+        OB_WARN("ledger: indexing order " LOG_KEY ": %s", order_id, mdb_strerror(rc));
+        return -1;
+    }
+    return index_put(l, order_id, kind, name, updated_ms) == 0 ? 1 : -1;
+}
+
+int ob_ledger_index_tracks(struct ob_ledger *l, size_t max, size_t *indexed)
+{
+    struct expiry from;
+    unsigned long lost;
+    size_t seen = 0, n = 0;
+    int rc = 0, err = 0;
+
+    if (indexed)
+        *indexed = 0;
+    if (!l || max == 0 || l->read_only || !l->has_tracks || !l->has_by_order) {
+        OB_WARN("ledger: index tracks: no max, or the ledger is open read-only");
+        return -1;
+    }
+    if (write_begin(l) != 0)
+        return -1;
+    from = l->index_at;
+    lost = atomic_load(&l->lost);
+    /* A failed write loses the staged writes, even when the retry after
+     * eviction goes through: stop at once. */
+    while (seen < max && !err && atomic_load(&l->lost) == lost) {
+        char warehouse[TRACK_KEY_MAX], order_id[65];
+        struct ob_ledger_entry e;
+        struct ob_track t;
+        MDB_val k, v;
+        int added;
+
+        if ((rc = next_track(l, &l->index_at, &k, &v)) != 0)
+            break;
+        seen++;
+        if (track_key_split(&k, warehouse, order_id) != 0 || track_decode(&v, &t) != 0)
+            continue; /* cannot be attributed; expire takes an unreadable one */
+        added = index_missing(l, order_id, 't', warehouse, t.updated_ms);
+        if (added < 0) {
+            err = 1;
+            break;
+        }
+        n += (size_t)added;
+        /* Its delivery: the entry under the key the track was pushed with. */
+        if (!t.idempotency_key[0] || strlen(t.idempotency_key) > l->key_max)
+            continue;
+        k.mv_size = strlen(t.idempotency_key);
+        k.mv_data = t.idempotency_key;
+        rc = mdb_get(l->wtxn, l->deliveries, &k, &v);
+        if (rc == 0 && decode(&v, &e) == 0)
+            err = index_missing(l, order_id, 'd', t.idempotency_key, e.updated_ms) < 0;
+        else if (rc != 0 && rc != MDB_NOTFOUND)
+            break;
+        rc = 0; /* else none, or unreadable: nothing to index */
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        OB_WARN("ledger: index tracks: %s", mdb_strerror(rc));
+        err = 1;
+    }
+    if (err || atomic_load(&l->lost) != lost) {
+        l->index_at = from; /* the next call does this batch again */
+        return -1;
+    }
+    if (indexed)
+        *indexed = n;
+    if (rc == MDB_NOTFOUND) {
+        l->index_at.len = 0; /* done: a next call starts a new round */
+        return 0;
+    }
+    return 1;
+}
+
+int ob_ledger_order_next(struct ob_ledger *l, char order_id[65])
+{
+    char start[66];
+    size_t len;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    MDB_txn *txn;
+    int rc, found = 0;
+
+    if (!l || !order_id || (len = strnlen(order_id, 65)) > 64)
+        return -1;
+    if (!l->has_by_order)
+        return 0;
+    /* Every key of order_id starts "<order_id>\x1f": the next order's keys
+     * are at "<order_id>\x20" or after. */
+    memcpy(start, order_id, len);
+    start[len] = INDEX_SEP + 1;
+    k.mv_size = len + 1;
+    k.mv_data = start;
+    if (!(txn = read_begin(l)))
+        return -1;
+    rc = mdb_cursor_open(txn, l->by_order, &cur);
+    if (rc == 0) {
+        for (rc = mdb_cursor_get(cur, &k, &v, len ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            const char *sep = memchr(k.mv_data, INDEX_SEP, k.mv_size);
+            size_t id_len = sep ? (size_t)(sep - (const char *)k.mv_data) : 0;
+            if (id_len > 0 && id_len < 65 && !memchr(k.mv_data, '\0', id_len)) {
+                memcpy(order_id, k.mv_data, id_len);
+                order_id[id_len] = '\0';
+                found = 1;
+                break;
+            }
+        }
+        mdb_cursor_close(cur);
+    }
+    read_end(l, txn);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        OB_WARN("ledger: order walk: %s", mdb_strerror(rc));
+        return -1;
+    }
+    return found;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Changelog checkpoints                                                     */
 
@@ -1576,6 +1775,46 @@ int ob_ledger_set_checkpoint(struct ob_ledger *l, const char *topic, int32_t par
         return -1;
     put_u64(buf, (uint64_t)next_offset, 8);
     return put_value(l, l->checkpoints, topic, &k, &v);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Named values                                                              */
+
+int64_t ob_ledger_meta(struct ob_ledger *l, const char *name)
+{
+    MDB_val k, v;
+    MDB_txn *txn;
+    int64_t value = -1;
+
+    if (!l || check_key(l, name, "meta") != 0 || !l->has_meta || !(txn = read_begin(l)))
+        return -1;
+    k.mv_size = strlen(name);
+    k.mv_data = (void *)name;
+    if (mdb_get(txn, l->meta, &k, &v) == 0) {
+        struct reader r = {v.mv_data, (const unsigned char *)v.mv_data + v.mv_size, 0};
+        value = (int64_t)get_u64(&r, 8);
+        if (r.bad || r.p != r.end || value < 0)
+            value = -1;
+    }
+    read_end(l, txn);
+    return value;
+}
+
+int ob_ledger_set_meta(struct ob_ledger *l, const char *name, int64_t value)
+{
+    unsigned char buf[8];
+    MDB_val k, v = {sizeof buf, buf};
+
+    if (!l || check_key(l, name, "meta") != 0)
+        return -1;
+    if (l->read_only || !l->has_meta || value < 0) {
+        OB_WARN("ledger: meta " LOG_KEY ": negative, or the ledger is open read-only", name);
+        return -1;
+    }
+    k.mv_size = strlen(name);
+    k.mv_data = (void *)name;
+    put_u64(buf, (uint64_t)value, 8);
+    return put_value(l, l->meta, name, &k, &v);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -55,6 +55,19 @@ struct ob_ledger_entry {
     uint64_t adapter_running; /* the marking process's incarnation; 0: no adapter running */
     int crashes;              /* times a process died with the mark set */
     int alone;                /* the mark was made with no other adapter run in between */
+    /* DONE: the message it is the outcome of, so that the same message read
+     * again (a redelivery after a crash or a rebalance) is told from the
+     * same order sent again (a new message). source 0: unknown. */
+    int source;               /* enum ob_ledger_source */
+    int32_t source_partition;
+    int64_t source_offset;
+};
+
+enum ob_ledger_source {
+    OB_SOURCE_UNKNOWN = 0,
+    OB_SOURCE_ORDERS = 1,
+    OB_SOURCE_RETRY = 2,
+    OB_SOURCE_EXPRESS = 3,
 };
 
 struct ob_ledger_options {
@@ -166,6 +179,28 @@ int ob_ledger_order_state(struct ob_ledger *l, const char *order_id,
  * Returns 0, or -1 (logged; the staged writes are lost). */
 int ob_ledger_apply_state(struct ob_ledger *l, const struct ob_order_state *s);
 
+/* The next order id in the index after order_id ("" for the first), in
+ * key order, into order_id (staged writes included): 1, 0 when there is
+ * none after it, -1 on error. An order whose records have all gone since
+ * may still be named (its state is then empty). order_id has room for 65
+ * bytes. */
+int ob_ledger_order_next(struct ob_ledger *l, char order_id[65]);
+
+/* Migration of files written before the index, whose deliveries and tracks
+ * are in no order's state: index every track not indexed yet, and the
+ * delivery under its idempotency_key when there is one and it is not
+ * indexed for that order yet, each with its record's updated_ms (records
+ * are not rewritten). Deliveries without a track (rejected, dead-lettered)
+ * stay unindexed: nothing names their order. Looks at up to `max` tracks
+ * per call (staged; flush between calls), resuming where the previous call
+ * stopped; *indexed (may be NULL) gets how many tracks this call indexed.
+ * Returns 1 when more remain, 0 when done (a next call starts over, and
+ * indexes nothing new), -1 on error (logged; the call's writes are lost and
+ * the next call does its batch again). A flush that fails loses a batch
+ * too: the migration is complete when every call and flush succeeded;
+ * running it again is harmless. */
+int ob_ledger_index_tracks(struct ob_ledger *l, size_t max, size_t *indexed);
+
 /* Changelog checkpoints: the offset of `topic`'s `partition` up to which
  * the ledger holds what the changelog says (the next one to read), so a
  * restore reads only what came after. -1 when there is none. */
@@ -173,6 +208,14 @@ int64_t ob_ledger_checkpoint(struct ob_ledger *l, const char *topic, int32_t par
 /* Staged; 0, or -1 (logged). */
 int ob_ledger_set_checkpoint(struct ob_ledger *l, const char *topic, int32_t partition,
                              int64_t next_offset);
+
+/* Named values of the ledger itself (e.g. a migration done), in a table of
+ * their own that expiry and eviction leave alone. A name is a key (see
+ * above); a value is >= 0. ob_ledger_meta() returns it, staged writes
+ * included, or -1 when there is none; ob_ledger_set_meta() stages it: 0, or
+ * -1 (logged). */
+int64_t ob_ledger_meta(struct ob_ledger *l, const char *name);
+int ob_ledger_set_meta(struct ob_ledger *l, const char *name, int64_t value);
 
 /*
  * Crash-guard marks (bridge.c): before a batch of adapter runs, one record

@@ -148,7 +148,7 @@ static int cmd_run(int argc, char **argv)
         const struct ob_metrics *m = ob_bridge_metrics(bridge);
         OB_INFO("stopped: consumed %llu, accepted %llu, rejected %llu, invalid %llu, "
                 "unroutable %llu, failed %llu, status events %llu, dead letters %llu, "
-                "parked %llu, re-emitted from the ledger %llu, resent after a crash %llu, "
+                "parked %llu, already done %llu, resent after a crash %llu, "
                 "circuit opened %llu, left uncommitted %llu",
                 (unsigned long long)OB_METRIC_GET(m, consumed),
                 (unsigned long long)OB_METRIC_GET(m, accepted),
@@ -262,7 +262,10 @@ static const char dev_broker_help[] =
     "  --brokers N        number of brokers (default 1)\n"
     "  --partitions P     partitions of the default topics (default 8)\n"
     "  --topic NAME[:P]   create a topic (repeatable); without any, creates\n"
-    "                     orders, fulfillment.status and orders.dlq\n";
+    "                     orders, orders.retry, fulfillment.status, orders.dlq,\n"
+    "                     and the internal orderbridge.state and\n"
+    "                     orderbridge.callbacks (for kafka.topics.state and\n"
+    "                     .callbacks)\n";
 
 static int cmd_dev_broker(int argc, char **argv)
 {
@@ -309,6 +312,8 @@ static int cmd_dev_broker(int argc, char **argv)
         topics[n_topics++] = "orders.retry";
         topics[n_topics++] = "fulfillment.status";
         topics[n_topics++] = "orders.dlq";
+        topics[n_topics++] = "orderbridge.state";     /* same partitions as orders */
+        topics[n_topics++] = "orderbridge.callbacks"; /* same partitions as orders */
     }
     for (size_t i = 0; i < n_topics; i++) {
         char name[256];

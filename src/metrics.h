@@ -40,10 +40,11 @@ struct ob_metrics {
     _Atomic uint64_t in_flight;       /* orders being worked on now */
     _Atomic uint64_t lane_waiting;    /* of them, waiting for a connection of their warehouse */
     _Atomic uint64_t parked;          /* orders put on the retry topic */
+    _Atomic uint64_t state_migrated;  /* order states written from an older ledger at start */
     _Atomic uint64_t state_records;   /* order states written to kafka.topics.state */
     _Atomic uint64_t state_restored;  /* state records read back on assignment */
     _Atomic uint64_t restore_ms;      /* time spent restoring */
-    _Atomic uint64_t ledger_skipped;  /* redelivered orders already done: status re-emitted */
+    _Atomic uint64_t ledger_skipped;  /* orders already done: not pushed again */
     _Atomic uint64_t ledger_resent;   /* redelivered orders found in flight: resent, same key */
     _Atomic uint64_t breaker_opened;  /* times a warehouse's circuit breaker opened */
     _Atomic uint64_t stepped_aside;   /* new orders of a slow warehouse with a full lane, parked */
@@ -60,6 +61,10 @@ struct ob_metrics {
     _Atomic uint64_t callbacks_too_large;     /* body over the limit */
     _Atomic uint64_t callbacks_unknown_order; /* named no order pushed to that warehouse */
     _Atomic uint64_t callbacks_retry;         /* not taken now (Kafka): the warehouse sends again */
+    _Atomic uint64_t callbacks_forwarded;     /* verified, their records in kafka.topics.callbacks */
+    _Atomic uint64_t callback_records_applied; /* records of kafka.topics.callbacks applied here */
+    _Atomic uint64_t callback_records_refused; /* not orderbridge.callback.v1, or unknown warehouse */
+    _Atomic uint64_t callback_records_unknown; /* their order unknown here for a minute: let go */
     _Atomic uint64_t callbacks_replayed;      /* a delivery id seen before: success, nothing emitted */
     _Atomic uint64_t polls;                   /* status queries sent */
     _Atomic uint64_t poll_errors;             /* queries without a usable answer */

@@ -49,6 +49,8 @@ struct ob_poller {
     struct polled *w;
     size_t n;
     struct query *queries; /* every live query */
+    int (*owns)(void *arg, const char *order_id); /* NULL: every order is polled here */
+    void *owns_arg;
 };
 
 static void query_free(struct query *q)
@@ -180,7 +182,7 @@ static uint64_t run_one(struct polled *w, uint64_t now_us)
             return w->next_sweep;
         }
         walked++;
-        if (track.terminal) {
+        if (track.terminal || (p->owns && !p->owns(p->owns_arg, next))) {
             memcpy(w->cursor, next, sizeof next);
             continue;
         }
@@ -254,6 +256,15 @@ int ob_poller_create(const struct ob_config *cfg, struct ob_adapter_instance *co
     }
     *out = p;
     return 0;
+}
+
+void ob_poller_set_owner(struct ob_poller *p, int (*owns)(void *arg, const char *order_id),
+                         void *arg)
+{
+    if (p) {
+        p->owns = owns;
+        p->owns_arg = arg;
+    }
 }
 
 void ob_poller_destroy(struct ob_poller *p)

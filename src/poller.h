@@ -35,6 +35,12 @@ int ob_poller_create(const struct ob_config *cfg, struct ob_adapter_instance *co
  * scheduled). */
 uint64_t ob_poller_run(struct ob_poller *p, uint64_t now_us);
 
+/* Poll only the orders owns(arg, order_id) says are this instance's (the
+ * owner of an order's partition polls it; with kafka.topics.state the
+ * ledger also keeps orders of partitions that moved away). */
+void ob_poller_set_owner(struct ob_poller *p, int (*owns)(void *arg, const char *order_id),
+                         void *arg);
+
 /* Abort queries in flight (their reports must be finished already) and
  * free. NULL is a no-op. */
 void ob_poller_destroy(struct ob_poller *p);

@@ -250,16 +250,30 @@ rd_kafka_resp_err_t ob_producer_park(struct ob_producer *p, const rd_kafka_messa
     return err;
 }
 
-rd_kafka_resp_err_t ob_producer_state(struct ob_producer *p, const char *order_id,
-                                      const char *value, size_t len, void *opaque)
+/* A record keyed by order_id on one of the bridge's own topics. */
+static rd_kafka_resp_err_t produce_keyed(struct ob_producer *p, const char *topic,
+                                         const char *order_id, const char *value, size_t len,
+                                         void *opaque)
 {
-    if (!p->cfg->kafka.topic_state)
+    if (!topic)
         return RD_KAFKA_RESP_ERR__INVALID_ARG;
-    return rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->cfg->kafka.topic_state),
+    return rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
                              RD_KAFKA_V_KEY(order_id, strlen(order_id)),
                              RD_KAFKA_V_VALUE((void *)value, value ? len : 0),
                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
                              RD_KAFKA_V_END);
+}
+
+rd_kafka_resp_err_t ob_producer_state(struct ob_producer *p, const char *order_id,
+                                      const char *value, size_t len, void *opaque)
+{
+    return produce_keyed(p, p->cfg->kafka.topic_state, order_id, value, len, opaque);
+}
+
+rd_kafka_resp_err_t ob_producer_callback(struct ob_producer *p, const char *order_id,
+                                         const char *value, size_t len, void *opaque)
+{
+    return produce_keyed(p, p->cfg->kafka.topic_callbacks, order_id, value, len, opaque);
 }
 
 rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafka_message_t *orig,
@@ -323,4 +337,35 @@ void ob_producer_purge(struct ob_producer *p)
 rd_kafka_resp_err_t ob_producer_fatal(struct ob_producer *p, char *errstr, size_t errstr_size)
 {
     return rd_kafka_fatal_error(p->rk, errstr, errstr_size);
+}
+
+/* The partition librdkafka's `partitioner` (as configured for the
+ * producer; its default, consistent_random) gives `key` among n. */
+int32_t ob_kafka_partition_of(const struct ob_config *cfg, const char *key, int32_t n)
+{
+    static const struct {
+        const char *name;
+        int32_t (*fn)(const rd_kafka_topic_t *, const void *, size_t, int32_t, void *, void *);
+    } fns[] = {
+        {"consistent", rd_kafka_msg_partitioner_consistent},
+        {"consistent_random", rd_kafka_msg_partitioner_consistent_random},
+        {"murmur2", rd_kafka_msg_partitioner_murmur2},
+        {"murmur2_random", rd_kafka_msg_partitioner_murmur2_random},
+        {"fnv1a", rd_kafka_msg_partitioner_fnv1a},
+        {"fnv1a_random", rd_kafka_msg_partitioner_fnv1a_random},
+    };
+    const char *name = "consistent_random";
+
+    for (size_t i = 0; i < cfg->kafka.n_properties; i++)
+        if (strcmp(cfg->kafka.properties[i].key, "partitioner") == 0)
+            name = cfg->kafka.properties[i].value;
+    for (size_t i = 0; i < cfg->kafka.n_producer; i++)
+        if (strcmp(cfg->kafka.producer[i].key, "partitioner") == 0)
+            name = cfg->kafka.producer[i].value;
+    if (n <= 0 || !key || !*key)
+        return -1;
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        if (strcmp(fns[i].name, name) == 0)
+            return fns[i].fn(NULL, key, strlen(key), n, NULL, NULL);
+    return -1; /* "random": no partition of its own */
 }

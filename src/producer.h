@@ -64,6 +64,11 @@ rd_kafka_resp_err_t ob_producer_park(struct ob_producer *p, const rd_kafka_messa
 rd_kafka_resp_err_t ob_producer_state(struct ob_producer *p, const char *order_id,
                                       const char *value, size_t len, void *opaque);
 
+/* Queue a verified callback's record (callback_record.h) on
+ * kafka.topics.callbacks, key = order_id, partitioned like the orders. */
+rd_kafka_resp_err_t ob_producer_callback(struct ob_producer *p, const char *order_id,
+                                         const char *value, size_t len, void *opaque);
+
 /* The last header `name` of `msg` as a string in buf, or NULL when absent
  * or not shorter than size. */
 const char *ob_header_text(const rd_kafka_message_t *msg, const char *name, char *buf,
@@ -71,6 +76,10 @@ const char *ob_header_text(const rd_kafka_message_t *msg, const char *name, char
 
 /* A copy of `orig`'s headers without our own ob.* ones. */
 rd_kafka_headers_t *ob_headers_foreign(const rd_kafka_message_t *orig);
+
+/* The partition (of n) the producer's configured partitioner gives a
+ * non-empty key, or -1 when it is "random". */
+int32_t ob_kafka_partition_of(const struct ob_config *cfg, const char *key, int32_t n);
 
 /* Serve delivery reports (non-blocking). */
 void ob_producer_poll(struct ob_producer *p);

@@ -10,7 +10,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "log.h"
-#include "producer.h" /* ob_kafka_conf_* */
+#include "producer.h"
 #include "state_record.h"
 
 #define QUERY_TIMEOUT_MS 5000 /* the watermarks of one partition */
@@ -73,30 +73,48 @@ static int partition_count(rd_kafka_t *rk, const char *topic)
     return n;
 }
 
-int ob_restore_check_topics(const struct ob_config *cfg, char *errstr, size_t errstr_size)
+/* `topic` (the config's `path`) must have `orders` partitions. */
+static int check_copartitioned(rd_kafka_t *rk, const struct ob_config *cfg, const char *path,
+                               const char *topic, const char *how, int orders, char *errstr,
+                               size_t errstr_size)
+{
+    int n = partition_count(rk, topic);
+
+    if (orders < 0 || n < 0) {
+        OB_WARN("cannot check the partitions of %s and %s now (Kafka did not answer): they "
+                "must be equal", cfg->kafka.topic_orders, topic);
+    } else if (n == 0) {
+        snprintf(errstr, errstr_size,
+                 "%s: topic %s does not exist; create it%s with the %d partitions of %s", path,
+                 topic, how, orders, cfg->kafka.topic_orders);
+        return -1;
+    } else if (orders > 0 && n != orders) {
+        snprintf(errstr, errstr_size,
+                 "%s: topic %s has %d partitions and %s %d: they must be equal (an order's "
+                 "state and callbacks are kept in the partition numbered like the order's)",
+                 path, topic, n, cfg->kafka.topic_orders, orders);
+        return -1;
+    }
+    return 0;
+}
+
+int ob_restore_check_topics(const struct ob_config *cfg, int *orders_partitions, char *errstr,
+                            size_t errstr_size)
 {
     rd_kafka_t *rk = reader_new(cfg, errstr, errstr_size);
-    int orders, state, rc = 0;
+    int orders, rc;
 
+    *orders_partitions = 0;
     if (!rk)
         return -1;
     orders = partition_count(rk, cfg->kafka.topic_orders);
-    state = partition_count(rk, cfg->kafka.topic_state);
-    if (orders < 0 || state < 0) {
-        OB_WARN("cannot check the partitions of %s and %s now (Kafka did not answer): they "
-                "must be equal", cfg->kafka.topic_orders, cfg->kafka.topic_state);
-    } else if (state == 0) {
-        snprintf(errstr, errstr_size,
-                 "$.kafka.topics.state: topic %s does not exist; create it compacted, with the "
-                 "%d partitions of %s", cfg->kafka.topic_state, orders, cfg->kafka.topic_orders);
-        rc = -1;
-    } else if (orders > 0 && state != orders) {
-        snprintf(errstr, errstr_size,
-                 "$.kafka.topics.state: topic %s has %d partitions and %s %d: they must be "
-                 "equal (an order's state is kept in the partition numbered like the order's)",
-                 cfg->kafka.topic_state, state, cfg->kafka.topic_orders, orders);
-        rc = -1;
-    }
+    rc = check_copartitioned(rk, cfg, "$.kafka.topics.state", cfg->kafka.topic_state,
+                             " compacted,", orders, errstr, errstr_size);
+    if (rc == 0 && cfg->kafka.topic_callbacks)
+        rc = check_copartitioned(rk, cfg, "$.kafka.topics.callbacks",
+                                 cfg->kafka.topic_callbacks, "", orders, errstr, errstr_size);
+    if (orders > 0)
+        *orders_partitions = orders;
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;
@@ -214,4 +232,100 @@ out:
         rd_kafka_topic_partition_list_destroy(list);
     free(ps);
     return rc;
+}
+
+/* ---- migration of an older ledger ----------------------------------------- */
+
+#define MIGRATED "state_changelog" /* the ledger's meta name: 1 once migrated */
+#define MIGRATE_BATCH 4096
+#define MIGRATE_FLUSH_MS 60000
+
+struct migration {
+    size_t acked, failed;
+    rd_kafka_resp_err_t err;
+};
+
+static void migrated_one(void *opaque, rd_kafka_resp_err_t err, int32_t partition,
+                         int64_t offset, void *arg)
+{
+    struct migration *m = arg;
+
+    (void)opaque;
+    (void)partition;
+    (void)offset;
+    if (err) {
+        m->failed++;
+        m->err = err;
+    } else {
+        m->acked++;
+    }
+}
+
+int ob_restore_migrate(const struct ob_config *cfg, struct ob_ledger *ledger, size_t *orders,
+                       char *errstr, size_t errstr_size)
+{
+    static struct ob_order_state s; /* the loop thread's: off its stack */
+    struct migration m = {0};
+    struct ob_producer *p = NULL;
+    char id[65] = "";
+    size_t indexed = 0, n = 0;
+    double start = now_s();
+    int rc;
+
+    *orders = 0;
+    if (ob_ledger_meta(ledger, MIGRATED) == 1)
+        return 0;
+    do { /* bounded transactions */
+        size_t k = 0;
+        rc = ob_ledger_index_tracks(ledger, MIGRATE_BATCH, &k);
+        indexed += k;
+        if (rc >= 0 && ob_ledger_flush(ledger) != 0)
+            rc = -1;
+    } while (rc == 1);
+    if (rc < 0) {
+        snprintf(errstr, errstr_size, "migrating the ledger: indexing its orders failed");
+        return -1;
+    }
+    if (ob_producer_create(cfg, -1, migrated_one, &m, &p, errstr, errstr_size) != 0)
+        return -1;
+    while ((rc = ob_ledger_order_next(ledger, id)) == 1) {
+        size_t len;
+        char *value;
+        if (ob_ledger_order_state(ledger, id, &s) != 1)
+            continue; /* its records have gone since */
+        if (!(value = ob_state_encode(&s, &len))) {
+            OB_WARN("migrating the ledger: the state of order %s cannot be encoded, skipped", id);
+            continue;
+        }
+        rd_kafka_resp_err_t err;
+        while ((err = ob_producer_state(p, id, value, len, NULL)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            ob_producer_flush(p, 100);
+        free(value);
+        if (err) {
+            m.failed++;
+            m.err = err;
+            break;
+        }
+        n++;
+    }
+    if (ob_producer_flush(p, MIGRATE_FLUSH_MS) > 0 && !m.failed) {
+        m.err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        m.failed = 1;
+    }
+    ob_producer_destroy(p);
+    if (rc < 0 || m.failed) {
+        snprintf(errstr, errstr_size, "migrating the ledger: %zu of %zu order states not written "
+                 "to %s: %s", m.failed, n, cfg->kafka.topic_state,
+                 rc < 0 ? "the ledger cannot be read" : rd_kafka_err2str(m.err));
+        return -1;
+    }
+    if (ob_ledger_set_meta(ledger, MIGRATED, 1) != 0 || ob_ledger_flush(ledger) != 0) {
+        snprintf(errstr, errstr_size, "migrating the ledger: cannot mark it done");
+        return -1;
+    }
+    *orders = n;
+    if (n || indexed)
+        OB_INFO("ledger migrated to %s: %zu order states written (%zu tracks indexed) in %.2f s",
+                cfg->kafka.topic_state, n, indexed, now_s() - start);
+    return 0;
 }

@@ -28,8 +28,11 @@ struct ob_restore_stats {
 /* At start: kafka.topics.state must exist with the partition count of
  * the orders topic (co-partitioned: an order's state is in the partition
  * numbered like the order's). Returns 0; -1 with a message in errstr when
- * it does not; 0 with a WARN when Kafka cannot be asked now. */
-int ob_restore_check_topics(const struct ob_config *cfg, char *errstr, size_t errstr_size);
+ * it does not; 0 with a WARN when Kafka cannot be asked now. The same for
+ * kafka.topics.callbacks when set. *orders_partitions gets the partition
+ * count of orders (0 when Kafka could not be asked). */
+int ob_restore_check_topics(const struct ob_config *cfg, int *orders_partitions, char *errstr,
+                            size_t errstr_size);
 
 /* Restore `parts` of kafka.topics.state within timeout_ms. Returns 0, or
  * -1 with a message in errstr when a partition could not be read to its
@@ -37,5 +40,16 @@ int ob_restore_check_topics(const struct ob_config *cfg, char *errstr, size_t er
 int ob_restore(const struct ob_config *cfg, struct ob_ledger *ledger, const int32_t *parts,
                size_t n, int timeout_ms, struct ob_restore_stats *st, char *errstr,
                size_t errstr_size);
+
+/* Upgrade of a ledger written before kafka.topics.state (once per ledger,
+ * at start, before the group is joined): every accepted order it knows
+ * (a track, with its delivery) is indexed by order and its state written
+ * to the changelog, so the instance that owns it next restores it. Orders
+ * that were not accepted (rejected, dead-lettered) keep their delivery
+ * entry here only: nothing in it names their order. Returns 0 (also when
+ * done before; *orders is then 0), or -1 with errstr (run again at the
+ * next start). */
+int ob_restore_migrate(const struct ob_config *cfg, struct ob_ledger *ledger, size_t *orders,
+                       char *errstr, size_t errstr_size);
 
 #endif

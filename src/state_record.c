@@ -14,6 +14,7 @@
 #include "track.h"
 
 static const char *const ledger_states[] = {NULL, "in_flight", "parked", "done"};
+static const char *const sources[] = {NULL, "orders", "retry", "express"};
 
 /* --- encode ------------------------------------------------------------- */
 
@@ -48,6 +49,11 @@ static int encode_delivery(struct ob_json *w, const struct ob_state_delivery *d)
         member_str(w, "carrier", e->carrier);
         member_str(w, "tracking_no", e->tracking_no);
         member_str(w, "reason", e->reason);
+        if (e->source > OB_SOURCE_UNKNOWN && e->source <= OB_SOURCE_EXPRESS) {
+            member_str(w, "source", sources[e->source]);
+            member_int(w, "source_partition", e->source_partition);
+            member_int(w, "source_offset", e->source_offset);
+        }
     }
     if (e->adapter_running || e->crashes || e->alone) {
         member_int(w, "adapter_running", (int64_t)e->adapter_running);
@@ -255,6 +261,20 @@ static void decode_delivery(struct reader *r, const json_t *o, const char *path,
     e->adapter_running = (uint64_t)get_int(r, o, path, "adapter_running", 0, INT64_MAX, 0);
     e->crashes = (int)get_int(r, o, path, "crashes", 0, 1000000, 0);
     e->alone = get_bool(r, o, path, "alone");
+    if (e->state == OB_LEDGER_DONE && json_object_get(o, "source")) {
+        char source[16];
+        get_str(r, o, path, "source", source, sizeof(source), 1);
+        for (int k = OB_SOURCE_ORDERS; k <= OB_SOURCE_EXPRESS; k++)
+            if (strcmp(source, sources[k]) == 0)
+                e->source = k;
+        if (!r->failed && !e->source) {
+            char at[96];
+            snprintf(at, sizeof(at), "%s.source", path);
+            fail(r, at, "must be \"orders\", \"retry\" or \"express\"");
+        }
+        e->source_partition = (int32_t)get_int(r, o, path, "source_partition", 0, INT32_MAX, 1);
+        e->source_offset = get_int(r, o, path, "source_offset", 0, INT64_MAX, 1);
+    }
 }
 
 static void decode_track(struct reader *r, const json_t *o, const char *path,

@@ -34,7 +34,9 @@ static void same(const struct ob_order_state *a, const struct ob_order_state *b)
             (strcmp(x->status, y->status) != 0 || x->http_status != y->http_status ||
              strcmp(x->reason, y->reason) != 0 || strcmp(x->carrier, y->carrier) != 0 ||
              strcmp(x->tracking_no, y->tracking_no) != 0 ||
-             strcmp(x->warehouse_order_id, y->warehouse_order_id) != 0))
+             strcmp(x->warehouse_order_id, y->warehouse_order_id) != 0 ||
+             x->source != y->source || x->source_partition != y->source_partition ||
+             x->source_offset != y->source_offset))
             fuzz_fail("delivery %zu's outcome read back differs", i);
     }
     for (size_t i = 0; i < a->n_tracks; i++) {

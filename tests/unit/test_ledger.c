@@ -131,6 +131,9 @@ static struct ob_ledger_entry entry(enum ob_ledger_state state)
     strcpy(e.warehouse_order_id, "WH-778");
     strcpy(e.carrier, "SF");
     strcpy(e.tracking_no, "SF1234567890");
+    e.source = OB_SOURCE_EXPRESS;
+    e.source_partition = 7;
+    e.source_offset = 123456789012;
     return e;
 }
 
@@ -694,12 +697,18 @@ static void test_corrupt_values(void **state)
     n = v.mv_size;
     assert_true(n > 31 && n < sizeof good);
     memcpy(good, v.mv_data, n);
-    assert_int_equal(good[0], 2); /* version */
+    assert_int_equal(good[0], 3); /* version */
     assert_int_equal(good[1], OB_LEDGER_DONE);
-    /* version 1, written before the crash guard: version 2 less its last 10 bytes */
+    /* version 2, written before the source message: version 3 less its last 13 bytes */
     memcpy(bad, good, n);
+    bad[0] = 2;
+    raw_put(&r, "v2", bad, n - 13);
+    /* version 1, written before the crash guard: version 2 less its last 10 bytes */
     bad[0] = 1;
-    raw_put(&r, "v1", bad, n - 10);
+    raw_put(&r, "v1", bad, n - 23);
+    memcpy(bad, good, n);
+    bad[n - 13] = 9; /* no such source topic */
+    raw_put(&r, "source", bad, n);
 
     raw_put(&r, "short", good, n - 1);
     memcpy(bad, good, n);
@@ -721,18 +730,25 @@ static void test_corrupt_values(void **state)
     raw_end(&r);
 
     l = open_ledger(f);
-    assert_int_equal(ob_ledger_get(l, "good", NULL), 1);
     struct ob_ledger_entry got;
+    assert_int_equal(ob_ledger_get(l, "good", &got), 1);
+    assert_int_equal(got.source, OB_SOURCE_EXPRESS);
+    assert_int_equal(got.source_partition, 7);
+    assert_true(got.source_offset == 123456789012);
     assert_int_equal(ob_ledger_get(l, "v1", &got), 1);
     assert_int_equal(got.state, OB_LEDGER_DONE);
     assert_string_equal(got.status, "ACCEPTED");
     assert_true(got.adapter_running == 0 && got.crashes == 0 && got.alone == 0);
+    assert_int_equal(got.source, OB_SOURCE_UNKNOWN);
+    assert_int_equal(ob_ledger_get(l, "v2", &got), 1);
+    assert_string_equal(got.status, "ACCEPTED");
+    assert_int_equal(got.source, OB_SOURCE_UNKNOWN);
     assert_int_equal(ob_ledger_get(l, "marked", &got), 1);
     assert_true(got.adapter_running == 0x0123456789abcdefULL);
     assert_int_equal(got.crashes, 3);
     assert_int_equal(got.alone, 1);
-    static const char *const corrupt[] = {"short", "long",    "version", "state",
-                                          "strlen", "nul", "garbage", "empty"};
+    static const char *const corrupt[] = {"short", "long",    "version", "state", "strlen",
+                                          "nul",   "source", "garbage", "empty"};
     for (size_t i = 0; i < sizeof corrupt / sizeof *corrupt; i++) {
         struct ob_ledger_entry out;
         if (ob_ledger_get(l, corrupt[i], &out) != 0) {
@@ -741,9 +757,9 @@ static void test_corrupt_values(void **state)
         }
     }
 
-    assert_int_equal(ob_ledger_count(l), 11);
-    assert_int_equal(ob_ledger_expire(l, ob_now_epoch_ms(), 100), 8);
-    assert_int_equal(ob_ledger_count(l), 3);
+    assert_int_equal(ob_ledger_count(l), 13);
+    assert_int_equal(ob_ledger_expire(l, ob_now_epoch_ms(), 100), 9);
+    assert_int_equal(ob_ledger_count(l), 4);
     assert_int_equal(ob_ledger_get(l, "good", NULL), 1);
     ob_ledger_close(l);
 }
@@ -1307,6 +1323,266 @@ static void test_order_index_expires(void **state)
     assert_int_equal(raw_entries(f->path, "by_order"), 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Migration: a file written before the index by order                      */
+
+/* Delete database `db` whole, as a file of a version without it. */
+static void raw_drop(const char *path, const char *db)
+{
+    struct raw r;
+
+    raw_begin(&r, path, db);
+    assert_int_equal(mdb_drop(r.txn, r.dbi, 1), 0);
+    raw_end(&r);
+}
+
+/* The updated_ms an index entry holds; -1 when there is none. */
+static int64_t raw_index(const char *path, const char *order_id, char kind, const char *name)
+{
+    char key[256];
+    struct raw r;
+    MDB_val k, v;
+    int64_t when = -1;
+
+    snprintf(key, sizeof key, "%s\x1f%c%s", order_id, kind, name);
+    k.mv_size = strlen(key);
+    k.mv_data = key;
+    raw_begin(&r, path, "by_order");
+    if (mdb_get(r.txn, r.dbi, &k, &v) == 0) {
+        assert_int_equal(v.mv_size, 8);
+        when = 0;
+        for (int i = 7; i >= 0; i--)
+            when = when << 8 | ((const unsigned char *)v.mv_data)[i];
+    }
+    raw_end(&r);
+    return when;
+}
+
+/* Tracks of the old file: warehouse, order, the key it was pushed with
+ * (a delivery, except "gone" and ""). */
+static const struct {
+    const char *wh, *order_id, *key;
+} old_tracks[] = {
+    {"W1", "SO-1", "k1"}, {"W2", "SO-1", "k2"}, {"W1", "SO-10", "k10"}, {"W1", "SO-2", "gone"},
+    {"W2", "SO-3", ""},   {"W1", "SO-4", "k4"}, {"W1", "SO-5", "k5"},   {"W1", "SO-6", "k6"},
+};
+static const char *const old_deliveries[] = {"k1", "k2", "k10", "k4", "k5", "k6",
+                                             "kr" /* rejected: no track */};
+#define N_OLD_TRACKS (sizeof old_tracks / sizeof old_tracks[0])
+#define N_OLD_DELIVERIES (sizeof old_deliveries / sizeof old_deliveries[0])
+
+/* Write the records with the API (put without an order; the track puts
+ * index), then take the index away: what an older version left. */
+static void old_ledger(struct fixture *f)
+{
+    struct ob_ledger *l = open_ledger(f);
+
+    for (size_t i = 0; i < N_OLD_DELIVERIES; i++)
+        put_ok(l, old_deliveries[i]);
+    for (size_t i = 0; i < N_OLD_TRACKS; i++) {
+        struct ob_track t = track_of(3, (int64_t)i);
+        strcpy(t.idempotency_key, old_tracks[i].key);
+        assert_int_equal(ob_ledger_track_put(l, old_tracks[i].wh, old_tracks[i].order_id, &t), 0);
+    }
+    assert_int_equal(ob_ledger_flush(l), 0);
+    ob_ledger_close(l);
+    raw_drop(f->path, "by_order");
+}
+
+static int has_delivery(const struct ob_order_state *s, const char *key)
+{
+    for (size_t i = 0; i < s->n_deliveries; i++)
+        if (strcmp(s->deliveries[i].key, key) == 0)
+            return 1;
+    return 0;
+}
+
+static int has_track(const struct ob_order_state *s, const char *wh)
+{
+    for (size_t i = 0; i < s->n_tracks; i++)
+        if (strcmp(s->tracks[i].warehouse, wh) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every track is indexed under its order with its delivery, in batches;
+ * the records keep their times and the index carries them; a delivery
+ * without a track stays out; a second run indexes nothing. */
+static void test_index_tracks(void **state)
+{
+    struct fixture *f = *state;
+    static struct ob_order_state s;
+    struct ob_ledger *l;
+    struct ob_ledger_entry e;
+    struct ob_track t;
+    int64_t t_ms[N_OLD_TRACKS], d_ms[N_OLD_DELIVERIES];
+    size_t n, total = 0, calls = 0;
+    int rc;
+
+    old_ledger(f);
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_order_state(l, "SO-1", &s), 0); /* nothing indexed */
+    /* SO-5's track was indexed since (put again by a new version); its
+     * delivery was not. */
+    assert_int_equal(ob_ledger_track_get(l, "W1", "SO-5", &t), 1);
+    assert_int_equal(ob_ledger_track_put(l, "W1", "SO-5", &t), 0);
+    assert_int_equal(ob_ledger_flush(l), 0);
+    for (size_t i = 0; i < N_OLD_TRACKS; i++) {
+        assert_int_equal(ob_ledger_track_get(l, old_tracks[i].wh, old_tracks[i].order_id, &t), 1);
+        t_ms[i] = t.updated_ms;
+    }
+    for (size_t i = 0; i < N_OLD_DELIVERIES; i++) {
+        assert_int_equal(ob_ledger_get(l, old_deliveries[i], &e), 1);
+        d_ms[i] = e.updated_ms;
+    }
+    sleep_ms(20); /* a record rewritten now would show it */
+
+    do {
+        rc = ob_ledger_index_tracks(l, 3, &n);
+        assert_true(rc >= 0);
+        assert_true(n <= 3);
+        assert_int_equal(ob_ledger_flush(l), 0);
+        total += n;
+        calls++;
+    } while (rc == 1);
+    assert_int_equal(calls, 3); /* 3 + 3 + 2 tracks */
+    assert_int_equal(total, N_OLD_TRACKS - 1); /* all but SO-5's */
+
+    for (size_t i = 0; i < N_OLD_TRACKS; i++) {
+        const char *key = old_tracks[i].key;
+        int with_delivery = *key && strcmp(key, "gone") != 0;
+        assert_int_equal(ob_ledger_order_state(l, old_tracks[i].order_id, &s), 1);
+        assert_true(has_track(&s, old_tracks[i].wh));
+        assert_int_equal(has_delivery(&s, key), with_delivery);
+    }
+    assert_int_equal(ob_ledger_order_state(l, "SO-1", &s), 1);
+    assert_int_equal(s.n_deliveries, 2);
+    assert_int_equal(s.n_tracks, 2);
+    assert_int_equal(ob_ledger_order_state(l, "SO-2", &s), 1);
+    assert_int_equal(s.n_deliveries, 0);
+    assert_int_equal(s.n_tracks, 1);
+    /* Nothing rewritten. */
+    for (size_t i = 0; i < N_OLD_TRACKS; i++) {
+        assert_int_equal(ob_ledger_track_get(l, old_tracks[i].wh, old_tracks[i].order_id, &t), 1);
+        assert_true(t.updated_ms == t_ms[i]);
+    }
+    for (size_t i = 0; i < N_OLD_DELIVERIES; i++) {
+        assert_int_equal(ob_ledger_get(l, old_deliveries[i], &e), 1);
+        assert_true(e.updated_ms == d_ms[i]);
+    }
+
+    /* Again: nothing new, in one call or in batches. */
+    assert_int_equal(ob_ledger_index_tracks(l, 100, &n), 0);
+    assert_int_equal(n, 0);
+    total = 0;
+    do {
+        rc = ob_ledger_index_tracks(l, 3, &n);
+        assert_true(rc >= 0);
+        total += n;
+    } while (rc == 1);
+    assert_int_equal(total, 0);
+    assert_int_equal(ob_ledger_index_tracks(l, 0, &n), -1);
+    ob_ledger_close(l);
+
+    /* 8 tracks and the 6 deliveries they name; not "kr". The index holds
+     * the records' times. */
+    assert_int_equal(raw_entries(f->path, "by_order"), N_OLD_TRACKS + 6);
+    assert_true(raw_index(f->path, "SO-1", 't', "W2") == t_ms[1]);
+    assert_true(raw_index(f->path, "SO-1", 'd', "k2") == d_ms[1]);
+    assert_true(raw_index(f->path, "SO-6", 'd', "k6") == d_ms[5]);
+    assert_true(raw_index(f->path, "SO-5", 'd', "k5") == d_ms[4]);
+
+    l = open_opts(f->path, 0, 1); /* read-only: no migration */
+    assert_non_null(l);
+    assert_int_equal(ob_ledger_index_tracks(l, 3, &n), -1);
+    ob_ledger_close(l);
+}
+
+/* Each order once, in key order ("SO-1" before "SO-10" before "SO-2"),
+ * staged writes included. */
+static void test_order_next(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const want[] = {"SO-1", "SO-10", "SO-2", "SO-3", "SO-4", "SO-5", "SO-6"};
+    struct ob_ledger *l;
+    struct ob_ledger_entry done = entry(OB_LEDGER_DONE);
+    char id[65] = "";
+    size_t n = 0;
+
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_order_next(l, id), 0); /* empty */
+    ob_ledger_close(l);
+    old_ledger(f);
+    l = open_ledger(f);
+    assert_int_equal(ob_ledger_order_next(l, id), 0); /* nothing indexed yet */
+    while (ob_ledger_index_tracks(l, 3, NULL) == 1)
+        ;
+    assert_int_equal(ob_ledger_flush(l), 0);
+    while (ob_ledger_order_next(l, id) == 1) {
+        assert_true(n < sizeof want / sizeof want[0]);
+        assert_string_equal(id, want[n]);
+        n++;
+    }
+    assert_int_equal(n, sizeof want / sizeof want[0]);
+    assert_int_equal(ob_ledger_order_next(l, id), 0);
+    assert_string_equal(id, "SO-6"); /* left as it was */
+
+    /* Staged: an order before the others, and one between SO-1 and SO-10. */
+    assert_int_equal(ob_ledger_put_order(l, "SO-0", "k0", &done), 0);
+    assert_int_equal(ob_ledger_put_order(l, "SO-1 ", "k0b", &done), 0);
+    id[0] = '\0';
+    assert_int_equal(ob_ledger_order_next(l, id), 1);
+    assert_string_equal(id, "SO-0");
+    assert_int_equal(ob_ledger_order_next(l, id), 1);
+    assert_string_equal(id, "SO-1");
+    assert_int_equal(ob_ledger_order_next(l, id), 1);
+    assert_string_equal(id, "SO-1 ");
+    assert_int_equal(ob_ledger_order_next(l, id), 1);
+    assert_string_equal(id, "SO-10");
+    ob_ledger_close(l);
+}
+
+/* Named values: staged, durable, kept by expiry, readable read-only; a
+ * file without the table has none. */
+static void test_meta(void **state)
+{
+    struct fixture *f = *state;
+    struct ob_ledger *l = open_ledger(f);
+
+    assert_true(ob_ledger_meta(l, "tracks_indexed") == -1);
+    assert_int_equal(ob_ledger_set_meta(l, "tracks_indexed", 1), 0);
+    assert_int_equal(ob_ledger_set_meta(l, "other", 1700000000123LL), 0);
+    assert_true(ob_ledger_meta(l, "tracks_indexed") == 1); /* staged */
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_true(ob_ledger_meta(l, "tracks_indexed") == 1);
+    assert_int_equal(ob_ledger_set_meta(l, "x", -1), -1);
+    assert_int_equal(ob_ledger_set_meta(l, "", 1), -1);
+    assert_true(ob_ledger_meta(l, "") == -1);
+    put_ok(l, "k1");
+    assert_int_equal(ob_ledger_flush(l), 0);
+    assert_int_equal(ob_ledger_expire(l, ob_now_epoch_ms() + 10 * TTL_MS, 1000), 1);
+    assert_int_equal(ob_ledger_flush(l), 0);
+    ob_ledger_close(l);
+
+    l = open_ledger(f);
+    assert_true(ob_ledger_meta(l, "tracks_indexed") == 1);
+    assert_true(ob_ledger_meta(l, "other") == 1700000000123LL);
+    assert_int_equal(ob_ledger_set_meta(l, "tracks_indexed", 2), 0);
+    ob_ledger_close(l); /* flushes */
+
+    l = open_opts(f->path, 0, 1);
+    assert_non_null(l);
+    assert_true(ob_ledger_meta(l, "tracks_indexed") == 2);
+    assert_int_equal(ob_ledger_set_meta(l, "tracks_indexed", 3), -1);
+    ob_ledger_close(l);
+
+    raw_drop(f->path, "meta");
+    l = open_opts(f->path, 0, 1);
+    assert_non_null(l);
+    assert_true(ob_ledger_meta(l, "tracks_indexed") == -1);
+    ob_ledger_close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1333,6 +1609,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_order_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_index_expires, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_tracks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_next, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1543,7 +1543,7 @@ static char *rx_url(const struct rx *rx, const char *path)
 
 /* ob_sim_reports() into a list */
 struct seen {
-    char ref[64], code[32], kind[16];
+    char ref[64], code[32], kind[16], url[96];
     int ok, http;
     long long occurred;
 };
@@ -1561,6 +1561,7 @@ static void collect(const struct ob_sim_report *r, void *arg)
     snprintf(s->ref, sizeof(s->ref), "%s", r->order_ref);
     snprintf(s->code, sizeof(s->code), "%s", r->code);
     snprintf(s->kind, sizeof(s->kind), "%s", r->kind);
+    snprintf(s->url, sizeof(s->url), "%s", or_empty(r->url));
     s->ok = r->answered_ok;
     s->http = r->http_status;
     s->occurred = r->occurred_ms;
@@ -2311,6 +2312,190 @@ static void test_cb_url_and_stop(void **state)
     }
 }
 
+/* The callback codes of `ref` that rx took (valid and answered with success), appended
+ * to ev_out with when they happened; returns how many. */
+static int rx_codes_of(struct rx *rx, const char *ref, struct rx_event *ev_out, int at)
+{
+    int n = 0;
+    pthread_mutex_lock(&rx->mu);
+    for (int k = 0; k < rx->n; k++) {
+        const struct rx_event *e = &rx->ev[k];
+        if (strcmp(e->ref, ref) != 0)
+            continue;
+        assert_true(e->valid && e->answered_ok);
+        ev_out[at + n++] = *e;
+    }
+    pthread_mutex_unlock(&rx->mu);
+    return n;
+}
+
+static int by_occurred(const void *a, const void *b)
+{
+    const struct rx_event *x = a, *y = b;
+    return x->occurred_ms < y->occurred_ms ? -1 : x->occurred_ms > y->occurred_ms;
+}
+
+static int rx_requests(struct rx *rx)
+{
+    pthread_mutex_lock(&rx->mu);
+    int n = rx->requests;
+    pthread_mutex_unlock(&rx->mu);
+    return n;
+}
+
+/* Orders LB-0..n-1 through a sim sending to `urls`; every ladder complete over the
+ * receivers. The URL each attempt went to, per order in creation order, in picks. */
+static void lb_run(const char *urls, unsigned long seed, int n, struct rx **rx, int n_rx,
+                   char *picks, size_t picks_size, struct ob_sim_stats *st)
+{
+    struct ob_sim_options o = {.seed = seed, .status_step_ms = 1};
+    struct ob_sim *sim = start_cb(&o, "rest", urls);
+    struct rx_event ev[64];
+    char ref[32], want[512], got[512];
+
+    for (int r = 0; r < n_rx; r++) { /* the receivers start afresh */
+        pthread_mutex_lock(&rx[r]->mu);
+        rx[r]->n = rx[r]->requests = 0;
+        pthread_mutex_unlock(&rx[r]->mu);
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(ref, sizeof(ref), "LB-%d", i);
+        ob_sim_order_created(sim, ref, "1000001", NULL);
+    }
+    assert_int_equal(ob_sim_wait_reports_done(sim, 20000), 1);
+    ob_sim_get_stats(sim, st);
+    struct seen_list *l = reports_of(sim);
+    picks[0] = '\0';
+    for (int i = 0; i < l->n; i++) {
+        size_t len = strlen(picks);
+        snprintf(picks + len, picks_size - len, "%s %s%s\n", l->v[i].ref, l->v[i].url,
+                 l->v[i].ok ? "" : " !");
+    }
+    /* nothing lost, nothing twice: each order's ladder once over all receivers */
+    for (int i = 0; i < n; i++) {
+        snprintf(ref, sizeof(ref), "LB-%d", i);
+        int k = 0;
+        for (int r = 0; r < n_rx; r++)
+            k += rx_codes_of(rx[r], ref, ev, k);
+        qsort(ev, (size_t)k, sizeof(ev[0]), by_occurred);
+        got[0] = '\0';
+        for (int j = 0; j < k; j++)
+            snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", j ? " " : "",
+                     ev[j].code);
+        expected_ladder(REST_STEPS, 5, 1, "order.exception", 2, ob_sim_status_exception(ref), 0,
+                        want, sizeof(want), "order.cancelled", ob_sim_status_cancelled(ref));
+        assert_string_equal(got, want);
+    }
+    free(l);
+    ob_sim_stop(sim);
+}
+
+/* Several callback URLs (bridge instances behind one load-balanced address): each attempt
+ * goes to one of them, by the seed; with one instance down, its attempts are retried until
+ * they reach the live one. */
+static void test_cb_several_urls(void **state)
+{
+    (void)state;
+    struct rx *rx[2] = {rx_start(RX_REST), rx_start(RX_REST)};
+    struct ob_sim_stats st;
+    char urls[256], url[2][96], picks[2][16384];
+    int n = 24;
+
+    for (int r = 0; r < 2; r++)
+        snprintf(url[r], sizeof(url[r]), "http://127.0.0.1:%u/cb/WH-1", rx[r]->port);
+    snprintf(urls, sizeof(urls), "%s %s", url[0], url[1]);
+
+    lb_run(urls, 7, n, rx, 2, picks[0], sizeof(picks[0]), &st);
+    int got[2] = {rx_requests(rx[0]), rx_requests(rx[1])};
+    assert_true(got[0] > 0 && got[1] > 0); /* both instances had some */
+    assert_int_equal(st.cb_sent, (unsigned long)(got[0] + got[1]));
+    assert_int_equal(st.cb_ok, st.cb_sent);
+    assert_int_equal(st.cb_refused + st.cb_errors + st.cb_pending, 0);
+    /* the sim's account says which went where, as the receivers saw it */
+    for (int r = 0; r < 2; r++) {
+        int told = 0;
+        for (const char *p = picks[0]; (p = strstr(p, url[r])) != NULL; p++)
+            told++;
+        assert_int_equal(told, got[r]);
+    }
+    /* the same seed, the same URLs for the same attempts */
+    lb_run(urls, 7, n, rx, 2, picks[1], sizeof(picks[1]), &st);
+    assert_string_equal(picks[1], picks[0]);
+
+    /* a replay is the report's bytes again, to the instance picked for it */
+    struct ob_sim_options ro = {.seed = 7, .status_step_ms = 1, .cb_replay_rate = 1};
+    struct ob_sim *sim = start_cb(&ro, "rest", NULL);
+    char err[256] = "";
+    assert_int_equal(ob_sim_set_callback_url(sim, "   "), -1); /* no URL in it */
+    assert_int_equal(ob_sim_set_callback_url(sim, urls), 0);
+    for (int r = 0; r < 2; r++) {
+        pthread_mutex_lock(&rx[r]->mu);
+        rx[r]->n = rx[r]->requests = 0;
+        pthread_mutex_unlock(&rx[r]->mu);
+    }
+    for (int i = 0; i < 6; i++) {
+        char ref[32];
+        snprintf(ref, sizeof(ref), "LR-%d", i);
+        ob_sim_order_created(sim, ref, "1000001", NULL);
+    }
+    assert_int_equal(ob_sim_wait_reports_done(sim, 20000), 1);
+    ob_sim_stop(sim);
+    int pairs = 0, crossed = 0;
+    pthread_mutex_lock(&rx[0]->mu);
+    pthread_mutex_lock(&rx[1]->mu);
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < rx[r]->n; i++) {
+            const struct rx_event *e = &rx[r]->ev[i];
+            int same = 0;
+            assert_true(e->valid && e->answered_ok);
+            for (int q = 0; q < 2; q++)
+                for (int j = 0; j < rx[q]->n; j++) {
+                    const struct rx_event *f = &rx[q]->ev[j];
+                    if (f == e || strcmp(f->id, e->id) != 0)
+                        continue;
+                    assert_string_equal(f->fp, e->fp); /* URL path, headers, body */
+                    same++;
+                    crossed += q != r;
+                }
+            assert_int_equal(same, 1); /* each report once, replayed once */
+            pairs++;
+        }
+    pthread_mutex_unlock(&rx[1]->mu);
+    pthread_mutex_unlock(&rx[0]->mu);
+    assert_true(pairs > 0 && crossed > 0); /* some replays went to the other instance */
+    struct ob_sim_options blank = {.callback_url = "  "};
+    assert_null(ob_sim_start(&blank, err, sizeof(err)));
+    assert_non_null(strstr(err, "callback_url"));
+
+    /* one instance down (its port closed): every callback still reaches the other */
+    rx_stop(rx[1]);
+    rx_stop(rx[0]);
+    struct rx *live[1] = {rx_start(RX_REST)};
+    char live_url[96];
+    snprintf(live_url, sizeof(live_url), "http://127.0.0.1:%u/cb/WH-1", live[0]->port);
+    if (strcmp(live_url, url[1]) == 0) { /* the closed port was taken again */
+        rx_stop(live[0]);
+        skip();
+    }
+    snprintf(urls, sizeof(urls), "%s %s", url[1], live_url);
+    /* Each refused attempt backs off (50 ms doubling to 1 s), so how long this takes
+     * depends on how many times in a row an order picks the dead one: 0.5 s to 7 s over
+     * seeds 1..40. The picks hang on the seed, the references and the attempt numbers
+     * only, so seed 3 (about 25 refused attempts, half a second) is the same every run. */
+    lb_run(urls, 3, 8, live, 1, picks[0], sizeof(picks[0]), &st);
+    int refused = 0;
+    for (const char *p = picks[0]; (p = strstr(p, url[1])) != NULL; p++) {
+        refused++;
+        assert_true(strncmp(p + strlen(url[1]), " !\n", 3) == 0); /* no answer from it */
+    }
+    assert_true(refused > 0);
+    assert_int_equal(st.cb_errors, (unsigned long)refused); /* failed attempts, retried */
+    assert_int_equal(st.cb_ok, (unsigned long)rx_requests(live[0]));
+    assert_int_equal(st.cb_sent, st.cb_ok + st.cb_errors);
+    assert_int_equal(st.cb_refused + st.cb_pending, 0);
+    rx_stop(live[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2347,6 +2532,7 @@ int main(void)
         cmocka_unit_test(test_cb_sf_batches),
         cmocka_unit_test(test_cb_sf_faults),
         cmocka_unit_test(test_cb_url_and_stop),
+        cmocka_unit_test(test_cb_several_urls),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,9 @@ static void sample(struct ob_order_state *s)
     strcpy(d->entry.carrier, "SF");
     strcpy(d->entry.tracking_no, "SF1234567890");
     strcpy(d->entry.reason, "created \"at once\"\n\xe4\xb8\xad");
+    d->entry.source = OB_SOURCE_RETRY;
+    d->entry.source_partition = 31;
+    d->entry.source_offset = 9007199254740993; /* over 2^53: kept exact */
     d = &s->deliveries[1];
     memset(d->key, 'b', 64);
     d->entry.state = OB_LEDGER_IN_FLIGHT;
@@ -109,6 +112,9 @@ static void test_round_trip(void **state)
         assert_true(b->adapter_running == a->adapter_running);
         assert_int_equal(b->crashes, a->crashes);
         assert_int_equal(b->alone, a->alone);
+        assert_int_equal(b->source, a->source);
+        assert_int_equal(b->source_partition, a->source_partition);
+        assert_true(b->source_offset == a->source_offset);
     }
     for (size_t i = 0; i < 2; i++) {
         const struct ob_track *a = &in.tracks[i].track, *b = &out.tracks[i].track;
@@ -285,6 +291,12 @@ static void test_refused(void **state)
             "0123456789012345678901234567890123456789012345678901234567890123456789\"") "],"
             "\"tracks\":[]}",
             "$.deliveries[0].carrier: must be a string of at most 63 bytes");
+    refused("SO-1", HEAD "\"deliveries\":[" DELIVERY(",\"source\":\"elsewhere\",\"source_partition\":1,"
+                                           "\"source_offset\":2") "],\"tracks\":[]}",
+            "$.deliveries[0].source: must be \"orders\", \"retry\" or \"express\"");
+    refused("SO-1", HEAD "\"deliveries\":[" DELIVERY(",\"source\":\"orders\",\"source_partition\":1") "],"
+                         "\"tracks\":[]}",
+            "$.deliveries[0].source_offset: required field is missing");
     refused("SO-1", HEAD "\"deliveries\":[" DELIVERY(",\"reason\":\"a\\u0000b\"") "],\"tracks\":[]}",
             "\\u0000 is not allowed");
     refused("SO-1", HEAD "\"deliveries\":[],\"tracks\":[" TRACK(",\"current\":\"LOST\"") "]}",
