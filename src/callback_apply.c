@@ -11,7 +11,8 @@
 
 #define RETRY_MS 1000           /* the order's push is still in flight here */
 #define UNKNOWN_RETRY_MS 5000   /* the order is unknown here: ask again ... */
-#define UNKNOWN_GIVE_UP_MS 60000 /* ... for this long */
+#define UNKNOWN_GIVE_UP_MS 60000 /* ... for this long, */
+#define UNKNOWN_MAX 10000        /* ... while fewer than this many wait so */
 
 struct applied {
     struct ob_report report; /* first: done() gets it */
@@ -22,7 +23,7 @@ struct applied {
     uint64_t unknown_since; /* monotonic ms of the first "unknown order", 0: none */
     uint64_t due_ms;        /* when not in the tracker: submit again then */
     struct applied *prev, *next;
-    struct ob_callback_record rec;
+    struct ob_status_update updates[]; /* the record's: most have one */
 };
 
 struct ob_callback_apply {
@@ -31,6 +32,7 @@ struct ob_callback_apply {
     struct ob_consumer *consumer;
     struct ob_metrics *metrics;
     struct applied *all;
+    size_t n_unknown; /* waiting because their order is unknown here */
     int stopping;
 };
 
@@ -55,6 +57,8 @@ static void release(struct applied *ap, int done)
 {
     struct ob_callback_apply *a = ap->a;
 
+    if (ap->unknown_since)
+        a->n_unknown--;
     if (done)
         ob_consumer_done(a->consumer, &ap->ticket);
     if (ap->prev)
@@ -87,16 +91,20 @@ static void on_report_done(struct ob_report *r)
         ap->due_ms = now + RETRY_MS;
         return;
     }
-    if (!ap->unknown_since)
+    if (!ap->unknown_since) {
         ap->unknown_since = now;
-    if (now - ap->unknown_since < UNKNOWN_GIVE_UP_MS) {
+        a->n_unknown++;
+    }
+    if (now - ap->unknown_since < UNKNOWN_GIVE_UP_MS && a->n_unknown <= UNKNOWN_MAX) {
         ap->due_ms = now + UNKNOWN_RETRY_MS;
         return;
     }
-    OB_WARN("callback from %s about order %s: the order is unknown here after %d s; left at "
-            "%s [%" PRId32 "] offset %" PRId64, ap->rec.warehouse, ap->rec.updates[0].order_id,
-            UNKNOWN_GIVE_UP_MS / 1000, rd_kafka_topic_name(ap->msg->rkt), ap->msg->partition,
-            ap->msg->offset);
+    OB_WARN("callback from %s about order %s: the order is unknown here after %.1f s%s; left "
+            "at %s [%" PRId32 "] offset %" PRId64, a->cfg->warehouses[r->wh].code,
+            ap->updates[0].order_id,
+            (double)(now - ap->unknown_since) / 1000,
+            a->n_unknown > UNKNOWN_MAX ? " (too many such callbacks wait)" : "",
+            rd_kafka_topic_name(ap->msg->rkt), ap->msg->partition, ap->msg->offset);
     OB_METRIC_ADD(a->metrics, callback_records_unknown, 1);
     release(ap, 1);
 }
@@ -118,16 +126,31 @@ static void submit(struct applied *ap)
 void ob_callback_apply_take(struct ob_callback_apply *a, rd_kafka_message_t *msg,
                             const struct ob_ticket *ticket)
 {
-    struct applied *ap = calloc(1, sizeof(*ap));
+    static struct ob_callback_record rec; /* the loop thread's: decoded here, then copied */
+    struct applied *ap;
     char err[256];
-    int wh;
+    int wh = -1, decoded;
 
+    decoded = ob_callback_record_decode(msg->key, msg->key_len, msg->payload, msg->len, &rec, err,
+                                        sizeof(err)) == 0;
+    if (decoded && (wh = warehouse_index(a->cfg, rec.warehouse)) < 0)
+        snprintf(err, sizeof(err), "warehouse %s is not in this config", rec.warehouse);
+    if (wh < 0) {
+        OB_WARN("%s [%" PRId32 "] offset %" PRId64 ": callback record refused, left there: %s",
+                rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, err);
+        OB_METRIC_ADD(a->metrics, callback_records_refused, 1);
+        ob_consumer_done(a->consumer, ticket);
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    ap = calloc(1, sizeof(*ap) + rec.n_updates * sizeof(rec.updates[0]));
     if (!ap) {
         /* uncommitted: it comes back after a restart */
         OB_ERR("out of memory taking a callback record");
         rd_kafka_message_destroy(msg);
         return;
     }
+    memcpy(ap->updates, rec.updates, rec.n_updates * sizeof(rec.updates[0]));
     ap->a = a;
     ap->msg = msg;
     ap->ticket = *ticket;
@@ -135,24 +158,10 @@ void ob_callback_apply_take(struct ob_callback_apply *a, rd_kafka_message_t *msg
     if (a->all)
         a->all->prev = ap;
     a->all = ap;
-    if (ob_callback_record_decode(msg->key, msg->key_len, msg->payload, msg->len, &ap->rec, err,
-                                  sizeof(err)) != 0)
-        wh = -2;
-    else
-        wh = warehouse_index(a->cfg, ap->rec.warehouse);
-    if (wh < 0) {
-        if (wh == -1)
-            snprintf(err, sizeof(err), "warehouse %s is not in this config", ap->rec.warehouse);
-        OB_WARN("%s [%" PRId32 "] offset %" PRId64 ": callback record refused, left there: %s",
-                rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, err);
-        OB_METRIC_ADD(a->metrics, callback_records_refused, 1);
-        release(ap, 1);
-        return;
-    }
     ap->report.wh = wh;
     ap->report.source = "callback";
-    ap->report.updates = ap->rec.updates;
-    ap->report.n_updates = ap->rec.n_updates;
+    ap->report.updates = ap->updates;
+    ap->report.n_updates = rec.n_updates;
     ap->report.done = on_report_done;
     submit(ap);
 }

@@ -37,6 +37,8 @@
 #include "watch.h"
 
 #define DEMO_GROUP "orderbridge-demo"
+#define DEMO_TOPIC_STATE "orderbridge.state"
+#define DEMO_TOPIC_CALLBACKS "orderbridge.callbacks"
 #define UNROUTABLE_EVERY 997 /* one order in this many names an unknown warehouse */
 
 static const char demo_help[] =
@@ -51,8 +53,11 @@ static const char demo_help[] =
     "by rules; N realistic sample orders and M malformed messages. Then the\n"
     "warehouses report each order's progress: rest, sf_express and qimen by signed\n"
     "callbacks (a few forged, replayed, doubled or out of order), cainiao and ems\n"
-    "when polled. Prints a summary and exits 0 only when every message is\n"
-    "accounted for and every order reached its last status exactly once.\n"
+    "when polled. As N instances would, the bridge keeps each order's state in\n"
+    "the changelog orderbridge.state and passes each verified callback through\n"
+    "orderbridge.callbacks to the owner of the order's partition. Prints a\n"
+    "summary and exits 0 only when every message is accounted for and every\n"
+    "order reached its last status exactly once.\n"
     "\n"
     "  --orders N      sample orders (default 5000)\n"
     "  --malformed M   malformed messages mixed in (default 30)\n"
@@ -328,6 +333,12 @@ static int make_config(struct demo *d, char *err, size_t err_size)
         "name", "south", "match", "province", "广东省", "福建省", "warehouse", "SF-SZ-03",
         "name", "presale", "match", "priority", "presale", "warehouse", "QM-GZ-05",
         "aliases", "shanghai", "REST-SH-01", "default", "CN-HZ-04");
+    /* The scale-out state (issue 13): each order's state in a changelog,
+     * callbacks forwarded to the owner of the order's partition. */
+    if (cfg)
+        json_object_set_new(json_object_get(cfg, "kafka"), "topics",
+                            json_pack("{s:s, s:s}", "state", DEMO_TOPIC_STATE, "callbacks",
+                                      DEMO_TOPIC_CALLBACKS));
     text = cfg ? json_dumps(cfg, JSON_INDENT(1)) : NULL;
     json_decref(cfg);
     if (!text) {
@@ -506,6 +517,12 @@ static void print_summary(const struct demo *d, const struct tally *t, double se
            OB_METRIC_GET(m, callbacks), OB_METRIC_GET(m, callbacks_ok),
            OB_METRIC_GET(m, callbacks_forbidden), OB_METRIC_GET(m, callbacks_retry),
            OB_METRIC_GET(m, callbacks_replayed), OB_METRIC_GET(m, polls));
+    printf("  through Kafka      %" PRIu64 " callbacks forwarded to %s, %" PRIu64
+           " records applied by the partition's owner; %" PRIu64 " order states written to "
+           "%s\n",
+           OB_METRIC_GET(m, callbacks_forwarded), DEMO_TOPIC_CALLBACKS,
+           OB_METRIC_GET(m, callback_records_applied), OB_METRIC_GET(m, state_records),
+           DEMO_TOPIC_STATE);
     printf("  HTTP pushes        %" PRIu64 " (%" PRIu64 " retries)\n",
            OB_METRIC_GET(m, http_requests), OB_METRIC_GET(m, http_retries));
     printf("  parked             %" PRIu64 " on orders.retry (attempts in memory used up, or a "
@@ -559,7 +576,9 @@ static int run_demo(struct demo *d)
         ob_mock_create_topic(d->mock, "orders", d->partitions) != 0 ||
         ob_mock_create_topic(d->mock, "orders.retry", d->partitions) != 0 ||
         ob_mock_create_topic(d->mock, "fulfillment.status", 8) != 0 ||
-        ob_mock_create_topic(d->mock, "orders.dlq", 4) != 0) {
+        ob_mock_create_topic(d->mock, "orders.dlq", 4) != 0 ||
+        ob_mock_create_topic(d->mock, DEMO_TOPIC_STATE, d->partitions) != 0 ||
+        ob_mock_create_topic(d->mock, DEMO_TOPIC_CALLBACKS, d->partitions) != 0) {
         fprintf(stderr, "demo: embedded Kafka: %s\n", err);
         goto cleanup;
     }

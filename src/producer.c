@@ -306,10 +306,10 @@ rd_kafka_resp_err_t ob_producer_dead_letter(struct ob_producer *p, const rd_kafk
                    "the dead-letter topic refused a record this large; the original stays at "
                    "ob.topic/ob.partition/ob.offset");
 
+    void *value = drop_payload ? NULL : orig->payload;
+    size_t len = drop_payload ? 0 : orig->len;
     err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->cfg->kafka.topic_dlq),
-                            RD_KAFKA_V_KEY(orig->key, orig->key_len),
-                            RD_KAFKA_V_VALUE(drop_payload ? NULL : orig->payload,
-                                             drop_payload ? 0 : orig->len),
+                            RD_KAFKA_V_KEY(orig->key, orig->key_len), RD_KAFKA_V_VALUE(value, len),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
                             RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err)

@@ -170,18 +170,26 @@ static unsigned long dlq_distinct(const struct h_run *r)
     return n;
 }
 
-/* Wait for every outcome and the commits, stop, read to the end, check, print. A run
- * that failed already waits briefly: the report matters more than the wait. */
-static unsigned long finish(struct h_run *r, double deadline_s, unsigned long *repeats)
+/* Wait for every outcome (and with callbacks, every status the warehouses were told was
+ * taken: the owner emits it after its record is in Kafka, after a restore when the owner
+ * was killed) and the commits, stop, read to the end, check, print. A run that failed
+ * already waits briefly: the report matters more than the wait. */
+static unsigned long finish(struct h_run *r, double deadline_s, unsigned long *repeats,
+                            struct h_cb_figures *cb)
 {
     int failed = h_failures > 0;
 
     CHECK(h_await(r, h_all_done, failed ? 20 : deadline_s, "every order's outcome"),
           "outcomes missing");
+    if (r->callbacks_topic)
+        CHECK(h_await(r, h_callbacks_done, failed || h_failures ? 20 : 120,
+                      "every delivered callback status in the status topic"),
+              "statuses missing");
     CHECK(h_await_committed(r, failed || h_failures ? 10 : 60), "offsets not committed to the end");
     h_stop_all(r);
     h_await_caught_up(r, 60);
     h_check_outcome(r, repeats);
+    h_check_callbacks(r, cb);
     CHECK(r->foreign_events == 0 && r->foreign_dlq == 0,
           "%lu status events and %lu dead letters for ids never produced", r->foreign_events,
           r->foreign_dlq);
@@ -190,7 +198,8 @@ static unsigned long finish(struct h_run *r, double deadline_s, unsigned long *r
 
 static void summary(struct h_run *r, const char *name, unsigned long restarts, double start)
 {
-    unsigned long repeats = 0, lost = finish(r, 300, &repeats);
+    struct h_cb_figures cb;
+    unsigned long repeats = 0, lost = finish(r, 300, &repeats, &cb);
 
     CHECK(lost == 0, "%lu orders lost", lost);
     printf("chaos %s: produced %lu accepted %lu repeats_absorbed %lu lost %lu restarts %lu "
@@ -200,6 +209,12 @@ static void summary(struct h_run *r, const char *name, unsigned long restarts, d
     note("status events %lu (ACCEPTED %lu, DELIVERY_FAILED %lu), dead letters %lu, "
          "parked records %lu",
          r->events, r->accepted_events, r->failed_events, r->dlq_records, r->retry_records);
+    if (r->callbacks_topic)
+        printf("chaos %s statuses: callbacks sent %lu ok %lu refused %lu no_answer %lu; "
+               "statuses delivered %lu emitted %lu repeats %lu (outside a kill's second %lu) "
+               "lost %lu extra %lu\n",
+               name, cb.sent, cb.ok, cb.refused, cb.no_answer, cb.delivered, cb.emitted,
+               cb.repeats, cb.repeats_outside, cb.lost, cb.extra);
 }
 
 static void print_sim(const struct h_run *r, size_t w)
@@ -543,6 +558,13 @@ static int taken_over(struct h_run *r)
     return 1;
 }
 
+/* With callbacks: status events from callbacks written since the start. */
+static unsigned long group_statuses;
+static int statuses_flowing(struct h_run *r)
+{
+    return r->cb_events >= group_statuses;
+}
+
 /* Every running instance owns partitions. */
 static int all_owning(struct h_run *r)
 {
@@ -566,24 +588,50 @@ static void scenario_group(const struct opts *o)
      * then falls into a rebalance every 10 s that never settles (2 of 5 runs, before and
      * after issue 12), and the offsets are never committed to the end. */
     r.assignment = o->full && o->seed % 2 ? "cooperative-sticky" : "range,roundrobin";
+    /* --state: the statuses after the push too. Each warehouse calls back with every
+     * order's statuses, each attempt to one of the three instances at random (the dead one
+     * refuses: the warehouse tries again); the instance forwards it through
+     * orderbridge.callbacks to the owner of the order's partition, which emits it. Some
+     * callbacks come tampered, replayed, twice or out of order. */
+    r.callbacks_topic = o->state;
     for (size_t w = 0; w < r.n_wh; w++) {
         r.wh[w].sim.slow_rate = 0.03;
         r.wh[w].sim.slow_ms = 100;
         r.wh[w].sim.fail_5xx_rate = 0.03;
         r.wh[w].issue4 = w == 0 ? ISSUE4_PARKING_LONG : ISSUE4_WAREHOUSE;
+        if (o->state) {
+            r.wh[w].sim.cb_tamper_rate = 0.02;
+            r.wh[w].sim.cb_replay_rate = 0.05;
+            r.wh[w].sim.cb_duplicate_rate = 0.05;
+            r.wh[w].sim.cb_reorder_rate = 0.05;
+        }
     }
     part = r.n_valid / 3;
     h_setup(&r);
-    note("3 instances, partition.assignment.strategy %s", r.assignment);
+    note("3 instances, partition.assignment.strategy %s%s", r.assignment,
+         o->state ? "; order state in orderbridge.state, callbacks through "
+                    "orderbridge.callbacks to a random instance" : "");
     n = supply(&r, 3);
     CHECK(h_await(&r, all_owning, 90, "all three instances owning partitions"),
           "the group never shared the partitions");
     victim = (int)(h_rand(&prng) % 3);
     await_accepted(&r, n, "ACCEPTED orders before the kill");
+    if (r.callbacks_topic) {
+        /* The first ACCEPTED orders come before any state is in the changelog (a status's
+         * state record follows its ack, a callback waits for its order's push to finish):
+         * the kill waits for statuses from callbacks too, so that it strikes while the
+         * victim's state is in the changelog and statuses flow. */
+        group_statuses = h_rand_range(&prng, 200, 1500);
+        CHECK(h_await(&r, statuses_flowing, 60, "statuses from callbacks before the kill"),
+              "no statuses from callbacks");
+    }
     /* It must own partitions when it dies, or nothing is taken over. */
     CHECK(h_await(&r, all_owning, 60, "the victim owning partitions"), "no partitions to take");
-    note("instance %d killed after %lu orders ACCEPTED, owning %d partition(s)", victim,
-         r.accepted, h_log_owned(&r, victim));
+    note("instance %d killed after %lu orders ACCEPTED%s, owning %d partition(s)", victim,
+         r.accepted, r.callbacks_topic ? " and statuses flowing" : "", h_log_owned(&r, victim));
+    if (r.callbacks_topic)
+        note("status events from callbacks so far %lu (the kill waited for %lu)", r.cb_events,
+             group_statuses);
     h_bridge_kill(&r, victim);
     h_mark(&r);
     group_victim = victim;
@@ -667,7 +715,7 @@ static double bulkhead_run(enum sickness sick, double baseline, unsigned long se
     if (sick == HEALTHY) {
         printf("bulkhead baseline: 4 warehouses, %lu orders ACCEPTED in %.2f s\n", r.n_valid,
                healthy_s);
-        unsigned long lost = finish(&r, 60, NULL);
+        unsigned long lost = finish(&r, 60, NULL, NULL);
         CHECK(lost == 0, "%lu orders lost", lost);
         h_teardown(&r);
         return healthy_s;
@@ -692,7 +740,7 @@ static double bulkhead_run(enum sickness sick, double baseline, unsigned long se
     struct ob_sim_options well = {0};
     ob_sim_set_faults(r.wh[s].s, &well);
     recovered_at = h_now();
-    unsigned long lost = finish(&r, 120, NULL);
+    unsigned long lost = finish(&r, 120, NULL, NULL);
     CHECK(lost == 0, "%lu orders lost", lost);
     ob_sim_get_stats(r.wh[s].s, &st);
     note("recovered: its %lu orders ACCEPTED %.1f s after it recovered; %lu requests in all, "
@@ -950,8 +998,9 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows as it happens */
     prng = o.seed;
     t0 = h_now();
-    printf("chaos %s (%s, seed %lu; again: chaos %s%s --seed %lu)\n", scenario,
-           o.full ? "full" : "reduced", o.seed, scenario, o.full ? " --full" : "", o.seed);
+    printf("chaos %s (%s, seed %lu; again: chaos %s%s%s%s --seed %lu)\n", scenario,
+           o.full ? "full" : "reduced", o.seed, scenario, o.full ? " --full" : "",
+           o.state ? " --state" : "", o.quick_restart ? " --quick-restart" : "", o.seed);
     fflush(stdout);
     if (strcmp(scenario, "kill9") == 0)
         scenario_kill9(&o);

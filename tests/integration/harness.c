@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <orderbridge/sdk.h> /* ob_time_parse_rfc3339 */
+
 #include "idempotency.h"
 #include "sample.h"
 
@@ -26,6 +28,7 @@
 #endif
 
 #define TOKEN_ENV "IT_WH_TOKEN"
+#define WEBHOOK_ENV "IT_WH_WEBHOOK_SECRET"
 #define MAX_REPORTED 10 /* problems of one kind printed in full; the rest are counted */
 
 extern char **environ;
@@ -126,6 +129,32 @@ static long bad_index(const struct h_run *r, const char *id)
 
 /* ---- config and processes ---------------------------------------------------- */
 
+/* With callbacks_topic: a warehouse of the rest adapter and simulator profile calls back. */
+static int calls_back(const struct h_run *r, const struct h_warehouse *wh)
+{
+    return r->callbacks_topic && (!wh->adapter || strcmp(wh->adapter, "rest") == 0) &&
+           (!wh->sim.profile || strcmp(wh->sim.profile, "rest") == 0);
+}
+
+/* Every simulator that calls back sends each attempt to one of the bridges with a port
+ * (running or not: a dead one refuses, and the simulator tries again), as through one
+ * load-balanced address. A restarted instance keeps its port (its config is written once). */
+static void set_callback_urls(struct h_run *r)
+{
+    for (size_t w = 0; w < r->n_wh; w++) {
+        char urls[H_MAX_BRIDGES * 96] = "";
+        if (!calls_back(r, &r->wh[w]))
+            continue;
+        for (int i = 0; i < H_MAX_BRIDGES; i++)
+            if (r->br[i].port)
+                snprintf(urls + strlen(urls), sizeof(urls) - strlen(urls),
+                         "%shttp://127.0.0.1:%u/callbacks/%s", urls[0] ? " " : "",
+                         r->br[i].port, r->wh[w].code);
+        if (urls[0] && ob_sim_set_callback_url(r->wh[w].s, urls) != 0)
+            h_die("%s: cannot set the callback URLs %s", r->wh[w].code, urls);
+    }
+}
+
 static void write_config(struct h_run *r, int i)
 {
     struct h_bridge *b = &r->br[i];
@@ -142,6 +171,14 @@ static void write_config(struct h_run *r, int i)
             (json_int_t)wh->max_attempts, "backoff_ms", (json_int_t)wh->backoff_ms,
             "max_backoff_ms", (json_int_t)wh->max_backoff_ms, "max_connections",
             (json_int_t)wh->max_connections);
+        if (calls_back(r, wh)) {
+            char path[64];
+            snprintf(path, sizeof(path), "/callbacks/%s", wh->code);
+            json_object_set_new(json_object_get(block, "credentials"), "webhook_secret",
+                                json_string("env:" WEBHOOK_ENV));
+            json_object_set_new(block, "callback", json_pack("{s:s, s:[s]}", "path", path,
+                                                             "allow_from", "127.0.0.0/8"));
+        }
         if (r->new_keys && wh->issue4) {
             json_error_t err;
             json_t *extra = json_loads(wh->issue4, 0, &err);
@@ -176,6 +213,8 @@ static void write_config(struct h_run *r, int i)
             json_object_set_new(topics, "express", json_string(H_TOPIC_EXPRESS));
         if (r->state_topic)
             json_object_set_new(topics, "state", json_string(H_TOPIC_STATE));
+        if (r->callbacks_topic)
+            json_object_set_new(topics, "callbacks", json_string(H_TOPIC_CALLBACKS));
         json_object_set_new(json_object_get(cfg, "kafka"), "topics", topics);
     }
     if (r->static_members) {
@@ -187,6 +226,11 @@ static void write_config(struct h_run *r, int i)
         char listen[32];
         snprintf(listen, sizeof(listen), "127.0.0.1:%u", b->port);
         json_object_set_new(cfg, "http", json_pack("{s:s}", "listen", listen));
+        /* The simulators call back from 127.0.0.1 with up to 64 connections each: as
+         * behind a proxy, no cap per address. */
+        if (r->callbacks_topic)
+            json_object_set_new(json_object_get(cfg, "http"), "max_connections_per_ip",
+                                json_integer(0));
     }
     if (r->new_keys)
         json_object_set_new(cfg, "ledger",
@@ -195,6 +239,22 @@ static void write_config(struct h_run *r, int i)
     if (json_dump_file(cfg, b->config, JSON_INDENT(2)) != 0)
         h_die("cannot write %s", b->config);
     json_decref(cfg);
+}
+
+/* Instance i's files and port, once: a restart keeps them. */
+static void prepare_bridge(struct h_run *r, int i)
+{
+    struct h_bridge *b = &r->br[i];
+
+    if (b->config[0])
+        return;
+    snprintf(b->config, sizeof(b->config), "%s/bridge-%d.json", r->dir, i);
+    snprintf(b->ledger, sizeof(b->ledger), "%s/ledger-%d", r->dir, i);
+    snprintf(b->log, sizeof(b->log), "%s/bridge-%d.log", r->dir, i);
+    b->port = r->http ? h_free_port() : 0;
+    write_config(r, i);
+    if (r->callbacks_topic && r->wh[0].s)
+        set_callback_urls(r); /* one more instance behind the address */
 }
 
 void h_bridge_start(struct h_run *r, int i)
@@ -206,13 +266,7 @@ void h_bridge_start(struct h_run *r, int i)
 
     if (b->pid)
         h_die("instance %d is already running", i);
-    if (!b->config[0]) {
-        snprintf(b->config, sizeof(b->config), "%s/bridge-%d.json", r->dir, i);
-        snprintf(b->ledger, sizeof(b->ledger), "%s/ledger-%d", r->dir, i);
-        snprintf(b->log, sizeof(b->log), "%s/bridge-%d.log", r->dir, i);
-        b->port = r->http ? h_free_port() : 0;
-        write_config(r, i);
-    }
+    prepare_bridge(r, i);
     if ((f = fopen(b->log, "a"))) {
         fprintf(f, "=== harness: start %u of instance %d at %.3f s\n", b->starts + 1, i,
                 h_now() - r->started_at);
@@ -235,6 +289,11 @@ void h_bridge_kill(struct h_run *r, int i)
 
     if (!b->pid)
         return;
+    if (r->n_kills < H_MAX_KILLS) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r->kill_ms[r->n_kills++] = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
     kill(b->pid, SIGKILL);
     waitpid(b->pid, &status, 0);
     b->pid = 0;
@@ -576,6 +635,29 @@ static void bad_progress(struct h_run *r, struct h_msg *x, int new_event, int ne
         r->bad_done++;
 }
 
+static void add_cb_event(struct h_msg *x, json_t *doc, int64_t kafka_ms)
+{
+    const char *status = json_string_value(json_object_get(doc, "status"));
+    const char *code = json_string_value(json_object_get(json_object_get(doc, "raw"), "code"));
+    const char *occurred = json_string_value(json_object_get(doc, "occurred_at"));
+    struct h_cb_event *e;
+
+    if (x->n_cb == x->cap_cb) {
+        unsigned cap = x->cap_cb ? 2 * x->cap_cb : 8;
+        struct h_cb_event *more = realloc(x->cb, cap * sizeof(*more));
+        if (!more)
+            h_die("out of memory");
+        x->cb = more;
+        x->cap_cb = cap;
+    }
+    e = &x->cb[x->n_cb++];
+    snprintf(e->status, sizeof(e->status), "%s", status ? status : "");
+    snprintf(e->code, sizeof(e->code), "%s", code ? code : "");
+    if (!occurred || ob_time_parse_rfc3339(occurred, &e->occurred_ms) != 0)
+        e->occurred_ms = -1;
+    e->kafka_ms = kafka_ms;
+}
+
 static void on_status(struct h_run *r, const rd_kafka_message_t *msg)
 {
     json_t *doc = json_loadb(msg->payload, msg->len, 0, NULL);
@@ -585,6 +667,7 @@ static void on_status(struct h_run *r, const rd_kafka_message_t *msg)
     const char *wh = json_string_value(json_object_get(doc, "warehouse"));
     json_t *rev = json_object_get(doc, "revision");
     enum h_status st = status_of(json_string_value(json_object_get(doc, "status")));
+    const char *source = json_string_value(json_object_get(doc, "source"));
     int64_t ts = rd_kafka_message_timestamp(msg, NULL); /* set by the bridge's producer */
     long vi, bi;
     struct h_msg *x;
@@ -600,6 +683,19 @@ static void on_status(struct h_run *r, const rd_kafka_message_t *msg)
     CHECK(order_id && msg->key_len == strlen(order_id) &&
               memcmp(msg->key, order_id, msg->key_len) == 0,
           "status event key is not its order_id: %.*s", (int)msg->len, (const char *)msg->payload);
+    if (r->callbacks_topic && source && strcmp(source, "callback") == 0) {
+        /* A status after the push: collected for h_check_callbacks(). */
+        r->cb_events++;
+        vi = valid_index(r, order_id);
+        if (vi >= 0)
+            add_cb_event(&r->valid[vi], doc, ts);
+        else if (bad_index(r, order_id) >= 0)
+            unexpected(r, "malformed %s got a callback status: %.*s", order_id, (int)msg->len,
+                       (const char *)msg->payload);
+        else
+            r->foreign_events++;
+        goto out;
+    }
     if (st == H_ACCEPTED)
         r->accepted_events++;
     else if (st == H_DELIVERY_FAILED)
@@ -958,12 +1054,243 @@ void h_check_outcome(struct h_run *r, unsigned long *repeats)
             continue;
         CHECK(!file_contains(r->br[i].log, H_TOKEN), "%s: the token appears in %s", r->name,
               r->br[i].log);
+        CHECK(!file_contains(r->br[i].log, H_WEBHOOK_SECRET + 6),
+              "%s: the webhook secret appears in %s", r->name, r->br[i].log);
         CHECK(!file_contains(r->br[i].log, "runtime error:") &&
                   !file_contains(r->br[i].log, "Sanitizer"),
               "%s: a sanitizer report in %s", r->name, r->br[i].log);
     }
     if (repeats)
         *repeats = sum_dup;
+}
+
+/* ---- statuses after the push (callbacks_topic) ------------------------------------ */
+
+/* The status a rest warehouse's code means (from the issue's mapping, not the adapter). */
+static const char *rest_status(const char *code)
+{
+    static const char *const map[][2] = {
+        {"order.allocated", "ALLOCATED"}, {"order.picked", "PICKED"},
+        {"order.packed", "PACKED"},       {"order.shipped", "SHIPPED"},
+        {"order.delivered", "DELIVERED"}, {"order.cancelled", "CANCELLED"},
+        {"order.exception", "EXCEPTION"}};
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i][0], code) == 0)
+            return map[i][1];
+    return "UNMAPPED";
+}
+
+/* A status that is a step of the order (emitted once), not an EXCEPTION or unmapped
+ * event (emitted once per code and time). */
+static int is_state_status(const char *status)
+{
+    return strcmp(status, "EXCEPTION") != 0 && strcmp(status, "UNMAPPED") != 0;
+}
+
+/* The first of x's callback events for this report (code and time), or -1. */
+static int find_cb(const struct h_msg *x, const char *code, long long occurred_ms)
+{
+    for (unsigned k = 0; k < x->n_cb; k++)
+        if (x->cb[k].occurred_ms == occurred_ms && strcmp(x->cb[k].code, code) == 0)
+            return (int)k;
+    return -1;
+}
+
+struct cb_scan {
+    struct h_run *r;
+    unsigned long missing;
+};
+
+static void scan_missing(const struct ob_sim_report *rep, void *arg)
+{
+    struct cb_scan *sc = arg;
+    long vi;
+
+    if (!rep->answered_ok || strcmp(rep->kind, "tamper") == 0)
+        return;
+    vi = valid_index(sc->r, rep->order_ref);
+    if (vi >= 0 && find_cb(&sc->r->valid[vi], rep->code, rep->occurred_ms) < 0)
+        sc->missing++;
+}
+
+int h_callbacks_done(struct h_run *r)
+{
+    struct cb_scan sc = {.r = r};
+    double now = h_now();
+
+    if (!r->callbacks_topic)
+        return 1;
+    if (now < r->cb_next_check) /* a scan of every callback sent: not after every batch */
+        return 0;
+    r->cb_next_check = now + 0.25;
+    for (size_t w = 0; w < r->n_wh; w++)
+        if (calls_back(r, &r->wh[w]) && !ob_sim_reports_done(r->wh[w].s))
+            return 0;
+    for (size_t w = 0; w < r->n_wh; w++)
+        if (calls_back(r, &r->wh[w]))
+            ob_sim_reports(r->wh[w].s, scan_missing, &sc);
+    return sc.missing == 0;
+}
+
+/* The distinct statuses (code and time) delivered with success, per order. */
+#define CB_EXPECT_MAX 16 /* a ladder has at most OB_SIM_LADDER_MAX steps */
+struct cb_expected {
+    unsigned char n, overflow;
+    struct {
+        const char *code; /* lives as long as the simulator */
+        long long occurred_ms;
+    } e[CB_EXPECT_MAX];
+};
+
+struct cb_collect {
+    struct h_run *r;
+    struct cb_expected *exp;
+    unsigned long forged_ok, unplanned;
+};
+
+static void collect_delivered(const struct ob_sim_report *rep, void *arg)
+{
+    struct cb_collect *c = arg;
+    struct cb_expected *x;
+    long vi;
+
+    if (strcmp(rep->kind, "tamper") == 0) {
+        c->forged_ok += rep->answered_ok != 0;
+        return;
+    }
+    if (!rep->answered_ok)
+        return;
+    vi = valid_index(c->r, rep->order_ref);
+    if (vi < 0) {
+        c->unplanned++;
+        return;
+    }
+    x = &c->exp[vi];
+    for (unsigned k = 0; k < x->n; k++)
+        if (x->e[k].occurred_ms == rep->occurred_ms && strcmp(x->e[k].code, rep->code) == 0)
+            return; /* a retry, replay or duplicate of a status already counted */
+    if (x->n == CB_EXPECT_MAX) {
+        x->overflow = 1;
+        return;
+    }
+    x->e[x->n].code = rep->code;
+    x->e[x->n].occurred_ms = rep->occurred_ms;
+    x->n++;
+}
+
+/* 1 when the first copy (at first_ms) was produced within the second before a SIGKILL. */
+static int before_a_kill(const struct h_run *r, int64_t first_ms)
+{
+    for (unsigned k = 0; k < r->n_kills; k++)
+        if (first_ms <= r->kill_ms[k] && first_ms >= r->kill_ms[k] - 1000)
+            return 1;
+    return 0;
+}
+
+void h_check_callbacks(struct h_run *r, struct h_cb_figures *out)
+{
+    struct h_cb_figures f = {0};
+    struct cb_collect c = {.r = r};
+    unsigned long overflow = 0;
+    char id[64];
+
+    if (!r->callbacks_topic) {
+        if (out)
+            *out = f;
+        return;
+    }
+    c.exp = calloc(r->n_valid ? r->n_valid : 1, sizeof(*c.exp));
+    if (!c.exp)
+        h_die("out of memory");
+    for (size_t w = 0; w < r->n_wh; w++) {
+        struct ob_sim_stats st;
+        if (!calls_back(r, &r->wh[w]))
+            continue;
+        ob_sim_get_stats(r->wh[w].s, &st);
+        f.sent += st.cb_sent;
+        f.ok += st.cb_ok;
+        f.refused += st.cb_refused;
+        f.no_answer += st.cb_errors;
+        CHECK(st.cb_pending == 0, "%s: %s: %lu statuses never delivered with success", r->name,
+              r->wh[w].code, st.cb_pending);
+        ob_sim_reports(r->wh[w].s, collect_delivered, &c);
+    }
+    f.forged_ok = c.forged_ok;
+    for (unsigned long i = 0; i < r->n_valid; i++) {
+        const struct h_msg *x = &r->valid[i];
+        const struct cb_expected *e = &c.exp[i];
+        h_order_id(r, i, id, sizeof(id));
+        overflow += e->overflow;
+        f.delivered += e->n;
+        f.emitted += x->n_cb;
+        /* none lost, each with the status its code means */
+        for (unsigned k = 0; k < e->n; k++) {
+            int at = find_cb(x, e->e[k].code, e->e[k].occurred_ms);
+            if (at < 0) {
+                if (f.lost++ < MAX_REPORTED)
+                    fprintf(stderr, "%s: %s: %s (occurred at %lld ms) delivered, never emitted "
+                            "(%u callback statuses in the topic)\n", r->name, id,
+                            e->e[k].code, e->e[k].occurred_ms, x->n_cb);
+            } else if (strcmp(x->cb[at].status, rest_status(e->e[k].code)) != 0 &&
+                       f.wrong++ < MAX_REPORTED) {
+                fprintf(stderr, "%s: %s: %s emitted as %s, expected %s\n", r->name, id,
+                        e->e[k].code, x->cb[at].status, rest_status(e->e[k].code));
+            }
+        }
+        /* nothing else, and a status twice only as a copy from just before a kill */
+        for (unsigned j = 0; j < x->n_cb; j++) {
+            const struct h_cb_event *ev = &x->cb[j];
+            int first = -1, same_state = -1;
+            for (unsigned k = 0; k < j && first < 0; k++) {
+                if (strcmp(x->cb[k].status, ev->status) != 0)
+                    continue;
+                if (strcmp(x->cb[k].code, ev->code) == 0 &&
+                    x->cb[k].occurred_ms == ev->occurred_ms)
+                    first = (int)k;
+                else if (same_state < 0 && is_state_status(ev->status))
+                    same_state = (int)k;
+            }
+            if (first >= 0) {
+                f.repeats++;
+                if (!before_a_kill(r, x->cb[first].kafka_ms) &&
+                    f.repeats_outside++ < MAX_REPORTED)
+                    fprintf(stderr, "%s: %s: %s (%s, occurred at %" PRId64 " ms) in the topic "
+                            "again at %" PRId64 " ms; its first copy at %" PRId64 " ms is not "
+                            "from the second before a kill\n", r->name, id, ev->status,
+                            ev->code, ev->occurred_ms, ev->kafka_ms, x->cb[first].kafka_ms);
+                continue;
+            }
+            if (same_state >= 0 && f.wrong++ < MAX_REPORTED)
+                fprintf(stderr, "%s: %s: %s emitted twice, as %s at %" PRId64 " ms and as %s "
+                        "at %" PRId64 " ms\n", r->name, id, ev->status, x->cb[same_state].code,
+                        x->cb[same_state].occurred_ms, ev->code, ev->occurred_ms);
+            int delivered = 0;
+            for (unsigned k = 0; k < e->n && !delivered; k++)
+                delivered = e->e[k].occurred_ms == ev->occurred_ms &&
+                            strcmp(e->e[k].code, ev->code) == 0;
+            if (!delivered && !e->overflow && f.extra++ < MAX_REPORTED)
+                fprintf(stderr, "%s: %s: %s (%s, occurred at %" PRId64 " ms) emitted, but no "
+                        "warehouse delivered it\n", r->name, id, ev->status, ev->code,
+                        ev->occurred_ms);
+        }
+    }
+    CHECK(overflow == 0 && c.unplanned == 0,
+          "%s: %lu orders with more distinct statuses than a ladder has; %lu callbacks about "
+          "orders outside the plan", r->name, overflow, c.unplanned);
+    CHECK(f.delivered > 0, "%s: no callback status was delivered: status untested", r->name);
+    CHECK(f.lost == 0, "%s: %lu delivered statuses never emitted", r->name, f.lost);
+    CHECK(f.extra == 0, "%s: %lu statuses emitted that no warehouse delivered", r->name,
+          f.extra);
+    CHECK(f.wrong == 0, "%s: %lu statuses emitted wrong (another status, or a state twice "
+          "with another code or time)", r->name, f.wrong);
+    CHECK(f.repeats_outside == 0, "%s: %lu of %lu repeated statuses are not copies of one "
+          "emitted within the second before a kill", r->name, f.repeats_outside, f.repeats);
+    CHECK(f.forged_ok == 0, "%s: %lu tampered callbacks answered with success", r->name,
+          f.forged_ok);
+    free(c.exp);
+    if (out)
+        *out = f;
 }
 
 /* ---- setup and teardown -------------------------------------------------------- */
@@ -999,6 +1326,10 @@ static void defaults(struct h_run *r)
         r->n_wh = 1;
     if (r->n_wh > H_MAX_WH || r->n_bridges > H_MAX_BRIDGES)
         h_die("too many warehouses or bridges");
+    if (r->callbacks_topic && !r->state_topic)
+        h_die("callbacks_topic needs state_topic");
+    if (r->callbacks_topic)
+        r->http = 1; /* the callbacks' address */
     for (size_t w = 0; w < r->n_wh; w++) {
         struct h_warehouse *wh = &r->wh[w];
         if (!wh->code[0])
@@ -1019,6 +1350,12 @@ static void defaults(struct h_run *r)
             wh->max_backoff_ms = 200;
         if (!wh->max_connections)
             wh->max_connections = 32;
+        if (calls_back(r, wh) && !wh->sim.secrets) {
+            /* the bearer token stays sim.token; the simulator signs with this */
+            static const struct ob_sim_secret webhook[] = {
+                {"webhook_secret", H_WEBHOOK_SECRET}, {NULL, NULL}};
+            wh->sim.secrets = webhook;
+        }
     }
 }
 
@@ -1031,6 +1368,7 @@ void h_setup(struct h_run *r)
     if (!mkdtemp(r->dir))
         h_die("cannot create %s: %s", r->dir, strerror(errno));
     setenv(TOKEN_ENV, H_TOKEN, 1);
+    setenv(WEBHOOK_ENV, H_WEBHOOK_SECRET, 1);
     if (ob_mock_start(r->brokers, &r->mock, err, sizeof(err)) != 0)
         h_die("mock cluster: %s", err);
     if (ob_mock_create_topic_rf(r->mock, "orders", r->partitions, r->replication) != 0 ||
@@ -1043,7 +1381,9 @@ void h_setup(struct h_run *r)
         (r->state_topic &&
          ob_mock_create_topic_rf(r->mock, H_TOPIC_STATE,
                                  r->state_partitions ? r->state_partitions : r->partitions,
-                                 r->replication) != 0))
+                                 r->replication) != 0) ||
+        (r->callbacks_topic &&
+         ob_mock_create_topic_rf(r->mock, H_TOPIC_CALLBACKS, r->partitions, r->replication) != 0))
         h_die("cannot create the topics");
     if (r->coordinator && ob_mock_set_group_coordinator(r->mock, r->group, r->coordinator) != 0)
         h_die("cannot make broker %d the coordinator", r->coordinator);
@@ -1071,6 +1411,10 @@ void h_setup(struct h_run *r)
     current = r;
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    /* Every instance's port before the first order: the simulators report only the
+     * orders created while they have a callback URL. */
+    for (int i = 0; i < r->n_bridges; i++)
+        prepare_bridge(r, i);
     for (int i = 0; i < r->n_bridges; i++)
         h_bridge_start(r, i);
 }
@@ -1100,6 +1444,8 @@ void h_teardown(struct h_run *r)
     }
     ob_mock_stop(r->mock);
     json_decref(r->dlq_reasons);
+    for (unsigned long i = 0; i < r->n_valid; i++)
+        free(r->valid[i].cb);
     free(r->valid);
     free(r->bad);
     if (h_failures || (keep && strcmp(keep, "1") == 0))

@@ -17,6 +17,15 @@
  *   OB_TEST_KEEP=1          keep the run's directory (configs, logs, ledgers)
  *   OB_TEST_KAFKA_DEBUG=... librdkafka debug contexts for the bridges' consumers
  *                           (e.g. cgrp,fetch), written to their logs
+ *
+ * With h_run.callbacks_topic (issue 13) the "rest" warehouses also call
+ * back: after the push, each simulator sends every order's statuses, each
+ * attempt to one of the bridges at random (a killed one refuses: the
+ * simulator tries again, maybe elsewhere); whichever instance takes it
+ * forwards it through kafka.topics.callbacks to the owner of the order's
+ * partition, which emits the status event. The reader collects those
+ * events per order (struct h_cb_event) and h_check_callbacks() holds them
+ * against what the simulators say they delivered.
  */
 #ifndef OB_TEST_HARNESS_H
 #define OB_TEST_HARNESS_H
@@ -39,6 +48,10 @@
 #define H_TOPIC_RETRY "orders.retry"
 #define H_TOPIC_EXPRESS "orders.express"
 #define H_TOPIC_STATE "orderbridge.state"
+#define H_TOPIC_CALLBACKS "orderbridge.callbacks"
+/* the rest warehouses' Standard Webhooks signing secret (with callbacks_topic) */
+#define H_WEBHOOK_SECRET "whsec_aXQtY2hhb3Mtd2ViaG9vay1zZWNyZXQtMDEyMzQ1"
+#define H_MAX_KILLS 64 /* SIGKILLs whose moments are kept (kill_ms) */
 #define H_UNKNOWN_WH "WH-NOWHERE" /* named by the unroutable orders of the plan */
 
 extern int h_checks, h_failures;
@@ -91,6 +104,14 @@ struct h_bridge {
     double started_at;
 };
 
+/* A status event from a warehouse's callback (source "callback"), as read back. */
+struct h_cb_event {
+    char status[16];
+    char code[32];       /* raw.code: what the warehouse sent */
+    int64_t occurred_ms; /* occurred_at, epoch ms (-1: unreadable) */
+    int64_t kafka_ms;    /* the record's timestamp (set by the bridge's producer) */
+};
+
 /* What was read back about one planned message. */
 struct h_msg {
     unsigned char status;    /* enum h_status of its first revision-1 status event */
@@ -101,6 +122,24 @@ struct h_msg {
     int64_t accepted_ms;     /* Kafka timestamp of its first ACCEPTED event, 0 before */
     char key[65];            /* idempotency_key of the first event, "" when it had none */
     char warehouse[32];      /* warehouse of the first event */
+    struct h_cb_event *cb;   /* with callbacks_topic: its callback status events, in the order
+                                read (one partition: the order they were written in) */
+    unsigned n_cb, cap_cb;
+};
+
+/* What h_check_callbacks() found. */
+struct h_cb_figures {
+    unsigned long sent, ok, refused, no_answer; /* the simulators' callback requests */
+    unsigned long delivered;  /* distinct statuses the warehouses were told were taken */
+    unsigned long emitted;    /* callback status events in the status topic */
+    unsigned long repeats;    /* of those, identical copies of an earlier one */
+    unsigned long repeats_outside; /* repeats whose first copy is not from the second before a
+                                      SIGKILL */
+    unsigned long lost;       /* delivered statuses never emitted */
+    unsigned long extra;      /* emitted statuses no warehouse delivered */
+    unsigned long wrong;      /* emitted with another status than the code's, or a state
+                                 emitted twice with another code or time */
+    unsigned long forged_ok;  /* tampered callbacks answered with success */
 };
 
 struct h_run {
@@ -140,6 +179,12 @@ struct h_run {
     int static_members;        /* 1: bridge i has kafka.instance_name "it-bridge-<i>" */
     int state_topic;           /* 1: kafka.topics.state, created with the orders' partitions */
     int state_partitions;      /* with state_topic: its partitions instead (0: the orders') */
+    int callbacks_topic;       /* 1 (needs state_topic; implies http): kafka.topics.callbacks,
+                                  created with the orders' partitions; the warehouses of the
+                                  "rest" adapter and profile get a callback block (path
+                                  /callbacks/<code>, allow_from 127.0.0.0/8) and a
+                                  webhook_secret, and their simulators call back every
+                                  bridge, one picked at random per attempt */
 
     /* ---- state ---- */
     int new_keys; /* the issue-4 keys are written (not OB_TEST_LEGACY_CONFIG) */
@@ -161,6 +206,9 @@ struct h_run {
     double wh_done_at[H_MAX_WH]; /* when its last order was seen ACCEPTED (h_now()), 0 before */
     int64_t wh_last_ms[H_MAX_WH]; /* latest Kafka timestamp of its orders' first ACCEPTED events */
     json_t *dlq_reasons;         /* dead-letter key -> ob.reason, every dead letter */
+    int64_t kill_ms[H_MAX_KILLS]; /* wall-clock ms of each h_bridge_kill() (the first ones) */
+    unsigned n_kills;
+    double cb_next_check;        /* h_callbacks_done() bookkeeping */
 
     /* ---- counters, from what was read back ---- */
     unsigned long accepted;        /* valid orders with an ACCEPTED event */
@@ -174,6 +222,7 @@ struct h_run {
     int64_t mark_ms;               /* h_mark(): wall-clock ms */
     unsigned long since_events;    /* status events the bridge wrote since the mark */
     unsigned long since_accepted;  /* orders whose first ACCEPTED was written since the mark */
+    unsigned long cb_events;       /* callback status events (source "callback") */
 };
 
 /* Fill in defaults, start Kafka, the simulators, the producer, the reader
@@ -184,7 +233,7 @@ void h_teardown(struct h_run *r);
 
 /* ---- bridges ---- */
 void h_bridge_start(struct h_run *r, int i);
-/* SIGKILL; returns after the process is gone. */
+/* SIGKILL; returns after the process is gone. Its moment goes to kill_ms. */
 void h_bridge_kill(struct h_run *r, int i);
 /* SIGTERM, then wait up to shutdown_timeout_ms + 20 s; checks exit 0 and
  * returns the seconds it took (SIGKILL and a failed check on a hang). */
@@ -246,6 +295,17 @@ void h_check_outcome(struct h_run *r, unsigned long *repeats);
 /* Valid orders without an ACCEPTED event or never created at their warehouse, plus
  * malformed ones without their dead letter and event. */
 unsigned long h_lost(const struct h_run *r);
+/* With callbacks_topic, an h_await() condition: every simulator has sent its orders'
+ * whole status sequences, and each status it was told was taken (answered with success)
+ * is in the status topic as read so far. Looks at most every 250 ms. */
+int h_callbacks_done(struct h_run *r);
+/* With callbacks_topic, after h_await_caught_up(): for every order a simulator created,
+ * each status delivered with success was emitted (none lost), with the status its code
+ * maps to; nothing was emitted that no warehouse delivered; a status in the topic twice is
+ * an identical copy (status, raw code, occurred_at) whose first copy was produced within
+ * the second before a SIGKILL (h_bridge_kill): the window between a status event's ack
+ * and its state record's. No tampered callback was taken. Fills *f (may be NULL). */
+void h_check_callbacks(struct h_run *r, struct h_cb_figures *f);
 /* Print the last lines of every bridge log (after a failure). */
 void h_dump_logs(const struct h_run *r, int lines);
 
