@@ -209,6 +209,7 @@ struct ob_bridge {
     struct ob_poller *poller;       /* NULL when no warehouse is polled */
     struct ob_callback_apply *applier; /* kafka.topics.callbacks' records; NULL without */
     int32_t orders_partitions;      /* with kafka.topics.state; 0: unknown */
+    uint64_t misplaced_log_ms;      /* monotonic: next "partitions keys differently" log */
     unsigned long rng;
     uint64_t incarnation;                /* random per process: whose crash-guard mark it is */
     uint64_t final_deadline_ms;          /* monotonic: last flush, commit and close end by then */
@@ -724,10 +725,27 @@ static void state_record_make(struct job *job)
 /* Our own record is in the changelog: the ledger holds it (the job's
  * completion writes it, in the same flush at the latest), so a restore of
  * that partition may start after it. Acks of one partition come in order. */
-static void state_record_acked(struct ob_bridge *b, int32_t partition, int64_t offset)
+static void state_record_acked(struct job *job, int32_t partition, int64_t offset)
 {
+    struct ob_bridge *b = job->b;
+
     OB_METRIC_ADD(&b->metrics, state_records, 1);
     ob_ledger_set_checkpoint(b->ledger, b->cfg->kafka.topic_state, partition, offset + 1);
+    /* Co-partitioning holds only if the mid-platform's producer and ours
+     * partition keys alike: otherwise the next owner of this order's
+     * partition restores someone else's orders, not this one. */
+    if (!job->from_retry && !job->express && partition != job->msg->partition) {
+        uint64_t now = mono_ms();
+        OB_METRIC_ADD(&b->metrics, state_misplaced, 1);
+        if (now >= b->misplaced_log_ms) {
+            b->misplaced_log_ms = now + 60000;
+            OB_ERR("order %s is in partition %" PRId32 " of %s but its state went to partition "
+                   "%" PRId32 " of %s: the producers partition keys differently; set "
+                   "kafka.producer.partitioner to the mid-platform's (Java clients: "
+                   "murmur2_random); logged once a minute", job->order_id, job->msg->partition,
+                   b->cfg->kafka.topic_orders, partition, b->cfg->kafka.topic_state);
+        }
+    }
 }
 
 static const char *record_name(const struct record *rec)
@@ -836,7 +854,7 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, int32_t p
         else if (rec->kind == RECORD_PARK)
             OB_METRIC_ADD(&b->metrics, parked, 1);
         else
-            state_record_acked(b, partition, offset);
+            state_record_acked(job, partition, offset);
     }
     if (job->status_rec.queued || job->dlq_rec.queued || job->park_rec.queued ||
         job->state_rec.queued)

@@ -1272,15 +1272,22 @@ static void check_routing(struct ctx *c, struct ob_config *cfg)
  * go to the same member. */
 static int range_assignor(const struct ob_config *cfg)
 {
-    const char *strategy = NULL;
+    static const char key[] = "partition.assignment.strategy";
+    const char *strategy = ob_kv_get(cfg->kafka.consumer, cfg->kafka.n_consumer, key);
 
-    for (size_t i = 0; i < cfg->kafka.n_properties; i++)
-        if (strcmp(cfg->kafka.properties[i].key, "partition.assignment.strategy") == 0)
-            strategy = cfg->kafka.properties[i].value;
-    for (size_t i = 0; i < cfg->kafka.n_consumer; i++)
-        if (strcmp(cfg->kafka.consumer[i].key, "partition.assignment.strategy") == 0)
-            strategy = cfg->kafka.consumer[i].value;
+    if (!strategy)
+        strategy = ob_kv_get(cfg->kafka.properties, cfg->kafka.n_properties, key);
     return !strategy || strncmp(strategy, "range", 5) == 0;
+}
+
+const char *ob_kv_get(const struct ob_kv *kv, size_t n, const char *key)
+{
+    const char *value = NULL;
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(kv[i].key, key) == 0)
+            value = kv[i].value;
+    return value;
 }
 
 static void check_topics(struct ctx *c, const struct ob_config *cfg)

@@ -19,6 +19,9 @@ struct ob_kv {
     char *value;
 };
 
+/* The value of the last `key` in kv[0..n), or NULL. */
+const char *ob_kv_get(const struct ob_kv *kv, size_t n, const char *key);
+
 struct ob_credential {
     char *name;  /* key in the "credentials" object */
     char *ref;   /* "env:NAME" or "file:PATH", as written */

@@ -75,6 +75,7 @@ static const struct {
     {"lane_waiting", offsetof(struct ob_metrics, lane_waiting), "gauge", "orders waiting for a connection of their warehouse"},
     {"parked", offsetof(struct ob_metrics, parked), "counter", "orders put on the retry topic"},
     {"state_migrated", offsetof(struct ob_metrics, state_migrated), "counter", "order states written to the state changelog from a ledger older than it, at start"},
+    {"state_misplaced", offsetof(struct ob_metrics, state_misplaced), "counter", "state records that went to another partition than their order's (the producers partition keys differently: see the log)"},
     {"state_records", offsetof(struct ob_metrics, state_records), "counter", "order states written to the state changelog (kafka.topics.state)"},
     {"state_restored", offsetof(struct ob_metrics, state_restored), "counter", "state changelog records read back when partitions were assigned"},
     {"restore_ms", offsetof(struct ob_metrics, restore_ms), "counter", "milliseconds spent restoring order state on assignment"},

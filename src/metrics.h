@@ -41,7 +41,8 @@ struct ob_metrics {
     _Atomic uint64_t lane_waiting;    /* of them, waiting for a connection of their warehouse */
     _Atomic uint64_t parked;          /* orders put on the retry topic */
     _Atomic uint64_t state_migrated;  /* order states written from an older ledger at start */
-    _Atomic uint64_t state_records;   /* order states written to kafka.topics.state */
+    _Atomic uint64_t state_records;
+    _Atomic uint64_t state_misplaced; /* state records in another partition than their order */   /* order states written to kafka.topics.state */
     _Atomic uint64_t state_restored;  /* state records read back on assignment */
     _Atomic uint64_t restore_ms;      /* time spent restoring */
     _Atomic uint64_t ledger_skipped;  /* orders already done: not pushed again */

@@ -354,14 +354,12 @@ int32_t ob_kafka_partition_of(const struct ob_config *cfg, const char *key, int3
         {"fnv1a", rd_kafka_msg_partitioner_fnv1a},
         {"fnv1a_random", rd_kafka_msg_partitioner_fnv1a_random},
     };
-    const char *name = "consistent_random";
+    const char *name = ob_kv_get(cfg->kafka.producer, cfg->kafka.n_producer, "partitioner");
 
-    for (size_t i = 0; i < cfg->kafka.n_properties; i++)
-        if (strcmp(cfg->kafka.properties[i].key, "partitioner") == 0)
-            name = cfg->kafka.properties[i].value;
-    for (size_t i = 0; i < cfg->kafka.n_producer; i++)
-        if (strcmp(cfg->kafka.producer[i].key, "partitioner") == 0)
-            name = cfg->kafka.producer[i].value;
+    if (!name)
+        name = ob_kv_get(cfg->kafka.properties, cfg->kafka.n_properties, "partitioner");
+    if (!name)
+        name = "consistent_random"; /* librdkafka's default */
     if (n <= 0 || !key || !*key)
         return -1;
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)

@@ -20,6 +20,18 @@ const char *ob_fulfillment_status_name(int status)
     return names[status];
 }
 
+int ob_fulfillment_status_parse(const char *name)
+{
+    for (int s = 0; s < 32; s++) {
+        const char *n = ob_fulfillment_status_name(s);
+        if (!n)
+            break;
+        if (strcmp(n, name) == 0)
+            return s;
+    }
+    return -1;
+}
+
 int ob_fulfillment_status_terminal(int status)
 {
     return status == OB_STATUS_DELIVERED || status == OB_STATUS_CANCELLED ||

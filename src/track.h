@@ -26,6 +26,9 @@
 /* "ACCEPTED", ...; "UNMAPPED" for OB_STATUS_UNMAPPED; NULL when out of range. */
 const char *ob_fulfillment_status_name(int status);
 
+/* The status named `name` ("UNMAPPED" included), or -1. */
+int ob_fulfillment_status_parse(const char *name);
+
 int ob_fulfillment_status_terminal(int status);
 
 /* A new track for an order the warehouse accepted. */

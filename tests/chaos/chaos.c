@@ -14,7 +14,11 @@
  *                    OffsetCommit, leaders moving, a broker down and up, a slow broker, a
  *                    failover
  *   chaos group      three bridges in one consumer group; one is SIGKILLed mid-run, the
- *                    other two take over its partitions, then it comes back
+ *                    other two take over its partitions, then it comes back. With --state
+ *                    the order state lives in orderbridge.state and the warehouses' status
+ *                    callbacks go to a random instance, through orderbridge.callbacks to
+ *                    the owner of the order's partition: every delivered status emitted,
+ *                    twice only as a copy from the second before the kill
  *   chaos bulkhead   five warehouses, one sick (503 to everything, then hanging): the other
  *                    four finish about as fast as without it, the breaker spares the sick
  *                    one, and its orders are delivered once it recovers
@@ -34,7 +38,8 @@
  * end; nothing lost. The figures are printed.
  *
  * Options: --full (the full sizes), --seed N, --orders N, --kills N, --quick-restart
- * (group: the killed instance restarts at once, before its old session expired).
+ * (group: the killed instance restarts at once, before its old session expired), --state
+ * (kafka.topics.state; in group also kafka.topics.callbacks and the status callbacks).
  * Without --full a reduced form runs (CI). The seed decides the moments
  * of the faults and the simulators' fault draws; timing decides the rest.
  */
@@ -586,8 +591,10 @@ static void scenario_group(const struct opts *o)
     /* The full form: both rebalance protocols, by the seed's parity. The reduced one (CI)
      * rebalances eagerly: with cooperative-sticky, librdkafka 2.0.2's mock cluster now and
      * then falls into a rebalance every 10 s that never settles (2 of 5 runs, before and
-     * after issue 12), and the offsets are never committed to the end. */
-    r.assignment = o->full && o->seed % 2 ? "cooperative-sticky" : "range,roundrobin";
+     * after issue 12), and the offsets are never committed to the end. With --state
+     * (callbacks through Kafka) always range: the bridge refuses another assignor, which
+     * would not give partition N of orders and of the callbacks topic to one instance. */
+    r.assignment = o->full && o->seed % 2 && !o->state ? "cooperative-sticky" : "range,roundrobin";
     /* --state: the statuses after the push too. Each warehouse calls back with every
      * order's statuses, each attempt to one of the three instances at random (the dead one
      * refuses: the warehouse tries again); the instance forwards it through
@@ -611,6 +618,10 @@ static void scenario_group(const struct opts *o)
     note("3 instances, partition.assignment.strategy %s%s", r.assignment,
          o->state ? "; order state in orderbridge.state, callbacks through "
                     "orderbridge.callbacks to a random instance" : "");
+    /* With callbacks the first part flows at a steady pace: statuses follow their orders
+     * by a second or more, and the kill must find both pushes and statuses in flight. */
+    if (r.callbacks_topic)
+        r.feed_rate = (double)part / 8.0;
     n = supply(&r, 3);
     CHECK(h_await(&r, all_owning, 90, "all three instances owning partitions"),
           "the group never shared the partitions");
@@ -634,6 +645,7 @@ static void scenario_group(const struct opts *o)
              group_statuses);
     h_bridge_kill(&r, victim);
     h_mark(&r);
+    r.feed_rate = 0;
     group_victim = victim;
     for (int i = 0; i < 3; i++)
         group_before[i] = h_log_count(&r, i, " assigned ");

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "producer.h" /* ob_kafka_partition_of */
 
 #include "support.h"
 
@@ -26,6 +27,7 @@
 #endif
 
 #define KAFKA "'kafka':{'bootstrap_servers':'k1:9092'}"
+#define KAFKA_WITH(more) "'kafka':{'bootstrap_servers':'k1:9092'," more "}"
 #define WH "'warehouses':{'W1':{'adapter':'rest','endpoint':'https://w1.example/api/'}}"
 #define MIN "{" KAFKA "," WH "}"
 
@@ -806,6 +808,62 @@ static void test_topics(void **state)
                "$.kafka.topics.state: must differ from the other topics");
     fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'orders':'bad topic'}}," WH "}",
                "$.kafka.topics.orders: must be a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -)");
+    /* callbacks through Kafka: another topic, the state changelog, the range assignor */
+    fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'state':'s','callbacks':'s'}},"
+               "'ledger':{'path':'/tmp/x'}," WH "}",
+               "$.kafka.topics.callbacks: must differ from the other topics");
+    fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'callbacks':'c'}}," WH "}",
+               "$.kafka.topics.callbacks: needs $.kafka.topics.state (the owner of an order's "
+               "partition applies its callbacks to the state it restored)");
+    const char *assignor =
+        "$.kafka.topics.callbacks: needs partition.assignment.strategy \"range\" (the default): "
+        "only it gives partition N of orders and of the callbacks topic to the same instance";
+    fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'state':'s','callbacks':'c'},"
+               "'consumer':{'partition.assignment.strategy':'cooperative-sticky'}},"
+               "'ledger':{'path':'/tmp/x'}," WH "}", assignor);
+    fails_with("{'kafka':{'bootstrap_servers':'k','topics':{'state':'s','callbacks':'c'},"
+               "'properties':{'partition.assignment.strategy':'roundrobin'}},"
+               "'ledger':{'path':'/tmp/x'}," WH "}", assignor);
+    char buf[512];
+    struct ob_config *cfg = parse("{'kafka':{'bootstrap_servers':'k','topics':{'state':'s',"
+                                  "'callbacks':'c'},'consumer':{'partition.assignment.strategy':"
+                                  "'range,roundrobin'}},'ledger':{'path':'/tmp/x'}," WH "}",
+                                  buf, sizeof buf);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->kafka.topic_callbacks, "c");
+    ob_config_destroy(cfg);
+}
+
+/* The partition the producer's configured partitioner gives a key (the
+ * poller's "is this order mine"): librdkafka's own functions, by name. */
+static void test_partition_of(void **state)
+{
+    (void)state;
+    char err[512];
+    struct ob_config *cfg = parse(MIN, err, sizeof err);
+    int32_t p = ob_kafka_partition_of(cfg, "SO-20261111-000123", 32);
+    assert_int_equal(p, rd_kafka_msg_partitioner_consistent(NULL, "SO-20261111-000123", 18, 32,
+                                                            NULL, NULL));
+    assert_int_equal(ob_kafka_partition_of(cfg, "", 32), -1);
+    assert_int_equal(ob_kafka_partition_of(cfg, "SO-1", 0), -1);
+    ob_config_destroy(cfg);
+    cfg = parse("{" KAFKA_WITH("'producer':{'partitioner':'murmur2_random'}") "," WH "}", err,
+                sizeof err);
+    int same = 0;
+    for (int i = 0; i < 64; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "SO-%d", i);
+        p = ob_kafka_partition_of(cfg, key, 12);
+        assert_int_equal(p, rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 12, NULL,
+                                                             NULL));
+        same += p == rd_kafka_msg_partitioner_consistent(NULL, key, strlen(key), 12, NULL, NULL);
+    }
+    assert_true(same < 64); /* the two partitioners differ: the name is honoured */
+    ob_config_destroy(cfg);
+    cfg = parse("{" KAFKA_WITH("'properties':{'partitioner':'random'}") "," WH "}", err,
+                sizeof err);
+    assert_int_equal(ob_kafka_partition_of(cfg, "SO-1", 12), -1);
+    ob_config_destroy(cfg);
 }
 
 static void test_properties(void **state)
@@ -1202,6 +1260,7 @@ int main(void)
         cmocka_unit_test(test_rule_names),
         cmocka_unit_test(test_rule_enums_follow_contract),
         cmocka_unit_test(test_topics),
+        cmocka_unit_test(test_partition_of),
         cmocka_unit_test(test_properties),
         cmocka_unit_test(test_secret_errors),
         cmocka_unit_test(test_secret_resolution),
