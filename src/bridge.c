@@ -125,6 +125,7 @@ struct job {
     int replay;        /* re-driven by `orderbridge replay` */
     int parking;       /* its record is the parked copy */
     int ledger_hit;    /* its outcome came from the ledger: do not write it again */
+    int settling;      /* its outcome is in Kafka; its state record is on the way */
     int crashes;       /* times the bridge died running an adapter on it (ledger) */
     int at_limit;      /* its push started with its warehouse at its concurrency limit */
     int priority;      /* OB_PRIORITY_*: its queue in its warehouse's lane */
@@ -193,6 +194,7 @@ struct ob_bridge {
     int stopping;
     uint64_t full_since; /* monotonic ms since the loop stopped taking messages, or 0 */
     size_t jobs;
+    size_t settling; /* of the jobs: waiting for their state record only */
     struct job *all_jobs;
     struct job *free_jobs; /* recycled, at most max_in_flight */
     size_t n_free_jobs;
@@ -469,6 +471,8 @@ static void job_free(struct job *job)
     if (job->msg)
         rd_kafka_message_destroy(job->msg);
     job->b->jobs--;
+    if (job->settling)
+        job->b->settling--;
     OB_METRIC_ADD(&job->b->metrics, in_flight, (uint64_t)-1);
     if (!job->b->destroying && job->b->n_free_jobs < (size_t)job->b->cfg->pipeline.max_in_flight) {
         job->next = job->b->free_jobs;
@@ -770,6 +774,12 @@ static void job_send_records(struct job *job)
             continue;
         if (rec == &job->state_rec && (waiting || failed))
             break;
+        if (rec == &job->state_rec && !job->settling) {
+            /* Only its state record to wait for: a job that holds no warehouse
+             * slot, counted apart so that this round trip delays no order. */
+            job->settling = 1;
+            job->b->settling++;
+        }
         if (!rec->queued) {
             rd_kafka_resp_err_t err = queue_record(job, rec);
             if (err) {
@@ -2092,7 +2102,7 @@ static int is_full(const struct ob_bridge *b)
 {
     size_t max_jobs = (size_t)b->cfg->pipeline.max_in_flight;
 
-    return b->jobs >= max_jobs || any_lane_full(b) ||
+    return b->jobs - b->settling >= max_jobs || b->settling >= max_jobs || any_lane_full(b) ||
            ob_consumer_outstanding(b->consumer) >= UNCOMMITTED_PER_JOB * max_jobs;
 }
 
@@ -2100,7 +2110,8 @@ static int has_room_again(const struct ob_bridge *b)
 {
     size_t max_jobs = (size_t)b->cfg->pipeline.max_in_flight;
 
-    return b->jobs <= max_jobs / 2 && !any_lane_full(b) &&
+    return b->jobs - b->settling <= max_jobs / 2 && b->settling <= max_jobs / 2 &&
+           !any_lane_full(b) &&
            ob_consumer_outstanding(b->consumer) <= UNCOMMITTED_PER_JOB * max_jobs / 2;
 }
 
@@ -2112,7 +2123,7 @@ static int consume_express(struct ob_bridge *b)
         struct ob_ticket ticket;
         rd_kafka_message_t *msg;
 
-        if (b->jobs >= (size_t)b->cfg->pipeline.max_in_flight)
+        if (b->jobs - b->settling >= (size_t)b->cfg->pipeline.max_in_flight)
             return 0; /* a finished job wakes the loop */
         if (!(msg = ob_consumer_next_express(b->consumer, &ticket)))
             return 0;
