@@ -222,6 +222,9 @@ static void write_config(struct h_run *r, int i)
         snprintf(name, sizeof(name), "it-bridge-%d", i);
         json_object_set_new(json_object_get(cfg, "kafka"), "instance_name", json_string(name));
     }
+    if (r->partitioner)
+        json_object_set_new(json_object_get(cfg, "kafka"), "producer",
+                            json_pack("{s:s}", "partitioner", r->partitioner));
     if (b->port) {
         char listen[32];
         snprintf(listen, sizeof(listen), "127.0.0.1:%u", b->port);

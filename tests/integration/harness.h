@@ -157,6 +157,8 @@ struct h_run {
     long shutdown_timeout_ms;  /* default 5000 */
     const char *log_level;     /* default "info" */
     const char *assignment;    /* partition.assignment.strategy; NULL: librdkafka's default */
+    const char *partitioner;   /* the bridges' kafka.producer.partitioner; NULL: the default
+                                  (that of the test's own producer) */
     int coordinator;           /* broker coordinating the group (0: the mock's choice) */
     int name_warehouse;        /* orders carry their warehouse's code; else routing.default */
     size_t n_wh;               /* default 1 (WH-1 with a clean simulator) */

@@ -651,6 +651,8 @@ static void scenario_state(struct h_run *r)
     CHECK(unreadable == 0 && wrong == 0, "%lu unreadable state records, %lu not as expected",
           unreadable, wrong);
     CHECK(misplaced == 0, "%lu state records outside their order's partition", misplaced);
+    CHECK(h_log_count(r, 0, "the producers partition keys differently") == 0,
+          "the bridge says its state records miss their orders' partitions");
     printf("  state: %lu orders with their state record in %s\n", found, H_TOPIC_STATE);
 }
 
@@ -694,6 +696,19 @@ static void scenario_state_partitions(struct h_run *r)
     CHECK(r->br[0].pid == 0, "the bridge still runs");
 }
 
+/* The bridge partitions its state records by another partitioner than the
+ * orders' producer's: every order's state lands where its partition's next
+ * owner will not look. The bridge says so (once a minute) and counts it. */
+static void scenario_state_misplaced(struct h_run *r)
+{
+    h_produce_all(r);
+    CHECK(h_await(r, h_all_done, 90, "every order ACCEPTED"), "orders missing");
+    finish(r, 0);
+    CHECK(h_log_count(r, 0, "the producers partition keys differently") == 1,
+          "the bridge did not say (once) that its state records miss their orders' partitions");
+    printf("  state-misplaced: the bridge logged the partitioner mismatch\n");
+}
+
 /* Scenarios with a run of their own; the others produce, await and check
  * (scenario_orders) under the settings main() gives them. */
 static const struct {
@@ -707,6 +722,7 @@ static const struct {
     {"restart", scenario_restart},     {"restart-static", scenario_restart},
     {"revoke-waiting", scenario_revoke_waiting}, {"unencodable", scenario_unencodable},
     {"state", scenario_state}, {"restore", scenario_restore},
+    {"state-misplaced", scenario_state_misplaced},
     {"state-partitions", scenario_state_partitions},
 };
 
@@ -719,7 +735,7 @@ int main(int argc, char **argv)
 
     if (argc != 2) {
         fprintf(stderr, "usage: it_pipeline clean|faults|malformed|crash|ordered|replay|poison|"
-                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting|express|unencodable|state|restore|state-partitions\n");
+                        "backlog|kafka-down|restart|restart-static|duplicates|revoke-waiting|express|unencodable|state|restore|state-partitions|state-misplaced\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -787,6 +803,11 @@ int main(int argc, char **argv)
         r.plain_config = 0;
         r.state_topic = 1;
         r.state_partitions = 3; /* orders: 8 */
+    } else if (strcmp(scenario, "state-misplaced") == 0) {
+        r.n_valid = 200;
+        r.plain_config = 0;
+        r.state_topic = 1;
+        r.partitioner = "murmur2_random"; /* the test's producer: consistent_random */
     } else if (strcmp(scenario, "restore") == 0) {
         r.n_valid = 300;
         r.plain_config = 0; /* a ledger */
