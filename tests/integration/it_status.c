@@ -194,6 +194,20 @@ static int same_event(const struct event *a, const struct event *b)
 }
 
 static unsigned long repeated_push, repeated_later;
+
+/* Events of o that are not a copy of an earlier one. */
+static int distinct_events(const struct order *o)
+{
+    int n = 0;
+
+    for (int i = 0; i < o->n; i++) {
+        int repeat = 0;
+        for (int j = 0; j < i && !repeat; j++)
+            repeat = same_event(&o->ev[j], &o->ev[i]);
+        n += !repeat;
+    }
+    return n;
+}
 /* group: epoch ms of the kill; a status may be in Kafka twice only if its
  * first copy was produced in the last second before it */
 static int64_t kill_ms;
@@ -709,7 +723,7 @@ static void wait_done(struct ob_watch *watch, int seconds)
             if (!whs[orders[i].w].callbacks)
                 continue;
             ob_sim_reports(whs[orders[i].w].sim, on_report, &x);
-            missing = orders[i].n < x.n;
+            missing = distinct_events(&orders[i]) < x.n;
         }
         if (!missing)
             break;
@@ -1159,7 +1173,11 @@ static void run_group(struct ob_watch *watch)
     for (int i = 0; i < GROUP_SIZE; i++)
         while (!file_has(log[i], " assigned ") && time(NULL) < deadline)
             poll(NULL, 0, 20); /* a log line is no event to wait on */
-    while (metric_sum(ports, alive, "reports_emitted_total") < 150 && time(NULL) < deadline)
+    /* ... and the victim's own order states are in the changelog: the
+     * survivors then have something to restore. */
+    while ((metric_sum(ports, alive, "reports_emitted_total") < 150 ||
+            h_metric_at(ports[victim], "state_records_total") < 100) &&
+           time(NULL) < deadline)
         poll(NULL, 0, 5);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
