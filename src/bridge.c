@@ -2007,6 +2007,7 @@ static void on_assign(void *opaque, const int32_t *parts, size_t n)
     rc = ob_restore(b->cfg, b->ledger, parts, n, RESTORE_TIMEOUT_MS, &st, err, sizeof(err));
     OB_METRIC_ADD(&b->metrics, state_restored, st.records);
     OB_METRIC_ADD(&b->metrics, restore_ms, (uint64_t)(st.seconds * 1000));
+    OB_METRIC_ADD(&b->metrics, restore_bytes, st.bytes);
     if (rc != 0)
         OB_ERR("restore: %s; %zu order states read in %.2f s, the rest are unknown here (their "
                "orders may be pushed again, with the same key)", err, st.records, st.seconds);

@@ -79,6 +79,7 @@ static const struct {
     {"state_records", offsetof(struct ob_metrics, state_records), "counter", "order states written to the state changelog (kafka.topics.state)"},
     {"state_restored", offsetof(struct ob_metrics, state_restored), "counter", "state changelog records read back when partitions were assigned"},
     {"restore_ms", offsetof(struct ob_metrics, restore_ms), "counter", "milliseconds spent restoring order state on assignment"},
+    {"restore_bytes", offsetof(struct ob_metrics, restore_bytes), "counter", "bytes of state changelog records read back when partitions were assigned"},
     {"ledger_skipped", offsetof(struct ob_metrics, ledger_skipped), "counter", "orders already done: not pushed again (the same message read again: nothing more; the order in a new message: its status again)"},
     {"ledger_resent", offsetof(struct ob_metrics, ledger_resent), "counter", "redelivered orders found in flight: resent, same key"},
     {"breaker_opened", offsetof(struct ob_metrics, breaker_opened), "counter", "times a warehouse's circuit breaker opened"},

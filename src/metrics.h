@@ -45,6 +45,7 @@ struct ob_metrics {
     _Atomic uint64_t state_misplaced; /* state records in another partition than their order */   /* order states written to kafka.topics.state */
     _Atomic uint64_t state_restored;  /* state records read back on assignment */
     _Atomic uint64_t restore_ms;      /* time spent restoring */
+    _Atomic uint64_t restore_bytes;   /* bytes of the state records read back */
     _Atomic uint64_t ledger_skipped;  /* orders already done: not pushed again */
     _Atomic uint64_t ledger_resent;   /* redelivered orders found in flight: resent, same key */
     _Atomic uint64_t breaker_opened;  /* times a warehouse's circuit breaker opened */

@@ -1204,6 +1204,9 @@ static void run_group(struct ob_watch *watch)
                   "instance %d applied no callback", i);
         }
     CHECK(restored > 0, "the survivors restored no order state");
+    CHECK(metric_sum(ports, alive, "restore_bytes_total") > 100 * restored,
+          "restore_bytes_total %" PRIu64 " for %" PRIu64 " order states",
+          metric_sum(ports, alive, "restore_bytes_total"), restored);
     printf("survivors: callbacks forwarded %" PRIu64 ", callback records applied %" PRIu64
            ", order states restored %" PRIu64 ", polls %" PRIu64 "\n", forwarded, applied,
            restored, metric_sum(ports, alive, "polls_total"));
