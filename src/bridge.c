@@ -514,6 +514,12 @@ static int tracks_status(const struct ob_bridge *b, int wh)
     return b->tracker && w && (w->callback.path || w->poll.interval_ms);
 }
 
+/* The topic the job's message came from, as the ledger names it. */
+static int job_source(const struct job *job)
+{
+    return job->from_retry ? OB_SOURCE_RETRY : job->express ? OB_SOURCE_EXPRESS : OB_SOURCE_ORDERS;
+}
+
 /* The ledger entry of the job's outcome (or of its parked copy): 1, or 0
  * when it has none to write. */
 static int ledger_entry_of(const struct job *job, struct ob_ledger_entry *out)
@@ -535,9 +541,7 @@ static int ledger_entry_of(const struct job *job, struct ob_ledger_entry *out)
         ob_strlcpyf(e.carrier, sizeof(e.carrier), "%s", job->outcome.carrier);
         ob_strlcpyf(e.tracking_no, sizeof(e.tracking_no), "%s", job->outcome.tracking_no);
         ob_strlcpyf(e.reason, sizeof(e.reason), "%s", job->outcome.reason);
-        e.source = job->from_retry ? OB_SOURCE_RETRY
-                   : job->express  ? OB_SOURCE_EXPRESS
-                                   : OB_SOURCE_ORDERS;
+        e.source = job_source(job);
         e.source_partition = job->msg->partition;
         e.source_offset = job->msg->offset;
     } else {
@@ -738,7 +742,7 @@ static void state_record_acked(struct job *job, int32_t partition, int64_t offse
     /* Co-partitioning holds only if the mid-platform's producer and ours
      * partition keys alike: otherwise the next owner of this order's
      * partition restores someone else's orders, not this one. */
-    if (!job->from_retry && !job->express && partition != job->msg->partition) {
+    if (job_source(job) == OB_SOURCE_ORDERS && partition != job->msg->partition) {
         uint64_t now = mono_ms();
         OB_METRIC_ADD(&b->metrics, state_misplaced, 1);
         if (now >= b->misplaced_log_ms) {
@@ -1757,11 +1761,7 @@ static int guard_check(struct job *job, const struct ob_ledger_entry *e);
 /* The job's message is the one whose outcome `e` is (read again). */
 static int redelivered(const struct job *job, const struct ob_ledger_entry *e)
 {
-    int source = job->from_retry ? OB_SOURCE_RETRY
-                 : job->express  ? OB_SOURCE_EXPRESS
-                                 : OB_SOURCE_ORDERS;
-
-    return e->source == source && e->source_partition == job->msg->partition &&
+    return e->source == job_source(job) && e->source_partition == job->msg->partition &&
            e->source_offset == job->msg->offset;
 }
 
@@ -2099,11 +2099,18 @@ static int any_lane_full(const struct ob_bridge *b)
     return 0;
 }
 
+/* Jobs that hold a slot of max_in_flight: not those waiting for their
+ * state record only. */
+static size_t working_jobs(const struct ob_bridge *b)
+{
+    return b->jobs - b->settling;
+}
+
 static int is_full(const struct ob_bridge *b)
 {
     size_t max_jobs = (size_t)b->cfg->pipeline.max_in_flight;
 
-    return b->jobs - b->settling >= max_jobs || b->settling >= max_jobs || any_lane_full(b) ||
+    return working_jobs(b) >= max_jobs || b->settling >= max_jobs || any_lane_full(b) ||
            ob_consumer_outstanding(b->consumer) >= UNCOMMITTED_PER_JOB * max_jobs;
 }
 
@@ -2111,7 +2118,7 @@ static int has_room_again(const struct ob_bridge *b)
 {
     size_t max_jobs = (size_t)b->cfg->pipeline.max_in_flight;
 
-    return b->jobs - b->settling <= max_jobs / 2 && b->settling <= max_jobs / 2 &&
+    return working_jobs(b) <= max_jobs / 2 && b->settling <= max_jobs / 2 &&
            !any_lane_full(b) &&
            ob_consumer_outstanding(b->consumer) <= UNCOMMITTED_PER_JOB * max_jobs / 2;
 }
@@ -2124,7 +2131,7 @@ static int consume_express(struct ob_bridge *b)
         struct ob_ticket ticket;
         rd_kafka_message_t *msg;
 
-        if (b->jobs - b->settling >= (size_t)b->cfg->pipeline.max_in_flight)
+        if (working_jobs(b) >= (size_t)b->cfg->pipeline.max_in_flight)
             return 0; /* a finished job wakes the loop */
         if (!(msg = ob_consumer_next_express(b->consumer, &ticket)))
             return 0;

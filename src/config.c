@@ -1265,8 +1265,6 @@ static void check_routing(struct ctx *c, struct ob_config *cfg)
     cfg->default_index = check_target(c, cfg, "$.routing.default", cfg->default_warehouse);
 }
 
-/* The bridge reads orders and writes status/DLQ: one topic doing two jobs
- * would feed its own output back in as orders. */
 /* The consumer's partition.assignment.strategy starts with "range" (or is
  * librdkafka's default, "range,roundrobin"): co-partitioned topics then
  * go to the same member. */
@@ -1290,6 +1288,21 @@ const char *ob_kv_get(const struct ob_kv *kv, size_t n, const char *key)
     return value;
 }
 
+/* `topic` is one of the config's other topics (NULLs skipped). */
+static int clashes(const struct ob_config *cfg, const char *topic)
+{
+    const char *all[] = {cfg->kafka.topic_orders, cfg->kafka.topic_retry, cfg->kafka.topic_express,
+                         cfg->kafka.topic_state,  cfg->kafka.topic_callbacks,
+                         cfg->kafka.topic_status, cfg->kafka.topic_dlq};
+    int same = 0;
+
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        same += all[i] && strcmp(all[i], topic) == 0;
+    return same > 1; /* itself, and another */
+}
+
+/* The bridge reads orders and writes status/DLQ: one topic doing two jobs
+ * would feed its own output back in as orders. */
 static void check_topics(struct ctx *c, const struct ob_config *cfg)
 {
     const char *orders = cfg->kafka.topic_orders;
@@ -1310,18 +1323,12 @@ static void check_topics(struct ctx *c, const struct ob_config *cfg)
         problem(c, "$.kafka.topics.express",
                 "must differ from the orders, retry, status and dlq topics");
     const char *state = cfg->kafka.topic_state;
-    if (state && ((orders && strcmp(state, orders) == 0) || (retry && strcmp(state, retry) == 0) ||
-                  (express && strcmp(state, express) == 0) ||
-                  (cfg->kafka.topic_status && strcmp(state, cfg->kafka.topic_status) == 0) ||
-                  (cfg->kafka.topic_dlq && strcmp(state, cfg->kafka.topic_dlq) == 0)))
+    if (state && clashes(cfg, state))
         problem(c, "$.kafka.topics.state", "must differ from the other topics");
     if (state && !cfg->ledger.path)
         problem(c, "$.kafka.topics.state", "needs $.ledger (each order's state is kept there)");
     const char *cbs = cfg->kafka.topic_callbacks;
-    if (cbs && ((orders && strcmp(cbs, orders) == 0) || (retry && strcmp(cbs, retry) == 0) ||
-                (express && strcmp(cbs, express) == 0) || (state && strcmp(cbs, state) == 0) ||
-                (cfg->kafka.topic_status && strcmp(cbs, cfg->kafka.topic_status) == 0) ||
-                (cfg->kafka.topic_dlq && strcmp(cbs, cfg->kafka.topic_dlq) == 0)))
+    if (cbs && clashes(cfg, cbs))
         problem(c, "$.kafka.topics.callbacks", "must differ from the other topics");
     if (cbs && !state)
         problem(c, "$.kafka.topics.callbacks",

@@ -8,13 +8,15 @@
 #include "log.h"
 #include "redact.h"
 
+#define OUTPUT_TOPICS 5 /* status, dlq, retry, state, callbacks */
+
 struct ob_producer {
     rd_kafka_t *rk;
     rd_kafka_queue_t *main_queue;
     const struct ob_config *cfg;
     ob_delivery_cb cb;
     void *cb_arg;
-    rd_kafka_topic_t *known[5]; /* the output topics, looked up at start */
+    rd_kafka_topic_t *known[OUTPUT_TOPICS]; /* looked up at start */
 };
 
 int ob_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ob_kv *kv, size_t n, const char *where,
@@ -118,9 +120,10 @@ int ob_producer_create(const struct ob_config *cfg, int wake_fd, ob_delivery_cb 
         rd_kafka_queue_io_event_enable(p->main_queue, wake_fd, "p", 1);
     /* A topic's first record otherwise waits for its metadata to be
      * fetched: ask for all of them now, in the background. */
-    const char *topics[5] = {cfg->kafka.topic_status, cfg->kafka.topic_dlq, cfg->kafka.topic_retry,
-                             cfg->kafka.topic_state, cfg->kafka.topic_callbacks};
-    for (int i = 0; i < 5; i++)
+    const char *topics[OUTPUT_TOPICS] = {cfg->kafka.topic_status, cfg->kafka.topic_dlq,
+                                         cfg->kafka.topic_retry, cfg->kafka.topic_state,
+                                         cfg->kafka.topic_callbacks};
+    for (int i = 0; i < OUTPUT_TOPICS; i++)
         if (topics[i])
             p->known[i] = rd_kafka_topic_new(p->rk, topics[i], NULL);
     *out = p;
@@ -138,7 +141,7 @@ void ob_producer_destroy(struct ob_producer *p)
         return;
     rd_kafka_queue_io_event_enable(p->main_queue, -1, NULL, 0);
     rd_kafka_queue_destroy(p->main_queue);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < OUTPUT_TOPICS; i++)
         if (p->known[i])
             rd_kafka_topic_destroy(p->known[i]);
     rd_kafka_destroy(p->rk);

@@ -241,7 +241,7 @@ out:
 #define MIGRATE_FLUSH_MS 60000
 
 struct migration {
-    size_t acked, failed;
+    size_t failed;
     rd_kafka_resp_err_t err;
 };
 
@@ -256,8 +256,6 @@ static void migrated_one(void *opaque, rd_kafka_resp_err_t err, int32_t partitio
     if (err) {
         m->failed++;
         m->err = err;
-    } else {
-        m->acked++;
     }
 }
 
@@ -286,9 +284,11 @@ int ob_restore_migrate(const struct ob_config *cfg, struct ob_ledger *ledger, si
         snprintf(errstr, errstr_size, "migrating the ledger: indexing its orders failed");
         return -1;
     }
-    if (ob_producer_create(cfg, -1, migrated_one, &m, &p, errstr, errstr_size) != 0)
+    /* A new ledger (the common case) holds no order: no producer for it. */
+    rc = ob_ledger_order_next(ledger, id);
+    if (rc == 1 && ob_producer_create(cfg, -1, migrated_one, &m, &p, errstr, errstr_size) != 0)
         return -1;
-    while ((rc = ob_ledger_order_next(ledger, id)) == 1) {
+    for (; rc == 1; rc = ob_ledger_order_next(ledger, id)) {
         size_t len;
         char *value;
         if (ob_ledger_order_state(ledger, id, &s) != 1)
@@ -308,7 +308,7 @@ int ob_restore_migrate(const struct ob_config *cfg, struct ob_ledger *ledger, si
         }
         n++;
     }
-    if (ob_producer_flush(p, MIGRATE_FLUSH_MS) > 0 && !m.failed) {
+    if (p && ob_producer_flush(p, MIGRATE_FLUSH_MS) > 0 && !m.failed) {
         m.err = RD_KAFKA_RESP_ERR__TIMED_OUT;
         m.failed = 1;
     }

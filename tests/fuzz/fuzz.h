@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <orderbridge/adapter.h>
 
@@ -31,6 +32,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Print "fuzz: <message>" and abort(). */
 void fuzz_fail(const char *fmt, ...) FUZZ_NORETURN;
+
+/* A Kafka record as an input: its key, a newline, then its value (no
+ * newline: no value, a tombstone). */
+struct fuzz_record {
+    const char *key;
+    size_t key_len;
+    const uint8_t *value; /* NULL: a tombstone */
+    size_t value_len;
+};
+
+static inline struct fuzz_record fuzz_record_split(const uint8_t *data, size_t size)
+{
+    const uint8_t *nl = memchr(data, '\n', size);
+    size_t key_len = nl ? (size_t)(nl - data) : size;
+
+    return (struct fuzz_record){(const char *)data, key_len, nl ? nl + 1 : NULL,
+                                nl ? size - key_len - 1 : 0};
+}
 
 /* ---- the warehouses (harness.c) ------------------------------------------ */
 

@@ -39,16 +39,13 @@ static void same(const struct ob_callback_record *a, const struct ob_callback_re
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct ob_callback_record r, again;
-    const uint8_t *nl = memchr(data, '\n', size);
-    size_t key_len = nl ? (size_t)(nl - data) : size;
-    const uint8_t *value = nl ? nl + 1 : NULL;
-    size_t value_len = nl ? size - key_len - 1 : 0;
+    struct fuzz_record rec = fuzz_record_split(data, size);
     char err[512];
     size_t len;
     char *text;
 
     memset(err, 'x', sizeof(err));
-    if (ob_callback_record_decode((const char *)data, key_len, value, value_len, &r, err,
+    if (ob_callback_record_decode(rec.key, rec.key_len, rec.value, rec.value_len, &r, err,
                                   sizeof(err)) != 0) {
         FUZZ_CHECK_FIELD("the decode error", err);
         if (!err[0])
@@ -60,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r.n_updates < 1 || r.n_updates > OB_CALLBACK_MAX_UPDATES)
         fuzz_fail("a record of %zu updates decoded", r.n_updates);
     for (size_t i = 0; i < r.n_updates; i++)
-        if (strlen(r.updates[i].order_id) != key_len ||
-            memcmp(r.updates[i].order_id, data, key_len) != 0)
+        if (strlen(r.updates[i].order_id) != rec.key_len ||
+            memcmp(r.updates[i].order_id, rec.key, rec.key_len) != 0)
             fuzz_fail("update %zu is about another order than the key", i);
     /* Strings are UTF-8 (jansson checked) and fit: it encodes again. */
     text = ob_callback_record_encode(&r, &len);

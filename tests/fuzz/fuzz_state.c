@@ -55,16 +55,13 @@ static void same(const struct ob_order_state *a, const struct ob_order_state *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct ob_order_state s, again;
-    const uint8_t *nl = memchr(data, '\n', size);
-    size_t key_len = nl ? (size_t)(nl - data) : size;
-    const uint8_t *value = nl ? nl + 1 : NULL;
-    size_t value_len = nl ? size - key_len - 1 : 0;
+    struct fuzz_record rec = fuzz_record_split(data, size);
     char err[512];
     size_t len;
     char *text;
 
     memset(err, 'x', sizeof(err));
-    if (ob_state_decode((const char *)data, key_len, value, value_len, &s, err, sizeof(err)) != 0) {
+    if (ob_state_decode(rec.key, rec.key_len, rec.value, rec.value_len, &s, err, sizeof(err)) != 0) {
         FUZZ_CHECK_FIELD("the decode error", err);
         if (s.n_deliveries || s.n_tracks)
             fuzz_fail("a refused record left entries in the state");
