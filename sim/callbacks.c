@@ -141,6 +141,8 @@ struct ob_sim__cb {
     unsigned step_ms, max_in_flight, max_batch;
     double tamper, replay, duplicate, reorder;
     char nonce[17]; /* makes delivery ids unique across runs */
+    void (*on_callback)(void *arg, const struct ob_sim_report *report);
+    void *observer_arg;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* the sender: new work, stop */
@@ -737,8 +739,15 @@ static void finished(struct ob_sim__cb *cb, struct transfer *t, int64_t now)
     for (size_t i = 0; i < t->n; i++) {
         struct order *o = t->orders[i];
         const struct ob_sim_status *st = status_of(cb, o, o->at);
-        record(o, st->code, t->base, o->created_ms + (long long)cb->step_ms * o->when[o->at],
-               t->kind, ok, status);
+        long long occurred = o->created_ms + (long long)cb->step_ms * o->when[o->at];
+        record(o, st->code, t->base, occurred, t->kind, ok, status);
+        if (cb->on_callback != NULL) {
+            struct ob_sim_report r = {.order_ref = o->ref, .code = st->code,
+                                      .kind = kind_names[t->kind], .answered_ok = ok,
+                                      .occurred_ms = occurred, .http_status = (int)status,
+                                      .url = t->base};
+            cb->on_callback(cb->observer_arg, &r);
+        }
         advance(cb, o, t, ok, now);
     }
     cb->in_flight--;
@@ -854,6 +863,8 @@ int ob_sim__cb_create(struct ob_sim *sim, const struct ob_sim_profile *profile,
     cb->replay = opt->cb_replay_rate;
     cb->duplicate = opt->cb_duplicate_rate;
     cb->reorder = opt->cb_reorder_rate;
+    cb->on_callback = opt->on_callback;
+    cb->observer_arg = opt->observer_arg;
     unsigned char nonce[8];
     if (ob_random_bytes(nonce, sizeof(nonce)) != 0)
         goto oom;

@@ -124,6 +124,10 @@ struct req {
     struct MHD_Connection *conn;
     struct timespec due;
     struct req *next; /* sleeper queue */
+    /* what the profile did, for on_request */
+    unsigned counted;
+    bool looked_up;
+    char ref[128];
     bool has_query;
     char query[]; /* raw, as the client sent it */
 };
@@ -196,6 +200,10 @@ struct ob_sim {
 
 #define INC(s, f) atomic_fetch_add_explicit(&(s)->c.f, 1, memory_order_relaxed)
 #define GET(s, f) atomic_load_explicit(&(s)->c.f, memory_order_relaxed)
+
+/* The request whose profile code runs on this thread (NULL: none), so that
+ * what the profile counts and stores can be told to on_request. */
+static _Thread_local struct req *profile_req;
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -317,6 +325,8 @@ int ob_sim_remember(struct ob_sim *sim, const char *key, const char *value, char
 {
     if (sim == NULL || key == NULL)
         return -1;
+    if (profile_req != NULL)
+        copy_out(profile_req->ref, sizeof(profile_req->ref), key);
     if (value == NULL)
         value = "";
     size_t klen = strlen(key), vlen = strlen(value);
@@ -451,6 +461,8 @@ void ob_sim_count(struct ob_sim *sim, enum ob_sim_counter counter)
 {
     if (sim == NULL)
         return;
+    if (profile_req != NULL)
+        profile_req->counted |= 1u << counter;
     switch (counter) {
     case OB_SIM_CREATED:
         INC(sim, created);
@@ -679,6 +691,18 @@ static bool client_cert_ok(struct ob_sim *s, struct MHD_Connection *c)
     return s->verify_peers(info->tls_session, &status) == 0 && status == 0;
 }
 
+/* Tell on_request how a request was answered. */
+static void observe(struct ob_sim *s, const struct req *r, const char *method, const char *url,
+                    int status, const char *fault)
+{
+    if (s->opt.on_request == NULL)
+        return;
+    struct ob_sim_request_event ev = {.method = method, .path = url, .status = status,
+                                      .fault = fault, .order_ref = r->ref,
+                                      .counted = r->counted, .looked_up = r->looked_up};
+    s->opt.on_request(s->opt.observer_arg, &ev);
+}
+
 /* First call, headers only: GET /stats, the profile's screen, fault injection. */
 static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const char *url,
                              const char *method, struct req *r)
@@ -699,11 +723,15 @@ static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const c
                                     .query = r->has_query ? r->query : NULL,
                                     .body = "", .body_len = 0, .conn = c};
         struct ob_sim_reply reply = {.status = MHD_HTTP_OK};
-        if (s->profile->screen(s, &rq, &reply)) {
+        profile_req = r;
+        int screened = s->profile->screen(s, &rq, &reply);
+        profile_req = NULL;
+        if (screened) {
             /* answered once the body has been read and dropped (keep-alive) */
             r->resp = from_reply(&reply);
             r->status = (unsigned)reply.status;
             r->resp_owned = true;
+            observe(s, r, method, url, r->resp != NULL ? reply.status : 0, NULL);
             return r->resp != NULL ? MHD_YES : MHD_NO;
         }
         free(reply.body); /* a profile going on should not have set one; don't leak it */
@@ -714,18 +742,21 @@ static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const c
     r->draw = atomic_fetch_add_explicit(&s->draws, 1, memory_order_relaxed);
     if (hit(s, r->draw, D_RESET, RATE(s, reset))) {
         INC(s, injected_resets);
+        observe(s, r, method, url, 0, "reset");
         return MHD_NO; /* MHD closes the socket without an answer */
     }
     if (hit(s, r->draw, D_5XX, RATE(s, fail_5xx))) {
         INC(s, injected_5xx);
         r->resp = s->r503;
         r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        observe(s, r, method, url, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable");
         return MHD_YES;
     }
     if (hit(s, r->draw, D_429, RATE(s, fail_429))) {
         INC(s, injected_429);
         r->resp = s->r429;
         r->status = MHD_HTTP_TOO_MANY_REQUESTS;
+        observe(s, r, method, url, MHD_HTTP_TOO_MANY_REQUESTS, "throttled");
         return MHD_YES;
     }
     if (hit_extra(s, r->draw, X_GARBAGE, RATE(s, garbage))) {
@@ -735,6 +766,7 @@ static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const c
             INC(s, injected_garbage);
             r->resp = s->garbage[extra_draw(s, r->draw, X_GARBAGE_BODY) % N_GARBAGE];
             r->status = MHD_HTTP_OK;
+            observe(s, r, method, url, MHD_HTTP_OK, "garbage");
             return MHD_YES;
         }
     }
@@ -749,6 +781,7 @@ static enum MHD_Result begin(struct ob_sim *s, struct MHD_Connection *c, const c
         if (n > BODY_LIMIT) {
             INC(s, bad_requests);
             r->keep_body = false;
+            observe(s, r, method, url, MHD_HTTP_CONTENT_TOO_LARGE, NULL);
             return MHD_queue_response(c, MHD_HTTP_CONTENT_TOO_LARGE, s->r413);
         }
         if (n > 0) {
@@ -805,6 +838,7 @@ static enum MHD_Result finish(struct ob_sim *s, struct MHD_Connection *c, const 
         status = MHD_HTTP_CONTENT_TOO_LARGE;
         resp = s->r413;
         owned = false;
+        observe(s, r, method, url, (int)status, NULL);
     } else {
         if (r->body != NULL)
             r->body[r->len] = '\0'; /* append() keeps room for it */
@@ -813,10 +847,13 @@ static enum MHD_Result finish(struct ob_sim *s, struct MHD_Connection *c, const 
                                     .body = r->body != NULL ? r->body : "", .body_len = r->len,
                                     .conn = c};
         struct ob_sim_reply reply = {.status = MHD_HTTP_OK};
+        profile_req = r;
         s->profile->handle(s, &rq, &reply);
+        profile_req = NULL;
         if (reply.created && hit(s, r->draw, D_RESET_AFTER_CREATE, RATE(s, reset_after_create))) {
             INC(s, resets_after_create);
             free(reply.body);
+            observe(s, r, method, url, 0, "lost answer");
             return MHD_NO; /* created, but the client never hears about it */
         }
         if (r->garbage_after && reply.status >= 100 && reply.status <= 599) {
@@ -828,11 +865,15 @@ static enum MHD_Result finish(struct ob_sim *s, struct MHD_Connection *c, const 
             resp = s->garbage[extra_draw(s, r->draw, X_GARBAGE_BODY) % N_GARBAGE];
             status = MHD_HTTP_OK;
             owned = false;
+            observe(s, r, method, url, (int)status, "garbage");
         } else {
+            int answered = reply.status;
             resp = from_reply(&reply);
+            observe(s, r, method, url, resp != NULL ? answered : 0,
+                    resp != NULL && r->slow ? "slow" : NULL);
             if (resp == NULL)
                 return MHD_NO;
-            status = (unsigned)reply.status;
+            status = (unsigned)answered;
             owned = true;
         }
     }
@@ -1302,6 +1343,10 @@ int ob_sim_created(struct ob_sim *sim, const char *reference_id)
 {
     if (sim == NULL || reference_id == NULL)
         return 0;
+    if (profile_req != NULL) {
+        profile_req->looked_up = true;
+        copy_out(profile_req->ref, sizeof(profile_req->ref), reference_id);
+    }
     return store_has(sim, reference_id, strlen(reference_id));
 }
 

@@ -21,6 +21,23 @@
 
 struct ob_sim_secret { const char *name, *value; };
 
+struct ob_sim_report;
+
+/* One request as the sim answered it, for ob_sim_options.on_request. Valid during the
+ * call only. Carries nothing secret: no query string, header or body. */
+struct ob_sim_request_event {
+    const char *method;
+    const char *path;      /* without the query */
+    int status;            /* HTTP status answered; 0: connection closed unanswered */
+    const char *fault;     /* NULL, or the fault injected: "unavailable" (503), "throttled"
+                              (429), "reset" (closed before anything happened), "garbage"
+                              (an unreadable 200), "lost answer" (processed, maybe created,
+                              then closed), "slow" (processed, answered after slow_ms) */
+    const char *order_ref; /* the dedupe key the profile stored or looked up, or "" */
+    unsigned counted;      /* bit 1u << c for each enum ob_sim_counter the profile counted */
+    int looked_up;         /* 1: the profile looked an order up (a status query) */
+};
+
 struct ob_sim_options {
     unsigned short port;      /* 0: pick a free port */
     const char *bind_addr;    /* default "127.0.0.1" (IPv4 or IPv6 literal) */
@@ -64,6 +81,16 @@ struct ob_sim_options {
                                    (counted in tls_refused). NULL: none asked for */
     const char *tls_priorities; /* GnuTLS priority string, e.g. "NORMAL:-VERS-ALL:+VERS-TLS1.1"
                                    for a server stuck on TLS 1.1; NULL: MHD's "NORMAL" */
+
+    /* Observers (NULL: none), e.g. for a log line per request. They run on the sim's
+     * threads, concurrently, and must be quick and not call the sim. */
+    void (*on_request)(void *arg, const struct ob_sim_request_event *ev); /* every request
+                                   but GET /stats and TLS refusals, once its answer is decided */
+    void (*on_callback)(void *arg, const struct ob_sim_report *report); /* every callback
+                                   attempt once over, one call per order it carried; the
+                                   sender's lock is held. report->url may hold a secret
+                                   (sf_express's token) */
+    void *observer_arg;
 };
 
 struct ob_sim_stats { unsigned long requests, created, duplicates, unauthorized, bad_requests,

@@ -180,6 +180,7 @@ struct warehouse {
                                   freed by job_free); 0: not */
     int64_t closed_ms;         /* epoch: its circuit last closed after being open; 0: never */
     uint64_t full_since_ms;    /* monotonic: its lane has been full since; 0: not full */
+    struct ob_wh_metrics *m;   /* its figures for GET /metrics */
 };
 
 struct ob_bridge {
@@ -216,6 +217,7 @@ struct ob_bridge {
     uint64_t incarnation;                /* random per process: whose crash-guard mark it is */
     uint64_t final_deadline_ms;          /* monotonic: last flush, commit and close end by then */
     struct job *gate_head, *gate_tail;   /* adapter runs waiting for their marks to be on disk */
+    int brokers_up; /* from the consumer's last statistics; -1: none yet */
     struct ob_metrics metrics;
 };
 
@@ -586,7 +588,11 @@ static void job_complete(struct job *job)
     order_release(job);
     ob_consumer_done(b->consumer, &job->ticket);
     OB_METRIC_ADD(&b->metrics, finished, 1);
-    ob_histogram_record(&b->metrics.latency, mono_us() - job->received_us);
+    uint64_t took_us = mono_us() - job->received_us;
+    ob_histogram_record(&b->metrics.latency, took_us);
+    ob_prom_histogram_record(&b->metrics.outcome_seconds, took_us);
+    if (job->wh >= 0)
+        ob_prom_histogram_record(&b->warehouses[job->wh].m->outcome_seconds, took_us);
     job_free(job);
 }
 
@@ -788,8 +794,11 @@ static void job_send_records(struct job *job)
             rd_kafka_resp_err_t err = queue_record(job, rec);
             if (err) {
                 OB_METRIC_ADD(&job->b->metrics, produce_errors, 1);
-                ob_log_trace(OB_LOG_WARN, job->trace_id, "cannot queue %s record: %s",
-                             record_name(rec), rd_kafka_err2str(err));
+                ob_log_event(OB_LOG_WARN,
+                             OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                           .event = "produce_failed"),
+                             "cannot queue %s record: %s", record_name(rec),
+                             rd_kafka_err2str(err));
                 failed = 1;
                 continue;
             }
@@ -823,9 +832,18 @@ static void job_finish(struct job *job, const char *status, const char *dlq_clas
         ob_strlcpyf(job->outcome.reason, sizeof(job->outcome.reason), "%s", message);
     state_record_make(job);
     if (dlq_class)
-        ob_log_trace(OB_LOG_WARN, job->trace_id, "order %s -> %s: %s: %s",
-                     job->order_id[0] ? job->order_id : "(unknown)", job->b->cfg->kafka.topic_dlq,
-                     dlq_class, message ? message : "");
+        ob_log_event(OB_LOG_WARN,
+                     OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                   .warehouse = wh_code(job), .reason = dlq_class,
+                                   .event = strcmp(dlq_class, "rejected") == 0 ? "rejected"
+                                                                              : "dead_lettered"),
+                     "order %s -> %s: %s: %s", job->order_id[0] ? job->order_id : "(unknown)",
+                     job->b->cfg->kafka.topic_dlq, dlq_class, message ? message : "");
+    else if (status && strcmp(status, "ACCEPTED") == 0 && !job->ledger_hit)
+        ob_log_event(OB_LOG_DEBUG,
+                     OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                   .warehouse = wh_code(job), .event = "accepted"),
+                     "order %s accepted by %s", job->order_id, wh_code(job));
     job_send_records(job);
 }
 
@@ -850,8 +868,11 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, int32_t p
     job = rec->job;
     if (err) {
         OB_METRIC_ADD(&b->metrics, produce_errors, 1);
-        ob_log_trace(OB_LOG_WARN, job->trace_id, "%s record for order %s not delivered: %s",
-                     record_name(rec), job->order_id, rd_kafka_err2str(err));
+        ob_log_event(OB_LOG_WARN,
+                     OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                   .event = "produce_failed"),
+                     "%s record for order %s not delivered: %s", record_name(rec),
+                     job->order_id, rd_kafka_err2str(err));
         rec->failed = 1;
         /* A dead letter the topic will never take whole is sent without
          * the original, which stays readable at its own offset. */
@@ -860,14 +881,20 @@ static void on_record_delivered(void *opaque, rd_kafka_resp_err_t err, int32_t p
              err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE))
             rec->drop_payload = 1;
     } else {
+        int wh = job->wh >= 0 ? job->wh : job->parked_wh;
         rec->acked = 1;
-        if (rec->kind == RECORD_STATUS)
+        if (rec->kind == RECORD_STATUS) {
             OB_METRIC_ADD(&b->metrics, status_events, 1);
-        else if (rec->kind == RECORD_DLQ)
+        } else if (rec->kind == RECORD_DLQ) {
             OB_METRIC_ADD(&b->metrics, dead_lettered, 1);
-        else if (rec->kind == RECORD_PARK)
+            if (job->wh >= 0)
+                OB_METRIC_ADD(b->warehouses[job->wh].m,
+                              dead_letters[ob_dead_letter_reason_of(job->dlq_class)], 1);
+        } else if (rec->kind == RECORD_PARK) {
             OB_METRIC_ADD(&b->metrics, parked, 1);
-        else
+            if (wh >= 0)
+                OB_METRIC_ADD(b->warehouses[wh].m, parked, 1);
+        } else
             state_record_acked(job, partition, offset);
     }
     if (job->status_rec.queued || job->dlq_rec.queued || job->park_rec.queued ||
@@ -931,7 +958,10 @@ static void job_park(struct job *job, uint64_t delay_ms, const char *reason)
         if (!next)
             order_index_remove(b, job);
     }
-    ob_log_trace(OB_LOG_INFO, job->trace_id, "order %s parked on %s for %" PRIu64 " ms: %s",
+    ob_log_event(OB_LOG_INFO,
+                 OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                               .warehouse = wh_code(job), .event = "parked", .reason = reason),
+                 "order %s parked on %s for %" PRIu64 " ms: %s",
                  job->order_id[0] ? job->order_id : "(unknown)", b->cfg->kafka.topic_retry,
                  delay_ms, reason);
     job->parking = 1;
@@ -1064,14 +1094,20 @@ static void breaker_record(struct ob_bridge *b, int wh, enum ob_breaker_outcome 
         return;
     if (after == OB_BREAKER_OPEN) {
         OB_METRIC_ADD(&b->metrics, breaker_opened, 1);
-        OB_WARN("warehouse %s failing: circuit open for %ld ms; its orders wait on %s",
-                w->conf->code, w->conf->breaker.open_ms, b->cfg->kafka.topic_retry);
+        ob_log_event(OB_LOG_WARN,
+                     OB_LOG_FIELDS(.warehouse = w->conf->code, .event = "circuit_open"),
+                     "warehouse %s failing: circuit open for %ld ms; its orders wait on %s",
+                     w->conf->code, w->conf->breaker.open_ms, b->cfg->kafka.topic_retry);
     } else if (after == OB_BREAKER_CLOSED) {
         size_t n = resume_parked(b, wh);
-        OB_INFO("warehouse %s: circuit closed; %zu order(s) parked for it resumed now",
-                w->conf->code, n);
+        ob_log_event(OB_LOG_INFO,
+                     OB_LOG_FIELDS(.warehouse = w->conf->code, .event = "circuit_closed"),
+                     "warehouse %s: circuit closed; %zu order(s) parked for it resumed now",
+                     w->conf->code, n);
     } else {
-        OB_INFO("warehouse %s: circuit %s", w->conf->code, ob_breaker_state_name(after));
+        ob_log_event(OB_LOG_INFO,
+                     OB_LOG_FIELDS(.warehouse = w->conf->code, .event = "circuit_half_open"),
+                     "warehouse %s: circuit %s", w->conf->code, ob_breaker_state_name(after));
     }
 }
 
@@ -1122,11 +1158,20 @@ static void job_classify(struct job *job)
     job->last_http_status = call->resp.status;
     memset(&job->outcome, 0, sizeof(job->outcome));
     ad->plugin.vt.decode_response(ad->state, &job->po->order, &delivery, &call->resp, &job->outcome);
-    ob_log_trace(OB_LOG_DEBUG, job->trace_id, "push %s to %s attempt %d: HTTP %ld in %.1f ms",
-                 job->order_id, wh->code, job->attempts, call->resp.status,
-                 call->total_seconds * 1000.0);
+    ob_log_event(OB_LOG_DEBUG,
+                 OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                               .warehouse = wh->code, .event = "pushed"),
+                 "push %s to %s attempt %d: HTTP %ld in %.1f ms", job->order_id, wh->code,
+                 job->attempts, call->resp.status, call->total_seconds * 1000.0);
     breaker_record(b, job->wh, breaker_outcome(job));
     limiter_record(b, job, call->total_seconds);
+    ob_prom_histogram_record(&b->warehouses[job->wh].m->push_seconds,
+                             (uint64_t)(call->total_seconds * 1e6));
+    OB_METRIC_ADD(b->warehouses[job->wh].m,
+                  pushes[job->outcome.kind == OB_OUTCOME_ACCEPTED ? OB_PUSH_ACCEPTED
+                         : job->outcome.kind == OB_OUTCOME_RETRY  ? OB_PUSH_ERROR
+                                                                  : OB_PUSH_REJECTED],
+                  1);
     ob_http_call_reset(call);
 
     switch (job->outcome.kind) {
@@ -1146,9 +1191,12 @@ static void job_classify(struct job *job)
         } else if (job->attempts_here >= wh->attempts_in_memory) {
             job_park(job, park_delay(job), job->outcome.reason);
         } else {
-            ob_log_trace(OB_LOG_INFO, job->trace_id, "order %s to %s: %s; retry %d of %d",
-                         job->order_id, wh->code, job->outcome.reason, job->attempts,
-                         wh->max_attempts - 1);
+            ob_log_event(OB_LOG_INFO,
+                         OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                       .warehouse = wh->code, .event = "retry",
+                                       .reason = job->outcome.reason),
+                         "order %s to %s: %s; retry %d of %d", job->order_id, wh->code,
+                         job->outcome.reason, job->attempts, wh->max_attempts - 1);
             job_retry_later(job, job->outcome.retry_after_ms);
         }
         return;
@@ -1385,8 +1433,10 @@ static void job_encode_and_send(struct job *job)
     /* With a ledger, the crash guard's mark was its in-flight entry. */
     job->attempts++;
     job->attempts_here++;
-    if (job->attempts > 1)
+    if (job->attempts > 1) {
         OB_METRIC_ADD(&b->metrics, http_retries, 1);
+        OB_METRIC_ADD(b->warehouses[job->wh].m, retries, 1);
+    }
     if (!job->first_attempt_ms)
         job->first_attempt_ms = ob_now_epoch_ms();
     job->call.connect_timeout_ms = wh->connect_timeout_ms;
@@ -1558,6 +1608,7 @@ static void lane_pump(struct ob_bridge *b, int wh)
 
         if (!ob_bucket_take(&w->bucket, now_us, &wait)) {
             OB_METRIC_ADD(&b->metrics, rate_limited, 1);
+            OB_METRIC_ADD(w->m, rate_limited, 1);
             w->blocked_until_ms = (now_us + wait + 999) / 1000;
             break;
         }
@@ -1596,6 +1647,7 @@ static void job_push(struct job *job)
     if (job->attempts_here == 0 && lane_full(w) && (wait_ms = lane_wait_ms(w)) > STEP_ASIDE_MS) {
         char reason[128];
         OB_METRIC_ADD(&job->b->metrics, stepped_aside, 1);
+        OB_METRIC_ADD(w->m, stepped_aside, 1);
         if (wait_ms > (uint64_t)w->conf->max_park_ms)
             wait_ms = (uint64_t)w->conf->max_park_ms;
         snprintf(reason, sizeof(reason), "warehouse busy: %zu orders waiting, back in %" PRIu64
@@ -1782,7 +1834,9 @@ static int ledger_check(struct job *job)
          * crash or a rebalance adds nothing. The same order in a new message
          * is answered again, below. */
         OB_METRIC_ADD(&b->metrics, ledger_skipped, 1);
-        ob_log_trace(OB_LOG_INFO, job->trace_id,
+        ob_log_event(OB_LOG_INFO,
+                     OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                   .warehouse = wh_code(job), .event = "skipped", .reason = status),
                      "order %s already %s at %s: not pushed, its status is in Kafka already",
                      job->order_id, status, wh_code(job));
         job->ledger_hit = 1;
@@ -1792,8 +1846,12 @@ static int ledger_check(struct job *job)
     if (e.state == OB_LEDGER_DONE && (status = static_status(e.status)) &&
         !(job->replay && status != static_status("ACCEPTED"))) {
         OB_METRIC_ADD(&b->metrics, ledger_skipped, 1);
-        ob_log_trace(OB_LOG_INFO, job->trace_id, "order %s already %s at %s: status re-emitted",
-                     job->order_id, status, wh_code(job));
+        ob_log_event(OB_LOG_INFO,
+                     OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                   .warehouse = wh_code(job), .event = "status_reemitted",
+                                   .reason = status),
+                     "order %s already %s at %s: status re-emitted", job->order_id, status,
+                     wh_code(job));
         job->ledger_hit = 1;
         job->attempts = e.attempts;
         job->first_attempt_ms = e.first_attempt_ms;
@@ -1808,8 +1866,11 @@ static int ledger_check(struct job *job)
         return 1;
     }
     if (e.state == OB_LEDGER_PARKED && !job->from_retry && !job->replay) {
-        ob_log_trace(OB_LOG_INFO, job->trace_id, "order %s already waits on %s", job->order_id,
-                     b->cfg->kafka.topic_retry);
+        ob_log_event(OB_LOG_INFO,
+                     OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                   .warehouse = wh_code(job), .event = "skipped",
+                                   .reason = "parked"),
+                     "order %s already waits on %s", job->order_id, b->cfg->kafka.topic_retry);
         job->ledger_hit = 1;
         job_complete(job);
         return 1;
@@ -1817,7 +1878,10 @@ static int ledger_check(struct job *job)
     if (e.state == OB_LEDGER_IN_FLIGHT || e.state == OB_LEDGER_PARKED) {
         if (e.state == OB_LEDGER_IN_FLIGHT && !job->from_retry) {
             OB_METRIC_ADD(&b->metrics, ledger_resent, 1);
-            ob_log_trace(OB_LOG_INFO, job->trace_id,
+            ob_log_event(OB_LOG_INFO,
+                         OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                       .warehouse = wh_code(job), .event = "resent",
+                                       .reason = "in_flight"),
                          "order %s was in flight when the bridge stopped: resent, same key",
                          job->order_id);
         }
@@ -1850,11 +1914,16 @@ static int guard_check(struct job *job, const struct ob_ledger_entry *e)
                  "the bridge died %d times while adapter %s ran on this order, the last time "
                  "alone: not tried again",
                  job->crashes, b->warehouses[job->wh].adapter->plugin.vt.name);
-        ob_log_trace(OB_LOG_ERROR, job->trace_id, "order %s: %s", job->order_id, msg);
+        ob_log_event(OB_LOG_ERROR,
+                     OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                                   .warehouse = wh_code(job), .event = "crashed"),
+                     "order %s: %s", job->order_id, msg);
         job_finish(job, "DELIVERY_FAILED", "crashed", msg);
         return 1;
     }
-    ob_log_trace(OB_LOG_WARN, job->trace_id,
+    ob_log_event(OB_LOG_WARN,
+                 OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                               .warehouse = wh_code(job), .event = "crash_suspect"),
                  "order %s: the bridge died while adapter %s ran on it%s (%d time(s)): its "
                  "adapter now runs alone", job->order_id,
                  b->warehouses[job->wh].adapter->plugin.vt.name,
@@ -1877,8 +1946,10 @@ static void job_proceed(struct job *job)
         return;
     }
     wh = &b->cfg->warehouses[job->wh];
-    ob_log_trace(OB_LOG_DEBUG, job->trace_id, "order %s -> %s (by %s)", job->order_id, wh->code,
-                 rule);
+    ob_log_event(OB_LOG_DEBUG,
+                 OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
+                               .warehouse = wh->code, .event = "routed", .reason = rule),
+                 "order %s -> %s (by %s)", job->order_id, wh->code, rule);
     if (ob_idempotency_key(wh->code, job->order_id, job->po->order.event_name,
                            job->po->order.revision, job->idem_key) != 0) {
         OB_METRIC_ADD(&b->metrics, failed, 1);
@@ -2191,6 +2262,60 @@ static void commit(struct ob_bridge *b, int sync)
     ob_consumer_commit(b->consumer, sync);
 }
 
+/* librdkafka's statistics, every 5 s: lag and brokers for the metrics. */
+static void on_stats(void *arg, const char *json, size_t len)
+{
+    struct ob_bridge *b = arg;
+    int up = ob_metrics_kafka_stats(&b->metrics, json, len);
+
+    if (up >= 0)
+        b->brokers_up = up;
+    if (up > 0)
+        ob_kafka_log_ok(); /* an idle bridge hears of the broker's return here */
+}
+
+/* The gauges of GET /metrics and the answer of GET /readyz, about once a
+ * second: what the loop alone may read, copied where other threads can. */
+static void publish_figures(struct ob_bridge *b)
+{
+    char text[2048], circuits[1024] = "";
+    size_t assigned = ob_consumer_assigned(b->consumer), n = 0, c = 0;
+    uint64_t bytes, entries;
+    int ready;
+
+    for (size_t i = 0; i < b->n_warehouses; i++) {
+        struct warehouse *w = &b->warehouses[i];
+        atomic_store_explicit(&w->m->in_flight, (uint64_t)w->active, memory_order_relaxed);
+        atomic_store_explicit(&w->m->queued, w->n_waiting, memory_order_relaxed);
+        atomic_store_explicit(&w->m->concurrency_limit, (uint64_t)ob_limiter_limit(&w->limiter),
+                              memory_order_relaxed);
+        atomic_store_explicit(&w->m->circuit, (int)w->breaker.state, memory_order_relaxed);
+        if (w->breaker.state != OB_BREAKER_CLOSED && c < sizeof(circuits) - 80)
+            c += (size_t)snprintf(circuits + c, sizeof(circuits) - c, "%s%s (%s)", c ? ", " : "",
+                                  w->conf->code, ob_breaker_state_name(w->breaker.state));
+    }
+    if (b->ledger && ob_ledger_usage(b->ledger, &bytes, &entries) == 0) {
+        atomic_store_explicit(&b->metrics.ledger_bytes, bytes, memory_order_relaxed);
+        atomic_store_explicit(&b->metrics.ledger_entries, entries, memory_order_relaxed);
+    }
+    ready = !b->stopping && b->brokers_up > 0 && assigned > 0;
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\n", ready ? "ready" : "not ready");
+    if (b->brokers_up < 0)
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "kafka: NOT READY: no statistics from the consumer yet\n");
+    else
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "kafka: %s%d broker(s) up\n",
+                              b->brokers_up > 0 ? "" : "NOT READY: ", b->brokers_up);
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "partitions: %s%zu assigned\n",
+                          assigned > 0 ? "" : "NOT READY: ", assigned);
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "ledger: %s\n",
+                          b->ledger ? "open" : "none configured");
+    if (b->stopping)
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "draining: NOT READY: stopping\n");
+    snprintf(text + n, sizeof(text) - n, "circuits not closed: %s\n", c ? circuits : "none");
+    ob_callbacks_set_readiness(b->callbacks, ready, text);
+}
+
 int ob_bridge_run(struct ob_bridge *b)
 {
     const struct ob_config *cfg = b->cfg;
@@ -2203,7 +2328,7 @@ int ob_bridge_run(struct ob_bridge *b)
 
     OB_INFO("consuming %s and %s as group %s from %s", cfg->kafka.topic_orders,
             cfg->kafka.topic_retry, cfg->kafka.group_id, cfg->kafka.bootstrap_servers);
-    ob_callbacks_set_ready(b->callbacks, 1); /* GET /readyz: 200 */
+    uint64_t next_figures = now;
     for (;;) {
         int more = 0, timeout;
         uint64_t lanes_due;
@@ -2213,7 +2338,7 @@ int ob_bridge_run(struct ob_bridge *b)
             /* Stop fetching; park what waits; give what is in curl or in
              * the producer until the deadline. */
             b->stopping = 1;
-            ob_callbacks_set_ready(b->callbacks, 0);
+            publish_figures(b); /* GET /readyz: 503 from now on */
             deadline = now + (uint64_t)cfg->pipeline.shutdown_timeout_ms;
             ob_consumer_pause(b->consumer);
             OB_INFO("stopping: %zu order(s) in flight, up to %ld ms to finish or park them",
@@ -2250,6 +2375,10 @@ int ob_bridge_run(struct ob_bridge *b)
         if (now >= next_commit) {
             commit(b, 0);
             next_commit = now + (uint64_t)cfg->pipeline.commit_interval_ms;
+        }
+        if (now >= next_figures) {
+            publish_figures(b);
+            next_figures = now + 1000;
         }
         if (b->ledger && now >= next_expire) {
             ob_ledger_expire(b->ledger, ob_now_epoch_ms(), LEDGER_EXPIRE_BATCH);
@@ -2333,12 +2462,15 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
     }
     b->cfg = cfg;
     b->wake[0] = b->wake[1] = -1;
+    b->brokers_up = -1;
+    ob_metrics_init(&b->metrics);
     b->rng = (unsigned long)mono_us() | 1;
     if (ob_random_bytes(&b->incarnation, sizeof b->incarnation) != 0)
         b->incarnation = mono_us() ^ ((uint64_t)getpid() << 32);
     b->incarnation |= 1; /* never 0: 0 is "no adapter running" */
     if (cfg->log_level && ob_log_level_parse(cfg->log_level, &level) == 0)
         ob_log_set_level(level);
+    ob_log_use_format(cfg->log_format);
     if (pipe2(b->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
         goto fail;
@@ -2395,6 +2527,12 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
             goto fail;
         b->adapters[i] = b->warehouses[i].adapter;
         b->n_warehouses++;
+        b->warehouses[i].m = ob_metrics_warehouse(&b->metrics, wc->code,
+                                                  b->warehouses[i].adapter->plugin.vt.name);
+        if (!b->warehouses[i].m) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto fail;
+        }
         /* Lanes bound each warehouse; curl's per-host cap only has to
          * allow warehouses that share a host their sum. */
         dopt.max_host_connections += cfg->warehouses[i].max_connections;
@@ -2439,6 +2577,7 @@ int ob_bridge_create(const struct ob_config *cfg, struct ob_bridge **out, char *
     if (ob_consumer_create(cfg, b->wake[1], &b->consumer, errstr, errstr_size) != 0)
         goto fail;
     ob_consumer_on_revoke(b->consumer, on_revoke, b);
+    ob_consumer_on_stats(b->consumer, on_stats, b);
     if (cfg->kafka.topic_state) {
         size_t migrated;
         if (ob_restore_check_topics(cfg, &b->orders_partitions, errstr, errstr_size) != 0 ||
@@ -2511,5 +2650,6 @@ void ob_bridge_destroy(struct ob_bridge *b)
         close(b->wake[0]);
     if (b->wake[1] >= 0)
         close(b->wake[1]);
+    ob_metrics_free(&b->metrics);
     free(b);
 }

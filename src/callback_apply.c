@@ -99,12 +99,16 @@ static void on_report_done(struct ob_report *r)
         ap->due_ms = now + UNKNOWN_RETRY_MS;
         return;
     }
-    OB_WARN("callback from %s about order %s: the order is unknown here after %.1f s%s; left "
-            "at %s [%" PRId32 "] offset %" PRId64, a->cfg->warehouses[r->wh].code,
-            ap->updates[0].order_id,
-            (double)(now - ap->unknown_since) / 1000,
-            a->n_unknown > UNKNOWN_MAX ? " (too many such callbacks wait)" : "",
-            rd_kafka_topic_name(ap->msg->rkt), ap->msg->partition, ap->msg->offset);
+    ob_log_event(OB_LOG_WARN,
+                 OB_LOG_FIELDS(.order_id = ap->updates[0].order_id,
+                               .warehouse = a->cfg->warehouses[r->wh].code,
+                               .event = "unknown_order", .reason = "callback"),
+                 "callback from %s about order %s: the order is unknown here after %.1f s%s; left "
+                 "at %s [%" PRId32 "] offset %" PRId64,
+                 a->cfg->warehouses[r->wh].code, ap->updates[0].order_id,
+                 (double)(now - ap->unknown_since) / 1000,
+                 a->n_unknown > UNKNOWN_MAX ? " (too many such callbacks wait)" : "",
+                 rd_kafka_topic_name(ap->msg->rkt), ap->msg->partition, ap->msg->offset);
     OB_METRIC_ADD(a->metrics, callback_records_unknown, 1);
     release(ap, 1);
 }
@@ -136,8 +140,9 @@ void ob_callback_apply_take(struct ob_callback_apply *a, rd_kafka_message_t *msg
     if (decoded && (wh = warehouse_index(a->cfg, rec.warehouse)) < 0)
         snprintf(err, sizeof(err), "warehouse %s is not in this config", rec.warehouse);
     if (wh < 0) {
-        OB_WARN("%s [%" PRId32 "] offset %" PRId64 ": callback record refused, left there: %s",
-                rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, err);
+        ob_log_event(OB_LOG_WARN, OB_LOG_FIELDS(.event = "callback_record_refused", .reason = err),
+                     "%s [%" PRId32 "] offset %" PRId64 ": callback record refused, left there: %s",
+                     rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, err);
         OB_METRIC_ADD(a->metrics, callback_records_refused, 1);
         ob_consumer_done(a->consumer, ticket);
         rd_kafka_message_destroy(msg);

@@ -45,6 +45,7 @@ struct ob_callbacks {
     struct ob_tracker *tracker;
     struct ob_producer *producer;
     struct ob_metrics *metrics;
+    struct ob_wh_metrics **wh_metrics; /* by warehouse index */
     struct callback *forwarding; /* waiting for Kafka's acknowledgements */
     size_t n_forwarding;
     struct ob_http_server *server;
@@ -74,8 +75,12 @@ static const char *verdict_name(enum ob_callback_verdict v)
     return "?";
 }
 
-static void count(struct ob_metrics *m, enum ob_callback_verdict v)
+static void count(struct ob_callbacks *c, int wh, enum ob_callback_verdict v)
 {
+    struct ob_metrics *m = c->metrics;
+
+    if ((unsigned)v < OB_CALLBACK_RESULTS)
+        OB_METRIC_ADD(c->wh_metrics[wh], callbacks[v], 1);
     switch (v) {
     case OB_CALLBACK_OK: OB_METRIC_ADD(m, callbacks_ok, 1); break;
     case OB_CALLBACK_FORBIDDEN: OB_METRIC_ADD(m, callbacks_forbidden, 1); break;
@@ -96,7 +101,7 @@ static void answer(struct ob_callbacks *c, struct ob_http_pending *p, enum ob_ca
 
     memset(&reply, 0, sizeof reply);
     ad->plugin.vt.answer_callback(ad->state, &p->req, v, reason ? reason : "", &reply);
-    count(c->metrics, v);
+    count(c, p->route_id, v);
     ob_http_server_answer(c->server, p, &reply);
 }
 
@@ -104,9 +109,12 @@ static void refuse(struct ob_callbacks *c, struct ob_http_pending *p, enum ob_ca
                    const char *reason)
 {
     /* never the path or query: a token may be in them */
-    OB_WARN("callback from %s (%s) refused: %s%s%s", c->cfg->warehouses[p->route_id].code,
-            p->req.remote_addr ? p->req.remote_addr : "?", verdict_name(v),
-            reason && *reason ? ": " : "", reason ? reason : "");
+    ob_log_event(OB_LOG_WARN,
+                 OB_LOG_FIELDS(.warehouse = c->cfg->warehouses[p->route_id].code,
+                               .event = "callback_refused", .reason = verdict_name(v)),
+                 "callback from %s (%s) refused: %s%s%s", c->cfg->warehouses[p->route_id].code,
+                 p->req.remote_addr ? p->req.remote_addr : "?", verdict_name(v),
+                 reason && *reason ? ": " : "", reason ? reason : "");
     answer(c, p, v, reason);
 }
 
@@ -207,7 +215,9 @@ static void forward(struct ob_callbacks *c, struct callback *cb)
                   : RD_KAFKA_RESP_ERR__BAD_MSG;
         free(value);
         if (err) {
-            OB_WARN("cannot queue the callback record of order %s: %s", id, rd_kafka_err2str(err));
+            ob_log_event(OB_LOG_WARN, OB_LOG_FIELDS(.order_id = id, .event = "produce_failed"),
+                         "cannot queue the callback record of order %s: %s", id,
+                         rd_kafka_err2str(err));
             OB_METRIC_ADD(c->metrics, produce_errors, 1);
             cb->failed = 1;
         } else {
@@ -223,8 +233,11 @@ void ob_callbacks_delivered(struct ob_callbacks *c, void *opaque, rd_kafka_resp_
     struct callback *cb = ((struct forward *)opaque)->cb;
 
     if (err) {
-        OB_WARN("callback record of order %s not delivered: %s", cb->res.updates[0].order_id,
-                rd_kafka_err2str(err));
+        ob_log_event(OB_LOG_WARN,
+                     OB_LOG_FIELDS(.order_id = cb->res.updates[0].order_id,
+                                   .event = "produce_failed"),
+                     "callback record of order %s not delivered: %s", cb->res.updates[0].order_id,
+                     rd_kafka_err2str(err));
         OB_METRIC_ADD(c->metrics, produce_errors, 1);
         cb->failed = 1;
     }
@@ -270,6 +283,7 @@ static void handle(struct ob_callbacks *c, struct ob_http_pending *p)
         cb->id_hash = id_hash(p->route_id, cb->res.delivery_id);
         if (c->seen[cb->id_hash & (SEEN_SLOTS - 1)] == cb->id_hash) {
             OB_METRIC_ADD(c->metrics, callbacks_replayed, 1);
+            OB_METRIC_ADD(c->wh_metrics[p->route_id], callbacks[0], 1);
             answer(c, p, OB_CALLBACK_OK, "");
             free(cb);
             return;
@@ -315,10 +329,10 @@ unsigned short ob_callbacks_port(const struct ob_callbacks *c)
     return c ? ob_http_server_port(c->server) : 0;
 }
 
-void ob_callbacks_set_ready(struct ob_callbacks *c, int ready)
+void ob_callbacks_set_readiness(struct ob_callbacks *c, int ready, const char *text)
 {
     if (c)
-        ob_http_server_set_ready(c->server, ready);
+        ob_http_server_set_readiness(c->server, ready, text);
 }
 
 /* Counters only grow: two scrapes rendering at once must not put an older
@@ -344,6 +358,21 @@ static char *render_metrics(void *arg, const struct ob_http_server_stats *http, 
     return ob_metrics_text(m, len);
 }
 
+/* GET /api/..., on a server thread. Placeholder until the bridge's figures
+ * are wired: no failures, no trace known. */
+static char *render_api(void *arg, const char *path, int *http_status, size_t *len)
+{
+    (void)arg;
+    if (strcmp(path, "/api/failures") == 0) {
+        char *body = strdup("{\"failures\":[]}");
+        if (body)
+            *len = strlen(body);
+        return body;
+    }
+    *http_status = 404; /* /api/trace/<order_id> included */
+    return NULL;
+}
+
 int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance *const *adapters,
                         struct ob_tracker *tracker, struct ob_producer *producer,
                         struct ob_metrics *metrics, int wake_fd, struct ob_callbacks **out,
@@ -363,6 +392,16 @@ int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance 
     c->tracker = tracker;
     c->producer = producer;
     c->metrics = metrics;
+    if (!(c->wh_metrics = calloc(cfg->n_warehouses + 1, sizeof(*c->wh_metrics)))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_warehouses; i++)
+        if (!(c->wh_metrics[i] = ob_metrics_warehouse(metrics, cfg->warehouses[i].code,
+                                                      adapters[i]->plugin.vt.name))) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto fail;
+        }
     for (size_t i = 0; i < cfg->n_warehouses; i++) {
         const struct ob_warehouse_conf *w = &cfg->warehouses[i];
         if (!w->callback.path)
@@ -391,6 +430,8 @@ int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance 
         .wake_fd = wake_fd,
         .metrics = render_metrics,
         .metrics_arg = metrics,
+        .api = render_api,
+        .api_arg = c,
         .ops_listen = cfg->http.ops_listen,
         .max_connections = (unsigned)cfg->http.max_connections,
         .max_connections_per_ip = (unsigned)cfg->http.max_connections_per_ip,
@@ -400,16 +441,18 @@ int ob_callbacks_create(const struct ob_config *cfg, struct ob_adapter_instance 
     if (ob_http_server_start(&opt, &c->server, errstr, errstr_size) != 0)
         goto fail;
     if (cfg->http.ops_listen)
-        OB_INFO("HTTP server on %s (port %u): %zu callback path(s); /metrics, /healthz, /readyz "
-                "on %s (port %u)", cfg->http.listen, ob_http_server_port(c->server), n,
+        OB_INFO("HTTP server on %s (port %u): %zu callback path(s); /metrics, /healthz, /readyz, "
+                "/dashboard on %s (port %u)", cfg->http.listen, ob_http_server_port(c->server), n,
                 cfg->http.ops_listen, ob_http_server_ops_port(c->server));
     else
-        OB_INFO("HTTP server on %s (port %u): %zu callback path(s), /metrics, /healthz, /readyz",
+        OB_INFO("HTTP server on %s (port %u): %zu callback path(s), /metrics, /healthz, /readyz, "
+                "/dashboard",
                 cfg->http.listen, ob_http_server_port(c->server), n);
     *out = c;
     return 0;
 fail:
     free(c->routes);
+    free(c->wh_metrics);
     free(c);
     return -1;
 }
@@ -426,5 +469,6 @@ void ob_callbacks_destroy(struct ob_callbacks *c)
     }
     ob_http_server_stop(c->server);
     free(c->routes);
+    free(c->wh_metrics);
     free(c);
 }

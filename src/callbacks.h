@@ -45,9 +45,10 @@ void ob_callbacks_run(struct ob_callbacks *c);
 /* The port the server listens on. */
 unsigned short ob_callbacks_port(const struct ob_callbacks *c);
 
-/* GET /readyz: 200 while ready (the bridge consumes), else 503. A new
- * server is not ready. NULL is a no-op. */
-void ob_callbacks_set_ready(struct ob_callbacks *c, int ready);
+/* GET /readyz: 200 while ready (the bridge consumes), else 503, with
+ * `text` (what is not ready) as the body; NULL: "ready" or "not ready". A
+ * new server is not ready. c NULL is a no-op. */
+void ob_callbacks_set_readiness(struct ob_callbacks *c, int ready, const char *text);
 
 /* Stop the server; callbacks not answered get 503. NULL is a no-op. The
  * tracker must have finished (or aborted) their reports first. */

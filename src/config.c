@@ -50,6 +50,7 @@ struct ctx {
     int n;   /* problems recorded */
     int oom; /* an allocation failed: the list may be incomplete */
     int refuse_shared_files; /* secrets.file_permissions is "refuse" */
+    unsigned flags;          /* OB_CONFIG_* of ob_config_parse_ex() */
 };
 
 static void problem(struct ctx *c, const char *path, const char *fmt, ...)
@@ -202,6 +203,7 @@ static const char *check_topic(char *v);
 static const char *check_instance_name(char *v);
 static const char *check_listen(char *v);
 static const char *check_level(char *v);
+static const char *check_log_format(char *v);
 static const char *check_file_permissions(char *v);
 static const char *check_endpoint(char *v);
 static const char *check_channel(char *v);
@@ -303,7 +305,10 @@ static const struct opt tls_opts[] = {
     END};
 
 static const struct opt log_opts[] = {
-    STR("level", 0, "info", C(log_level), check_level, "error, warn, info or debug"), END};
+    STR("level", 0, "info", C(log_level), check_level, "error, warn, info or debug"),
+    STR("format", 0, "text", C(log_format), check_log_format,
+        "\"text\" (one line for people) or \"json\" (one object per line)"),
+    END};
 
 static const struct opt secrets_opts[] = {
     STR("file_permissions", 0, "warn", C(secrets.file_permissions), check_file_permissions,
@@ -500,6 +505,13 @@ static const char *check_level(char *v)
         if (strcmp(v, levels[i]) == 0)
             return NULL;
     return "must be one of error, warn, info, debug";
+}
+
+static const char *check_log_format(char *v)
+{
+    enum ob_log_format format;
+
+    return ob_log_format_parse(v, &format) == 0 ? NULL : "must be \"text\" or \"json\"";
 }
 
 /* The value is never echoed: a URL may carry a password. */
@@ -1112,6 +1124,8 @@ static int parse_credentials(struct ctx *c, const char *path, json_t *v, void *b
         problem(c, path, "must be an object of env:NAME / file:PATH references");
         return -1;
     }
+    if (c->flags & OB_CONFIG_NO_WAREHOUSE_SECRETS)
+        return 0; /* neither read nor checked: the caller uses none */
     if (!(w->credentials = xcalloc(c, json_object_size(v), sizeof *w->credentials)))
         return -1;
 
@@ -1619,7 +1633,13 @@ static void render(const struct ctx *c, char *errbuf, size_t size)
 int ob_config_parse(const char *text, size_t len, const char *origin, struct ob_config **out,
                     char *errbuf, size_t errbuf_size)
 {
-    struct ctx c = {0};
+    return ob_config_parse_ex(text, len, origin, 0, out, errbuf, errbuf_size);
+}
+
+int ob_config_parse_ex(const char *text, size_t len, const char *origin, unsigned flags,
+                       struct ob_config **out, char *errbuf, size_t errbuf_size)
+{
+    struct ctx c = {.flags = flags};
     struct ob_config *cfg = NULL;
     json_error_t jerr;
     json_t *root = NULL;
@@ -1659,7 +1679,8 @@ int ob_config_parse(const char *text, size_t len, const char *origin, struct ob_
     check_topics(&c, cfg);
     check_routing(&c, cfg);
     check_status_sources(&c, cfg);
-    load_tls(&c, cfg);
+    if (!(flags & OB_CONFIG_NO_WAREHOUSE_SECRETS))
+        load_tls(&c, cfg);
     if (c.n || c.oom)
         goto fail;
 
@@ -1680,6 +1701,12 @@ fail:
 
 int ob_config_load(const char *path, struct ob_config **out, char *errbuf, size_t errbuf_size)
 {
+    return ob_config_load_ex(path, 0, out, errbuf, errbuf_size);
+}
+
+int ob_config_load_ex(const char *path, unsigned flags, struct ob_config **out, char *errbuf,
+                      size_t errbuf_size)
+{
     struct ob_buf text;
     int err = 0, rc = -1;
     FILE *f = fopen(path, "rb");
@@ -1691,7 +1718,7 @@ int ob_config_load(const char *path, struct ob_config **out, char *errbuf, size_
     else if (ob_buf_read(&text, f) != 0)
         err = errno;
     else
-        rc = ob_config_parse(text.data, text.len, path, out, errbuf, errbuf_size);
+        rc = ob_config_parse_ex(text.data, text.len, path, flags, out, errbuf, errbuf_size);
     if (err && errbuf && errbuf_size)
         snprintf(errbuf, errbuf_size, "cannot read %s: %s\n", path,
                  err == EFBIG ? "larger than 16 MiB" : strerror(err));
@@ -1737,6 +1764,7 @@ void ob_config_destroy(struct ob_config *cfg)
         free(cfg->adapter_path[i]);
     free(cfg->adapter_path);
     free(cfg->log_level);
+    free(cfg->log_format);
     free(cfg->tls.ca_file);
     free(cfg->secrets.file_permissions);
     for (size_t i = 0; i < cfg->n_warehouses; i++) {

@@ -178,6 +178,7 @@ struct ob_config {
     size_t n_adapter_path;
 
     char *log_level; /* "error", "warn", "info" (default), "debug" */
+    char *log_format; /* "text" (default) or "json" */
 
     struct {
         char *ca_file; /* default CA bundle of every warehouse's tls.ca_file; NULL: none */
@@ -214,6 +215,17 @@ int ob_config_parse(const char *text, size_t len, const char *origin, struct ob_
 
 /* Read FILE and ob_config_parse() it; errors as above ("cannot read ..."). */
 int ob_config_load(const char *path, struct ob_config **out, char *errbuf, size_t errbuf_size);
+
+/* Flags of the _ex variants. OB_CONFIG_NO_WAREHOUSE_SECRETS: for a command
+ * that talks to Kafka only (replay): warehouse credentials are not read
+ * (each warehouse gets none, n_credentials 0) and warehouse TLS files are
+ * neither read nor checked; Kafka's own secrets still are. */
+#define OB_CONFIG_NO_WAREHOUSE_SECRETS 1u
+
+int ob_config_parse_ex(const char *text, size_t len, const char *origin, unsigned flags,
+                       struct ob_config **out, char *errbuf, size_t errbuf_size);
+int ob_config_load_ex(const char *path, unsigned flags, struct ob_config **out, char *errbuf,
+                      size_t errbuf_size);
 
 void ob_config_destroy(struct ob_config *cfg);
 

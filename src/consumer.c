@@ -43,6 +43,9 @@ struct ob_consumer {
     void *on_revoke_opaque;
     void (*on_assign)(void *opaque, const int32_t *orders_parts, size_t n);
     void *on_assign_opaque;
+    void (*on_stats)(void *opaque, const char *json, size_t len);
+    void *on_stats_opaque;
+    size_t assigned; /* partitions of every topic assigned now */
 };
 
 static int topic_index(const struct ob_consumer *c, const char *name)
@@ -237,6 +240,7 @@ static void assign(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
 
     for (int i = 0; i < parts->cnt; i++)
         active_get(c, parts->elems[i].topic, parts->elems[i].partition, 1);
+    c->assigned = cooperative ? c->assigned + (size_t)parts->cnt : (size_t)parts->cnt;
     if (c->on_assign) { /* before anything of them is fetched */
         int32_t *ids = malloc(sizeof(*ids) * (size_t)(parts->cnt ? parts->cnt : 1));
         size_t n = 0;
@@ -313,6 +317,9 @@ static void revoke(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
         c->outstanding -= (size_t)(p->tail - p->head);
         unlink_and_free(c, p);
     }
+    c->assigned = cooperative && c->assigned > (size_t)parts->cnt
+                      ? c->assigned - (size_t)parts->cnt
+                      : 0;
     if (cooperative) {
         rd_kafka_error_t *error = rd_kafka_incremental_unassign(c->rk, parts);
         if (error)
@@ -323,14 +330,38 @@ static void revoke(struct ob_consumer *c, rd_kafka_topic_partition_list_t *parts
     OB_INFO("revoked %d partition(s) of %s and %s", parts->cnt, c->topics[0], c->topics[1]);
 }
 
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct ob_consumer *c = opaque;
+
+    (void)rk;
+    if (c->on_stats)
+        c->on_stats(c->on_stats_opaque, json, len);
+    return 0; /* librdkafka frees json */
+}
+
+void ob_consumer_on_stats(struct ob_consumer *c,
+                          void (*fn)(void *opaque, const char *json, size_t len), void *opaque)
+{
+    c->on_stats = fn;
+    c->on_stats_opaque = opaque;
+}
+
+size_t ob_consumer_assigned(const struct ob_consumer *c)
+{
+    return c->assigned;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct ob_consumer *c = opaque;
 
     (void)rk;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        ob_kafka_log_ok(); /* the group coordinator answered */
         assign(c, parts);
+    }
     else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
         revoke(c, parts);
     else
@@ -345,6 +376,8 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct ob_consumer *c = opaque;
 
     (void)rk;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        ob_kafka_log_ok();
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET || !offsets)
         return;
     OB_WARN("offset commit failed: %s; will commit again", rd_kafka_err2str(err));
@@ -379,7 +412,9 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
         /* Latency: librdkafka's 500 ms wait for a fetch to fill is the p99
          * of a quiet hour. Memory: 16 MB of prefetched orders, not 64. */
         ob_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
-        ob_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", errstr, errstr_size))
+        ob_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", errstr, errstr_size) ||
+        /* consumer lag and broker states for the metrics (on_stats) */
+        ob_kafka_conf_set(conf, "statistics.interval.ms", "5000", errstr, errstr_size))
         goto fail;
     /* With an express topic, fetches of 2 MB at most: an express order
      * fetched from the same broker waits for no larger response. */
@@ -404,6 +439,7 @@ int ob_consumer_create(const struct ob_config *cfg, int wake_fd, struct ob_consu
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_conf_set_log_cb(conf, ob_kafka_log_cb);
     rd_kafka_conf_set_opaque(conf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);

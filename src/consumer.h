@@ -58,6 +58,15 @@ void ob_consumer_commit(struct ob_consumer *c, int sync);
  * ones behind it. Other partitions go on. */
 void ob_consumer_hold(struct ob_consumer *c, const struct ob_ticket *t, int hold);
 
+/* Called from inside the consumer's poll every 5 s (librdkafka's
+ * statistics.interval.ms, overridable in kafka.consumer) with librdkafka's
+ * statistics JSON. */
+void ob_consumer_on_stats(struct ob_consumer *c,
+                          void (*fn)(void *opaque, const char *json, size_t len), void *opaque);
+
+/* Partitions (of every topic consumed) assigned to this member now. */
+size_t ob_consumer_assigned(const struct ob_consumer *c);
+
 /* Called from inside ob_consumer_next() when partitions are assigned,
  * with those of the orders topic, before anything of them is fetched: the
  * bridge restores their order state there (restore.h). */

@@ -4,8 +4,8 @@
  *
  * For integration configurers and adapter authors: the same config, loader,
  * validation, routing and idempotency key as `run`, stopping before the
- * network. Every credential value is masked wherever it appears unless
- * --show-secrets is given.
+ * network. Every credential value is masked where it stands as a value of
+ * its own (see ob_redact_value()) unless --show-secrets is given.
  */
 #include "convert.h"
 
@@ -60,32 +60,43 @@ static char *read_all(const char *path, size_t *len)
     return ob_buf_steal(&buf, len); /* NULL when the read failed */
 }
 
-/* Print `len` bytes with every form of every configured secret masked
- * (src/redact.h), or as they are when `mask` is 0. A body may hold NUL
- * bytes: each NUL-separated piece is masked on its own. */
-static void print_masked(const char *text, size_t len, int mask)
+/* Print `len` bytes with every warehouse credential masked where it is a
+ * value of its own (ob_redact_value(): a 1-letter token does not mask that
+ * letter in a host name), or as they are when `cfg` is NULL. */
+static void print_masked(const struct ob_config *cfg, const char *text, size_t len)
 {
-    char *copy;
+    char *copy = NULL;
+    size_t n = len;
 
-    if (!mask) {
+    if (!cfg) {
         fwrite(text, 1, len, stdout);
         return;
     }
-    if (!(copy = malloc(len + 1))) {
-        fputs("(out of memory)", stdout);
-        return;
+    for (size_t w = 0; w < cfg->n_warehouses; w++) {
+        for (size_t c = 0; c < cfg->warehouses[w].n_credentials; c++) {
+            const char *secret = cfg->warehouses[w].credentials[c].value;
+            char *next;
+            size_t next_len;
+            if (!secret || !*secret)
+                continue;
+            next = ob_redact_value(copy ? copy : text, n, secret, &next_len);
+            if (copy) {
+                OPENSSL_cleanse(copy, n);
+                free(copy);
+            }
+            copy = next;
+            n = next_len;
+            if (!copy) {
+                fputs("(out of memory)", stdout);
+                return;
+            }
+        }
     }
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    for (size_t i = 0; i <= len; i++) {
-        size_t piece = strlen(copy + i);
-        fwrite(copy + i, 1, ob_redact(copy + i), stdout);
-        i += piece;
-        if (i < len)
-            fputc('\0', stdout);
+    fwrite(copy ? copy : text, 1, n, stdout);
+    if (copy) {
+        OPENSSL_cleanse(copy, n);
+        free(copy);
     }
-    OPENSSL_cleanse(copy, len);
-    free(copy);
 }
 
 /* Headers that carry credentials in some derived form (Basic auth is
@@ -204,21 +215,21 @@ int ob_convert_main(int argc, char **argv)
     }
     printf("# warehouse %s, adapter %s, idempotency key %s\n", wh->code, inst->plugin.vt.name,
            idem);
-    int mask = !show_secrets;
+    const struct ob_config *mask = show_secrets ? NULL : cfg;
     printf("%s ", req.method);
-    print_masked(req.url, strlen(req.url), mask);
+    print_masked(mask, req.url, strlen(req.url));
     fputc('\n', stdout);
     for (size_t i = 0; i < req.n_headers; i++) {
         printf("%s: ", req.headers[i].name);
         if (!show_secrets && secret_header(req.headers[i].name))
             fputs(OB_REDACT_MASK, stdout);
         else
-            print_masked(req.headers[i].value, strlen(req.headers[i].value), mask);
+            print_masked(mask, req.headers[i].value, strlen(req.headers[i].value));
         fputc('\n', stdout);
     }
     fputc('\n', stdout);
     if (req.body)
-        print_masked(req.body, req.body_len, mask);
+        print_masked(mask, req.body, req.body_len);
     fputc('\n', stdout);
     rc = 0;
 cleanup:

@@ -15,7 +15,10 @@
 #include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,7 @@
 static const char demo_help[] =
     "usage: orderbridge demo [--orders N] [--malformed M] [--seed S] [--partitions P]\n"
     "                        [--no-faults] [--no-status] [--verbose]\n"
+    "                        [--listen HOST:PORT] [--stay]\n"
     "\n"
     "Run the whole pipeline on this machine: an embedded Kafka (librdkafka's mock\n"
     "cluster), six simulated warehouses, one per adapter (rest, mapping,\n"
@@ -64,10 +68,15 @@ static const char demo_help[] =
     "  --seed S        sample seed (default 1111)\n"
     "  --partitions P  partitions of the orders topic (default 16); the embedded\n"
     "                  Kafka keeps ~5 MB per partition, so give large runs more\n"
-    "  --no-faults     both warehouses answer promptly and correctly (benchmarks)\n"
+    "  --no-faults     every warehouse answers promptly and correctly (benchmarks)\n"
     "  --no-status     warehouses report nothing after the push (no callbacks, no\n"
     "                  polling): the push path alone, for benchmarks\n"
-    "  --verbose       the bridge's own log at info level\n";
+    "  --verbose       the bridge's own log at info level\n"
+    "  --listen HOST:PORT\n"
+    "                  the bridge's HTTP server (callbacks, /metrics, the dashboard);\n"
+    "                  an IPv4 address (default 127.0.0.1:0: any free port)\n"
+    "  --stay          print the dashboard's URL; after the summary keep serving it\n"
+    "                  (and /metrics) until SIGINT or SIGTERM\n";
 
 /*
  * The demo's warehouses: one per adapter, each with a simulator of its
@@ -124,7 +133,8 @@ static struct demo_wh warehouses[N_WAREHOUSES] = {
 
 struct demo {
     unsigned long orders, malformed, seed;
-    int partitions, no_faults, no_status;
+    int partitions, no_faults, no_status, stay;
+    const char *listen;      /* http.listen */
     struct ob_mock *mock;
     struct ob_config *cfg;
     struct ob_bridge *bridge;
@@ -177,7 +187,7 @@ static void env_name(char *out, size_t size, const char *code, const char *cred)
 
 /* A fresh credential: 16 random bytes, as base64 for an SM4 key or (after
  * "whsec_") a Standard Webhooks secret, else hex. */
-static int make_secret(const char *name, char *out, size_t size)
+int ob_demo_make_secret(const char *name, char *out, size_t size)
 {
     unsigned char raw[16];
     struct ob_buf b;
@@ -212,7 +222,7 @@ static int start_sims(struct demo *d, char *err, size_t err_size)
 
         for (size_t c = 0; wh->credentials[c]; c++, n++) {
             char env[128];
-            if (make_secret(wh->credentials[c], values[n], sizeof(values[n])) != 0)
+            if (ob_demo_make_secret(wh->credentials[c], values[n], sizeof(values[n])) != 0)
                 return -1;
             env_name(env, sizeof(env), wh->code, wh->credentials[c]);
             setenv(env, values[n], 1); /* the config refers to it as env:NAME */
@@ -248,7 +258,7 @@ static int start_sims(struct demo *d, char *err, size_t err_size)
 
 /* The shipped mappings: installed beside the binary, or in the source tree
  * this binary was built from. */
-static const char *mappings_dir(char *buf, size_t size)
+const char *ob_demo_mappings_dir(char *buf, size_t size)
 {
     char exe[4000];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -275,7 +285,7 @@ static int make_config(struct demo *d, char *err, size_t err_size)
     char *text;
     int rc;
 
-    mappings_dir(mappings, sizeof(mappings));
+    ob_demo_mappings_dir(mappings, sizeof(mappings));
     whs = json_object();
     for (int w = 0; w < N_WAREHOUSES; w++) {
         struct demo_wh *wh = &warehouses[w];
@@ -318,11 +328,12 @@ static int make_config(struct demo *d, char *err, size_t err_size)
         return -1;
     }
     cfg = json_pack(
-        "{s:{s:s, s:s}, s:{s:s}, s:{s:i, s:i, s:i}, s:{s:s}, s:{s:s}, s:o,"
+        "{s:{s:s, s:s}, s:{s:s, s:i}, s:{s:i, s:i, s:i}, s:{s:s}, s:{s:s}, s:o,"
         " s:{s:[{s:s, s:{s:[s]}, s:s}, {s:s, s:{s:[s, s]}, s:s}, {s:s, s:{s:[s]}, s:s}],"
         "    s:{s:s}, s:s}}",
         "kafka", "bootstrap_servers", ob_mock_bootstraps(d->mock), "group_id", DEMO_GROUP,
-        "http", "listen", "127.0.0.1:0",
+        /* every simulator and the browser share 127.0.0.1: no per-address cap */
+        "http", "listen", d->listen, "max_connections_per_ip", 0,
         "pipeline", "max_in_flight", 2048, "commit_interval_ms", 500, "shutdown_timeout_ms", 10000,
         "ledger", "path", d->ledger_dir,
         "log", "level",
@@ -348,6 +359,60 @@ static int make_config(struct demo *d, char *err, size_t err_size)
     rc = ob_config_parse(text, strlen(text), "<demo>", &d->cfg, err, err_size);
     free(text);
     return rc;
+}
+
+/* The dashboard's address: the listen host (a wildcard one as loopback),
+ * the port the bridge got. */
+static void dashboard_url(const struct demo *d, char *out, size_t size)
+{
+    const char *colon = strrchr(d->listen, ':');
+    int host_len = colon ? (int)(colon - d->listen) : 0;
+
+    if (host_len == 0 || (host_len == 7 && strncmp(d->listen, "0.0.0.0", 7) == 0))
+        snprintf(out, size, "http://127.0.0.1:%u/dashboard", ob_bridge_http_port(d->bridge));
+    else
+        snprintf(out, size, "http://%.*s:%u/dashboard", host_len, d->listen,
+                 ob_bridge_http_port(d->bridge));
+}
+
+static int stay_pipe[2] = {-1, -1};
+
+static void on_stay_signal(int sig)
+{
+    int saved = errno;
+    ssize_t n = write(stay_pipe[1], "s", 1);
+
+    (void)sig;
+    (void)n; /* full: a byte is there already */
+    errno = saved;
+}
+
+/* --stay: the bridge's loop has stopped, its HTTP server still answers
+ * (/metrics, the dashboard); wait for SIGINT or SIGTERM. */
+static void stay(const struct demo *d)
+{
+    struct sigaction sa;
+    char url[160], byte;
+
+    if (pipe2(stay_pipe, O_CLOEXEC) != 0) {
+        perror("demo: pipe");
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stay_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    dashboard_url(d, url, sizeof(url));
+    printf("\ndashboard          %s (serving until SIGINT or SIGTERM)\n", url);
+    fflush(stdout);
+    while (read(stay_pipe[0], &byte, 1) < 0 && errno == EINTR)
+        ;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    close(stay_pipe[0]);
+    close(stay_pipe[1]);
+    stay_pipe[0] = stay_pipe[1] = -1;
 }
 
 static void *bridge_thread(void *arg)
@@ -611,6 +676,12 @@ static int run_demo(struct demo *d)
             goto cleanup;
         }
     }
+    if (d->stay) {
+        char url[160];
+        dashboard_url(d, url, sizeof(url));
+        printf("dashboard          %s (live while the demo runs)\n", url);
+        fflush(stdout);
+    }
     if (ob_watch_create(ob_mock_bootstraps(d->mock), topics, 2, &watch, err, sizeof(err)) != 0) {
         fprintf(stderr, "demo: %s\n", err);
         goto cleanup;
@@ -691,6 +762,8 @@ static int run_demo(struct demo *d)
                         "): use fewer orders\n", low_sum);
     print_summary(d, &t, pushed_at - (first_consume ? first_consume : start),
                   (first_consume ? first_consume : start) - start, done_at - pushed_at, ok);
+    if (d->stay)
+        stay(d);
 cleanup:
     if (bridge_started) {
         ob_bridge_stop(d->bridge);
@@ -719,9 +792,12 @@ int ob_demo_main(int argc, char **argv)
                                          {"no-faults", no_argument, NULL, 'f'},
                                          {"no-status", no_argument, NULL, 'S'},
                                          {"verbose", no_argument, NULL, 'v'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"stay", no_argument, NULL, 'y'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    struct demo d = {.orders = 5000, .malformed = 30, .seed = 1111, .partitions = 16};
+    struct demo d = {.orders = 5000, .malformed = 30, .seed = 1111, .partitions = 16,
+                     .listen = "127.0.0.1:0"};
     int ch;
 
     ob_log_set_level(OB_LOG_WARN);
@@ -748,6 +824,12 @@ int ob_demo_main(int argc, char **argv)
             break;
         case 'S':
             d.no_status = 1;
+            break;
+        case 'l':
+            d.listen = optarg;
+            break;
+        case 'y':
+            d.stay = 1;
             break;
         case 'v':
             ob_log_set_level(getenv("OB_DEMO_DEBUG") ? OB_LOG_DEBUG : OB_LOG_INFO);

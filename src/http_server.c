@@ -50,6 +50,10 @@
  * cannot answer in the middle of a body). The reservation is given back
  * when the request completes.
  *
+ * The ops listener's /dashboard files are compiled in (dashboard.h) and
+ * served as they are; /api/... goes to the caller's api callback on the
+ * worker, like /metrics.
+ *
  * Logging: MHD's own messages name request URLs (and so tokens); only the
  * ones from starting, which explain a failed start, are kept, for errstr.
  */
@@ -72,11 +76,15 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
+#include "dashboard.h"
 #include "log.h"
 
 #define JSON_CT "application/json"
 #define TEXT_CT "text/plain; charset=utf-8"
 #define METRICS_CT "text/plain; version=0.0.4; charset=utf-8"
+#define DASHBOARD_CSP "default-src 'self'" /* the page's scripts and styles are files */
+#define API_PREFIX "/api/"
+#define API_PATH_MAX 1024        /* a longer /api/ path is 404 */
 #define DEFAULT_THREADS 2
 #define STOP_DRAIN_MS 1000       /* stop() waits this long for its 503s to go out */
 /* GnuTLS priorities of the HTTPS listener: TLS 1.2 and 1.3 only */
@@ -165,7 +173,7 @@ struct listener {
     struct MHD_Daemon *daemon;
     unsigned short port;
     bool callbacks; /* serves the routes */
-    bool ops;       /* serves /metrics, /healthz, /readyz */
+    bool ops;       /* serves /metrics, /healthz, /readyz, /dashboard, /api/ */
     struct ipcount *ips[IP_BUCKETS];
 };
 
@@ -192,6 +200,8 @@ struct ob_http_server {
     int wake_fd;
     char *(*metrics)(void *arg, const struct ob_http_server_stats *http, size_t *len);
     void *metrics_arg;
+    char *(*api)(void *arg, const char *path, int *http_status, size_t *len);
+    void *api_arg;
     char *tls_cert, *tls_key;
     size_t tls_key_len;
 
@@ -203,6 +213,7 @@ struct ob_http_server {
     bool stopping;
     size_t draining;
     bool locks_ready;
+    char *readiness; /* GET /readyz's body, set_readiness(); NULL: the canned one */
 
     /* connections (struct conn): the per-address counts of both listeners
      * and the deadline list, in deadline order; the sweeper waits on
@@ -886,27 +897,160 @@ static const struct route *find_route(const struct ob_http_server *s, const char
     return best;
 }
 
-/* First call, headers only: what the server answers itself, the route,
- * the allowlist, an announced body over the limit. */
+/* The operations endpoints answered by exact path. */
 static bool is_ops_path(const char *path)
 {
     return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
            strcmp(path, "/metrics") == 0;
 }
 
-/* The operations endpoints: GET (or HEAD) /healthz, /readyz, /metrics. */
+/* The operations trees: /dashboard (and its files) and /api/... A callback
+ * route may lie under them; it wins (see begin()). */
+static bool is_ops_tree(const char *path)
+{
+    return strncmp(path, "/dashboard", 10) == 0 ? path[10] == '\0' || path[10] == '/'
+                                                : strncmp(path, API_PREFIX, 5) == 0;
+}
+
+/* Add header pairs (name, value, ..., NULL); false when MHD refused one. */
+static bool add_headers(struct MHD_Response *r, ...)
+{
+    va_list ap;
+    bool ok = true;
+
+    va_start(ap, r);
+    for (const char *name = va_arg(ap, const char *); ok && name != NULL;
+         name = va_arg(ap, const char *))
+        ok = MHD_add_response_header(r, name, va_arg(ap, const char *)) == MHD_YES;
+    va_end(ap);
+    return ok;
+}
+
+/* GET /dashboard (index.html) and /dashboard/<file>, from the embedded files. */
+static enum MHD_Result reply_dashboard(struct ob_http_server *s, struct MHD_Connection *c,
+                                       const char *path)
+{
+    const char *name = path[10] == '\0' || path[11] == '\0' ? "index.html" : path + 11;
+    const struct ob_dashboard_file *f = NULL;
+
+    for (size_t i = 0; i < ob_dashboard_n_files && f == NULL; i++)
+        if (strcmp(ob_dashboard_files[i].name, name) == 0)
+            f = &ob_dashboard_files[i];
+    if (f == NULL) {
+        INC(s, not_found);
+        return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, s->r404);
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    if (!add_headers(r, MHD_HTTP_HEADER_CONTENT_TYPE, f->content_type,
+                     "Content-Security-Policy", DASHBOARD_CSP, "X-Content-Type-Options",
+                     "nosniff", MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL)) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return queue(c, MHD_HTTP_OK, r, true);
+}
+
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode `in` into out[size]; -1 when it does not fit, has a bad
+ * escape or decodes to a NUL. ('+' stays '+': this is a path.) */
+static int percent_decode(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+
+    for (; *in != '\0'; in++) {
+        char ch = *in;
+        if (ch == '%') {
+            int hi = hex_digit(in[1]), lo = hi < 0 ? -1 : hex_digit(in[2]);
+            if (lo < 0 || (hi | lo) == 0)
+                return -1;
+            ch = (char)(hi * 16 + lo);
+            in += 2;
+        }
+        if (n + 1 >= size)
+            return -1;
+        out[n++] = ch;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* GET /api/...: the caller's JSON. */
+static enum MHD_Result reply_api(struct ob_http_server *s, struct MHD_Connection *c,
+                                 const char *raw)
+{
+    char path[API_PATH_MAX];
+    int status = MHD_HTTP_OK;
+    size_t len = 0;
+
+    if (s->api == NULL || percent_decode(raw, path, sizeof(path)) != 0) {
+        INC(s, not_found);
+        return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, s->r404);
+    }
+    char *body = s->api(s->api_arg, path, &status, &len);
+    if (body == NULL) {
+        if (status == MHD_HTTP_NOT_FOUND)
+            INC(s, not_found);
+        if (status < 400 || status > 599)
+            status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        if (status == MHD_HTTP_NOT_FOUND)
+            return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, s->r404);
+        return MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->r500);
+    }
+    if (status < 200 || status > 599)
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR; /* a bug in the callee */
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    if (!add_headers(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_CT, MHD_HTTP_HEADER_CACHE_CONTROL,
+                     "no-store", "X-Content-Type-Options", "nosniff", NULL)) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return queue(c, (unsigned)status, r, true);
+}
+
+/* The operations endpoints: GET (or HEAD) /healthz, /readyz, /metrics,
+ * /dashboard[/<file>], /api/... */
 static enum MHD_Result reply_ops(struct ob_http_server *s, struct MHD_Connection *c,
                                  const char *path)
 {
+    if (strncmp(path, API_PREFIX, 5) == 0)
+        return reply_api(s, c, path);
+    if (strncmp(path, "/dashboard", 10) == 0)
+        return reply_dashboard(s, c, path);
     if (strcmp(path, "/healthz") == 0)
         return MHD_queue_response(c, MHD_HTTP_OK, s->r_ok);
     if (strcmp(path, "/readyz") == 0) {
+        struct MHD_Response *r = NULL;
         pthread_mutex_lock(&s->mu);
-        bool stopping = s->stopping;
+        bool ready = !s->stopping && atomic_load(&s->ready);
+        if (!s->stopping && s->readiness != NULL)
+            r = MHD_create_response_from_buffer(strlen(s->readiness), s->readiness,
+                                                MHD_RESPMEM_MUST_COPY);
         pthread_mutex_unlock(&s->mu);
-        if (stopping || !atomic_load(&s->ready))
-            return MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, s->r_not_ready);
-        return MHD_queue_response(c, MHD_HTTP_OK, s->r_ready);
+        if (r == NULL)
+            return MHD_queue_response(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                                      ready ? s->r_ready : s->r_not_ready);
+        enum MHD_Result rc = MHD_NO;
+        if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, TEXT_CT) == MHD_YES)
+            rc = MHD_queue_response(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, r);
+        MHD_destroy_response(r);
+        return rc;
     }
     if (s->metrics != NULL)
         return reply_metrics(s, c);
@@ -914,6 +1058,8 @@ static enum MHD_Result reply_ops(struct ob_http_server *s, struct MHD_Connection
     return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, s->r404);
 }
 
+/* First call, headers only: what the server answers itself, the route,
+ * the allowlist, an announced body over the limit. */
 static enum MHD_Result begin(struct ob_http_server *s, struct MHD_Connection *c,
                              const char *method, struct request *r)
 {
@@ -923,6 +1069,9 @@ static enum MHD_Result begin(struct ob_http_server *s, struct MHD_Connection *c,
 
     r->state = REQ_LOCAL;
     if (ops_path && r->listener->ops && get)
+        return reply_ops(s, c, r->uri);
+    if (is_ops_tree(r->uri) && r->listener->ops && get &&
+        (!r->listener->callbacks || find_route(s, r->uri) == NULL))
         return reply_ops(s, c, r->uri);
     /* the ops paths belong to the ops listener alone when there is one */
     if (!r->listener->callbacks || (ops_path && !r->listener->ops)) {
@@ -1213,6 +1362,21 @@ void ob_http_server_set_ready(struct ob_http_server *s, int ready)
         atomic_store(&s->ready, ready != 0);
 }
 
+void ob_http_server_set_readiness(struct ob_http_server *s, int ready, const char *text)
+{
+    char *copy = text ? strdup(text) : NULL;
+
+    if (s == NULL) {
+        free(copy);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    free(s->readiness);
+    s->readiness = copy;
+    atomic_store(&s->ready, ready != 0);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- start and stop ------------------------------------------------------ */
 
 static void free_routes(struct route *routes, size_t n)
@@ -1393,6 +1557,7 @@ static void destroy(struct ob_http_server *s)
     free_ips(&s->main);
     free_ips(&s->ops_listener);
     free_canned(s);
+    free(s->readiness);
     free_routes(s->routes, s->n_routes);
     free(s->tls_cert);
     if (s->tls_key != NULL)
@@ -1583,6 +1748,8 @@ int ob_http_server_start(const struct ob_http_server_options *opt, struct ob_htt
     s->wake_fd = opt->wake_fd;
     s->metrics = opt->metrics;
     s->metrics_arg = opt->metrics_arg;
+    s->api = opt->api;
+    s->api_arg = opt->api_arg;
     s->max_per_ip = opt->max_connections_per_ip;
     s->request_timeout_ms = opt->request_timeout_ms ? opt->request_timeout_ms
                                                     : OB_HTTP_SERVER_DEFAULT_REQUEST_TIMEOUT_MS;

@@ -1,6 +1,7 @@
 /*
  * http_server.h — the bridge's own HTTP server (libmicrohttpd): warehouse
- * status callbacks, GET /metrics and GET /healthz.
+ * status callbacks, GET /metrics, /healthz, /readyz, the dashboard and its
+ * JSON API.
  *
  * The server runs on threads of its own and never decides what a callback
  * means. A complete callback request (headers and body) is parked: its
@@ -13,8 +14,10 @@
  * The server answers by itself only what needs no adapter: 404 for a path
  * no route knows, 503 when max_pending requests are already handed over or
  * when the bodies being held would pass max_body_memory, and the operations
- * endpoints /metrics, /healthz and /readyz (on their own listener when
- * ops_listen is set, 404 on the callback listener then). What the server
+ * endpoints /metrics, /healthz, /readyz, the dashboard (/dashboard and its
+ * files, embedded at build time) and /api/... (on their own listener when
+ * ops_listen is set, 404 on the callback listener then; a callback route
+ * under /dashboard or /api is served as a callback). What the server
  * can judge alone but the warehouse should hear in its own words (a source
  * address not allowed, a body over the limit) is handed over with a preset
  * verdict.
@@ -74,8 +77,9 @@ struct ob_http_server_stats {
 struct ob_http_server_options {
     const char *listen;    /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080", "[::]:8080"
                               (IPv6 and IPv4); port 0 picks a free one */
-    const char *ops_listen; /* the same forms: serve /metrics, /healthz and /readyz there
-                               (plain HTTP) and not on `listen`; NULL: on `listen` */
+    const char *ops_listen; /* the same forms: serve /metrics, /healthz, /readyz, the
+                               dashboard and /api there (plain HTTP) and not on `listen`;
+                               NULL: on `listen` */
     const char *tls_cert;  /* PEM file paths; both NULL: plain HTTP */
     const char *tls_key;
     const struct ob_http_route *routes; /* copied at start */
@@ -91,6 +95,14 @@ struct ob_http_server_options {
      * NULL: /metrics is 404. */
     char *(*metrics)(void *arg, const struct ob_http_server_stats *http, size_t *len);
     void *metrics_arg;
+    /* GET /api/...: a malloc()ed JSON body (freed by the server) and its
+     * length; `path` is percent-decoded ("/api/trace/DEMO-1"). *http_status
+     * is 200 on entry; the callee may set another (404 for an unknown
+     * order). NULL: *http_status if it is 4xx or 5xx (a canned body), else
+     * 500. Served with Cache-Control: no-store. Called on a server thread
+     * like metrics. api NULL: /api/... is 404. */
+    char *(*api)(void *arg, const char *path, int *http_status, size_t *len);
+    void *api_arg;
     unsigned threads;      /* server threads; 0: 2 */
     unsigned max_connections;        /* open at once on `listen`; beyond, MHD closes new ones
                                         unanswered; 0: OB_HTTP_SERVER_DEFAULT_CONNECTIONS */
@@ -136,6 +148,10 @@ unsigned short ob_http_server_ops_port(const struct ob_http_server *s);
 /* GET /readyz answers 200 while ready, else 503; a new server is not
  * ready. Any thread. */
 void ob_http_server_set_ready(struct ob_http_server *s, int ready);
+
+/* The same, with the body GET /readyz answers (what is not ready); text
+ * NULL: "ready" or "not ready". Copied. Any thread. */
+void ob_http_server_set_readiness(struct ob_http_server *s, int ready, const char *text);
 
 /* Loop thread: move up to `max` waiting requests to out[]; returns how
  * many. Call it until it returns less than `max`: wake_fd is written again

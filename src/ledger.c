@@ -392,6 +392,18 @@ static int usage(struct ob_ledger *l, size_t *pages, size_t *entries)
     return 0;
 }
 
+int ob_ledger_usage(struct ob_ledger *l, uint64_t *bytes, uint64_t *entries)
+{
+    size_t pages, n;
+    MDB_stat st;
+
+    if (usage(l, &pages, &n) != 0 || mdb_env_stat(l->env, &st) != 0)
+        return -1;
+    *bytes = (uint64_t)pages * st.ms_psize;
+    *entries = n;
+    return 0;
+}
+
 /* Whether eviction may take the entry: a delivery not while it is in
  * flight or parked, a track only once its order is terminal. */
 static int delivery_evictable(const MDB_val *v)

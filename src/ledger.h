@@ -109,6 +109,10 @@ size_t ob_ledger_expire(struct ob_ledger *l, int64_t now_ms, size_t max);
 /* Entries stored now, staged writes included (for metrics and tests). */
 size_t ob_ledger_count(struct ob_ledger *l);
 
+/* Bytes of the pages in use and records held (deliveries and tracks), for
+ * metrics. 0, or -1 on error. */
+int ob_ledger_usage(struct ob_ledger *l, uint64_t *bytes, uint64_t *entries);
+
 /* Staged writes lost so far (a failed write or commit drops every write
  * staged since the last flush, though their put() returned 0). It only
  * grows: whoever must know a write reached the file compares it before

@@ -1,5 +1,5 @@
 /*
- * main.c — the orderbridge command: run, demo, dev-broker, check, convert, replay,
+ * main.c — the orderbridge command: run, demo, dev-broker, sim, check, convert, replay,
  * version.
  */
 #include <getopt.h>
@@ -26,6 +26,7 @@
 #include "mock.h"
 #include "producer.h"
 #include "replay.h"
+#include "sim_cli.h"
 
 #define ERRBUF_SIZE 8192
 
@@ -35,7 +36,9 @@ static const char usage[] =
     "commands:\n"
     "  run -c FILE         run the bridge (Kafka orders -> warehouses -> status events)\n"
     "  demo                everything embedded: Kafka, simulated warehouses, sample orders\n"
+    "                      (--stay: then keep serving its dashboard)\n"
     "  dev-broker          start an embedded Kafka for development and print its address\n"
+    "  sim --profile NAME  start one simulated warehouse and print its config entry\n"
     "  check -c FILE       validate a config and load its adapters\n"
     "  convert -c FILE ORDER.json\n"
     "                      print the HTTP request an order becomes, without sending it\n"
@@ -359,6 +362,7 @@ int main(int argc, char **argv)
         {"run", cmd_run},
         {"demo", ob_demo_main},
         {"dev-broker", cmd_dev_broker},
+        {"sim", ob_sim_cli_main},
         {"check", cmd_check},
         {"convert", ob_convert_main},
         {"replay", ob_replay_main},

@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <orderbridge/sdk.h>
+
+#include "bulkhead.h"
+
 static unsigned bucket_of(uint64_t v)
 {
     unsigned msb, idx;
@@ -112,37 +117,305 @@ static const struct {
     {"http_server_deadline_cut", offsetof(struct ob_metrics, http_server_deadline_cut), "counter", "connections closed: no whole request within http.request_timeout_ms"},
     {"http_server_body_budget", offsetof(struct ob_metrics, http_server_body_budget), "counter", "requests answered 503: their body would pass http.max_body_memory_bytes"},
     {"http_server_body_bytes", offsetof(struct ob_metrics, http_server_body_bytes), "gauge", "bytes of request bodies the HTTP server holds now"},
+    {"ledger_bytes", offsetof(struct ob_metrics, ledger_bytes), "gauge", "bytes of the delivery ledger's file in use"},
+    {"ledger_entries", offsetof(struct ob_metrics, ledger_entries), "gauge", "records in the delivery ledger (deliveries, tracks, index)"},
 };
 
-char *ob_metrics_text(const struct ob_metrics *m, size_t *len)
-{
-    size_t cap = 256 + sizeof(counters) / sizeof(counters[0]) * 256, n = 0;
-    char *out = malloc(cap);
-    static const double quantiles[] = {0.5, 0.9, 0.99};
+static const uint64_t prom_bounds_us[OB_PROM_BUCKETS] = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+    1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+};
 
-    if (!out)
-        return NULL;
+void ob_prom_histogram_record(struct ob_prom_histogram *h, uint64_t micros)
+{
+    unsigned i = 0;
+
+    while (i < OB_PROM_BUCKETS && micros > prom_bounds_us[i])
+        i++;
+    atomic_fetch_add_explicit(&h->counts[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, micros, memory_order_relaxed);
+}
+
+enum ob_dead_letter_reason ob_dead_letter_reason_of(const char *dlq_class)
+{
+    static const char *const names[] = {"rejected", "retries_exhausted", "encode_failed",
+                                        "crashed"};
+
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (dlq_class && strcmp(dlq_class, names[i]) == 0)
+            return (enum ob_dead_letter_reason)i;
+    }
+    return OB_DL_OTHER;
+}
+
+void ob_metrics_init(struct ob_metrics *m)
+{
+    pthread_mutex_init(&m->mu, NULL);
+}
+
+void ob_metrics_free(struct ob_metrics *m)
+{
+    for (size_t i = 0; i < m->n_wh; i++)
+        free(m->wh[i]);
+    free(m->wh);
+    free(m->kafka_text);
+    m->wh = NULL;
+    m->n_wh = m->cap_wh = 0;
+    m->kafka_text = NULL;
+    pthread_mutex_destroy(&m->mu);
+}
+
+struct ob_wh_metrics *ob_metrics_warehouse(struct ob_metrics *m, const char *code,
+                                           const char *adapter)
+{
+    struct ob_wh_metrics *w = NULL;
+
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->n_wh; i++) {
+        if (strcmp(m->wh[i]->warehouse, code) == 0) {
+            w = m->wh[i];
+            break;
+        }
+    }
+    if (!w && (m->n_wh < m->cap_wh || (m->cap_wh = m->cap_wh ? m->cap_wh * 2 : 8,
+                                        m->wh = realloc(m->wh, m->cap_wh * sizeof(*m->wh))))) {
+        w = calloc(1, sizeof(*w));
+        if (w)
+            m->wh[m->n_wh++] = w;
+    }
+    if (w) {
+        snprintf(w->warehouse, sizeof w->warehouse, "%s", code);
+        if (adapter)
+            snprintf(w->adapter, sizeof w->adapter, "%s", adapter);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return w;
+}
+
+/* A label value as the text format wants it: \\, \" and \n escaped. */
+static void put_label(struct ob_buf *o, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            ob_buf_printf(o, "\\%c", *v);
+        else if (*v == '\n')
+            ob_buf_appends(o, "\\n");
+        else
+            ob_buf_append(o, v, 1);
+    }
+}
+
+static void family(struct ob_buf *o, const char *name, const char *type, const char *help)
+{
+    ob_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{warehouse="..",adapter=".."[,key="value"]} value */
+static void wh_sample(struct ob_buf *o, const char *name, const struct ob_wh_metrics *w,
+                      const char *key, const char *value, uint64_t n)
+{
+    ob_buf_printf(o, "%s{warehouse=\"", name);
+    put_label(o, w->warehouse);
+    ob_buf_appends(o, "\",adapter=\"");
+    put_label(o, w->adapter);
+    if (key)
+        ob_buf_printf(o, "\",%s=\"%s", key, value);
+    ob_buf_printf(o, "\"} %llu\n", (unsigned long long)n);
+}
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void histogram(struct ob_buf *o, const char *name, const struct ob_wh_metrics *w,
+                      const struct ob_prom_histogram *h)
+{
+    uint64_t cumulative = 0;
+    char series[160], le[32];
+
+    snprintf(series, sizeof series, "%s_bucket", name);
+    for (unsigned i = 0; i <= OB_PROM_BUCKETS; i++) {
+        cumulative += LOAD(h->counts[i]);
+        if (i < OB_PROM_BUCKETS)
+            snprintf(le, sizeof le, "%g", (double)prom_bounds_us[i] / 1e6);
+        else
+            snprintf(le, sizeof le, "+Inf");
+        if (w) {
+            wh_sample(o, series, w, "le", le, cumulative);
+        } else {
+            ob_buf_printf(o, "%s{le=\"%s\"} %llu\n", series, le, (unsigned long long)cumulative);
+        }
+    }
+    /* _count is the +Inf bucket: both from the same loads */
+    if (w) {
+        ob_buf_printf(o, "%s_sum{warehouse=\"", name);
+        put_label(o, w->warehouse);
+        ob_buf_appends(o, "\",adapter=\"");
+        put_label(o, w->adapter);
+        ob_buf_printf(o, "\"} %.6f\n", (double)LOAD(h->sum_us) / 1e6);
+        snprintf(series, sizeof series, "%s_count", name);
+        wh_sample(o, series, w, NULL, NULL, cumulative);
+    } else {
+        ob_buf_printf(o, "%s_sum %.6f\n%s_count %llu\n", name, (double)LOAD(h->sum_us) / 1e6,
+                      name, (unsigned long long)cumulative);
+    }
+}
+
+static void warehouse_families(struct ob_buf *o, struct ob_wh_metrics *const *wh, size_t n)
+{
+    static const char *const push_names[OB_PUSH_RESULTS] = {"accepted", "rejected", "error"};
+    static const char *const dl_names[OB_DL_REASONS] = {"rejected", "retries_exhausted",
+                                                        "encode_failed", "crashed", "other"};
+    static const char *const cb_names[OB_CALLBACK_RESULTS] = {
+        "replayed", "ok", "forbidden", "malformed", "unknown_order", "too_large", "retry"};
+    static const char *const circuit_names[] = {"closed", "open", "half_open"};
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+        int gauge;
+    } plain[] = {
+        {"orderbridge_warehouse_retries_total", "pushes that were a retry",
+         offsetof(struct ob_wh_metrics, retries), 0},
+        {"orderbridge_warehouse_parked_total", "orders put on the retry topic",
+         offsetof(struct ob_wh_metrics, parked), 0},
+        {"orderbridge_warehouse_rate_limited_total", "pushes that waited for the rate limit",
+         offsetof(struct ob_wh_metrics, rate_limited), 0},
+        {"orderbridge_warehouse_stepped_aside_total",
+         "new orders parked because the warehouse's lane stayed full",
+         offsetof(struct ob_wh_metrics, stepped_aside), 0},
+        {"orderbridge_warehouse_statuses_total",
+         "status events from the warehouse's callbacks and polls, in Kafka",
+         offsetof(struct ob_wh_metrics, statuses), 0},
+        {"orderbridge_warehouse_in_flight", "pushes sent and not answered yet",
+         offsetof(struct ob_wh_metrics, in_flight), 1},
+        {"orderbridge_warehouse_queued", "orders waiting for a connection to the warehouse",
+         offsetof(struct ob_wh_metrics, queued), 1},
+        {"orderbridge_warehouse_concurrency_limit", "pushes allowed at once now (adaptive)",
+         offsetof(struct ob_wh_metrics, concurrency_limit), 1},
+    };
+
+    family(o, "orderbridge_warehouse_pushes_total", "counter",
+           "pushes answered, by outcome (error: no usable answer: timeout, 5xx, 429, transport)");
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < OB_PUSH_RESULTS; k++)
+            wh_sample(o, "orderbridge_warehouse_pushes_total", wh[i], "outcome", push_names[k],
+                      LOAD(wh[i]->pushes[k]));
+    for (size_t f = 0; f < sizeof(plain) / sizeof(plain[0]); f++) {
+        family(o, plain[f].name, plain[f].gauge ? "gauge" : "counter", plain[f].help);
+        for (size_t i = 0; i < n; i++) {
+            const _Atomic uint64_t *v =
+                (const _Atomic uint64_t *)(const void *)((const char *)wh[i] + plain[f].offset);
+            wh_sample(o, plain[f].name, wh[i], NULL, NULL, LOAD(*v));
+        }
+    }
+    family(o, "orderbridge_warehouse_dead_lettered_total", "counter",
+           "orders of the warehouse sent to the dead-letter topic, by reason");
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < OB_DL_REASONS; k++)
+            wh_sample(o, "orderbridge_warehouse_dead_lettered_total", wh[i], "reason", dl_names[k],
+                      LOAD(wh[i]->dead_letters[k]));
+    family(o, "orderbridge_warehouse_callbacks_total", "counter",
+           "callback requests of the warehouse, by result (replayed: a delivery seen before)");
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < OB_CALLBACK_RESULTS; k++)
+            wh_sample(o, "orderbridge_warehouse_callbacks_total", wh[i], "result", cb_names[k],
+                      LOAD(wh[i]->callbacks[k]));
+    family(o, "orderbridge_warehouse_polls_total", "counter",
+           "status queries sent to the warehouse, by result (error: no usable answer)");
+    for (size_t i = 0; i < n; i++) {
+        wh_sample(o, "orderbridge_warehouse_polls_total", wh[i], "result", "ok",
+                  LOAD(wh[i]->polls_ok));
+        wh_sample(o, "orderbridge_warehouse_polls_total", wh[i], "result", "error",
+                  LOAD(wh[i]->polls_error));
+    }
+    family(o, "orderbridge_warehouse_circuit_state", "gauge",
+           "1 for the state the warehouse's circuit breaker is in");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++)
+            wh_sample(o, "orderbridge_warehouse_circuit_state", wh[i], "state", circuit_names[k],
+                      LOAD(wh[i]->circuit) == k);
+    family(o, "orderbridge_warehouse_push_duration_seconds", "histogram",
+           "time of one HTTP push to the warehouse, sent to answered");
+    for (size_t i = 0; i < n; i++)
+        histogram(o, "orderbridge_warehouse_push_duration_seconds", wh[i], &wh[i]->push_seconds);
+    family(o, "orderbridge_warehouse_outcome_duration_seconds", "histogram",
+           "time from an order consumed to its outcome acknowledged by Kafka");
+    for (size_t i = 0; i < n; i++)
+        histogram(o, "orderbridge_warehouse_outcome_duration_seconds", wh[i],
+                  &wh[i]->outcome_seconds);
+}
+
+int ob_metrics_kafka_stats(struct ob_metrics *m, const char *json, size_t len)
+{
+    json_t *root = json_loadb(json, len, 0, NULL), *topics, *brokers, *t, *b;
+    const char *name;
+    struct ob_buf o;
+    int up = 0, lags = 0;
+
+    if (!root)
+        return -1;
+    ob_buf_init(&o, OB_BUF_DEFAULT_MAX);
+    brokers = json_object_get(root, "brokers");
+    family(&o, "orderbridge_kafka_broker_up", "gauge",
+           "1 when the consumer's connection to the broker is up");
+    json_object_foreach(brokers, name, b) {
+        /* bootstrap entries (nodeid -1) are replaced by the brokers they named */
+        if (json_integer_value(json_object_get(b, "nodeid")) < 0)
+            continue;
+        const char *state = json_string_value(json_object_get(b, "state"));
+        int is_up = state && strcmp(state, "UP") == 0;
+        up += is_up;
+        ob_buf_appends(&o, "orderbridge_kafka_broker_up{broker=\"");
+        put_label(&o, name);
+        ob_buf_printf(&o, "\"} %d\n", is_up);
+    }
+    topics = json_object_get(root, "topics");
+    json_object_foreach(topics, name, t) {
+        const char *pname;
+        json_t *p;
+        json_object_foreach(json_object_get(t, "partitions"), pname, p) {
+            json_int_t id = json_integer_value(json_object_get(p, "partition"));
+            json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
+            if (id < 0 || !json_is_integer(json_object_get(p, "consumer_lag")) || lag < 0)
+                continue; /* not assigned here, or no committed offset yet */
+            if (lags++ == 0)
+                family(&o, "orderbridge_kafka_consumer_lag", "gauge",
+                       "messages of the partition after its committed offset");
+            ob_buf_appends(&o, "orderbridge_kafka_consumer_lag{topic=\"");
+            put_label(&o, name);
+            ob_buf_printf(&o, "\",partition=\"%lld\"} %lld\n", (long long)id, (long long)lag);
+        }
+    }
+    json_decref(root);
+    size_t n;
+    char *text = ob_buf_steal(&o, &n);
+    pthread_mutex_lock(&m->mu);
+    free(m->kafka_text);
+    m->kafka_text = text;
+    pthread_mutex_unlock(&m->mu);
+    return up;
+}
+
+char *ob_metrics_text(struct ob_metrics *m, size_t *len)
+{
+    struct ob_buf o;
+
+    ob_buf_init(&o, OB_BUF_DEFAULT_MAX);
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         const _Atomic uint64_t *v =
             (const _Atomic uint64_t *)(const void *)((const char *)m + counters[i].offset);
         const char *suffix = strcmp(counters[i].type, "counter") == 0 ? "_total" : "";
-        int w = snprintf(out + n, cap - n,
-                         "# HELP orderbridge_%s%s %s\n# TYPE orderbridge_%s%s %s\n"
-                         "orderbridge_%s%s %llu\n",
-                         counters[i].name, suffix, counters[i].help, counters[i].name, suffix,
-                         counters[i].type, counters[i].name, suffix,
-                         (unsigned long long)atomic_load_explicit(v, memory_order_relaxed));
-        if (w < 0 || (size_t)w >= cap - n)
-            break;
-        n += (size_t)w;
+        ob_buf_printf(&o,
+                      "# HELP orderbridge_%s%s %s\n# TYPE orderbridge_%s%s %s\n"
+                      "orderbridge_%s%s %llu\n",
+                      counters[i].name, suffix, counters[i].help, counters[i].name, suffix,
+                      counters[i].type, counters[i].name, suffix, (unsigned long long)LOAD(*v));
     }
-    for (size_t i = 0; i < sizeof(quantiles) / sizeof(quantiles[0]); i++) {
-        int w = snprintf(out + n, cap - n, "orderbridge_latency_seconds{quantile=\"%g\"} %.6f\n",
-                         quantiles[i], (double)ob_histogram_quantile(&m->latency, quantiles[i]) / 1e6);
-        if (w < 0 || (size_t)w >= cap - n)
-            break;
-        n += (size_t)w;
-    }
-    *len = n;
-    return out;
+    family(&o, "orderbridge_outcome_duration_seconds", "histogram",
+           "time from an order consumed to its outcome acknowledged by Kafka, all warehouses");
+    histogram(&o, "orderbridge_outcome_duration_seconds", NULL, &m->outcome_seconds);
+    pthread_mutex_lock(&m->mu);
+    warehouse_families(&o, m->wh, m->n_wh);
+    if (m->kafka_text)
+        ob_buf_appends(&o, m->kafka_text);
+    pthread_mutex_unlock(&m->mu);
+    return ob_buf_steal(&o, len);
 }

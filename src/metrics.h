@@ -1,12 +1,15 @@
 /*
- * metrics.h — the bridge's counters and its latency histogram.
+ * metrics.h — the bridge's counters, gauges and latency histograms, and
+ * their Prometheus text.
  *
  * Written by the event loop, read from any thread (demo, signals, the HTTP
- * server's GET /metrics): plain relaxed atomics, no locks.
+ * server's GET /metrics): plain relaxed atomics. Only the list of
+ * warehouses and the Kafka figures (both change rarely) sit behind a mutex.
  */
 #ifndef OB_METRICS_H
 #define OB_METRICS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +26,56 @@ struct ob_histogram {
 void ob_histogram_record(struct ob_histogram *h, uint64_t micros);
 /* The value (us) below which `quantile` (0..1) of the samples fall; 0 if empty. */
 uint64_t ob_histogram_quantile(const struct ob_histogram *h, double quantile);
+
+/* A Prometheus histogram: fixed bounds (OB_PROM_BOUNDS_US), exact counts. */
+#define OB_PROM_BUCKETS 15
+struct ob_prom_histogram {
+    _Atomic uint64_t counts[OB_PROM_BUCKETS + 1]; /* by bucket, not cumulative; last: +Inf */
+    _Atomic uint64_t sum_us;
+};
+
+void ob_prom_histogram_record(struct ob_prom_histogram *h, uint64_t micros);
+
+/* How a push ended, as the adapter judged the answer. */
+enum ob_push_result { OB_PUSH_ACCEPTED, OB_PUSH_REJECTED, OB_PUSH_ERROR, OB_PUSH_RESULTS };
+
+/* Why an order of this warehouse went to the dead-letter topic. */
+enum ob_dead_letter_reason {
+    OB_DL_REJECTED,
+    OB_DL_RETRIES_EXHAUSTED,
+    OB_DL_ENCODE_FAILED,
+    OB_DL_CRASHED,
+    OB_DL_OTHER,
+    OB_DL_REASONS
+};
+enum ob_dead_letter_reason ob_dead_letter_reason_of(const char *dlq_class);
+
+/* Indexed by enum ob_callback_verdict (1..6); 0 counts replays. */
+#define OB_CALLBACK_RESULTS 7
+
+/* One warehouse's figures, labelled {warehouse, adapter}. Created once per
+ * warehouse code and kept until ob_metrics_free(), so the loop, the HTTP
+ * server and the poller hold plain pointers to it. */
+struct ob_wh_metrics {
+    char warehouse[64];
+    char adapter[64];
+    _Atomic uint64_t pushes[OB_PUSH_RESULTS];
+    _Atomic uint64_t retries;       /* pushes that were a retry */
+    _Atomic uint64_t parked;        /* its orders acknowledged on the retry topic */
+    _Atomic uint64_t rate_limited;  /* pushes that waited for its rate limit */
+    _Atomic uint64_t stepped_aside; /* new orders parked because its lane stayed full */
+    _Atomic uint64_t dead_letters[OB_DL_REASONS];
+    _Atomic uint64_t callbacks[OB_CALLBACK_RESULTS];
+    _Atomic uint64_t polls_ok, polls_error;
+    _Atomic uint64_t statuses; /* status events from its callbacks and polls, in Kafka */
+    /* gauges, published by the loop about once a second */
+    _Atomic uint64_t in_flight;         /* pushes in curl */
+    _Atomic uint64_t queued;            /* orders waiting in its lane */
+    _Atomic uint64_t concurrency_limit; /* pushes allowed at once now */
+    _Atomic int circuit;                /* enum ob_breaker_state */
+    struct ob_prom_histogram push_seconds;    /* one HTTP push */
+    struct ob_prom_histogram outcome_seconds; /* consumed -> outcome in Kafka */
+};
 
 struct ob_metrics {
     _Atomic uint64_t consumed;        /* messages taken from the orders and retry topics */
@@ -41,8 +94,8 @@ struct ob_metrics {
     _Atomic uint64_t lane_waiting;    /* of them, waiting for a connection of their warehouse */
     _Atomic uint64_t parked;          /* orders put on the retry topic */
     _Atomic uint64_t state_migrated;  /* order states written from an older ledger at start */
-    _Atomic uint64_t state_records;
-    _Atomic uint64_t state_misplaced; /* state records in another partition than their order */   /* order states written to kafka.topics.state */
+    _Atomic uint64_t state_records;   /* order states written to kafka.topics.state */
+    _Atomic uint64_t state_misplaced; /* state records in another partition than their order */
     _Atomic uint64_t state_restored;  /* state records read back on assignment */
     _Atomic uint64_t restore_ms;      /* time spent restoring */
     _Atomic uint64_t restore_bytes;   /* bytes of the state records read back */
@@ -80,12 +133,33 @@ struct ob_metrics {
     _Atomic uint64_t http_server_deadline_cut;   /* connections closed at request_timeout_ms */
     _Atomic uint64_t http_server_body_budget;    /* 503: max_body_memory_bytes reached */
     _Atomic uint64_t http_server_body_bytes;     /* bytes of request bodies held now */
-    struct ob_histogram latency;      /* consumed -> outcome acknowledged by Kafka */
+    _Atomic uint64_t ledger_bytes;    /* gauge: the ledger file's pages in use */
+    _Atomic uint64_t ledger_entries;  /* gauge: records in the ledger */
+    struct ob_histogram latency;      /* consumed -> outcome acknowledged by Kafka (quantiles) */
+    struct ob_prom_histogram outcome_seconds; /* the same, for Prometheus */
+
+    pthread_mutex_t mu; /* guards what follows */
+    struct ob_wh_metrics **wh;
+    size_t n_wh, cap_wh;
+    char *kafka_text; /* lag and broker series from librdkafka's statistics, or NULL */
 };
 
-/* Every counter and the latency quantiles as Prometheus text (GET /metrics),
- * malloc()ed, length in *len; NULL when out of memory. Any thread. */
-char *ob_metrics_text(const struct ob_metrics *m, size_t *len);
+void ob_metrics_init(struct ob_metrics *m);
+void ob_metrics_free(struct ob_metrics *m);
+
+/* The figures of warehouse `code`, created on first use (adapter NULL:
+ * keep the name it has); NULL when out of memory. The loop's thread. */
+struct ob_wh_metrics *ob_metrics_warehouse(struct ob_metrics *m, const char *code,
+                                           const char *adapter);
+
+/* Take librdkafka's statistics JSON (a consumer's stats_cb): consumer lag
+ * per partition, broker states. Returns the number of brokers up, or -1
+ * when the JSON is not understood. */
+int ob_metrics_kafka_stats(struct ob_metrics *m, const char *json, size_t len);
+
+/* Everything as Prometheus text (GET /metrics), malloc()ed, length in
+ * *len; NULL when out of memory. Any thread. */
+char *ob_metrics_text(struct ob_metrics *m, size_t *len);
 
 #define OB_METRIC_ADD(m, field, n) atomic_fetch_add_explicit(&(m)->field, (n), memory_order_relaxed)
 #define OB_METRIC_GET(m, field) atomic_load_explicit(&(m)->field, memory_order_relaxed)

@@ -33,6 +33,7 @@ struct polled {
     int wh;
     const struct ob_warehouse_conf *conf;
     struct ob_adapter_instance *adapter;
+    struct ob_wh_metrics *m;
     struct ob_token_bucket bucket;
     int in_flight;
     int sweeping;
@@ -91,11 +92,18 @@ static void on_answer(struct ob_http_call *call)
                                   errstr, sizeof errstr);
     if (n < 0) {
         OB_METRIC_ADD(w->p->metrics, poll_errors, 1);
-        OB_DEBUG("status query of order %s at %s: %s", q->order_id, w->conf->code,
-                 call->resp.status ? errstr : call->resp.transport_error);
+        OB_METRIC_ADD(w->m, polls_error, 1);
+        ob_log_event(OB_LOG_DEBUG,
+                     OB_LOG_FIELDS(.order_id = q->order_id, .warehouse = w->conf->code,
+                                   .event = "poll_failed",
+                                   .reason = call->resp.status ? errstr
+                                                               : call->resp.transport_error),
+                     "status query of order %s at %s: %s", q->order_id, w->conf->code,
+                     call->resp.status ? errstr : call->resp.transport_error);
         query_free(q);
         return;
     }
+    OB_METRIC_ADD(w->m, polls_ok, 1);
     if (n > OB_REPORT_MAX)
         n = OB_REPORT_MAX; /* the adapter broke its promise: keep what fits */
     for (int i = 0; i < n; i++) /* it is about this order, whatever the answer says */
@@ -131,8 +139,11 @@ static int query_start(struct polled *w, const char *order_id, const struct ob_t
         .current = (enum ob_fulfillment_status)q->current,
     };
     if (ad->plugin.vt.poll_encode(ad->state, &target, &q->call.req, errstr, sizeof errstr) != 0) {
-        OB_WARN("cannot build the status query of order %s for %s: %s", order_id, w->conf->code,
-                errstr);
+        ob_log_event(OB_LOG_WARN,
+                     OB_LOG_FIELDS(.order_id = order_id, .warehouse = w->conf->code,
+                                   .event = "poll_failed", .reason = errstr),
+                     "cannot build the status query of order %s for %s: %s", order_id,
+                     w->conf->code, errstr);
         ob_http_call_reset(&q->call);
         free(q);
         return -1;
@@ -148,6 +159,7 @@ static int query_start(struct polled *w, const char *order_id, const struct ob_t
     w->in_flight++;
     if (ob_dispatch_submit(p->dispatch, &q->call) != 0) {
         OB_METRIC_ADD(p->metrics, poll_errors, 1);
+        OB_METRIC_ADD(w->m, polls_error, 1);
         query_free(q);
         return -1;
     }
@@ -250,6 +262,11 @@ int ob_poller_create(const struct ob_config *cfg, struct ob_adapter_instance *co
         pw->wh = (int)i;
         pw->conf = w;
         pw->adapter = adapters[i];
+        if (!(pw->m = ob_metrics_warehouse(metrics, w->code, adapters[i]->plugin.vt.name))) {
+            ob_poller_destroy(p);
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
         /* full from the start; the first take brings the loop's clock */
         ob_bucket_init(&pw->bucket, w->poll.per_second,
                        w->poll.per_second > 1 ? w->poll.per_second : 1, 0);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "redact.h"
@@ -50,6 +51,39 @@ int ob_kafka_check_properties(const struct ob_config *cfg, char *errstr, size_t 
     return rc;
 }
 
+/* While a broker is down librdkafka reports each failed attempt, from
+ * each client (and each error twice: from the broker's thread, and again
+ * as an error event): its errors and warnings are held back per kind. */
+#define KAFKA_LOG_WINDOW_MS 30000
+#define KAFKA_LOG_QUIET_MS 10000
+
+static struct ob_log_limit kafka_limit = OB_LOG_LIMIT_INIT(KAFKA_LOG_WINDOW_MS, KAFKA_LOG_QUIET_MS);
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What makes two librdkafka messages the same kind: the text without the
+ * thread ("[thrd:app]: "), the client's name, and the tail that counts
+ * time and earlier repeats ("(after 0ms in state CONNECT, 1 identical
+ * error(s) suppressed)"). */
+static void kafka_log_kind(const rd_kafka_t *rk, const char *buf, char *out, size_t size)
+{
+    const char *name = rd_kafka_name(rk), *end;
+    size_t name_len = strlen(name);
+
+    if (strncmp(buf, "[thrd:", 6) == 0 && (end = strstr(buf, "]: ")))
+        buf = end + 3;
+    if (strncmp(buf, name, name_len) == 0 && strncmp(buf + name_len, ": ", 2) == 0)
+        buf += name_len + 2;
+    end = strstr(buf, " (after ");
+    snprintf(out, size, "%.*s", end ? (int)(end - buf) : (int)strlen(buf), buf);
+}
+
 void ob_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
@@ -57,8 +91,36 @@ void ob_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const cha
                              : level == 4 ? OB_LOG_WARN
                              : level <= 6 ? OB_LOG_INFO
                                           : OB_LOG_DEBUG;
+    unsigned long held = 0;
+    int64_t span_ms = 0;
+    char kind[512];
 
-    ob_log(ours, "kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+    if (!ob_log_enabled(ours))
+        return;
+    if (ours <= OB_LOG_WARN) {
+        kafka_log_kind(rk, buf, kind, sizeof(kind));
+        if (!ob_log_limit_admit(&kafka_limit, kind, mono_ms(), &held, &span_ms))
+            return;
+    }
+    if (held)
+        ob_log_event(ours, OB_LOG_FIELDS(.event = "kafka_error"),
+                     "kafka %s %s: %s (repeated %lu times in %lld s)", rd_kafka_name(rk), fac,
+                     buf, held, (long long)(span_ms / 1000));
+    else
+        ob_log_event(ours, OB_LOG_FIELDS(.event = ours <= OB_LOG_WARN ? "kafka_error" : NULL),
+                     "kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+void ob_kafka_log_ok(void)
+{
+    int64_t since_ms;
+    unsigned long held;
+
+    if (ob_log_limit_clear(&kafka_limit, mono_ms(), &since_ms, &held))
+        ob_log_event(OB_LOG_INFO, OB_LOG_FIELDS(.event = "kafka_recovered"),
+                     "kafka: working again, no error for %d s (the first came %lld s ago; %lu "
+                     "repeated line(s) not shown)",
+                     KAFKA_LOG_QUIET_MS / 1000, (long long)(since_ms / 1000), held);
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -66,6 +128,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     struct ob_producer *p = opaque;
 
     (void)rk;
+    if (!msg->err)
+        ob_kafka_log_ok();
     p->cb(msg->_private, msg->err, msg->partition, msg->offset, p->cb_arg);
 }
 

@@ -111,4 +111,9 @@ int ob_kafka_check_properties(const struct ob_config *cfg, char *errstr, size_t 
 /* Route librdkafka's own logs into ours. */
 void ob_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 
+/* Kafka answered (a record delivered, offsets committed, partitions
+ * assigned): logs once that it works again when its errors were held back
+ * (ob_kafka_log_cb) and none came for a while. Thread-safe, cheap. */
+void ob_kafka_log_ok(void);
+
 #endif

@@ -104,6 +104,52 @@ size_t ob_redact(char *text)
     return o;
 }
 
+/* Can this byte continue a word, a host name or an encoded value? */
+static int word_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c >= 0x80 || (c != '\0' && strchr("-_.~%+", c) != NULL);
+}
+
+char *ob_redact_value(const char *text, size_t len, const char *secret, size_t *out_len)
+{
+    size_t slen = secret ? strlen(secret) : 0, i = 0;
+    int anywhere = slen >= OB_REDACT_ANYWHERE;
+    unsigned char prev = '\0'; /* the byte before text[i] */
+    struct ob_buf form[4], out;
+
+    for (int f = 0; f < 4; f++)
+        ob_buf_init(&form[f], 4 * MAX_SECRET_BYTES);
+    ob_buf_init(&out, 4 * len + 64); /* a 1-byte secret becomes the 4-byte mask */
+    if (slen > 0 && slen <= MAX_SECRET_BYTES) {
+        ob_buf_append(&form[0], secret, slen);
+        ob_url_encode(secret, slen, OB_URL_RFC3986, &form[1]);
+        ob_url_encode(secret, slen, OB_URL_JAVA, &form[2]);
+        ob_base64_encode(secret, slen, &form[3]);
+    }
+    while (i < len) {
+        size_t hit = 0;
+        for (int f = 0; f < 4 && !hit; f++) {
+            size_t n = form[f].len;
+            if (!form[f].failed && n && n <= len - i && memcmp(text + i, form[f].data, n) == 0 &&
+                (anywhere || (!word_byte(prev) &&
+                              (i + n == len || !word_byte((unsigned char)text[i + n])))))
+                hit = n;
+        }
+        if (hit) {
+            ob_buf_append(&out, OB_REDACT_MASK, sizeof(OB_REDACT_MASK) - 1);
+            prev = (unsigned char)text[i + hit - 1];
+            i += hit;
+        } else {
+            ob_buf_append(&out, text + i, 1);
+            prev = (unsigned char)text[i++];
+        }
+    }
+    for (int f = 0; f < 4; f++)
+        ob_buf_cleanse(&form[f]);
+    return ob_buf_steal(&out, out_len); /* NULL, cleansed, when it failed */
+}
+
 char *ob_redact_dup(const char *text)
 {
     char *copy = text ? strdup(text) : NULL;

@@ -34,6 +34,22 @@ size_t ob_redact(char *text);
  * NULL or memory runs out. */
 char *ob_redact_dup(const char *text);
 
+/*
+ * A malloc()ed copy of text[0..len) (NUL bytes allowed; the copy is
+ * NUL-terminated, its length in *out_len) with `secret` (any length, each
+ * of its four forms) masked where it is the value itself rather than part
+ * of a longer word: the bytes on either side of it are not letters,
+ * digits, "-_.~%+" or UTF-8 (a quote, '=', '&', '/', ':', a space, a
+ * bracket, a NUL, the start or the end). So a header, query or JSON value
+ * equal to it is masked, and a one-letter token does not mask that letter
+ * in a host name. A secret of OB_REDACT_ANYWHERE bytes or more is masked
+ * wherever it appears: such a string is no accident. Needs no
+ * registration (for `convert`, which knows its secrets). NULL when memory
+ * runs out. Free it with OPENSSL_cleanse + free when it may hold secrets.
+ */
+#define OB_REDACT_ANYWHERE 16
+char *ob_redact_value(const char *text, size_t len, const char *secret, size_t *out_len);
+
 /* Forget every secret (cleansed). For tests and exit. */
 void ob_redact_clear(void);
 

@@ -28,6 +28,7 @@ struct ob_tracker {
     struct ob_ledger *ledger;
     struct ob_producer *producer;
     struct ob_metrics *metrics;
+    struct ob_wh_metrics **wh_metrics; /* by warehouse index */
     int (*in_flight)(void *arg, const char *order_id);
     void *arg;
     struct busy *buckets[BUSY_BUCKETS];
@@ -75,6 +76,15 @@ int ob_tracker_create(const struct ob_config *cfg, struct ob_ledger *ledger,
     t->metrics = metrics;
     t->in_flight = in_flight;
     t->arg = arg;
+    t->wh_metrics = calloc(cfg->n_warehouses + 1, sizeof(*t->wh_metrics));
+    for (size_t i = 0; t->wh_metrics && i < cfg->n_warehouses; i++)
+        if (!(t->wh_metrics[i] = ob_metrics_warehouse(metrics, cfg->warehouses[i].code, NULL)))
+            break;
+    if (!t->wh_metrics || (cfg->n_warehouses && !t->wh_metrics[cfg->n_warehouses - 1])) {
+        free(t->wh_metrics);
+        free(t);
+        return -1;
+    }
     *out = t;
     return 0;
 }
@@ -257,8 +267,11 @@ static void start(struct ob_tracker *t, struct ob_report *r)
             }
             r->unknown++;
             OB_METRIC_ADD(t->metrics, reports_unknown_order, 1);
-            OB_WARN("%s report from %s names order %s, which this bridge did not push there",
-                    r->source, code, u->order_id);
+            ob_log_event(OB_LOG_WARN,
+                         OB_LOG_FIELDS(.order_id = u->order_id, .warehouse = code,
+                                       .event = "unknown_order", .reason = r->source),
+                         "%s report from %s names order %s, which this bridge did not push there",
+                         r->source, code, u->order_id);
             continue;
         }
         /* What earlier emissions of this report did is in the ledger only
@@ -278,8 +291,11 @@ static void start(struct ob_tracker *t, struct ob_report *r)
             OB_METRIC_ADD(t->metrics, reports_unmapped, 1);
         rd_kafka_resp_err_t err = emit(t, r, i, &track);
         if (err) {
-            OB_WARN("cannot queue a status event of order %s: %s", u->order_id,
-                    rd_kafka_err2str(err));
+            ob_log_event(OB_LOG_WARN,
+                         OB_LOG_FIELDS(.order_id = u->order_id, .warehouse = code,
+                                       .event = "produce_failed"),
+                         "cannot queue a status event of order %s: %s", u->order_id,
+                         rd_kafka_err2str(err));
             OB_METRIC_ADD(t->metrics, produce_errors, 1);
             r->failed = 1;
             break;
@@ -335,8 +351,9 @@ static size_t send_states(struct ob_tracker *t, struct ob_report *r)
         if (j < i)
             continue; /* this order's record is queued already */
         if (ob_ledger_order_state(t->ledger, id, &s) < 0 || !(value = ob_state_encode(&s, &len))) {
-            OB_WARN("the state record of order %s cannot be made; the warehouse is asked to "
-                    "report again", id);
+            ob_log_event(OB_LOG_WARN, OB_LOG_FIELDS(.order_id = id, .event = "produce_failed"),
+                         "the state record of order %s cannot be made; the warehouse is asked "
+                         "to report again", id);
             r->failed = 1;
             break;
         }
@@ -345,7 +362,9 @@ static size_t send_states(struct ob_tracker *t, struct ob_report *r)
         rd_kafka_resp_err_t err = ob_producer_state(t->producer, id, value, len, &r->state_em[i]);
         free(value);
         if (err) {
-            OB_WARN("cannot queue the state record of order %s: %s", id, rd_kafka_err2str(err));
+            ob_log_event(OB_LOG_WARN, OB_LOG_FIELDS(.order_id = id, .event = "produce_failed"),
+                         "cannot queue the state record of order %s: %s", id,
+                         rd_kafka_err2str(err));
             OB_METRIC_ADD(t->metrics, produce_errors, 1);
             r->failed = 1;
             break;
@@ -361,8 +380,11 @@ static void state_delivered(struct ob_tracker *t, struct ob_emission *em,
     struct ob_report *r = em->report;
 
     if (err) {
-        OB_WARN("state record of order %s not delivered: %s", r->updates[em->index].order_id,
-                rd_kafka_err2str(err));
+        ob_log_event(OB_LOG_WARN,
+                     OB_LOG_FIELDS(.order_id = r->updates[em->index].order_id,
+                                   .event = "produce_failed"),
+                     "state record of order %s not delivered: %s", r->updates[em->index].order_id,
+                     rd_kafka_err2str(err));
         OB_METRIC_ADD(t->metrics, produce_errors, 1);
         r->failed = 1;
     } else {
@@ -385,7 +407,11 @@ void ob_tracker_delivered(struct ob_tracker *t, struct ob_emission *em, rd_kafka
         return;
     }
     if (err) {
-        OB_WARN("status event of order %s not delivered: %s", u->order_id, rd_kafka_err2str(err));
+        ob_log_event(OB_LOG_WARN,
+                     OB_LOG_FIELDS(.order_id = u->order_id, .warehouse = wh_code(t, r->wh),
+                                   .event = "produce_failed"),
+                     "status event of order %s not delivered: %s", u->order_id,
+                     rd_kafka_err2str(err));
         OB_METRIC_ADD(t->metrics, produce_errors, 1);
         r->failed = 1;
     } else {
@@ -403,8 +429,15 @@ void ob_tracker_delivered(struct ob_tracker *t, struct ob_emission *em, rd_kafka
                 r->moved[em->index] = 1;
         }
         r->emitted++;
+        ob_log_event(OB_LOG_DEBUG,
+                     OB_LOG_FIELDS(.order_id = u->order_id, .warehouse = wh_code(t, r->wh),
+                                   .event = "status_emitted", .reason = u->reason),
+                     "status %s of order %s at %s emitted (%s code %s)",
+                     ob_fulfillment_status_name((int)u->status), u->order_id, wh_code(t, r->wh),
+                     r->source, u->raw_code);
         OB_METRIC_ADD(t->metrics, reports_emitted, 1);
         OB_METRIC_ADD(t->metrics, status_events, 1);
+        OB_METRIC_ADD(t->wh_metrics[r->wh], statuses, 1);
     }
     if (--r->pending > 0)
         return;
@@ -463,5 +496,6 @@ void ob_tracker_destroy(struct ob_tracker *t)
     if (!t)
         return;
     ob_tracker_abort(t);
+    free(t->wh_metrics);
     free(t);
 }

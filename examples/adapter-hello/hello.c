@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <orderbridge/adapter.h>
 #include <orderbridge/sdk.h>
 
@@ -22,8 +23,19 @@ static int hello_init(const struct ob_adapter_env *env, const void *settings, vo
                       char *errstr, size_t errstr_size)
 {
     struct hello *h;
+    const char *key;
+    json_t *value;
 
-    (void)settings;
+    /* The config checker does not look inside "settings": an adapter
+     * refuses what it does not know, so a misspelt setting is never
+     * silently ignored. hello has none. */
+    if (settings) {
+        json_object_foreach((json_t *)settings, key, value) {
+            (void)value;
+            ob_strlcpyf(errstr, errstr_size, "settings.%s: unknown setting (hello has none)", key);
+            return -1;
+        }
+    }
     if (!env->credential(env, "secret")) {
         ob_strlcpyf(errstr, errstr_size, "credentials.secret is required");
         return -1;

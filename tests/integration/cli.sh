@@ -35,7 +35,7 @@ has "usage: orderbridge <command>"
 expect 2 "no command" -- "$bin"
 expect 2 "unknown command" -- "$bin" frobnicate
 has 'unknown command "frobnicate"'
-for cmd in run demo dev-broker check convert; do
+for cmd in run demo dev-broker sim check convert; do
   expect 0 "$cmd --help" -- "$bin" $cmd --help
   has "usage: orderbridge $cmd"
 done
@@ -98,6 +98,18 @@ has "logitcsInterface="
 lacks "K7+gq/Zp"
 lacks "K7%2Bgq%2FZp"
 lacks "TvaBgrhE46sft3nZlfe7xw"
+# A credential is masked where it is a value of its own, not inside a word:
+# a one-letter app_key (also in the host name and the path) and one that is
+# a word of the host name.
+export CLI_QM_SECRET=qimen-sign-secret
+for key in q qimen; do
+  export CLI_QM_KEY=$key
+  expect 0 "convert masks a $key app_key as a value only" -- "$bin" convert -c "$data/qimen-one-letter-key.json" --warehouse QM-1 "$contracts/example-order.json"
+  has "POST http://q.qimen.example:18084/router/qm?"
+  has "&app_key=****&"
+  lacks "app_key=$key&"
+done
+unset CLI_QM_KEY CLI_QM_SECRET
 expect 0 "check renders an EMS request" -- "$bin" check -c "$data/ems.json"
 has "example order -> POST http://127.0.0.1:18083/api"
 
@@ -111,6 +123,13 @@ has "NOPE is not a configured warehouse"
 expect 2 "run with a bad config" -- "$bin" run -c "$data/unknown-key.json"
 has 'timout_ms'
 expect 2 "run without -c" -- "$bin" run
+expect 2 "sim without a profile" -- "$bin" sim
+expect 2 "sim with an unknown profile" -- "$bin" sim --profile nope
+has 'unknown profile "nope"'
+expect 2 "sim with a rate out of range" -- "$bin" sim --profile rest --fail-rate 1.5
+has 'bad value for --fail-rate: 1.5'
+expect 2 "sim with a credential the profile lacks" -- "$bin" sim --profile ems --credential token=x
+has 'sender_no authorization sign_key'
 
 # dev-broker: a real Kafka endpoint that another client (kcat) can use.
 broker_out=$(mktemp)
@@ -125,6 +144,22 @@ if [ -n "$bootstrap" ] && command -v kcat >/dev/null; then
   echo '{"hello":"kafka"}' | kcat -b "$bootstrap" -P -t orders -k k1 -p 0 2>/dev/null
   expect 0 "kcat reads back what it wrote" -- kcat -b "$bootstrap" -C -t orders -p 0 -o beginning -c 1 -e -m 5
   has '{"hello":"kafka"}'
+  # replay reads Kafka only: warehouse secrets unset and a client key that
+  # does not exist do not stop it (run and check would refuse this config).
+  cat >"$out.replay.json" <<JSON
+{"kafka": {"bootstrap_servers": "$bootstrap"},
+ "warehouses": {"WH-1": {"adapter": "rest", "endpoint": "https://127.0.0.1:18080",
+                         "credentials": {"token": "env:CLI_REPLAY_UNSET", "key": "file:/nonexistent/key"},
+                         "tls": {"client_cert": "/nonexistent/cert.pem", "client_key": "/nonexistent/key.pem"}}}}
+JSON
+  unset CLI_REPLAY_UNSET
+  expect 0 "replay without the warehouses' secrets" -- "$bin" replay -c "$out.replay.json" --dlq --dry-run
+  has "replay: read 0 dead letters"
+  expect 2 "replay: the rest of the config is still checked" -- "$bin" replay -c "$data/unknown-key.json" --dlq --dry-run
+  has 'timout_ms: unknown key'
+  expect 1 "check still needs those secrets" -- "$bin" check -c "$out.replay.json"
+  has 'CLI_REPLAY_UNSET'
+  rm -f "$out.replay.json"
 else
   fail=$((fail + 1)); echo "FAIL: dev-broker printed no bootstrap address, or kcat is missing"
 fi

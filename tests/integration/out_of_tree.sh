@@ -41,4 +41,14 @@ want=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$HELLO_SECRET" | sed 's
 grep -qx "POST http://127.0.0.1:18081/v1/orders" <<<"$req"
 grep -qx "X-Signature: $want" <<<"$req"
 grep -qxF "$body" <<<"$req"
-echo "1 passed, 0 failed"
+
+# docs/adapters.md: an adapter refuses settings it does not know, naming the key.
+sed 's/"credentials": {"secret": "env:HELLO_SECRET"}}/"credentials": {"secret": "env:HELLO_SECRET"}, "settings": {"colour": "red"}}/' \
+  "$work/config.json" >"$work/settings.json"
+grep -q colour "$work/settings.json"
+if out=$("$ob" check -c "$work/settings.json" 2>&1); then
+  echo "check accepted an unknown setting of hello"; exit 1
+fi
+echo "$out"
+grep -q 'settings.colour: unknown setting (hello has none)' <<<"$out"
+echo "2 passed, 0 failed"

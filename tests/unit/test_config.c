@@ -245,6 +245,81 @@ static void test_full_round_trip(void **state)
     unlink(keyfile);
 }
 
+/* log.format: "text" by default, "json" on request, nothing else. */
+static void test_log_format(void **state)
+{
+    (void)state;
+    char err[256];
+    struct ob_config *cfg = parse(MIN, err, sizeof err);
+    assert_string_equal(cfg->log_format, "text");
+    ob_config_destroy(cfg);
+
+    cfg = parse("{" KAFKA "," WH ",'log':{'format':'json'}}", err, sizeof err);
+    assert_string_equal(cfg->log_format, "json");
+    assert_string_equal(cfg->log_level, "info");
+    ob_config_destroy(cfg);
+    cfg = parse("{" KAFKA "," WH ",'log':{'level':'warn','format':'text'}}", err, sizeof err);
+    assert_string_equal(cfg->log_format, "text");
+    ob_config_destroy(cfg);
+
+    fails_with("{" KAFKA "," WH ",'log':{'format':'JSON'}}",
+               "$.log.format: must be \"text\" or \"json\"");
+    fails_with("{" KAFKA "," WH ",'log':{'format':'logfmt'}}",
+               "$.log.format: must be \"text\" or \"json\"");
+    fails_with("{" KAFKA "," WH ",'log':{'format':''}}", "$.log.format: must be a non-empty string");
+    fails_with("{" KAFKA "," WH ",'log':{'format':true}}", "$.log.format: must be a non-empty string");
+    fails_with("{" KAFKA "," WH ",'log':{'fromat':'json'}}",
+               "$.log.fromat: unknown key (did you mean \"format\"?)");
+}
+
+/* OB_CONFIG_NO_WAREHOUSE_SECRETS (replay): warehouse credentials and TLS
+ * files are not read, Kafka's secrets still are, the rest is checked. */
+static void test_without_warehouse_secrets(void **state)
+{
+    (void)state;
+    char err[2048];
+    struct ob_config *cfg = NULL;
+    const char *text =
+        J("{'kafka':{'bootstrap_servers':'k1:9092','properties':{'sasl.password':'env:OB_TEST_KPW'}},"
+          " 'ledger':{'path':'/tmp/x'},"
+          " 'warehouses':{'W1':{'adapter':'rest','endpoint':'https://w1.example',"
+          "   'credentials':{'token':'env:OB_TEST_UNSET_TOKEN','key':'file:/nonexistent/k',"
+          "                  'empty':''},"
+          "   'tls':{'ca_file':'/nonexistent/ca.pem','client_cert':'/nonexistent/c.pem',"
+          "          'client_key':'/nonexistent/k.pem'}}}}");
+
+    unsetenv("OB_TEST_UNSET_TOKEN");
+    setenv("OB_TEST_KPW", "kafka-pw", 1);
+    assert_int_equal(ob_config_parse(text, strlen(text), NULL, &cfg, err, sizeof err), -1);
+    assert_contains(err, "OB_TEST_UNSET_TOKEN");
+    assert_contains(err, "ca.pem");
+
+    assert_int_equal(ob_config_parse_ex(text, strlen(text), NULL, OB_CONFIG_NO_WAREHOUSE_SECRETS,
+                                        &cfg, err, sizeof err),
+                     0);
+    assert_string_equal(err, "");
+    assert_int_equal(cfg->warehouses[0].n_credentials, 0);
+    assert_null(cfg->warehouses[0].tls.ca_pem);
+    assert_string_equal(ob_kv_get(cfg->kafka.properties, cfg->kafka.n_properties, "sasl.password"),
+                        "kafka-pw");
+    assert_string_equal(cfg->ledger.path, "/tmp/x");
+    ob_config_destroy(cfg);
+
+    /* Kafka's own secret is still needed, and a bad config is still bad */
+    unsetenv("OB_TEST_KPW");
+    cfg = NULL;
+    assert_int_equal(ob_config_parse_ex(text, strlen(text), NULL, OB_CONFIG_NO_WAREHOUSE_SECRETS,
+                                        &cfg, err, sizeof err),
+                     -1);
+    has_line(err, "$.kafka.properties[\"sasl.password\"]: environment variable OB_TEST_KPW is not set");
+    assert_int_equal(count_lines(err), 1);
+    text = J("{" KAFKA ",'warehouses':{'W1':{'adapter':'rest','endpoint':'h','credentials':{}}}}");
+    assert_int_equal(ob_config_parse_ex(text, strlen(text), NULL, OB_CONFIG_NO_WAREHOUSE_SECRETS,
+                                        &cfg, err, sizeof err),
+                     -1);
+    has_line(err, "$.warehouses.W1.endpoint: must start with http:// or https://");
+}
+
 static void test_unknown_keys(void **state)
 {
     (void)state;
@@ -1246,6 +1321,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_full_round_trip),
+        cmocka_unit_test(test_log_format),
+        cmocka_unit_test(test_without_warehouse_secrets),
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_wrong_types),

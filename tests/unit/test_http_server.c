@@ -46,6 +46,8 @@ struct xfer {
     long connects;
     double seconds;
     char ctype[128];
+    char headers[4096]; /* the response's header lines */
+    size_t headers_len;
     char body[8192];
     size_t len;
     /* a body produced by the read callback: up_total bytes of `fill` */
@@ -89,6 +91,16 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     memcpy(x->body + x->len, p, len < room ? len : room);
     x->len += len < room ? len : room;
     x->body[x->len] = '\0';
+    return len;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = sz * n, room = sizeof(x->headers) - 1 - x->headers_len;
+    memcpy(x->headers + x->headers_len, p, len < room ? len : room);
+    x->headers_len += len < room ? len : room;
+    x->headers[x->headers_len] = '\0';
     return len;
 }
 
@@ -157,6 +169,8 @@ static struct xfer *add(struct fx *f, const struct spec *sp)
     curl_easy_setopt(x->easy, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -1221,6 +1235,115 @@ static void test_ops_listener(void **state)
     expect_start_error(&bad, "ops_listen", NULL);
 }
 
+/* GET /api/...: /api/failures answers, /api/trace/<id> answers for "A/B"
+ * (the path arrives decoded), 404 for others, /api/boom has no answer. */
+static char *api_json(void *arg, const char *path, int *http_status, size_t *len)
+{
+    int *calls = arg;
+    char *body = NULL;
+
+    (*calls)++;
+    if (strcmp(path, "/api/failures") == 0)
+        body = strdup("{\"failures\":[]}");
+    else if (strcmp(path, "/api/trace/A/B") == 0)
+        body = strdup("{\"order_id\":\"A/B\"}");
+    else if (strncmp(path, "/api/trace/", 11) == 0)
+        *http_status = 404;
+    if (body != NULL)
+        *len = strlen(body);
+    return body;
+}
+
+static void expect_header(const struct xfer *x, const char *line)
+{
+    if (strstr(x->headers, line) == NULL) {
+        print_error("%s: no \"%s\" in\n%s\n", x->url, line, x->headers);
+        fail();
+    }
+}
+
+/* The dashboard's files and the JSON API: ops paths, GET and HEAD only; a
+ * callback route under /api is still a callback. */
+static void test_dashboard_and_api(void **state)
+{
+    (void)state;
+    const struct ob_http_route routes[] = {{.prefix = "/cb", .id = 0},
+                                           {.prefix = "/api/cb", .id = 1}};
+    int calls = 0;
+    struct ob_http_server_options opt = {.routes = routes, .n_routes = 2, .api = api_json,
+                                         .api_arg = &calls};
+    struct fx f;
+
+    fx_start(&f, &opt);
+    f.on_take = echo;
+    struct xfer *page = add(&f, &(struct spec){.method = "GET", .path = "/dashboard"});
+    struct xfer *slash = add(&f, &(struct spec){.method = "GET", .path = "/dashboard/"});
+    struct xfer *js = add(&f, &(struct spec){.method = "GET", .path = "/dashboard/app.js"});
+    struct xfer *css = add(&f, &(struct spec){.method = "GET", .path = "/dashboard/style.css"});
+    struct xfer *missing = add(&f, &(struct spec){.method = "GET", .path = "/dashboard/no.js"});
+    struct xfer *up = add(&f, &(struct spec){.method = "GET", .path = "/dashboard/../metrics"});
+    struct xfer *other = add(&f, &(struct spec){.method = "GET", .path = "/dashboardx"});
+    struct xfer *post = add(&f, &(struct spec){.path = "/dashboard", .body = "x"});
+    struct xfer *failures = add(&f, &(struct spec){.method = "GET", .path = "/api/failures"});
+    struct xfer *trace = add(&f, &(struct spec){.method = "GET", .path = "/api/trace/A%2FB"});
+    struct xfer *unknown = add(&f, &(struct spec){.method = "GET", .path = "/api/trace/C"});
+    struct xfer *boom = add(&f, &(struct spec){.method = "GET", .path = "/api/boom"});
+    struct xfer *nul = add(&f, &(struct spec){.method = "GET", .path = "/api/trace/x%00y"});
+    struct xfer *bad = add(&f, &(struct spec){.method = "GET", .path = "/api/trace/x%zz"});
+    struct xfer *api_post = add(&f, &(struct spec){.path = "/api/failures", .body = "x"});
+    struct xfer *cb = add(&f, &(struct spec){.path = "/api/cb/1", .body = "y"});
+    wait_done(&f);
+    expect_status(page, 200);
+    assert_string_equal(page->ctype, "text/html; charset=utf-8");
+    assert_non_null(strstr(page->body, "<script src=\"/dashboard/app.js\""));
+    expect_header(page, "Content-Security-Policy: default-src 'self'\r\n");
+    expect_header(page, "X-Content-Type-Options: nosniff\r\n");
+    expect_status(slash, 200);
+    assert_string_equal(slash->body, page->body);
+    expect_status(js, 200);
+    assert_string_equal(js->ctype, "text/javascript; charset=utf-8");
+    expect_header(js, "Content-Security-Policy: default-src 'self'\r\n");
+    expect_status(css, 200);
+    assert_string_equal(css->ctype, "text/css; charset=utf-8");
+    expect_status(missing, 404);
+    expect_status(up, 404);
+    expect_status(other, 404);
+    expect_status(post, 404);
+    expect_status(failures, 200);
+    assert_string_equal(failures->body, "{\"failures\":[]}");
+    assert_string_equal(failures->ctype, "application/json");
+    expect_header(failures, "Cache-Control: no-store\r\n");
+    expect_status(trace, 200);
+    assert_string_equal(trace->body, "{\"order_id\":\"A/B\"}");
+    expect_status(unknown, 404);
+    expect_status(boom, 500);
+    expect_status(nul, 404);
+    expect_status(bad, 404);
+    expect_status(api_post, 404);
+    expect_status(cb, 200);
+    assert_string_equal(cb->body, "{\"echo\":\"y\",\"sub\":\"/1\"}");
+    assert_int_equal(calls, 4); /* never for %00, %zz or a POST */
+    fx_free(&f);
+
+    /* with ops_listen: there alone; without an api callback: 404 */
+    opt.ops_listen = "127.0.0.1:0";
+    opt.api = NULL;
+    fx_start(&f, &opt);
+    unsigned short ops = ob_http_server_ops_port(f.s);
+    struct xfer *ops_page = add(&f, &(struct spec){.method = "GET", .path = "/dashboard",
+                                                   .port = ops});
+    struct xfer *ops_api = add(&f, &(struct spec){.method = "GET", .path = "/api/failures",
+                                                  .port = ops});
+    struct xfer *main_page = add(&f, &(struct spec){.method = "GET", .path = "/dashboard"});
+    struct xfer *main_api = add(&f, &(struct spec){.method = "GET", .path = "/api/failures"});
+    wait_done(&f);
+    expect_status(ops_page, 200);
+    expect_status(ops_api, 404);
+    expect_status(main_page, 404);
+    expect_status(main_api, 404);
+    fx_free(&f);
+}
+
 /* ---- attack: slowloris, body hoarding and a connection flood at once ------ */
 
 enum attack_kind { SLOW, HOARD, FLOOD };
@@ -1481,6 +1604,7 @@ int main(void)
         cmocka_unit_test(test_request_deadline),
         cmocka_unit_test(test_body_budget),
         cmocka_unit_test(test_ops_listener),
+        cmocka_unit_test(test_dashboard_and_api),
         cmocka_unit_test(test_attack),
     };
     curl_global_init(CURL_GLOBAL_ALL);

@@ -182,6 +182,55 @@ static void test_secret_files(void **state)
     unlink(path);
 }
 
+static void value_masked(const char *text, const char *secret, const char *want)
+{
+    size_t len = 0;
+    char *out = ob_redact_value(text, strlen(text), secret, &len);
+    assert_non_null(out);
+    assert_int_equal(len, strlen(out));
+    if (strcmp(out, want) != 0)
+        print_error("secret \"%s\" in\n  %s\nmasked as\n  %s\nnot\n  %s\n", secret, text, out,
+                    want);
+    assert_string_equal(out, want);
+    free(out);
+}
+
+/* convert: a credential is masked where it is a value of its own (issue
+ * 14, item 10: a 1-character token masked that letter in host names). */
+static void test_value_masked_whole(void **state)
+{
+    (void)state;
+    /* the letter of the host and path stays; the values go */
+    value_masked("POST http://q.qimen.example/router/qm?app_key=q&v=2.0", "q",
+                 "POST http://q.qimen.example/router/qm?app_key=****&v=2.0");
+    value_masked("{\"key\":\"q\",\"name\":\"quinn q\"}", "q",
+                 "{\"key\":\"****\",\"name\":\"quinn ****\"}");
+    value_masked("q", "q", "****");
+    value_masked("<key>q</key><name>quinn</name>", "q", "<key>****</key><name>quinn</name>");
+    value_masked("Bearer q", "q", "Bearer ****");
+    /* a word of the host name is not a value of its own */
+    value_masked("https://wms1.example.com/api?token=wms1", "wms1",
+                 "https://wms1.example.com/api?token=****");
+    /* inside a longer token or number: not this secret */
+    value_masked("sender=11000990&id=1100099", "1100099", "sender=11000990&id=****");
+    value_masked("x=abc-def&y=abc_&z=abc", "abc", "x=abc-def&y=abc_&z=****");
+    /* URL-encoded (both flavours) and base64 forms, as values */
+    value_masked("a=K7%2Bgq%2FZp&b=K7%2Bgq%2FZp%3D", "K7+gq/Zp", "a=****&b=K7%2Bgq%2FZp%3D");
+    value_masked("auth=a+b&x=a%20b", "a b", "auth=****&x=****");
+    value_masked("basic YWJj", "abc", "basic ****");
+    /* 16 bytes or more: wherever it appears */
+    value_masked("sig=prefix_0123456789abcdef_suffix", "0123456789abcdef",
+                 "sig=prefix_****_suffix");
+    /* NUL bytes delimit too; nothing to mask */
+    size_t len = 0;
+    char *out = ob_redact_value("k\0k", 3, "k", &len);
+    assert_int_equal(len, 9);
+    assert_memory_equal(out, "****\0****", 9);
+    free(out);
+    value_masked("nothing here", "", "nothing here");
+    value_masked("", "q", "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +239,7 @@ int main(void)
         cmocka_unit_test_setup(test_librdkafka_message_redacted, setup),
         cmocka_unit_test_setup(test_status_event_redacted, setup),
         cmocka_unit_test_setup(test_secret_files, setup),
+        cmocka_unit_test_setup(test_value_masked_whole, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

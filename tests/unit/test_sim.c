@@ -1821,6 +1821,78 @@ static void test_cb_retry(void **state)
     rx_stop(rx);
 }
 
+/* What ob_sim_options.on_request and .on_callback are told (`orderbridge sim` logs it). */
+struct observed {
+    pthread_mutex_t mu;
+    size_t n, n_cb;
+    char line[16][160];
+    char cb[16][64];
+};
+
+static void observe_request(void *arg, const struct ob_sim_request_event *ev)
+{
+    struct observed *o = arg;
+    pthread_mutex_lock(&o->mu);
+    if (o->n < 16)
+        snprintf(o->line[o->n++], sizeof(o->line[0]), "%s %s %d %s %s %x %d", ev->method,
+                 ev->path, ev->status, ev->fault ? ev->fault : "-",
+                 ev->order_ref[0] ? ev->order_ref : "-", ev->counted, ev->looked_up);
+    pthread_mutex_unlock(&o->mu);
+}
+
+static void observe_callback(void *arg, const struct ob_sim_report *r)
+{
+    struct observed *o = arg;
+    pthread_mutex_lock(&o->mu);
+    if (o->n_cb < 16)
+        snprintf(o->cb[o->n_cb++], sizeof(o->cb[0]), "%s %s %s %d %d", r->order_ref, r->code,
+                 r->kind, r->answered_ok, r->http_status);
+    pthread_mutex_unlock(&o->mu);
+}
+
+static void test_observers(void **state)
+{
+    (void)state;
+    struct observed seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct ob_sim_options o = {.on_request = observe_request, .observer_arg = &seen};
+    struct ob_sim *sim = start(&o);
+    unsigned short port = ob_sim_port(sim);
+    struct ob_sim_options sick = {.fail_5xx_rate = 1.0}, well = {0};
+    struct reply r;
+
+    struct call wrong = {.token = "nope", .key = KEY_A, .body = order_json("OB-1")};
+    http(port, &wrong, &r);
+    assert_int_equal(post_order(port, "OB-1", KEY_A, &r), 201);
+    assert_int_equal(post_order(port, "OB-1", KEY_B, &r), 422);
+    struct call nope = {.method = "GET", .path = "/nope?token=" TOKEN, .token = TOKEN};
+    http(port, &nope, &r);
+    assert_int_equal(ob_sim_set_faults(sim, &sick), 0);
+    assert_int_equal(post_order(port, "OB-2", KEY_A, &r), 503);
+    assert_int_equal(ob_sim_set_faults(sim, &well), 0);
+    ob_sim_stop(sim);
+
+    /* counted: 1u << enum ob_sim_counter; the query string never shows */
+    assert_int_equal(seen.n, 5);
+    assert_string_equal(seen.line[0], "POST /orders 401 - - 4 0");
+    assert_string_equal(seen.line[1], "POST /orders 201 - OB-1 1 0");
+    assert_string_equal(seen.line[2], "POST /orders 422 - OB-1 22 0");
+    assert_string_equal(seen.line[3], "GET /nope 404 - - 0 0");
+    assert_string_equal(seen.line[4], "POST /orders 503 unavailable - 0 0");
+
+    struct rx *rx = rx_start(RX_REST);
+    struct ob_sim_options c = {.on_callback = observe_callback, .observer_arg = &seen};
+    sim = start_cb(&c, "rest", rx_url(rx, "/cb"));
+    rx->fail_first = 1;
+    ob_sim_order_created(sim, "OB-3", "1000001", NULL);
+    assert_int_equal(ob_sim_wait_reports_done(sim, 20000), 1);
+    ob_sim_stop(sim);
+    rx_stop(rx);
+    assert_int_equal(seen.n_cb, 6);
+    assert_string_equal(seen.cb[0], "OB-3 order.allocated report 0 503");
+    assert_string_equal(seen.cb[1], "OB-3 order.allocated report 1 200");
+    assert_string_equal(seen.cb[5], "OB-3 order.delivered report 1 200");
+}
+
 /* Every fault at once on rest: tamper, report, replay, duplicate for each status, and
  * shipped before packed. */
 static void test_cb_rest_faults(void **state)
@@ -2526,6 +2598,7 @@ int main(void)
         cmocka_unit_test(test_webhook_signature),
         cmocka_unit_test(test_cb_rest_ladder),
         cmocka_unit_test(test_cb_retry),
+        cmocka_unit_test(test_observers),
         cmocka_unit_test(test_cb_rest_faults),
         cmocka_unit_test(test_cb_faults_deterministic),
         cmocka_unit_test(test_cb_qimen),
