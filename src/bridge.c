@@ -831,6 +831,14 @@ static void job_finish(struct job *job, const char *status, const char *dlq_clas
     if (status && strcmp(status, "ACCEPTED") != 0 && !job->outcome.reason[0] && message)
         ob_strlcpyf(job->outcome.reason, sizeof(job->outcome.reason), "%s", message);
     state_record_make(job);
+    if (dlq_class) {
+        char reason[sizeof(job->dlq_message) + 32];
+        snprintf(reason, sizeof(reason), "%s: %s", dlq_class, message ? message : "");
+        ob_metrics_failure(&job->b->metrics, job->order_id, wh_code(job),
+                           status && strcmp(status, "REJECTED") == 0 ? "rejected"
+                                                                     : "dead_lettered",
+                           reason);
+    }
     if (dlq_class)
         ob_log_event(OB_LOG_WARN,
                      OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
@@ -964,6 +972,8 @@ static void job_park(struct job *job, uint64_t delay_ms, const char *reason)
                  "order %s parked on %s for %" PRIu64 " ms: %s",
                  job->order_id[0] ? job->order_id : "(unknown)", b->cfg->kafka.topic_retry,
                  delay_ms, reason);
+    if (!job_draining(job)) /* handing over at a revoke or a stop is no failure */
+        ob_metrics_failure(&b->metrics, job->order_id, wh_code(job), "parked", reason);
     job->parking = 1;
     job->parked_ms = now;
     job->not_before_ms = now + (int64_t)delay_ms;
@@ -1191,6 +1201,8 @@ static void job_classify(struct job *job)
         } else if (job->attempts_here >= wh->attempts_in_memory) {
             job_park(job, park_delay(job), job->outcome.reason);
         } else {
+            ob_metrics_failure(&b->metrics, job->order_id, wh->code, "error",
+                               job->outcome.reason);
             ob_log_event(OB_LOG_INFO,
                          OB_LOG_FIELDS(.trace_id = job->trace_id, .order_id = job->order_id,
                                        .warehouse = wh->code, .event = "retry",

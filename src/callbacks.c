@@ -358,17 +358,14 @@ static char *render_metrics(void *arg, const struct ob_http_server_stats *http, 
     return ob_metrics_text(m, len);
 }
 
-/* GET /api/..., on a server thread. Placeholder until the bridge's figures
- * are wired: no failures, no trace known. */
+/* GET /api/..., on a server thread: the recent failures; a trace is not
+ * served yet (404). */
 static char *render_api(void *arg, const char *path, int *http_status, size_t *len)
 {
-    (void)arg;
-    if (strcmp(path, "/api/failures") == 0) {
-        char *body = strdup("{\"failures\":[]}");
-        if (body)
-            *len = strlen(body);
-        return body;
-    }
+    struct ob_callbacks *c = arg;
+
+    if (strcmp(path, "/api/failures") == 0)
+        return ob_metrics_failures_json(c->metrics, len);
     *http_status = 404; /* /api/trace/<order_id> included */
     return NULL;
 }

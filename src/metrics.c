@@ -9,6 +9,7 @@
 #include <orderbridge/sdk.h>
 
 #include "bulkhead.h"
+#include "status.h"
 
 static unsigned bucket_of(uint64_t v)
 {
@@ -392,6 +393,71 @@ int ob_metrics_kafka_stats(struct ob_metrics *m, const char *json, size_t len)
     m->kafka_text = text;
     pthread_mutex_unlock(&m->mu);
     return up;
+}
+
+/* Copy src into dst, cut at a character boundary when it does not fit. */
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+    size_t n, i;
+
+    snprintf(dst, size, "%s", src ? src : "");
+    n = strlen(dst);
+    if (!src || n == strlen(src) || n == 0)
+        return;
+    for (i = n - 1; i > 0 && ((unsigned char)dst[i] & 0xC0) == 0x80; i--)
+        ;
+    unsigned char lead = (unsigned char)dst[i];
+    size_t want = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (i + want > n)
+        dst[i] = '\0';
+}
+
+void ob_metrics_failure(struct ob_metrics *m, const char *order_id, const char *warehouse,
+                        const char *outcome, const char *reason)
+{
+    int64_t now = ob_now_epoch_ms();
+
+    pthread_mutex_lock(&m->mu);
+    struct ob_failure *f = &m->failures[m->failures_next];
+    f->at_ms = now;
+    copy_cut(f->order_id, sizeof f->order_id, order_id);
+    copy_cut(f->warehouse, sizeof f->warehouse, warehouse);
+    copy_cut(f->outcome, sizeof f->outcome, outcome);
+    copy_cut(f->reason, sizeof f->reason, reason);
+    m->failures_next = (m->failures_next + 1) % OB_RECENT_FAILURES;
+    if (m->n_failures < OB_RECENT_FAILURES)
+        m->n_failures++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+char *ob_metrics_failures_json(struct ob_metrics *m, size_t *len)
+{
+    json_t *list = json_array(), *doc = json_pack("{s:o}", "failures", list);
+    char *text = NULL;
+
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; doc && i < m->n_failures; i++) {
+        const struct ob_failure *f =
+            &m->failures[(m->failures_next + OB_RECENT_FAILURES - 1 - i) % OB_RECENT_FAILURES];
+        char when[32];
+        ob_format_time(f->at_ms, when);
+        const char *names[] = {"order_id", "warehouse", "outcome", "reason"};
+        const char *values[] = {f->order_id, f->warehouse, f->outcome, f->reason};
+        json_t *o = json_pack("{s:s}", "time", when);
+        for (int k = 0; o && k < 4; k++) {
+            json_t *v = json_string(values[k]); /* NULL: not UTF-8 (an id, an answer) */
+            json_object_set_new(o, names[k], v ? v : json_string("(not UTF-8)"));
+        }
+        if (o)
+            json_array_append_new(list, o);
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (doc)
+        text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text)
+        *len = strlen(text);
+    return text;
 }
 
 char *ob_metrics_text(struct ob_metrics *m, size_t *len)

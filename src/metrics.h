@@ -77,6 +77,16 @@ struct ob_wh_metrics {
     struct ob_prom_histogram outcome_seconds; /* consumed -> outcome in Kafka */
 };
 
+/* One of the recent failures the dashboard lists (GET /api/failures). */
+#define OB_RECENT_FAILURES 100
+struct ob_failure {
+    int64_t at_ms; /* epoch */
+    char order_id[65];
+    char warehouse[64];
+    char outcome[16]; /* "rejected", "dead_lettered", "parked", "error" */
+    char reason[240];
+};
+
 struct ob_metrics {
     _Atomic uint64_t consumed;        /* messages taken from the orders and retry topics */
     _Atomic uint64_t accepted;        /* ACCEPTED by a warehouse */
@@ -142,6 +152,8 @@ struct ob_metrics {
     struct ob_wh_metrics **wh;
     size_t n_wh, cap_wh;
     char *kafka_text; /* lag and broker series from librdkafka's statistics, or NULL */
+    struct ob_failure failures[OB_RECENT_FAILURES]; /* a ring, the newest at failures_next - 1 */
+    size_t failures_next, n_failures;
 };
 
 void ob_metrics_init(struct ob_metrics *m);
@@ -156,6 +168,15 @@ struct ob_wh_metrics *ob_metrics_warehouse(struct ob_metrics *m, const char *cod
  * per partition, broker states. Returns the number of brokers up, or -1
  * when the JSON is not understood. */
 int ob_metrics_kafka_stats(struct ob_metrics *m, const char *json, size_t len);
+
+/* Remember a failure for GET /api/failures (the last OB_RECENT_FAILURES).
+ * Strings are copied, cut to fit; NULL is "". Any thread. */
+void ob_metrics_failure(struct ob_metrics *m, const char *order_id, const char *warehouse,
+                        const char *outcome, const char *reason);
+
+/* {"failures":[{"time", "order_id", "warehouse", "outcome", "reason"}, ...]},
+ * newest first, malloc()ed; NULL when out of memory. Any thread. */
+char *ob_metrics_failures_json(struct ob_metrics *m, size_t *len);
 
 /* Everything as Prometheus text (GET /metrics), malloc()ed, length in
  * *len; NULL when out of memory. Any thread. */

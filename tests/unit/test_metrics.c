@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include <orderbridge/adapter.h>
 
@@ -207,6 +208,64 @@ static void test_kafka_stats(void **state)
     ob_metrics_free(&m);
 }
 
+static json_t *failures(struct ob_metrics *m)
+{
+    size_t len = 0;
+    char *text = ob_metrics_failures_json(m, &len);
+
+    assert_non_null(text);
+    assert_int_equal(strlen(text), len);
+    json_t *doc = json_loads(text, 0, NULL);
+    free(text);
+    assert_non_null(doc);
+    return doc;
+}
+
+/* Newest first, at most OB_RECENT_FAILURES, strings cut on a character
+ * boundary, bytes that are not UTF-8 named as such. */
+static void test_recent_failures(void **state)
+{
+    struct ob_metrics m = {0};
+    char long_reason[400] = "";
+    (void)state;
+
+    ob_metrics_init(&m);
+    json_t *doc = failures(&m);
+    assert_int_equal(json_array_size(json_object_get(doc, "failures")), 0);
+    json_decref(doc);
+
+    for (int i = 0; i < OB_RECENT_FAILURES + 5; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "O-%d", i);
+        ob_metrics_failure(&m, id, "SF-01", "error", "HTTP 503");
+    }
+    while (strlen(long_reason) + 3 < sizeof(long_reason))
+        strcat(long_reason, "\xe4\xbb\x93"); /* 仓, 3 bytes: the cut lands inside one */
+    ob_metrics_failure(&m, "O-last", "SF-01", "dead_lettered", long_reason);
+    ob_metrics_failure(&m, "\xff\xfe", "SF-01", "rejected", "bad id");
+    doc = failures(&m);
+    json_t *list = json_object_get(doc, "failures");
+    assert_int_equal(json_array_size(list), OB_RECENT_FAILURES);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "order_id")),
+                        "(not UTF-8)");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "reason")),
+                        "bad id");
+    json_t *cut = json_array_get(list, 1);
+    assert_string_equal(json_string_value(json_object_get(cut, "order_id")), "O-last");
+    assert_string_equal(json_string_value(json_object_get(cut, "outcome")), "dead_lettered");
+    const char *reason = json_string_value(json_object_get(cut, "reason"));
+    assert_true(strlen(reason) > 200 && strlen(reason) % 3 == 0);
+    assert_memory_equal(reason, long_reason, strlen(reason));
+    /* the oldest 7 (O-0 .. O-6) are gone: 105 + 2 were added */
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(list, OB_RECENT_FAILURES - 1),
+                                          "order_id")),
+        "O-7");
+    assert_non_null(json_string_value(json_object_get(cut, "time")));
+    json_decref(doc);
+    ob_metrics_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_label_escaping),
         cmocka_unit_test(test_families_well_formed),
         cmocka_unit_test(test_kafka_stats),
+        cmocka_unit_test(test_recent_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
