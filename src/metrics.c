@@ -293,12 +293,37 @@ static void warehouse_families(struct ob_buf *o, struct ob_wh_metrics *const *wh
          offsetof(struct ob_wh_metrics, concurrency_limit), 1},
     };
 
-    family(o, "orderbridge_warehouse_pushes_total", "counter",
-           "pushes answered, by outcome (error: no usable answer: timeout, 5xx, 429, transport)");
-    for (size_t i = 0; i < n; i++)
-        for (unsigned k = 0; k < OB_PUSH_RESULTS; k++)
-            wh_sample(o, "orderbridge_warehouse_pushes_total", wh[i], "outcome", push_names[k],
-                      LOAD(wh[i]->pushes[k]));
+    static const char *const poll_names[2] = {"ok", "error"};
+    static const struct {
+        const char *name, *help, *key;
+        const char *const *values;
+        unsigned n;
+        size_t offset; /* of an array of n counters */
+    } labelled[] = {
+        {"orderbridge_warehouse_pushes_total",
+         "pushes answered, by outcome (error: no usable answer: timeout, 5xx, 429, transport)",
+         "outcome", push_names, OB_PUSH_RESULTS, offsetof(struct ob_wh_metrics, pushes)},
+        {"orderbridge_warehouse_dead_lettered_total",
+         "orders of the warehouse sent to the dead-letter topic, by reason", "reason", dl_names,
+         OB_DL_REASONS, offsetof(struct ob_wh_metrics, dead_letters)},
+        {"orderbridge_warehouse_callbacks_total",
+         "callback requests of the warehouse, by result (replayed: a delivery seen before)",
+         "result", cb_names, OB_CALLBACK_RESULTS, offsetof(struct ob_wh_metrics, callbacks)},
+        {"orderbridge_warehouse_polls_total",
+         "status queries sent to the warehouse, by result (error: no usable answer)", "result",
+         poll_names, 2, offsetof(struct ob_wh_metrics, polls)},
+    };
+
+    for (size_t f = 0; f < sizeof(labelled) / sizeof(labelled[0]); f++) {
+        family(o, labelled[f].name, "counter", labelled[f].help);
+        for (size_t i = 0; i < n; i++) {
+            const _Atomic uint64_t *v =
+                (const _Atomic uint64_t *)(const void *)((const char *)wh[i] + labelled[f].offset);
+            for (unsigned k = 0; k < labelled[f].n; k++)
+                wh_sample(o, labelled[f].name, wh[i], labelled[f].key, labelled[f].values[k],
+                          LOAD(v[k]));
+        }
+    }
     for (size_t f = 0; f < sizeof(plain) / sizeof(plain[0]); f++) {
         family(o, plain[f].name, plain[f].gauge ? "gauge" : "counter", plain[f].help);
         for (size_t i = 0; i < n; i++) {
@@ -306,26 +331,6 @@ static void warehouse_families(struct ob_buf *o, struct ob_wh_metrics *const *wh
                 (const _Atomic uint64_t *)(const void *)((const char *)wh[i] + plain[f].offset);
             wh_sample(o, plain[f].name, wh[i], NULL, NULL, LOAD(*v));
         }
-    }
-    family(o, "orderbridge_warehouse_dead_lettered_total", "counter",
-           "orders of the warehouse sent to the dead-letter topic, by reason");
-    for (size_t i = 0; i < n; i++)
-        for (unsigned k = 0; k < OB_DL_REASONS; k++)
-            wh_sample(o, "orderbridge_warehouse_dead_lettered_total", wh[i], "reason", dl_names[k],
-                      LOAD(wh[i]->dead_letters[k]));
-    family(o, "orderbridge_warehouse_callbacks_total", "counter",
-           "callback requests of the warehouse, by result (replayed: a delivery seen before)");
-    for (size_t i = 0; i < n; i++)
-        for (unsigned k = 0; k < OB_CALLBACK_RESULTS; k++)
-            wh_sample(o, "orderbridge_warehouse_callbacks_total", wh[i], "result", cb_names[k],
-                      LOAD(wh[i]->callbacks[k]));
-    family(o, "orderbridge_warehouse_polls_total", "counter",
-           "status queries sent to the warehouse, by result (error: no usable answer)");
-    for (size_t i = 0; i < n; i++) {
-        wh_sample(o, "orderbridge_warehouse_polls_total", wh[i], "result", "ok",
-                  LOAD(wh[i]->polls_ok));
-        wh_sample(o, "orderbridge_warehouse_polls_total", wh[i], "result", "error",
-                  LOAD(wh[i]->polls_error));
     }
     family(o, "orderbridge_warehouse_circuit_state", "gauge",
            "1 for the state the warehouse's circuit breaker is in");

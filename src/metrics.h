@@ -66,7 +66,7 @@ struct ob_wh_metrics {
     _Atomic uint64_t stepped_aside; /* new orders parked because its lane stayed full */
     _Atomic uint64_t dead_letters[OB_DL_REASONS];
     _Atomic uint64_t callbacks[OB_CALLBACK_RESULTS];
-    _Atomic uint64_t polls_ok, polls_error;
+    _Atomic uint64_t polls[2]; /* answered: [0] usable, [1] not */
     _Atomic uint64_t statuses; /* status events from its callbacks and polls, in Kafka */
     /* gauges, published by the loop about once a second */
     _Atomic uint64_t in_flight;         /* pushes in curl */

@@ -92,7 +92,7 @@ static void on_answer(struct ob_http_call *call)
                                   errstr, sizeof errstr);
     if (n < 0) {
         OB_METRIC_ADD(w->p->metrics, poll_errors, 1);
-        OB_METRIC_ADD(w->m, polls_error, 1);
+        OB_METRIC_ADD(w->m, polls[1], 1);
         ob_log_event(OB_LOG_DEBUG,
                      OB_LOG_FIELDS(.order_id = q->order_id, .warehouse = w->conf->code,
                                    .event = "poll_failed",
@@ -103,7 +103,7 @@ static void on_answer(struct ob_http_call *call)
         query_free(q);
         return;
     }
-    OB_METRIC_ADD(w->m, polls_ok, 1);
+    OB_METRIC_ADD(w->m, polls[0], 1);
     if (n > OB_REPORT_MAX)
         n = OB_REPORT_MAX; /* the adapter broke its promise: keep what fits */
     for (int i = 0; i < n; i++) /* it is about this order, whatever the answer says */
@@ -159,7 +159,7 @@ static int query_start(struct polled *w, const char *order_id, const struct ob_t
     w->in_flight++;
     if (ob_dispatch_submit(p->dispatch, &q->call) != 0) {
         OB_METRIC_ADD(p->metrics, poll_errors, 1);
-        OB_METRIC_ADD(w->m, polls_error, 1);
+        OB_METRIC_ADD(w->m, polls[1], 1);
         query_free(q);
         return -1;
     }
