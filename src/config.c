@@ -450,9 +450,12 @@ static const char *check_callback_path(char *v)
     size_t n = strlen(v);
 
     if (v[0] != '/' || n < 2 || v[n - 1] == '/' || strpbrk(v, "?#% ") ||
-        strstr(v, "//") || strcmp(v, "/metrics") == 0 || strcmp(v, "/healthz") == 0)
+        strstr(v, "//") || strcmp(v, "/metrics") == 0 || strcmp(v, "/healthz") == 0 ||
+        strcmp(v, "/readyz") == 0 || strncmp(v, "/dashboard", 10) == 0 ||
+        strncmp(v, "/api/", 5) == 0 || strcmp(v, "/api") == 0)
         return "must be a path like \"/callbacks/SF-SH-01\" (starts with '/', no trailing "
-               "'/', no '?', '#', '%', spaces; not /metrics or /healthz)";
+               "'/', no '?', '#', '%', spaces; not /metrics, /healthz, /readyz, /dashboard... "
+               "or /api/...)";
     return NULL;
 }
 

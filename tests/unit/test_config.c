@@ -499,7 +499,8 @@ static void test_status_sources(void **state)
                "'callback':{'path':'/cb'}}}}",
                "$.warehouses.W2.callback.path: already used by warehouse W1");
     static const char *const bad_paths[] = {"cb", "/", "/cb/", "/a//b", "/cb?x=1", "/metrics",
-                                            "/a b"};
+                                            "/a b", "/readyz", "/dashboard", "/dashboard/cb",
+                                            "/api", "/api/cb"};
     for (size_t i = 0; i < sizeof bad_paths / sizeof *bad_paths; i++) {
         char text[512];
         snprintf(text, sizeof text,
