@@ -363,8 +363,11 @@ int ob_metrics_kafka_stats(struct ob_metrics *m, const char *json, size_t len)
     family(&o, "orderbridge_kafka_broker_up", "gauge",
            "1 when the consumer's connection to the broker is up");
     json_object_foreach(brokers, name, b) {
-        /* bootstrap entries (nodeid -1) are replaced by the brokers they named */
-        if (json_integer_value(json_object_get(b, "nodeid")) < 0)
+        /* bootstrap entries (nodeid -1) are replaced by the brokers they named;
+         * the group coordinator ("logical") is one of those brokers again */
+        const char *source = json_string_value(json_object_get(b, "source"));
+        if (json_integer_value(json_object_get(b, "nodeid")) < 0 ||
+            (source && strcmp(source, "logical") == 0))
             continue;
         const char *state = json_string_value(json_object_get(b, "state"));
         int is_up = state && strcmp(state, "UP") == 0;

@@ -178,7 +178,8 @@ static void test_families_well_formed(void **state)
 static const char stats_json[] =
     "{\"name\":\"c#1\",\"brokers\":{"
     "\"127.0.0.1:9092/bootstrap\":{\"nodeid\":-1,\"state\":\"INIT\"},"
-    "\"127.0.0.1:9092/1\":{\"nodeid\":1,\"state\":\"UP\"},"
+    "\"127.0.0.1:9092/1\":{\"nodeid\":1,\"state\":\"UP\",\"source\":\"learned\"},"
+    "\"GroupCoordinator\":{\"nodeid\":1,\"state\":\"UP\",\"source\":\"logical\"},"
     "\"127.0.0.1:9093/2\":{\"nodeid\":2,\"state\":\"DOWN\"}},"
     "\"topics\":{\"orders\":{\"partitions\":{"
     "\"0\":{\"partition\":0,\"consumer_lag\":5},"
@@ -196,6 +197,7 @@ static void test_kafka_stats(void **state)
     assert_true(sample(text, "orderbridge_kafka_broker_up{broker=\"127.0.0.1:9092/1\"}") == 1);
     assert_true(sample(text, "orderbridge_kafka_broker_up{broker=\"127.0.0.1:9093/2\"}") == 0);
     assert_null(strstr(text, "bootstrap"));
+    assert_null(strstr(text, "GroupCoordinator"));
     assert_true(sample(text, "orderbridge_kafka_consumer_lag{topic=\"orders\",partition=\"0\"}") == 5);
     assert_null(strstr(text, "partition=\"1\""));
     assert_null(strstr(text, "partition=\"-1\""));
