@@ -178,12 +178,16 @@ struct ob_wh_metrics *ob_metrics_warehouse(struct ob_metrics *m, const char *cod
             break;
         }
     }
-    if (!w && (m->n_wh < m->cap_wh || (m->cap_wh = m->cap_wh ? m->cap_wh * 2 : 8,
-                                        m->wh = realloc(m->wh, m->cap_wh * sizeof(*m->wh))))) {
-        w = calloc(1, sizeof(*w));
-        if (w)
-            m->wh[m->n_wh++] = w;
+    if (!w && m->n_wh == m->cap_wh) {
+        size_t cap = m->cap_wh ? m->cap_wh * 2 : 8;
+        struct ob_wh_metrics **grown = realloc(m->wh, cap * sizeof(*grown));
+        if (grown) {
+            m->wh = grown;
+            m->cap_wh = cap;
+        }
     }
+    if (!w && m->n_wh < m->cap_wh && (w = calloc(1, sizeof(*w))))
+        m->wh[m->n_wh++] = w;
     if (w) {
         snprintf(w->warehouse, sizeof w->warehouse, "%s", code);
         if (adapter)
